@@ -1,0 +1,3 @@
+module github.com/bcosdata/bcosdata/proto
+
+go 1.26.0
