@@ -185,3 +185,38 @@ func TestServerEndpointsAndDrain(t *testing.T) {
 		t.Fatal("Run did not return after cancel")
 	}
 }
+
+func TestCommandHelpAndUsageErrors(t *testing.T) {
+	var cfg struct {
+		Server ServerConfig
+		Log    LogFlags
+		Topic  string
+	}
+	cmd := Command{
+		Name: "svc", EnvPrefix: "SVC", Server: &cfg.Server, Log: &cfg.Log,
+		Flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&cfg.Topic, "topic", "t", "topic to read")
+			cfg.Server.RegisterFlags(fs, "127.0.0.1:0", "")
+			cfg.Log.Register(fs)
+		},
+		New: func(*zap.Logger, *Server) (Service, error) { return nil, errors.New("unreachable in this test") },
+	}
+	var out bytes.Buffer
+	err := cmd.Run(t.Context(), []string{"-h"}, &out)
+	if !errors.Is(err, flag.ErrHelp) || ExitCode("svc", err, io.Discard) != 0 {
+		t.Fatalf("-h: err %v", err)
+	}
+	for _, want := range []string{"-topic", "$SVC_TOPIC", "-grpc.addr", "-log.level"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("usage lacks %q", want)
+		}
+	}
+	err = cmd.Run(t.Context(), []string{"-no-such-flag"}, io.Discard)
+	if code := ExitCode("svc", err, io.Discard); code != 2 {
+		t.Fatalf("unknown flag: exit %d (%v), want 2", code, err)
+	}
+	err = cmd.Run(t.Context(), nil, io.Discard)
+	if code := ExitCode("svc", err, io.Discard); code != 1 {
+		t.Fatalf("constructor failure: exit %d (%v), want 1", code, err)
+	}
+}

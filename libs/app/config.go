@@ -72,7 +72,11 @@ func PrintDefaults(w io.Writer, fs *flag.FlagSet, envPrefix string) {
 		fmt.Fprintln(w, line)
 		fmt.Fprintf(w, "    \t%s", strings.ReplaceAll(usage, "\n", "\n    \t"))
 		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" {
-			fmt.Fprintf(w, " (default %q)", f.DefValue)
+			if typ == "string" {
+				fmt.Fprintf(w, " (default %q)", f.DefValue)
+			} else {
+				fmt.Fprintf(w, " (default %s)", f.DefValue)
+			}
 		}
 		if envPrefix != "" {
 			fmt.Fprintf(w, " [$%s]", EnvName(envPrefix, f.Name))

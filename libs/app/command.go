@@ -1,0 +1,92 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"go.uber.org/zap"
+)
+
+// Command describes a service process: its flags and how to build the service once they are
+// parsed. The same Command runs as its own binary (Main) or as a subcommand of bcosdata (Run).
+type Command struct {
+	// Name is the binary or subcommand name.
+	Name string
+	// EnvPrefix backs every flag with <EnvPrefix>_<FLAG>.
+	EnvPrefix string
+	// Flags registers the service's own flags.
+	Flags func(*flag.FlagSet)
+	// Server and Log receive the shared server and logging flags; the service's Config usually
+	// embeds them, and Flags registers them.
+	Server *ServerConfig
+	Log    *LogFlags
+	// HealthName is the gRPC health service name.
+	HealthName string
+	// New builds the service after flags are parsed.
+	New func(log *zap.Logger, srv *Server) (Service, error)
+}
+
+// Run parses args, builds the logger, server and service, and serves until ctx is done.
+// A -h request returns flag.ErrHelp after printing the usage to stderr.
+func (c Command) Run(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet(c.Name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	c.Flags(fs)
+	if err := ParseFlags(fs, c.EnvPrefix, args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return &UsageError{Err: err}
+	}
+	log, err := c.Log.Build()
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }()
+	c.Server.Name = c.HealthName
+	srv := NewServer(*c.Server, log.Named(c.Name))
+	svc, err := c.New(log.Named(c.Name), srv)
+	if err != nil {
+		return err
+	}
+	return Serve(ctx, srv, svc)
+}
+
+// Main runs c as a process: it stops on SIGINT/SIGTERM and exits non-zero on failure
+// (2 for usage errors).
+func Main(c Command) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := c.Run(ctx, os.Args[1:], os.Stderr)
+	stop()
+	os.Exit(ExitCode(c.Name, err, os.Stderr))
+}
+
+// ExitCode reports err on w and returns the process exit code for it: 0 for success or -h,
+// 2 for usage errors, 1 otherwise.
+func ExitCode(name string, err error, w io.Writer) int {
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, context.Canceled):
+		return 0
+	}
+	fmt.Fprintf(w, "%s: %v\n", name, err)
+	var ue *UsageError
+	if errors.As(err, &ue) {
+		return 2
+	}
+	return 1
+}
+
+// UsageError marks an error in how a command was called.
+type UsageError struct{ Err error }
+
+func (e *UsageError) Error() string { return e.Err.Error() }
+func (e *UsageError) Unwrap() error { return e.Err }
+

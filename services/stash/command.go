@@ -1,0 +1,19 @@
+package stash
+
+import (
+	"go.uber.org/zap"
+
+	"github.com/bcosdata/bcosdata/libs/app"
+)
+
+// Command returns the stash process description, used by cmd/stash and `bcosdata stash`.
+func Command() app.Command {
+	cfg := &Config{}
+	return app.Command{
+		Name: "stash", EnvPrefix: EnvPrefix, HealthName: "bcosdata.stash.v1.StashService",
+		Flags: cfg.RegisterFlags, Server: &cfg.Server, Log: &cfg.Log,
+		New: func(log *zap.Logger, srv *app.Server) (app.Service, error) {
+			return New(*cfg, Deps{Log: log, Metrics: srv.Registry()})
+		},
+	}
+}
