@@ -10,3 +10,30 @@ replace (
 	github.com/bcosdata/bcosdata/services/reconcile => ../reconcile
 	github.com/bcosdata/bcosdata/services/stash => ../stash
 )
+
+require (
+	github.com/bcosdata/bcosdata/libs v0.0.0-00010101000000-000000000000
+	github.com/bcosdata/bcosdata/services/export v0.0.0-00010101000000-000000000000
+	github.com/bcosdata/bcosdata/services/reconcile v0.0.0-00010101000000-000000000000
+	github.com/bcosdata/bcosdata/services/stash v0.0.0-00010101000000-000000000000
+)
+
+require (
+	github.com/bcosdata/bcosdata/proto v0.0.0-00010101000000-000000000000 // indirect
+	github.com/beorn7/perks v1.0.1 // indirect
+	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
+	github.com/prometheus/client_golang v1.25.0 // indirect
+	github.com/prometheus/client_model v0.6.3 // indirect
+	github.com/prometheus/common v0.72.0 // indirect
+	github.com/prometheus/procfs v0.22.0 // indirect
+	go.uber.org/multierr v1.10.0 // indirect
+	go.uber.org/zap v1.28.0 // indirect
+	golang.org/x/net v0.60.0 // indirect
+	golang.org/x/sync v0.24.0 // indirect
+	golang.org/x/sys v0.48.0 // indirect
+	golang.org/x/text v0.42.0 // indirect
+	google.golang.org/genproto/googleapis/rpc v0.0.0-20261012220534-4341edf3f941 // indirect
+	google.golang.org/grpc v1.85.0 // indirect
+	google.golang.org/protobuf v1.36.12 // indirect
+)
