@@ -1,0 +1,193 @@
+// Package kafkatest runs an in-process Kafka-protocol broker (franz-go's kfake) on loopback for
+// tests, so Kafka code is exercised over real TCP with the real client instead of mocks.
+//
+// Each test starts its own broker (they are cheap) or shares one and takes unique topic names
+// from Topic, so tests can run in parallel.
+package kafkatest
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"maps"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+)
+
+// Broker is a running in-process Kafka cluster listening on 127.0.0.1.
+type Broker struct {
+	cluster *kfake.Cluster
+}
+
+type options struct {
+	brokers         int
+	partitions      int
+	maxMessageBytes int
+	dataDir         string
+	autoCreate      bool
+	brokerConfigs   map[string]string
+	seeds           []seed
+}
+
+type seed struct {
+	partitions int32
+	topics     []string
+}
+
+// Option configures NewBroker.
+type Option func(*options)
+
+// WithBrokers sets the number of brokers in the cluster (default 1). More brokers spread
+// partition leaders, which exercises the client's per-broker connections.
+func WithBrokers(n int) Option {
+	return func(o *options) { o.brokers = n }
+}
+
+// WithPartitions sets the partition count used when a topic is created without one (default 1),
+// for example by CreateTopics with -1 partitions.
+func WithPartitions(n int) Option {
+	return func(o *options) { o.partitions = n }
+}
+
+// WithMaxMessageBytes raises the broker-wide message.max.bytes (default 1048588, Kafka's own), so
+// tests can produce messages over 1 MiB to topics that do not set max.message.bytes themselves.
+func WithMaxMessageBytes(n int) Option {
+	return func(o *options) { o.maxMessageBytes = n }
+}
+
+// WithDataDir makes the broker persist its log to dir instead of the heap; a broker started
+// again on the same dir sees the same topics, records and committed offsets.
+func WithDataDir(dir string) Option {
+	return func(o *options) { o.dataDir = dir }
+}
+
+// WithAutoTopicCreation lets metadata requests create missing topics, as a broker with
+// auto.create.topics.enable does; off by default so tests notice clients that rely on it.
+func WithAutoTopicCreation() Option {
+	return func(o *options) { o.autoCreate = true }
+}
+
+// WithBrokerConfigs sets broker-level configs such as log.retention.bytes; later calls add to
+// earlier ones.
+func WithBrokerConfigs(cfgs map[string]string) Option {
+	return func(o *options) {
+		if o.brokerConfigs == nil {
+			o.brokerConfigs = make(map[string]string, len(cfgs))
+		}
+		maps.Copy(o.brokerConfigs, cfgs)
+	}
+}
+
+// WithTopics creates topics with the given partition count when the broker starts.
+func WithTopics(partitions int32, topics ...string) Option {
+	return func(o *options) { o.seeds = append(o.seeds, seed{partitions: partitions, topics: topics}) }
+}
+
+// Consumer group timings for tests against this broker: a join or rebalance takes a few hundred
+// milliseconds instead of the seconds kafka-go's defaults (3 s heartbeat, 5 s join backoff)
+// cost. Set them on the consumer, e.g. kafka-go's ReaderConfig or libs/kafka's ConsumerConfig.
+const (
+	HeartbeatInterval = 100 * time.Millisecond
+	SessionTimeout    = 2 * time.Second
+	RebalanceTimeout  = 2 * time.Second
+	JoinGroupBackoff  = 100 * time.Millisecond
+)
+
+// minSessionTimeout lets clients ask for short group session timeouts: with Kafka's 6 s floor a
+// member that vanishes stalls its group's rebalance for seconds, which is most of a test's budget.
+const minSessionTimeout = 100 * time.Millisecond
+
+// NewBroker starts a cluster on free loopback ports and closes it when tb's test ends.
+func NewBroker(tb testing.TB, opts ...Option) *Broker {
+	tb.Helper()
+	o := options{brokers: 1, partitions: 1}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	kopts := []kfake.Opt{
+		kfake.NumBrokers(o.brokers),
+		kfake.DefaultNumPartitions(o.partitions),
+		kfake.GroupMinSessionTimeout(minSessionTimeout),
+	}
+	cfgs := maps.Clone(o.brokerConfigs)
+	if o.maxMessageBytes > 0 {
+		if cfgs == nil {
+			cfgs = make(map[string]string, 1)
+		}
+		cfgs["message.max.bytes"] = strconv.Itoa(o.maxMessageBytes)
+	}
+	if len(cfgs) > 0 {
+		kopts = append(kopts, kfake.BrokerConfigs(cfgs))
+	}
+	if o.dataDir != "" {
+		kopts = append(kopts, kfake.DataDir(o.dataDir))
+	}
+	if o.autoCreate {
+		kopts = append(kopts, kfake.AllowAutoTopicCreation())
+	}
+	for _, s := range o.seeds {
+		kopts = append(kopts, kfake.SeedTopics(s.partitions, s.topics...))
+	}
+	c, err := kfake.NewCluster(kopts...)
+	if err != nil {
+		tb.Fatalf("start kafka test broker: %v", err)
+	}
+	tb.Cleanup(c.Close)
+	return &Broker{cluster: c}
+}
+
+// Addrs returns the host:port of every broker, for client bootstrap lists.
+func (b *Broker) Addrs() []string { return b.cluster.ListenAddrs() }
+
+// Cluster returns the underlying kfake cluster, for inspecting groups and committed offsets
+// (GroupInfo, WaitGroupStable) or injecting faults.
+func (b *Broker) Cluster() *kfake.Cluster { return b.cluster }
+
+// CreateTopic creates a topic directly on the broker, failing the test if that is impossible.
+func (b *Broker) CreateTopic(tb testing.TB, topic string, partitions int32, configs map[string]string) {
+	tb.Helper()
+	if err := b.cluster.CreateTopic(topic, partitions, configs); err != nil {
+		tb.Fatalf("create topic %s with %d partitions: %v", topic, partitions, err)
+	}
+}
+
+// maxTestNameInTopic keeps names well under Kafka's 249-character topic limit.
+const maxTestNameInTopic = 80
+
+// Topic returns a topic name unique to this call, built from prefix and the test's name so a
+// broker log shows which test owns a topic. Only letters, digits, '.' and '-' are used: Kafka
+// treats names differing only in '.' versus '_' as colliding.
+func Topic(tb testing.TB, prefix string) string {
+	tb.Helper()
+	var suffix [6]byte
+	if _, err := rand.Read(suffix[:]); err != nil {
+		tb.Fatalf("read random topic suffix: %v", err)
+	}
+	name := sanitize(tb.Name())
+	if len(name) > maxTestNameInTopic {
+		name = name[:maxTestNameInTopic]
+	}
+	var sb strings.Builder
+	if p := sanitize(prefix); p != "" {
+		sb.WriteString(p)
+		sb.WriteByte('.')
+	}
+	sb.WriteString(name)
+	sb.WriteByte('.')
+	sb.WriteString(hex.EncodeToString(suffix[:]))
+	return sb.String()
+}
+
+func sanitize(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '-':
+			return r
+		default:
+			return '-'
+		}
+	}, s)
+}
