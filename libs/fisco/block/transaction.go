@@ -14,9 +14,6 @@ var txFields = []string{
 	"chainId", "groupId", "extraData", "v", "r", "s",
 }
 
-// unsignedTxItems is how many leading items the signing hash covers (c_fieldCountRC2WithOutSig).
-const unsignedTxItems = 10
-
 // Transaction is a signed FISCO BCOS 2.x ("RC2") transaction: a 13-item RLP list. Integer
 // fields are u256 and nil encodes as 0.
 type Transaction struct {

@@ -341,8 +341,8 @@ func TestSM2KeysWithLeadingZeroCoordinates(t *testing.T) {
 				t.Fatal(err)
 			}
 			var want [64]byte
-			ref.PublicKey.X.FillBytes(want[:32])
-			ref.PublicKey.Y.FillBytes(want[32:])
+			ref.X.FillBytes(want[:32])
+			ref.Y.FillBytes(want[32:])
 			if k.PublicKey() != cryptosuite.PublicKey(want) {
 				t.Fatalf("public key %s, want %x", k.PublicKey(), want)
 			}

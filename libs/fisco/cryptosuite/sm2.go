@@ -39,8 +39,8 @@ func (sm2Scheme) keyFromScalar(d []byte) (*PrivateKey, error) {
 	pk := &PrivateKey{key: &k.PrivateKey}
 	copy(pk.d[:], d)
 	// Fixed-width coordinates: go-sdk's SM2PubBytes left-aligns short ones (its bug #12).
-	k.PublicKey.X.FillBytes(pk.pub[:32])
-	k.PublicKey.Y.FillBytes(pk.pub[32:])
+	k.X.FillBytes(pk.pub[:32])
+	k.Y.FillBytes(pk.pub[32:])
 	return pk, nil
 }
 

@@ -268,7 +268,7 @@ func logTail(path string) string {
 	defer f.Close()
 	const keep = 4 << 10
 	if fi, err := f.Stat(); err == nil && fi.Size() > keep {
-		f.Seek(fi.Size()-keep, io.SeekStart)
+		_, _ = f.Seek(fi.Size()-keep, io.SeekStart) // best effort: a short read still shows the tail
 	}
 	b, _ := io.ReadAll(f)
 	return string(b)
