@@ -56,6 +56,10 @@ build: ## build the binaries into bin/
 generate: ## regenerate protobuf code
 	cd proto && $(BUF) lint && $(BUF) generate
 
+.PHONY: contracts
+contracts: ## recompile fiscosim's sample contracts with solc 0.6.10 (needs node and npm)
+	$(MAKE) -C services/fiscosim/internal/contracts contracts
+
 .PHONY: tidy
 tidy: ## go mod tidy every module
 	@for d in $(MODULE_DIRS); do (cd $$d && GOWORK=off go mod tidy); done

@@ -20,7 +20,9 @@ func TestBinariesAnswerHelp(t *testing.T) {
 		{"stash", "../../../stash/cmd/stash", []string{"-h"}, []string{"-source", "-kafka.brokers", "-db.url", "-grpc.addr", "-admin.addr", "-start-block", "-partitions", "$STASH_KAFKA_BROKERS"}},
 		{"export", "../../../export/cmd/export", []string{"-h"}, []string{"-kafka.brokers", "-db.url", "-grpc.addr", "$EXPORT_DB_URL"}},
 		{"reconcile", "../../../reconcile/cmd/reconcile", []string{"-h"}, []string{"-kafka.brokers", "-db.url", "$RECONCILE_DB_URL"}},
-		{"bcosdata", ".", []string{"-h"}, []string{"stash", "export", "reconcile", "binlog", "block"}},
+		{"fiscosim", "../../../fiscosim/cmd/fiscosim", []string{"-h"}, []string{"-data", "-rpc.addr", "-binlog.addr", "-group", "-sealers", "-sm", "-seed", "-tps", "-blocks", "-exit", "$FISCOSIM_RPC_ADDR"}},
+		{"bcosdata-sim", ".", []string{"sim", "-h"}, []string{"-rpc.addr", "-bulk"}},
+		{"bcosdata", ".", []string{"-h"}, []string{"stash", "export", "reconcile", "binlog", "block", "sim"}},
 		{"bcosdata-binlog", ".", []string{"binlog", "inspect", "-h"}, []string{"-verify", "-json", "-crypto"}},
 		{"bcosdata-stash", ".", []string{"stash", "-h"}, []string{"-source", "$STASH_SOURCE"}},
 	}

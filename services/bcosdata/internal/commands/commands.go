@@ -13,6 +13,7 @@ import (
 
 	"github.com/bcosdata/bcosdata/libs/app"
 	"github.com/bcosdata/bcosdata/services/export"
+	"github.com/bcosdata/bcosdata/services/fiscosim"
 	"github.com/bcosdata/bcosdata/services/reconcile"
 	"github.com/bcosdata/bcosdata/services/stash"
 )
@@ -33,6 +34,7 @@ func Table() []Command {
 		{"stash", "run the stash service (binlog/RPC ingestion, verification, backup, Kafka)", service(stash.Command)},
 		{"export", "run the export service (ABI decoding into PostgreSQL, gRPC queries)", service(export.Command)},
 		{"reconcile", "run the reconcile service (business files vs chain records)", service(reconcile.Command)},
+		{"sim", "run fiscosim, the FISCO BCOS 2.x node simulator (JSON-RPC, blocks, binlog files)", sim},
 	}
 	cmds = append(cmds, tools()...)
 	sort.Slice(cmds, func(i, j int) bool { return cmds[i].Name < cmds[j].Name })
@@ -43,6 +45,10 @@ func service(mk func() app.Command) Func {
 	return func(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return mk().Run(ctx, args, stderr)
 	}
+}
+
+func sim(ctx context.Context, args []string, _, stderr io.Writer) error {
+	return fiscosim.RunCommand(ctx, "bcosdata sim", args, stderr)
 }
 
 // Run dispatches args[0] to its subcommand; with no argument, -h or help it prints the table.
