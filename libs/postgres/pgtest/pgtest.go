@@ -3,9 +3,10 @@
 // Each NewDB call creates a uniquely named database and drops it when the test ends, so tests
 // can run in parallel against one server. The server is the one named by
 // BCOSDATA_TEST_DATABASE_URL if that is set; otherwise pgtest starts one throwaway cluster per
-// test binary on a free 127.0.0.1 port, tuned for speed rather than durability, and stops it
-// when the binary exits (call Main from TestMain to stop it before exit). Without a server or
-// PostgreSQL binaries, tests are skipped, or fail when CI=true.
+// test binary with pglocal, on a free 127.0.0.1 port, tuned for speed rather than durability,
+// and stops it when the binary exits, even if it is killed (call Main from TestMain to stop it
+// before exit). Without a server or PostgreSQL binaries, tests are skipped, or fail when
+// CI=true.
 package pgtest
 
 import (
@@ -23,6 +24,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/bcosdata/bcosdata/libs/postgres/pglocal"
 )
 
 // EnvDatabaseURL names the environment variable holding the URL (or keyword/value DSN) of a
@@ -70,7 +73,7 @@ type server struct {
 	once sync.Once
 	// url is the admin connection string; empty until start, or preset to use that server.
 	url     string
-	cluster *cluster
+	cluster *pglocal.Cluster
 	admin   *pgxpool.Pool
 	version int // server_version_num
 	took    time.Duration
@@ -83,25 +86,20 @@ type server struct {
 func (s *server) start() {
 	s.once.Do(func() {
 		begin := time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
 		if s.url == "" {
 			s.url = os.Getenv(EnvDatabaseURL)
 		}
 		if s.url == "" {
-			bins, err := findBinaries(os.Getenv("PATH"), "/usr/lib/postgresql/*/bin", "/usr/pgsql-*/bin")
-			if err != nil {
-				s.err = err
-				return
-			}
-			c, err := startCluster(bins)
+			c, err := pglocal.Start(ctx, pglocal.Options{Fast: true})
 			if err != nil {
 				s.err = err
 				return
 			}
 			s.cluster = c
-			s.url = c.url("postgres")
+			s.url = c.URL("postgres")
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
 		cfg, err := pgxpool.ParseConfig(s.url)
 		if err != nil {
 			s.err = fmt.Errorf("parse %s: %w", EnvDatabaseURL, err)
@@ -126,7 +124,7 @@ func (s *server) newDB(tb testing.TB) string {
 	tb.Helper()
 	s.start()
 	if s.err != nil {
-		if errors.Is(s.err, errNoPostgres) {
+		if errors.Is(s.err, pglocal.ErrNoBinaries) {
 			ci, _ := strconv.ParseBool(os.Getenv("CI"))
 			unavailable(tb, s.err, ci)
 			return ""
@@ -137,7 +135,7 @@ func (s *server) newDB(tb testing.TB) string {
 	s.mu.Lock()
 	if !s.logged && s.cluster != nil {
 		s.logged = true
-		tb.Logf("pgtest: started PostgreSQL %d at %s in %s", s.version, s.cluster.addr(), s.took.Round(time.Millisecond))
+		tb.Logf("pgtest: started PostgreSQL %d at %s in %s", s.version, s.cluster.Addr(), s.took.Round(time.Millisecond))
 	}
 	s.mu.Unlock()
 
@@ -173,7 +171,7 @@ func (s *server) close() error {
 		s.admin.Close()
 	}
 	if s.cluster != nil {
-		return s.cluster.stop()
+		return s.cluster.Stop()
 	}
 	return nil
 }

@@ -1,23 +1,15 @@
 package pgtest
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/bcosdata/bcosdata/libs/postgres/pglocal"
 )
 
 func TestMain(m *testing.M) { Main(m) }
@@ -118,7 +110,7 @@ func TestExternalServer(t *testing.T) {
 	NewDB(t) // Starts (or skips on) the shared server.
 	admin := shared.url
 	if shared.cluster != nil {
-		admin = fmt.Sprintf("host=127.0.0.1 port=%d user=postgres dbname=postgres sslmode=disable", shared.cluster.port)
+		admin = fmt.Sprintf("host=127.0.0.1 port=%d user=postgres dbname=postgres sslmode=disable", shared.cluster.Port())
 	}
 	s := &server{url: admin}
 	t.Cleanup(func() { s.close() })
@@ -128,6 +120,23 @@ func TestExternalServer(t *testing.T) {
 	}
 	if got := currentDatabase(t, dsn); !strings.HasPrefix(got, "t_testexternalserver_") {
 		t.Errorf("connected to database %q, want a fresh t_testexternalserver_* one", got)
+	}
+}
+
+// TestSharedClusterTradesDurabilityForSpeed checks the cluster pgtest starts itself runs with
+// pglocal's Fast settings.
+func TestSharedClusterTradesDurabilityForSpeed(t *testing.T) {
+	t.Parallel()
+	pool := NewPool(t)
+	if shared.cluster == nil {
+		t.Skipf("tests use the server of %s, not a cluster of pgtest's", EnvDatabaseURL)
+	}
+	var fsync, commit string
+	if err := pool.QueryRow(t.Context(), "SELECT current_setting('fsync'), current_setting('synchronous_commit')").Scan(&fsync, &commit); err != nil {
+		t.Fatalf("query settings: %v", err)
+	}
+	if fsync != "off" || commit != "off" {
+		t.Errorf("fsync = %s, synchronous_commit = %s, want both off", fsync, commit)
 	}
 }
 
@@ -191,7 +200,7 @@ func TestUnavailableSkipsOrFailsUnderCI(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := &recordTB{TB: t}
-			unavailable(r, errNoPostgres, tc.ci)
+			unavailable(r, pglocal.ErrNoBinaries, tc.ci)
 			msg := r.skipped
 			if tc.wantFatal {
 				msg = r.fatal
@@ -205,157 +214,5 @@ func TestUnavailableSkipsOrFailsUnderCI(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-func TestFindBinaries(t *testing.T) {
-	root := t.TempDir()
-	install := func(dir string, names ...string) string {
-		dir = filepath.Join(root, dir)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		for _, n := range names {
-			if err := os.WriteFile(filepath.Join(dir, n), []byte("#!/bin/sh\n"), 0o755); err != nil {
-				t.Fatal(err)
-			}
-		}
-		return dir
-	}
-	install("lib/postgresql/9.6/bin", "initdb", "pg_ctl")
-	v15 := install("lib/postgresql/15/bin", "initdb", "pg_ctl")
-	install("lib/postgresql/16/bin", "pg_ctl") // Incomplete: no initdb.
-	onPath := install("path", "initdb", "pg_ctl")
-	linked := install("linked")
-	if err := os.Symlink(filepath.Join(v15, "pg_ctl"), filepath.Join(linked, "pg_ctl")); err != nil {
-		t.Fatal(err)
-	}
-	glob := filepath.Join(root, "lib/postgresql/*/bin")
-
-	for _, tc := range []struct {
-		name    string
-		path    string
-		globs   []string
-		wantDir string
-		wantErr error
-	}{
-		{"PATH first", onPath, []string{glob}, onPath, nil},
-		{"symlinked pg_ctl on PATH", linked, nil, v15, nil},
-		{"highest complete version", filepath.Join(root, "empty"), []string{glob}, v15, nil},
-		{"nothing", "", []string{filepath.Join(root, "none/*/bin")}, "", errNoPostgres},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			got, err := findBinaries(tc.path, tc.globs...)
-			if !errors.Is(err, tc.wantErr) {
-				t.Fatalf("findBinaries error = %v, want %v", err, tc.wantErr)
-			}
-			if tc.wantErr != nil {
-				return
-			}
-			want := binaries{initdb: filepath.Join(tc.wantDir, "initdb"), pgCtl: filepath.Join(tc.wantDir, "pg_ctl")}
-			if diff := cmp.Diff(want, got, cmp.AllowUnexported(binaries{})); diff != "" {
-				t.Errorf("findBinaries (-want +got):\n%s", diff)
-			}
-		})
-	}
-}
-
-const childEnv = "BCOSDATA_PGTEST_WATCHDOG_CHILD"
-
-// TestWatchdogChild is the child process of TestKilledRunLeavesNoCluster: it starts a cluster,
-// reports where, and waits to be killed.
-func TestWatchdogChild(t *testing.T) {
-	if os.Getenv(childEnv) != "1" {
-		t.Skip("helper process for TestKilledRunLeavesNoCluster")
-	}
-	bins, err := findBinaries(os.Getenv("PATH"), "/usr/lib/postgresql/*/bin", "/usr/pgsql-*/bin")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := startCluster(bins)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fmt.Printf("cluster %d %s\n", c.port, c.dir)
-	io.Copy(io.Discard, os.Stdin) // Until the parent kills us or goes away.
-}
-
-func TestKilledRunLeavesNoCluster(t *testing.T) {
-	t.Parallel()
-	if _, err := findBinaries(os.Getenv("PATH"), "/usr/lib/postgresql/*/bin", "/usr/pgsql-*/bin"); err != nil {
-		ci, _ := strconv.ParseBool(os.Getenv("CI"))
-		unavailable(t, err, ci)
-		return
-	}
-	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestWatchdogChild$", "-test.count=1")
-	cmd.Env = append(os.Environ(), childEnv+"=1")
-	if _, err := cmd.StdinPipe(); err != nil { // Held open so the child keeps waiting.
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start child test process: %v", err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-
-	type started struct {
-		port int
-		dir  string
-	}
-	got := make(chan started, 1)
-	go func() {
-		defer close(got)
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			var s started
-			if _, err := fmt.Sscanf(sc.Text(), "cluster %d %s", &s.port, &s.dir); err == nil {
-				got <- s
-				return
-			}
-		}
-	}()
-	var c started
-	select {
-	case s, ok := <-got:
-		if !ok {
-			t.Fatal("child exited without starting a cluster")
-		}
-		c = s
-	case <-time.After(time.Minute):
-		t.Fatal("child did not start a cluster within a minute")
-	}
-
-	dsn := fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", c.port)
-	conn, err := pgx.Connect(t.Context(), dsn)
-	if err != nil {
-		t.Fatalf("connect to the child's cluster: %v", err)
-	}
-	conn.Close(t.Context())
-
-	if err := cmd.Process.Kill(); err != nil {
-		t.Fatalf("kill child: %v", err)
-	}
-	cmd.Wait()
-
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	deadline := time.After(time.Minute)
-	for {
-		_, statErr := os.Stat(c.dir)
-		conn, dialErr := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", c.port))
-		if dialErr == nil {
-			conn.Close()
-		}
-		if errors.Is(statErr, os.ErrNotExist) && dialErr != nil {
-			return
-		}
-		select {
-		case <-tick.C:
-		case <-deadline:
-			t.Fatalf("a minute after the child was killed: directory %s stat error %v, port %d dial error %v", c.dir, statErr, c.port, dialErr)
-		}
 	}
 }
