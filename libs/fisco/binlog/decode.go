@@ -61,7 +61,7 @@ func decodeTables(raw []byte, off int64, format Format) ([]Table, Format, error)
 	if errU == nil {
 		return t, FormatUnflagged, nil
 	}
-	return nil, FormatAuto, fmt.Errorf("%w (as unflagged: %v)", errF, errU)
+	return nil, FormatAuto, fmt.Errorf("%w (as unflagged: %w)", errF, errU)
 }
 
 // parser reads big-endian fields from a record, checking every length against the bytes left

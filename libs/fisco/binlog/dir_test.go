@@ -79,7 +79,7 @@ func TestCheckFirstBlock(t *testing.T) {
 	if err := binlog.CheckFirstBlock(write("7.binlog", data[:4])); err != nil {
 		t.Errorf("header-only file: %v", err)
 	}
-	if _, err := binlog.FirstBlock(filepath.Join(dir, "7.binlog")); err != io.EOF {
+	if _, err := binlog.FirstBlock(filepath.Join(dir, "7.binlog")); !errors.Is(err, io.EOF) {
 		t.Errorf("FirstBlock of a header-only file: %v, want io.EOF", err)
 	}
 	if err := binlog.CheckFirstBlock(write("8.binlog", data[:10])); !errors.Is(err, binlog.ErrTruncated) {

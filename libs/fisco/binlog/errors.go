@@ -78,8 +78,3 @@ func (e *CRCError) Error() string {
 
 // Is makes errors.Is(err, ErrBadCRC) true.
 func (e *CRCError) Is(target error) bool { return target == ErrBadCRC }
-
-// malformed builds an ErrMalformed cause with the position inside the record body.
-func malformed(pos int, format string, args ...any) error {
-	return fmt.Errorf("%w: at body byte %d: %s", ErrMalformed, pos, fmt.Sprintf(format, args...))
-}

@@ -48,7 +48,7 @@ func FuzzReader(f *testing.F) {
 				if errors.Is(err, binlog.ErrBadCRC) || (errors.Is(err, binlog.ErrMalformed) && rec != nil) {
 					continue // that record only; the next one follows
 				}
-				if err != io.EOF {
+				if !errors.Is(err, io.EOF) {
 					var re *binlog.RecordError
 					if !errors.As(err, &re) {
 						t.Fatalf("error %v is not a *RecordError", err)

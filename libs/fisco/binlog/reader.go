@@ -157,7 +157,7 @@ func (r *Reader) Next() (*Record, error) {
 		}
 	}
 	if err := r.fill(4); err != nil {
-		if len(r.pend) == 0 && err == errShort {
+		if len(r.pend) == 0 && errors.Is(err, errShort) {
 			return nil, io.EOF
 		}
 		return nil, r.errorf(err, "length field has %d of 4 bytes", len(r.pend))
@@ -226,7 +226,7 @@ func (r *Reader) fill(n int) error {
 // errorf wraps cause with a detail into a *RecordError at the current record; the block
 // number is included once its bytes were read.
 func (r *Reader) errorf(cause error, format string, args ...any) *RecordError {
-	if cause == errShort {
+	if errors.Is(cause, errShort) {
 		cause = ErrTruncated
 	}
 	e := &RecordError{File: r.opts.Name, Offset: r.off}

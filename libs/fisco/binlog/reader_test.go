@@ -70,8 +70,8 @@ func TestTruncatedTail(t *testing.T) {
 			if !errors.Is(err, tc.wantErr) {
 				t.Fatalf("error %v, want %v", err, tc.wantErr)
 			}
-			if tc.wantErr == io.EOF {
-				if err != io.EOF {
+			if errors.Is(tc.wantErr, io.EOF) {
+				if !errors.Is(err, io.EOF) {
 					t.Errorf("clean end returned %#v, want io.EOF itself", err)
 				}
 				return
@@ -116,7 +116,7 @@ func TestFollowGrowingFile(t *testing.T) {
 		}
 		f.Close()
 		after, err := readUntilErr(r)
-		if err != io.EOF {
+		if !errors.Is(err, io.EOF) {
 			t.Fatalf("cut %d: after growth: %v", cut, err)
 		}
 		r.Close()
@@ -141,7 +141,7 @@ func TestOpenAtResumes(t *testing.T) {
 	}
 	defer r.Close()
 	recs, err := readUntilErr(r)
-	if err != io.EOF || len(recs) != 16 || recs[0].BlockNumber != 6 || recs[0].Offset != spans[6].off {
+	if !errors.Is(err, io.EOF) || len(recs) != 16 || recs[0].BlockNumber != 6 || recs[0].Offset != spans[6].off {
 		t.Fatalf("resumed at block 6: %d records, first %+v, err %v", len(recs), recs[0], err)
 	}
 	if r.Offset() != fixtureSize {
@@ -200,7 +200,7 @@ func TestBadCRC(t *testing.T) {
 			}
 			// The framing is intact: reading goes on with block 4.
 			rest, err := readUntilErr(r)
-			if err != io.EOF || len(rest) != 18 || rest[0].BlockNumber != 4 {
+			if !errors.Is(err, io.EOF) || len(rest) != 18 || rest[0].BlockNumber != 4 {
 				t.Errorf("after the bad record: %d records, err %v", len(rest), err)
 			}
 		})

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -59,8 +60,8 @@ func TestUnknownCommandIsUsageError(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	err := exec.CommandContext(t.Context(), exe, "no-such-command").Run()
-	ee, ok := err.(*exec.ExitError)
-	if !ok || ee.ExitCode() != 2 {
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 {
 		t.Fatalf("exit: %v, want status 2", err)
 	}
 }
