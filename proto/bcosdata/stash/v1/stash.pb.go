@@ -75,7 +75,7 @@ type StatusResponse struct {
 	Sources       []*SourceStatus `protobuf:"bytes,5,rep,name=sources,proto3" json:"sources,omitempty"`
 	// Set when the stream is stopped at a block that failed verification.
 	Failure *VerificationFailure `protobuf:"bytes,6,opt,name=failure,proto3" json:"failure,omitempty"`
-	// Checkpoint hash chain head (see docs/formats.md).
+	// Checkpoint hash chain head (encoding in services/stash/README.md).
 	Checkpoint    []byte `protobuf:"bytes,7,opt,name=checkpoint,proto3" json:"checkpoint,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -766,8 +766,12 @@ type SnapshotResponse struct {
 	Rows  []*v1.Row              `protobuf:"bytes,2,rep,name=rows,proto3" json:"rows,omitempty"`
 	// Block number of each row's version (_num_), parallel to rows.
 	RowBlockNumbers []uint64 `protobuf:"varint,3,rep,packed,name=row_block_numbers,json=rowBlockNumbers,proto3" json:"row_block_numbers,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The table's key field name.
+	KeyField string `protobuf:"bytes,4,opt,name=key_field,json=keyField,proto3" json:"key_field,omitempty"`
+	// Value field names, in the order of each row's values.
+	ValueFields   []string `protobuf:"bytes,5,rep,name=value_fields,json=valueFields,proto3" json:"value_fields,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SnapshotResponse) Reset() {
@@ -817,6 +821,20 @@ func (x *SnapshotResponse) GetRows() []*v1.Row {
 func (x *SnapshotResponse) GetRowBlockNumbers() []uint64 {
 	if x != nil {
 		return x.RowBlockNumbers
+	}
+	return nil
+}
+
+func (x *SnapshotResponse) GetKeyField() string {
+	if x != nil {
+		return x.KeyField
+	}
+	return ""
+}
+
+func (x *SnapshotResponse) GetValueFields() []string {
+	if x != nil {
+		return x.ValueFields
 	}
 	return nil
 }
@@ -877,11 +895,13 @@ const file_bcosdata_stash_v1_stash_proto_rawDesc = "" +
 	"\x04done\x18\x05 \x01(\bR\x04done\"L\n" +
 	"\x0fSnapshotRequest\x12!\n" +
 	"\fblock_number\x18\x01 \x01(\x04R\vblockNumber\x12\x16\n" +
-	"\x06tables\x18\x02 \x03(\tR\x06tables\"\x80\x01\n" +
+	"\x06tables\x18\x02 \x03(\tR\x06tables\"\xc0\x01\n" +
 	"\x10SnapshotResponse\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12*\n" +
 	"\x04rows\x18\x02 \x03(\v2\x16.bcosdata.chain.v1.RowR\x04rows\x12*\n" +
-	"\x11row_block_numbers\x18\x03 \x03(\x04R\x0frowBlockNumbers2\xd3\x03\n" +
+	"\x11row_block_numbers\x18\x03 \x03(\x04R\x0frowBlockNumbers\x12\x1b\n" +
+	"\tkey_field\x18\x04 \x01(\tR\bkeyField\x12!\n" +
+	"\fvalue_fields\x18\x05 \x03(\tR\vvalueFields2\xd3\x03\n" +
 	"\fStashService\x12M\n" +
 	"\x06Status\x12 .bcosdata.stash.v1.StatusRequest\x1a!.bcosdata.stash.v1.StatusResponse\x12S\n" +
 	"\bGetBlock\x12\".bcosdata.stash.v1.GetBlockRequest\x1a#.bcosdata.stash.v1.GetBlockResponse\x12h\n" +
