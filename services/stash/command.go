@@ -13,7 +13,12 @@ func Command() app.Command {
 		Name: "stash", EnvPrefix: EnvPrefix, HealthName: "bcosdata.stash.v1.StashService",
 		Flags: cfg.RegisterFlags, Server: &cfg.Server, Log: &cfg.Log,
 		New: func(log *zap.Logger, srv *app.Server) (app.Service, error) {
-			return New(*cfg, Deps{Log: log, Metrics: srv.Registry()})
+			svc, err := New(*cfg, Deps{Log: log, Metrics: srv.Registry()})
+			if err != nil {
+				return nil, err
+			}
+			srv.AddCheck("stash", svc.Ready)
+			return svc, nil
 		},
 	}
 }

@@ -4,8 +4,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"time"
 
 	"github.com/bcosdata/bcosdata/libs/app"
+	"github.com/bcosdata/bcosdata/services/stash/internal/publish"
 )
 
 // EnvPrefix prefixes the environment variables that back the flags (STASH_KAFKA_BROKERS).
@@ -21,8 +23,30 @@ type Config struct {
 	DBURL        string
 	StartBlock   uint64
 	Partitions   int
-	Server       app.ServerConfig
-	Log          app.LogFlags
+
+	// ReplicationFactor is used when the topics are created; 0 leaves it to the broker.
+	ReplicationFactor int
+	// MaxMessageBytes bounds a Kafka message (and so a block); topics are created with it.
+	MaxMessageBytes int
+	// Workers verify blocks in parallel; 0 means one per CPU.
+	Workers int
+	// SourceWait is how long the other sources are waited for once one delivered a block.
+	SourceWait time.Duration
+	// Poll is how often sources look for new data.
+	Poll time.Duration
+	// TruncatedGrace is how long a record may stay cut short at the end of a node's newest file
+	// before it counts as a failure.
+	TruncatedGrace time.Duration
+	// CacheDir and CacheMaxBytes configure the local copies of HTTP sources.
+	CacheDir      string
+	CacheMaxBytes int64
+	// RetryMin and RetryMax bound the backoff after failures.
+	RetryMin, RetryMax time.Duration
+	// BatchBlocks bounds the blocks committed in one PostgreSQL transaction.
+	BatchBlocks int
+
+	Server app.ServerConfig
+	Log    app.LogFlags
 }
 
 // RegisterFlags adds every option to fs with its default.
@@ -35,6 +59,17 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.DBURL, "db.url", "postgres://postgres@127.0.0.1:5432/bcosdata?sslmode=disable", "PostgreSQL URL (schema stash)")
 	fs.Uint64Var(&c.StartBlock, "start-block", 0, "first block to ingest when there is no saved progress")
 	fs.IntVar(&c.Partitions, "partitions", 1, "partitions for topics this service creates")
+	fs.IntVar(&c.ReplicationFactor, "kafka.replication-factor", 0, "replication factor for topics this service creates (0: broker default)")
+	fs.IntVar(&c.MaxMessageBytes, "kafka.max-message-bytes", publish.DefaultMaxMessageBytes, "largest block message; the topics are created with this max.message.bytes")
+	fs.IntVar(&c.Workers, "workers", 0, "blocks verified in parallel (0: one per CPU)")
+	fs.DurationVar(&c.SourceWait, "source.wait", 30*time.Second, "with several sources, how long the others are waited for once one delivered a block")
+	fs.DurationVar(&c.Poll, "source.poll", 500*time.Millisecond, "how often sources look for new blocks")
+	fs.DurationVar(&c.TruncatedGrace, "source.truncated-grace", 10*time.Second, "how long a record may stay cut short at the end of the newest binlog before it is reported")
+	fs.StringVar(&c.CacheDir, "source.cache-dir", "", "local cache of HTTP binlog sources (default: the user cache directory)")
+	fs.Int64Var(&c.CacheMaxBytes, "source.cache-bytes", 1<<30, "bytes each HTTP source may keep in its cache")
+	fs.DurationVar(&c.RetryMin, "retry.min", 500*time.Millisecond, "first backoff after a failed block or an unavailable database or broker")
+	fs.DurationVar(&c.RetryMax, "retry.max", 30*time.Second, "longest backoff")
+	fs.IntVar(&c.BatchBlocks, "batch.blocks", 256, "most blocks committed to PostgreSQL in one transaction")
 	c.Server.RegisterFlags(fs, "127.0.0.1:9101", "127.0.0.1:9201")
 	c.Log.Register(fs)
 }
@@ -47,6 +82,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Partitions < 1 {
 		errs = append(errs, fmt.Errorf("-partitions %d: want at least 1", c.Partitions))
+	}
+	if len(c.Sources) == 0 {
+		errs = append(errs, errors.New("-source: at least one source is required"))
+	}
+	if c.Chain == "" {
+		errs = append(errs, errors.New("-chain: empty"))
 	}
 	if len(c.KafkaBrokers) == 0 {
 		c.KafkaBrokers = app.StringList{"127.0.0.1:9092"}

@@ -1,0 +1,270 @@
+package stash_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	kafkago "github.com/segmentio/kafka-go"
+
+	"github.com/bcosdata/bcosdata/libs/fisco/binlog"
+	"github.com/bcosdata/bcosdata/libs/fisco/block"
+	"github.com/bcosdata/bcosdata/libs/fisco/cryptosuite"
+	"github.com/bcosdata/bcosdata/libs/kafka/kafkatest"
+	"github.com/bcosdata/bcosdata/libs/postgres/pgtest"
+	stashv1 "github.com/bcosdata/bcosdata/proto/bcosdata/stash/v1"
+	"github.com/bcosdata/bcosdata/services/fiscosim"
+	"github.com/bcosdata/bcosdata/services/stash"
+	"github.com/bcosdata/bcosdata/services/stash/internal/ingest"
+	"github.com/bcosdata/bcosdata/services/stash/internal/publish"
+	"github.com/bcosdata/bcosdata/services/stash/internal/source"
+	"github.com/bcosdata/bcosdata/services/stash/internal/store"
+	"github.com/bcosdata/bcosdata/services/stash/internal/verify"
+)
+
+// benchTxsEnv overrides the size of the benchmark chain (default 1,000,000 transactions).
+const benchTxsEnv = "BCOSDATA_BENCH_TXS"
+
+// BenchmarkIngest measures verified ingestion (verify, PostgreSQL, Kafka) of a simulated chain
+// of 1M transactions in blocks of 1000, and beside it, in the same run, two ceilings: reading
+// the same binlog files with their CRC checks, and recovering transaction senders on two
+// cores, the bound on verification. ingest/recover is the fraction of that bound reached.
+func BenchmarkIngest(b *testing.B) {
+	txs := 1_000_000
+	if v := os.Getenv(benchTxsEnv); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1000 {
+			b.Fatalf("%s=%q: want a number of at least 1000", benchTxsEnv, v)
+		}
+		txs = n
+	}
+	dir := benchChain(b, txs)
+	for b.Loop() {
+		blocks, bytes, read := readAll(b, dir)
+		recovered, recover := recoverRate(b, dir, min(txs, 200_000), 2)
+		pipeline := pipelineOnly(b, dir, blocks-1)
+		ingest, publish := ingestAll(b, dir, blocks-1)
+		b.ReportMetric(float64(bytes)/1e6/read.Seconds(), "read-MB/s")
+		b.ReportMetric(float64(txs)/read.Seconds(), "read-tx/s")
+		b.ReportMetric(float64(recovered)/recover.Seconds(), "recover2-tx/s")
+		b.ReportMetric(float64(txs)/pipeline.Seconds(), "verify-tx/s")
+		b.ReportMetric(float64(blocks)/ingest.Seconds(), "ingest-blocks/s")
+		b.ReportMetric(float64(txs)/ingest.Seconds(), "ingest-tx/s")
+		b.ReportMetric(float64(txs)/publish.Seconds(), "published-tx/s")
+		b.ReportMetric((float64(txs)/ingest.Seconds())/(float64(recovered)/recover.Seconds()), "ingest/recover")
+	}
+}
+
+// benchChain writes (once, cached in the temporary directory) a bulk chain of txs
+// transactions and returns its binlog directory.
+func benchChain(b *testing.B, txs int) string {
+	b.Helper()
+	root := filepath.Join(os.TempDir(), fmt.Sprintf("bcosdata-stash-bench-%d", txs))
+	cfg := fiscosim.DefaultConfig()
+	cfg.Data = root
+	cfg.RPCAddr, cfg.BinlogAddr = "", ""
+	cfg.Bulk, cfg.Txs, cfg.MaxTxs, cfg.Accounts, cfg.Progress = true, txs, 1000, 100, false
+	cfg.Clock = fiscosim.ClockSim
+	done := filepath.Join(root, "complete")
+	bin := filepath.Join(root, "group1", "BinaryLogs")
+	if _, err := os.Stat(done); err == nil {
+		return bin
+	}
+	os.RemoveAll(root)
+	start := time.Now()
+	sim, err := fiscosim.New(cfg, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := sim.Run(context.Background()); err != nil {
+		b.Fatalf("write bench chain: %v", err)
+	}
+	if err := os.WriteFile(done, nil, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("wrote a %d-transaction chain to %s in %s", txs, bin, time.Since(start).Round(time.Second))
+	return bin
+}
+
+// readAll reads every record of dir with the binlog reader (CRC and structure checks).
+func readAll(b *testing.B, dir string) (blocks int, bytes int64, took time.Duration) {
+	b.Helper()
+	files, err := binlog.ListDir(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	for _, f := range files {
+		r, err := binlog.Open(f.Path, binlog.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for {
+			rec, err := r.Next()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			blocks++
+			bytes += int64(len(rec.Raw))
+		}
+		r.Close()
+	}
+	return blocks, bytes, time.Since(start)
+}
+
+// recoverRate recovers the senders of the first n transactions of dir on the given number of
+// goroutines (the blocks are decoded beforehand, outside the timing).
+func recoverRate(b *testing.B, dir string, n, workers int) (int, time.Duration) {
+	b.Helper()
+	files, err := binlog.ListDir(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var txs []*block.Transaction
+	for _, f := range files {
+		r, err := binlog.Open(f.Path, binlog.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for len(txs) < n {
+			rec, err := r.Next()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			t := rec.Table("_sys_hash_2_block_")
+			raw, _ := t.Value(&t.New[0], "value")
+			blk, err := block.DecodeBlock(raw)
+			if err != nil {
+				b.Fatal(err)
+			}
+			txs = append(txs, blk.Transactions...)
+		}
+		r.Close()
+	}
+	txs = txs[:min(n, len(txs))]
+	suite := cryptosuite.ECDSA()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < len(txs); i += workers {
+				if _, err := txs[i].Sender(suite); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return len(txs), time.Since(start)
+}
+
+// nopStore and nopPublisher stand in for PostgreSQL and Kafka, to time the pipeline alone:
+// reading, verifying and building the messages.
+type nopStore struct{ last chan uint64 }
+
+func (s nopStore) Apply(_ context.Context, bs []*verify.Block) error {
+	s.last <- bs[len(bs)-1].Number
+	return nil
+}
+func (nopStore) SetPublished(context.Context, uint64) error       { return nil }
+func (nopStore) Progress(context.Context) (store.Progress, error) { return store.Progress{}, nil }
+func (nopStore) Tip(_ context.Context, from uint64) (verify.Tip, error) {
+	return verify.Tip{Next: from}, nil
+}
+func (nopStore) Load(context.Context, uint64) (*verify.Block, error) {
+	return nil, errors.New("nothing stored")
+}
+
+type nopPublisher struct{}
+
+func (nopPublisher) Publish(context.Context, []kafkago.Message) error { return nil }
+
+// pipelineOnly runs the ingest pipeline on dir without storage or bus until block last.
+func pipelineOnly(b *testing.B, dir string, last int) time.Duration {
+	b.Helper()
+	suite := cryptosuite.ECDSA()
+	src := source.NewFile("file://"+dir, dir, source.Options{Poll: 10 * time.Millisecond})
+	st := nopStore{last: make(chan uint64, 1024)}
+	p, err := ingest.New(ingest.Config{Chain: publish.Chain{Name: "bench", Group: 1, Suite: suite}, Sources: []source.Source{src}},
+		verify.NewVerifier(suite), st, nopPublisher{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() { done <- p.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	for n := range st.last {
+		if n == uint64(last) {
+			return time.Since(start)
+		}
+	}
+	return 0
+}
+
+// ingestAll runs the stash on dir until block last is stored (ingest) and published.
+func ingestAll(b *testing.B, dir string, last int) (ingest, publish time.Duration) {
+	b.Helper()
+	broker := kafkatest.NewBroker(b, kafkatest.WithDataDir(b.TempDir()))
+	cfg := stash.Config{
+		Sources: []string{"file://" + dir}, Chain: "bench", Group: 1, Crypto: "ecdsa",
+		KafkaBrokers: broker.Addrs(), Partitions: 1, Poll: 10 * time.Millisecond,
+		RetryMin: 50 * time.Millisecond, RetryMax: time.Second, Workers: runtime.GOMAXPROCS(0),
+	}
+	pool := pgtest.NewPool(b)
+	svc, err := stash.New(cfg, stash.Deps{Pool: pool})
+	if err != nil {
+		b.Fatal(err)
+	}
+	client := serve(b, svc)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() { done <- svc.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			b.Errorf("Run: %v", err)
+		}
+	}()
+	deadline := time.Now().Add(30 * time.Minute)
+	for time.Now().Before(deadline) {
+		st, err := client.Status(context.Background(), &stashv1.StatusRequest{})
+		if err == nil {
+			if ingest == 0 && st.GetLastVerified() == uint64(last) {
+				ingest = time.Since(start)
+			}
+			if st.GetLastPublished() == uint64(last) {
+				if ingest == 0 {
+					ingest = time.Since(start)
+				}
+				return ingest, time.Since(start)
+			}
+			if f := st.GetFailure(); f != nil {
+				b.Fatalf("ingestion failed: %v", f)
+			}
+		}
+		<-time.After(10 * time.Millisecond) // Poll the status, bounded by the deadline.
+	}
+	b.Fatal("ingestion did not finish within 30 minutes")
+	return 0, 0
+}
