@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/bcosdata/bcosdata/libs/app"
+	"github.com/bcosdata/bcosdata/services/bcosdata/internal/demo"
 	"github.com/bcosdata/bcosdata/services/export"
 	"github.com/bcosdata/bcosdata/services/fiscosim"
 	"github.com/bcosdata/bcosdata/services/reconcile"
@@ -34,6 +35,7 @@ func Table() []Command {
 		{"stash", "run the stash service (binlog/RPC ingestion, verification, backup, Kafka)", service(stash.Command)},
 		{"export", "run the export service (ABI decoding into PostgreSQL, gRPC queries)", service(export.Command)},
 		{"reconcile", "run the reconcile service (business files vs chain records)", service(reconcile.Command)},
+		{"demo", "run the whole pipeline locally on embedded defaults (PostgreSQL, Kafka, fiscosim, stash)", demo.Run},
 		{"sim", "run fiscosim, the FISCO BCOS 2.x node simulator (JSON-RPC, blocks, binlog files)", sim},
 	}
 	cmds = append(cmds, tools()...)
