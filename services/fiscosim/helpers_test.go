@@ -17,46 +17,14 @@ import (
 
 	"github.com/bcosdata/bcosdata/libs/fisco/binlog"
 	"github.com/bcosdata/bcosdata/services/fiscosim"
+	"github.com/bcosdata/bcosdata/services/fiscosim/simtest"
 )
 
-// testConfig is a fast, reproducible configuration: sim clock, 5 ms blocks of 10
-// transactions, servers on loopback ports chosen by the kernel.
-func testConfig(t testing.TB) fiscosim.Config {
-	cfg := fiscosim.DefaultConfig()
-	cfg.Data = t.TempDir()
-	cfg.RPCAddr = "127.0.0.1:0"
-	cfg.BinlogAddr = "127.0.0.1:0"
-	cfg.BlockInterval = 5 * time.Millisecond
-	cfg.TPS = 2000
-	cfg.Clock = fiscosim.ClockSim
-	cfg.Accounts = 5
-	cfg.Progress = false
-	return cfg
-}
+// testConfig is simtest's fast, reproducible configuration.
+func testConfig(t testing.TB) fiscosim.Config { return simtest.Config(t) }
 
 // startSim runs a simulator in the background for the rest of the test.
-func startSim(t *testing.T, cfg fiscosim.Config) *fiscosim.Sim {
-	t.Helper()
-	sim, err := fiscosim.New(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- sim.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Error("Run did not return after cancel")
-		}
-	})
-	return sim
-}
+func startSim(t *testing.T, cfg fiscosim.Config) *fiscosim.Sim { return simtest.Start(t, cfg) }
 
 // runToEnd runs a simulator with -exit until it has written cfg.Blocks blocks.
 func runToEnd(t testing.TB, cfg fiscosim.Config) *fiscosim.Sim {

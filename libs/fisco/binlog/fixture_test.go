@@ -5,11 +5,9 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"errors"
 	"flag"
 	"fmt"
 	"hash/crc32"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -50,17 +48,11 @@ func walk(t testing.TB, data []byte) []span {
 
 func readAll(t testing.TB, r *binlog.Reader) []*binlog.Record {
 	t.Helper()
-	var recs []*binlog.Record
-	for {
-		rec, err := r.Next()
-		if errors.Is(err, io.EOF) {
-			return recs
-		}
-		if err != nil {
-			t.Fatalf("record %d: %v", len(recs), err)
-		}
-		recs = append(recs, rec)
+	recs, err := binlog.ReadAll(r)
+	if err != nil {
+		t.Fatalf("record %d: %v", len(recs), err)
 	}
+	return recs
 }
 
 func fixtureRecords(t testing.TB) ([]byte, []*binlog.Record) {

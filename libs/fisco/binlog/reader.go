@@ -236,3 +236,29 @@ func (r *Reader) errorf(cause error, format string, args ...any) *RecordError {
 	e.Err = fmt.Errorf("%w: %s", cause, fmt.Sprintf(format, args...))
 	return e
 }
+
+// ReadAll reads every record of r up to a clean end of input. It returns the records read
+// before the first error together with that error, so a caller can keep what was intact.
+func ReadAll(r *Reader) ([]*Record, error) {
+	var recs []*Record
+	for {
+		rec, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			return recs, nil
+		}
+		if err != nil {
+			return recs, err
+		}
+		recs = append(recs, rec)
+	}
+}
+
+// ReadFile opens the binlog file at path and reads all of its records (see ReadAll).
+func ReadFile(path string, opts Options) ([]*Record, error) {
+	r, err := Open(path, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return ReadAll(r)
+}

@@ -296,3 +296,27 @@ func TestOpenMissingFileNamesPath(t *testing.T) {
 		t.Fatalf("err %v", err)
 	}
 }
+
+func TestReadFileKeepsRecordsBeforeError(t *testing.T) {
+	path := fixtures.Path(t, "binlog", "0.binlog")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Cut the file inside block 1 (block 0 ends at 4+4+2395): block 0 stays readable.
+	cut := filepath.Join(t.TempDir(), "0.binlog")
+	if err := os.WriteFile(cut, data[:2403+100], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := binlog.ReadFile(cut, binlog.Options{})
+	if !errors.Is(err, binlog.ErrTruncated) {
+		t.Fatalf("err = %v, want ErrTruncated", err)
+	}
+	if len(recs) != 1 || recs[0].BlockNumber != 0 {
+		t.Fatalf("kept %d records, want block 0 only", len(recs))
+	}
+	all, err := binlog.ReadFile(path, binlog.Options{})
+	if err != nil || len(all) != 22 {
+		t.Fatalf("whole file: %d records, err %v; want 22, nil", len(all), err)
+	}
+}

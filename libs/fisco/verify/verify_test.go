@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
-	"io"
 	"math/big"
 	"slices"
 	"strings"
@@ -32,22 +31,11 @@ const (
 
 func records(t testing.TB) []*binlog.Record {
 	t.Helper()
-	r, err := binlog.Open(fixtures.Path(t, "binlog", "0.binlog"), binlog.Options{})
+	recs, err := binlog.ReadFile(fixtures.Path(t, "binlog", "0.binlog"), binlog.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
-	var out []*binlog.Record
-	for {
-		rec, err := r.Next()
-		if errors.Is(err, io.EOF) {
-			return out
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, rec)
-	}
+	return recs
 }
 
 func hexFixture(t testing.TB, name string) []byte {

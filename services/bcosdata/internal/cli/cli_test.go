@@ -171,22 +171,11 @@ func TestBinlogInspectDir(t *testing.T) {
 
 func readFixture(t *testing.T) []*binlog.Record {
 	t.Helper()
-	r, err := binlog.Open(fixtures.Path(t, "binlog", "0.binlog"), binlog.Options{})
+	recs, err := binlog.ReadFile(fixtures.Path(t, "binlog", "0.binlog"), binlog.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
-	var recs []*binlog.Record
-	for {
-		rec, err := r.Next()
-		if errors.Is(err, io.EOF) {
-			return recs
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		recs = append(recs, rec)
-	}
+	return recs
 }
 
 func TestBinlogInspectBadRecords(t *testing.T) {
