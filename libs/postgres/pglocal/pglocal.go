@@ -201,6 +201,9 @@ func (c *Cluster) openDir(ctx context.Context, dir string) (err error) {
 	return c.checkNotRunning()
 }
 
+// selfLockGrace bounds how long a start waits for a lock file that names this very process.
+const selfLockGrace = 2 * time.Second
+
 // lockDir takes the lock that makes one process at a time own a persistent cluster. If the
 // owner died, its watchdog still holds the lock while it stops the old server: wait for that.
 func (c *Cluster) lockDir(ctx context.Context) error {
@@ -210,6 +213,7 @@ func (c *Cluster) lockDir(ctx context.Context) error {
 		return fmt.Errorf("open lock file %s: %w", path, err)
 	}
 	var tick *time.Ticker
+	begin := time.Now()
 	for {
 		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
 		if err == nil {
@@ -220,12 +224,19 @@ func (c *Cluster) lockDir(ctx context.Context) error {
 			return fmt.Errorf("lock %s: %w", path, err)
 		}
 		b, _ := os.ReadFile(path) // Best effort: an owner that has not written its PID yet reads as 0.
-		if owner, _ := strconv.Atoi(strings.TrimSpace(string(b))); owner > 0 && alive(owner) {
+		owner, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+		// Our own PID: a cluster of this process released the lock a moment ago, but a child
+		// forked by another goroutine can hold a copy of the descriptor until it execs. Give
+		// that a moment before concluding the directory is really in use.
+		self := owner == os.Getpid() && time.Since(begin) < selfLockGrace
+		if owner > 0 && alive(owner) && !self {
 			f.Close()
 			return fmt.Errorf("start PostgreSQL in %s: %w by process %d, which is still running", c.dir, ErrDirInUse, owner)
 		}
 		if tick == nil {
-			c.logf("waiting for the PostgreSQL server of an earlier run in %s to stop", c.dir)
+			if owner != os.Getpid() {
+				c.logf("waiting for the PostgreSQL server of an earlier run in %s to stop", c.dir)
+			}
 			tick = time.NewTicker(50 * time.Millisecond)
 			defer tick.Stop()
 		}
