@@ -212,6 +212,15 @@ type Prepared struct {
 // Result returns the partial result.
 func (p *Prepared) Result() *Result { return p.res }
 
+// Err returns the first failed stateless check as a *CheckError, or nil when every stateless
+// check passed. The stateful checks (number, parent link, sealer set) run in Commit.
+func (p *Prepared) Err() error {
+	if p.err == nil {
+		return nil
+	}
+	return p.err
+}
+
 // Prepare runs the stateless checks of a record. A readErr from the binlog Reader (a bad CRC or
 // a malformed record handed over with the record) is reported as that record's failed check.
 func (v *Verifier) Prepare(rec *binlog.Record, readErr error) *Prepared {

@@ -291,7 +291,12 @@ func TestChainFailures(t *testing.T) {
 		if !errors.Is(rerr, binlog.ErrBadCRC) {
 			t.Fatalf("reader: %v", rerr)
 		}
-		wantCheck(t, must(v.Commit(v.Prepare(got, rerr))), verify.CheckCRC)
+		p := v.Prepare(got, rerr)
+		wantCheck(t, p.Err(), verify.CheckCRC) // known before Commit: a stateless check
+		wantCheck(t, must(v.Commit(p)), verify.CheckCRC)
+		if err := v.Prepare(recs[5], nil).Err(); err != nil {
+			t.Errorf("intact record: Prepared.Err() = %v, want nil", err)
+		}
 	})
 	t.Run("tx hash not in _sys_tx_hash_2_block_", func(t *testing.T) {
 		v := verifiedTo(t, recs, 2)
