@@ -112,6 +112,41 @@ func TestAPIOnFixture(t *testing.T) {
 			t.Errorf("VerifyRange after tampering: failures %v, verified %d of %d; want %v, 6 of 8", got, last.GetVerified(), last.GetTotal(), want)
 		}
 	})
+
+	// Key indexes are left out while the stash catches up and built once it has: every
+	// mirrored table must get exactly one index on its key column.
+	t.Run("KeyIndexes", func(t *testing.T) {
+		const q = `SELECT t.name, count(i.indexrelid) FROM stash.stash_tables t
+			LEFT JOIN pg_index i ON i.indrelid = ('stash.' || quote_ident(t.main_table))::regclass
+				AND i.indkey[0] = (SELECT attnum FROM pg_attribute WHERE attrelid = i.indrelid AND attname = t.key_column)
+			GROUP BY t.name HAVING count(i.indexrelid) <> 1 ORDER BY t.name`
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			rows, err := h.pool.Query(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var bad []string
+			for rows.Next() {
+				var name string
+				var n int
+				if err := rows.Scan(&name, &n); err != nil {
+					t.Fatal(err)
+				}
+				bad = append(bad, fmt.Sprintf("%s: %d", name, n))
+			}
+			if err := rows.Err(); err != nil {
+				t.Fatal(err)
+			}
+			if len(bad) == 0 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("tables without exactly one key index 30s after catching up: %v", bad)
+			}
+			time.Sleep(100 * time.Millisecond) // Poll until the deadline: the build follows a pause.
+		}
+	})
 }
 
 // verifyRange runs VerifyRange and returns the last message, failures of all messages merged.

@@ -39,6 +39,12 @@ type Store interface {
 	Load(ctx context.Context, n uint64) (*verify.Block, error)
 }
 
+// KeyIndexer is a Store that leaves its key indexes out while the stash catches up, to be built
+// once it has (see store.Store.BuildKeyIndexes).
+type KeyIndexer interface {
+	BuildKeyIndexes(ctx context.Context) (int, error)
+}
+
 // Publisher writes messages to the bus.
 type Publisher interface {
 	Publish(ctx context.Context, msgs []kafkago.Message) error
@@ -65,8 +71,12 @@ type Config struct {
 	// the database and the broker; defaults 500ms and 30s.
 	RetryMin time.Duration
 	RetryMax time.Duration
-	Log      *zap.Logger
-	Metrics  *Metrics
+	// CaughtUpAfter is how long no verified block may arrive before the stash counts as caught
+	// up with its sources and builds the key indexes it left out; default 2s. While catching
+	// up, blocks follow each other far more closely (verification is CPU-bound).
+	CaughtUpAfter time.Duration
+	Log           *zap.Logger
+	Metrics       *Metrics
 }
 
 func (c *Config) defaults() {
@@ -90,6 +100,9 @@ func (c *Config) defaults() {
 	}
 	if c.RetryMax <= 0 {
 		c.RetryMax = 30 * time.Second
+	}
+	if c.CaughtUpAfter <= 0 {
+		c.CaughtUpAfter = 2 * time.Second
 	}
 	if c.Log == nil {
 		c.Log = zap.NewNop()
@@ -642,10 +655,26 @@ func (p *Pipeline) sequence(ctx context.Context, chain *verify.Chain, order <-ch
 	}
 }
 
-// apply commits blocks in batches and passes each committed batch to the publisher.
+// apply commits blocks in batches and passes each committed batch to the publisher. When no
+// block has come for CaughtUpAfter, the stash has caught up and builds its key indexes.
 func (p *Pipeline) apply(ctx context.Context, in <-chan *verify.Block, out chan<- []*verify.Block) {
 	defer close(out)
-	for b := range in {
+	idle := time.NewTimer(p.cfg.CaughtUpAfter)
+	defer idle.Stop()
+	for {
+		var b *verify.Block
+		select {
+		case nb, ok := <-in:
+			if !ok {
+				return
+			}
+			b = nb
+		case <-idle.C:
+			if !p.buildKeyIndexes(ctx) {
+				idle.Reset(p.cfg.RetryMax)
+			}
+			continue
+		}
 		batch := []*verify.Block{b}
 		txs, bytes := b.TxCount(), len(b.Raw)
 	fill:
@@ -673,7 +702,28 @@ func (p *Pipeline) apply(ctx context.Context, in <-chan *verify.Block, out chan<
 		p.metrics.txsIngested.Add(float64(txs))
 		p.log.Debug("stored blocks", zap.Uint64("from", batch[0].Number), zap.Uint64("to", last.Number))
 		out <- batch
+		idle.Reset(p.cfg.CaughtUpAfter)
 	}
+}
+
+// buildKeyIndexes builds the key indexes the store left out while catching up, and reports
+// whether it succeeded. A failure is logged and the build tried again later (after RetryMax,
+// or at the next pause): the indexes serve lookups by key, not ingestion.
+func (p *Pipeline) buildKeyIndexes(ctx context.Context) bool {
+	ix, ok := p.store.(KeyIndexer)
+	if !ok || ctx.Err() != nil {
+		return true
+	}
+	start := time.Now()
+	n, err := ix.BuildKeyIndexes(ctx)
+	if n > 0 {
+		p.log.Info("key indexes built", zap.Int("indexes", n), zap.Duration("took", time.Since(start)))
+	}
+	if err != nil && ctx.Err() == nil {
+		p.log.Warn("build key indexes", zap.Error(err))
+		return false
+	}
+	return true
 }
 
 // publishLoop publishes committed batches in order and records each as published.

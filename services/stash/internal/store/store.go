@@ -20,6 +20,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -76,6 +77,12 @@ type Store struct {
 
 	mu      sync.RWMutex
 	catalog map[string]*tableInfo
+	// unindexed names the mirrored tables whose key index may not exist yet (guarded by mu).
+	unindexed map[string]bool
+	// keyIndexes is set once BuildKeyIndexes has run: from then on a table gets its key index
+	// when it is created. Until then (catching up) key indexes are left out, see
+	// BuildKeyIndexes.
+	keyIndexes atomic.Bool
 }
 
 // tableInfo is a catalog row: where a node table is mirrored.
@@ -99,7 +106,7 @@ func Open(ctx context.Context, pool *pgxpool.Pool) (*Store, error) {
 	if err := postgres.Migrate(ctx, pool, Schema, Migrations()); err != nil {
 		return nil, err
 	}
-	s := &Store{pool: pool, catalog: map[string]*tableInfo{}}
+	s := &Store{pool: pool, catalog: map[string]*tableInfo{}, unindexed: map[string]bool{}}
 	rows, err := pool.Query(ctx, `SELECT name, main_table, history_table, key_field, key_column, fields, columns, ledger, first_block FROM stash.stash_tables`)
 	if err != nil {
 		return nil, fmt.Errorf("load table catalog: %w", err)
@@ -113,6 +120,8 @@ func Open(ctx context.Context, pool *pgxpool.Pool) (*Store, error) {
 		}
 		t.FirstBlock = uint64(first)
 		s.catalog[t.Name] = t
+		// A previous run may have stopped before it built the table's key index.
+		s.unindexed[t.Name] = true
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("load table catalog: %w", err)
