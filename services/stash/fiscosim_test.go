@@ -14,20 +14,13 @@ import (
 
 	stashv1 "github.com/bcosdata/bcosdata/proto/bcosdata/stash/v1"
 	"github.com/bcosdata/bcosdata/services/fiscosim"
+	"github.com/bcosdata/bcosdata/services/fiscosim/simtest"
 )
 
 // simConfig is a fast, reproducible simulator: simulated clock, 5 ms blocks, servers on
 // loopback ports the kernel picks.
 func simConfig(t testing.TB, blocks uint64) fiscosim.Config {
-	cfg := fiscosim.DefaultConfig()
-	cfg.Data = t.TempDir()
-	cfg.RPCAddr = "127.0.0.1:0"
-	cfg.BinlogAddr = "127.0.0.1:0"
-	cfg.BlockInterval = 5 * time.Millisecond
-	cfg.TPS = 2000
-	cfg.Clock = fiscosim.ClockSim
-	cfg.Accounts = 5
-	cfg.Progress = false
+	cfg := simtest.Config(t)
 	cfg.Blocks = blocks
 	return cfg
 }
@@ -35,24 +28,7 @@ func simConfig(t testing.TB, blocks uint64) fiscosim.Config {
 // startSim runs a simulator until the test ends.
 func startSim(t *testing.T, cfg fiscosim.Config) *fiscosim.Sim {
 	t.Helper()
-	sim, err := fiscosim.New(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- sim.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("fiscosim Run: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Error("fiscosim did not stop")
-		}
-	})
+	sim := simtest.Start(t, cfg)
 	wctx, wcancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer wcancel()
 	if err := sim.WaitBlock(wctx, cfg.Blocks); err != nil {

@@ -5,9 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"io"
 	"path/filepath"
 	"sort"
 
@@ -27,21 +25,11 @@ const fixtureCheckpoint21 = "f4b3e0db0ff678afcff0e27763fd12d08497ed68301404f4337
 func readFixture(t *testing.T) (dir string, recs []*binlog.Record) {
 	t.Helper()
 	path := fixtures.Path(t, "binlog", "0.binlog")
-	r, err := binlog.Open(path, binlog.Options{})
+	recs, err := binlog.ReadFile(path, binlog.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
-	for {
-		rec, err := r.Next()
-		if errors.Is(err, io.EOF) {
-			return filepath.Dir(path), recs
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		recs = append(recs, rec)
-	}
+	return filepath.Dir(path), recs
 }
 
 // numberToHash returns the block hash a record's _sys_number_2_hash_ row names.

@@ -53,7 +53,7 @@ func (v *Verifier) Check(c *Candidate) (*Block, error) {
 	default:
 		return nil, fail(c, CheckDecode, errors.New("candidate carries neither a record nor a block"))
 	}
-	if err := statelessVerdict(v.suite, p); err != nil {
+	if err := p.Err(); err != nil {
 		return nil, libFail(c, err)
 	}
 	res := p.Result()
@@ -112,18 +112,6 @@ func (v *Verifier) Check(c *Candidate) (*Block, error) {
 	}
 	b.Digest = state.BlockDigest(b.Number, b.Hash, b.HasState, b.State)
 	return b, nil
-}
-
-// statelessVerdict returns the shared verifier's verdict on a prepared block without touching
-// any chain state: a Prepared committed to a fresh verifier, which knows no parent and no
-// sealers, fails exactly when a stateless check failed.
-func statelessVerdict(suite *cryptosuite.Suite, p *libverify.Prepared) error {
-	scratch, err := libverify.New(libverify.Config{Crypto: suite.Name()})
-	if err != nil {
-		return err
-	}
-	_, err = scratch.Commit(p)
-	return err
 }
 
 // libFail turns the shared verifier's error into the stash's *CheckError.

@@ -2,8 +2,6 @@ package verify_test
 
 import (
 	"encoding/hex"
-	"errors"
-	"io"
 	"slices"
 	"testing"
 
@@ -18,22 +16,11 @@ const block21Prefix = "505ad4a9"
 
 func fixtureRecords(t *testing.T) []*binlog.Record {
 	t.Helper()
-	r, err := binlog.Open(fixtures.Path(t, "binlog", "0.binlog"), binlog.Options{})
+	recs, err := binlog.ReadFile(fixtures.Path(t, "binlog", "0.binlog"), binlog.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
-	var recs []*binlog.Record
-	for {
-		rec, err := r.Next()
-		if errors.Is(err, io.EOF) {
-			return recs
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		recs = append(recs, rec)
-	}
+	return recs
 }
 
 func candidates(recs []*binlog.Record) []*verify.Candidate {
