@@ -210,7 +210,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		if stop != nil && ctx.Err() == nil {
 			p.recordFailure(stop)
 		}
-		if !sleep(ctx, backoff) {
+		if !source.Wait(ctx, backoff) {
 			return nil
 		}
 		backoff = min(2*backoff, p.cfg.RetryMax)
@@ -336,7 +336,7 @@ func (p *Pipeline) readSource(ctx context.Context, i int, s source.Source, from 
 		st, err := s.Open(ctx, pos)
 		if err != nil {
 			s.Stats().SetError(err)
-			if !acquire() || !emit(event{src: i, num: pos, err: err}) || !sleep(ctx, backoff) {
+			if !acquire() || !emit(event{src: i, num: pos, err: err}) || !source.Wait(ctx, backoff) {
 				return
 			}
 			backoff = min(2*backoff, p.cfg.RetryMax)
@@ -373,7 +373,7 @@ func (p *Pipeline) readSource(ctx context.Context, i int, s source.Source, from 
 			} else if !emit(event{src: i, num: pos, err: err}) {
 				return
 			}
-			if !sleep(ctx, backoff) {
+			if !source.Wait(ctx, backoff) {
 				return
 			}
 			backoff = min(2*backoff, p.cfg.RetryMax)
@@ -837,7 +837,7 @@ func retryValueFn[T any](p *Pipeline, ctx context.Context, what string, fn func(
 		msg := what + ": " + err.Error()
 		p.degraded.Store(&msg)
 		p.log.Warn("retry", zap.String("action", what), zap.Int("attempt", attempt), zap.Error(err))
-		if ctx.Err() != nil || !sleep(ctx, backoff) {
+		if ctx.Err() != nil || !source.Wait(ctx, backoff) {
 			return v, err
 		}
 		backoff = min(2*backoff, p.cfg.RetryMax)
@@ -851,15 +851,4 @@ func unlessStopped(ctx context.Context, err error) error {
 		return err
 	}
 	return nil
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

@@ -157,7 +157,7 @@ func (s *dirStream) Next(ctx context.Context) (*verify.Candidate, error) {
 			// Skipped a record before the start block.
 			continue
 		case errors.Is(err, errNoData):
-			if !wait(ctx, s.opts.Poll) {
+			if !Wait(ctx, s.opts.Poll) {
 				return nil, ctx.Err()
 			}
 		default:

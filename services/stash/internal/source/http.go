@@ -132,7 +132,7 @@ func (d *downloader) run(ctx context.Context) {
 		if err != nil {
 			d.h.stats.SetError(err)
 		}
-		if !wait(ctx, d.h.opts.Poll) {
+		if !Wait(ctx, d.h.opts.Poll) {
 			return
 		}
 	}

@@ -138,7 +138,7 @@ func (s *rpcStream) run(ctx context.Context, from uint64) {
 				}
 				s.r.stats.SeeHead(h)
 				head, hasHead = h, true
-				if n > head && !wait(ctx, s.r.opts.Poll) {
+				if n > head && !Wait(ctx, s.r.opts.Poll) {
 					return
 				}
 			}
