@@ -184,6 +184,8 @@ type Result struct {
 	Record *binlog.Record
 	// TxHashes are the transaction hashes, in block order.
 	TxHashes []common.Hash
+	// ReceiptHashes are the receipt hashes, in block order (the receipts root's leaves).
+	ReceiptHashes []common.Hash
 	// Senders are the recovered transaction senders, in block order (zero where recovery
 	// failed).
 	Senders []common.Address
@@ -315,6 +317,7 @@ func (v *Verifier) checkBlock(p *Prepared, blk *block.Block, workers int, fail f
 	// Hashes, senders and signatures are independent: spread them over the workers.
 	n := len(blk.Transactions)
 	res.TxHashes = make([]common.Hash, n)
+	res.ReceiptHashes = make([]common.Hash, len(blk.Receipts))
 	res.Senders = make([]common.Address, n)
 	senderErrs := make([]error, n)
 	res.Signatures = make([]SigCheck, len(blk.Signatures))
@@ -323,6 +326,9 @@ func (v *Verifier) checkBlock(p *Prepared, blk *block.Block, workers int, fail f
 			tx := blk.Transactions[i]
 			res.TxHashes[i] = tx.Hash(s)
 			res.Senders[i], senderErrs[i] = tx.Sender(s)
+			if i < len(blk.Receipts) {
+				res.ReceiptHashes[i] = blk.Receipts[i].Hash(s)
+			}
 			return
 		}
 		i -= n
@@ -335,6 +341,9 @@ func (v *Verifier) checkBlock(p *Prepared, blk *block.Block, workers int, fail f
 		}
 		res.Signatures[i] = c
 	})
+	for i := n; i < len(blk.Receipts); i++ { // only in a malformed block, already failed above
+		res.ReceiptHashes[i] = blk.Receipts[i].Hash(s)
+	}
 
 	v.checkRoots(res, blk, fail)
 	for i, err := range senderErrs {
@@ -370,7 +379,7 @@ func (v *Verifier) checkRoots(res *Result, blk *block.Block, fail func(string, e
 		if txErr != nil {
 			continue
 		}
-		if rcErr = v.receiptRoot(blk, rule); rcErr == nil {
+		if rcErr = v.receiptRoot(res, blk, rule); rcErr == nil {
 			return
 		}
 		// A transactions root that matched fixes the rule: report the receipts root.
@@ -396,8 +405,14 @@ func (v *Verifier) txRoot(res *Result, blk *block.Block, rule block.RootRule) er
 	return nil
 }
 
-func (v *Verifier) receiptRoot(blk *block.Block, rule block.RootRule) error {
-	if got := block.ReceiptsRoot(v.suite, blk.Receipts, rule); got != blk.Header.ReceiptsRoot {
+func (v *Verifier) receiptRoot(res *Result, blk *block.Block, rule block.RootRule) error {
+	var got common.Hash
+	if rule == block.MerkleRoots {
+		got = block.MerkleRoot(v.suite, res.ReceiptHashes) // hashes already computed
+	} else {
+		got = block.ReceiptsRoot(v.suite, blk.Receipts, rule)
+	}
+	if got != blk.Header.ReceiptsRoot {
 		return fmt.Errorf("receiptsRoot %s, %s rule gives %s", blk.Header.ReceiptsRoot.Hex(), rule, got.Hex())
 	}
 	return nil

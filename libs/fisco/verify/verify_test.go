@@ -107,6 +107,10 @@ func TestFixtureChainVerifies(t *testing.T) {
 			if len(res.Senders) != len(res.Block.Transactions) || len(res.TxHashes) != len(res.Senders) {
 				t.Errorf("block %d: %d senders, %d hashes for %d txs", i, len(res.Senders), len(res.TxHashes), len(res.Block.Transactions))
 			}
+			// The returned receipt hashes are the leaves the node rooted its receiptsRoot on.
+			if got := block.MerkleRoot(cryptosuite.ECDSA(), res.ReceiptHashes); len(res.ReceiptHashes) != len(res.Block.Receipts) || got != res.Block.Header.ReceiptsRoot {
+				t.Errorf("block %d: %d receipt hashes root to %s, header says %s", i, len(res.ReceiptHashes), got.Hex(), res.Block.Header.ReceiptsRoot.Hex())
+			}
 			if parent := results[i-1].Hash; res.Block.Header.ParentHash != parent {
 				t.Errorf("block %d parent %s, block %d is %s", i, res.Block.Header.ParentHash.Hex(), i-1, parent.Hex())
 			}

@@ -80,10 +80,7 @@ func (v *Verifier) Check(c *Candidate) (*Block, error) {
 	if c.Record != nil {
 		b.Checks = append(b.Checks, CheckTxHash, CheckTxIndex)
 	}
-	b.ReceiptHashes = make([]common.Hash, len(blk.Receipts))
-	for i, r := range blk.Receipts {
-		b.ReceiptHashes[i] = r.Hash(v.suite)
-	}
+	b.ReceiptHashes = res.ReceiptHashes // computed once by the shared verifier
 	if b.Number == 0 {
 		// Genesis carries zero roots, no sealers and no signatures; its trust is the chain's
 		// own configuration.
