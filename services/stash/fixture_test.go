@@ -13,8 +13,11 @@ import (
 	"time"
 
 	"github.com/bcosdata/bcosdata/libs/fisco/binlog"
+	"github.com/bcosdata/bcosdata/libs/fisco/block"
+	"github.com/bcosdata/bcosdata/libs/fisco/verify"
 	"github.com/bcosdata/bcosdata/libs/fixtures"
 	"github.com/bcosdata/bcosdata/libs/kafka"
+	chainv1 "github.com/bcosdata/bcosdata/proto/bcosdata/chain/v1"
 	stashv1 "github.com/bcosdata/bcosdata/proto/bcosdata/stash/v1"
 )
 
@@ -41,6 +44,39 @@ func numberToHash(t *testing.T, rec *binlog.Record) string {
 	}
 	v, _ := tb.Value(&tb.New[0], "value")
 	return string(v)
+}
+
+// rebuildBlock encodes the block RLP from a blocks.v1 message's header, transaction and
+// receipt RLP and signatures, as a consumer re-verifying the message would.
+func rebuildBlock(t *testing.T, m *chainv1.Block) []byte {
+	t.Helper()
+	h, err := block.DecodeHeader(m.GetHeader().GetRaw())
+	if err != nil {
+		t.Fatalf("block %d header raw: %v", m.GetHeader().GetNumber(), err)
+	}
+	blk := &block.Block{Header: h, BlockHash: [32]byte(m.GetHeader().GetHash())}
+	for _, tx := range m.GetTransactions() {
+		d, err := block.DecodeTransaction(tx.GetRaw())
+		if err != nil {
+			t.Fatalf("block %d transaction %d raw: %v", h.Number, tx.GetIndex(), err)
+		}
+		blk.Transactions = append(blk.Transactions, d)
+	}
+	for _, r := range m.GetReceipts() {
+		d, err := block.DecodeReceipt(r.GetRaw())
+		if err != nil {
+			t.Fatalf("block %d receipt %d raw: %v", h.Number, r.GetTransactionIndex(), err)
+		}
+		blk.Receipts = append(blk.Receipts, d)
+	}
+	for _, s := range m.GetSignatures() {
+		blk.Signatures = append(blk.Signatures, block.SigEntry{Index: uint64(s.GetIndex()), Signature: s.GetSignature()})
+	}
+	raw, err := blk.Encode()
+	if err != nil {
+		t.Fatalf("encode block %d: %v", h.Number, err)
+	}
+	return raw
 }
 
 // TestFixtureDirectory ingests the real 0.binlog: 22 verified blocks land in PostgreSQL and on
@@ -121,6 +157,17 @@ func TestFixtureDirectory(t *testing.T) {
 			}
 			if !b.GetVerification().GetVerified() {
 				t.Errorf("block %d published unverified", i)
+			}
+			// The message leaves the whole block RLP out because its parts rebuild it exactly.
+			if len(b.GetRaw()) != 0 {
+				t.Errorf("block %d message carries the whole block RLP (%d bytes) beside its parts", i, len(b.GetRaw()))
+			}
+			node, err := verify.BlockBytes(recs[i])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := rebuildBlock(t, b); !bytes.Equal(got, node) {
+				t.Errorf("block %d rebuilt from its message's parts differs from the node's block RLP (%d vs %d bytes)", i, len(got), len(node))
 			}
 			for _, tx := range b.GetTransactions() {
 				if len(tx.GetFrom()) != 20 {

@@ -196,7 +196,9 @@ type Block struct {
 	Receipts     []*Receipt     `protobuf:"bytes,6,rep,name=receipts,proto3" json:"receipts,omitempty"`
 	// The sealer signatures this copy of the block carries (nodes may store different subsets).
 	Signatures []*SealerSignature `protobuf:"bytes,7,rep,name=signatures,proto3" json:"signatures,omitempty"`
-	// The block RLP as the node stored it (`_sys_hash_2_block_` value).
+	// The block RLP as the node stored it (`_sys_hash_2_block_` value). Returned by
+	// StashService.GetBlock; empty in blocks.v1 messages, whose header, transaction and receipt
+	// `raw` fields and signatures carry the same bytes (they rebuild this RLP exactly).
 	Raw           []byte        `protobuf:"bytes,8,opt,name=raw,proto3" json:"raw,omitempty"`
 	Verification  *Verification `protobuf:"bytes,9,opt,name=verification,proto3" json:"verification,omitempty"`
 	unknownFields protoimpl.UnknownFields

@@ -203,8 +203,15 @@ var marshal = proto.MarshalOptions{Deterministic: true}
 
 // Messages returns the Kafka messages of a block: its blocks.v1 message and, for a block with a
 // change-set, its state.v1 message.
+//
+// The blocks.v1 message leaves the whole block RLP (Block.raw) out: the header's, every
+// transaction's and every receipt's raw bytes and the signatures are in it anyway, they
+// re-verify the block on their own and rebuild its RLP byte for byte, and the whole RLP would
+// add a third of the message again for every consumer. GetBlock still returns it.
 func (c Chain) Messages(b *verify.Block) ([]kafkago.Message, error) {
-	bm, err := marshal.Marshal(c.BlockMessage(b))
+	m := c.BlockMessage(b)
+	m.Raw = nil
+	bm, err := marshal.Marshal(m)
 	if err != nil {
 		return nil, fmt.Errorf("marshal block %d: %w", b.Number, err)
 	}
