@@ -367,25 +367,6 @@ func bytesOrNull(v state.Value) []byte {
 	return v.Data
 }
 
-func copyVersions(ctx context.Context, tx pgx.Tx, t *tableInfo, table string, cols []string, vs []version) error {
-	if len(vs) == 0 {
-		return nil
-	}
-	i := 0
-	src := pgx.CopyFromFunc(func() ([]any, error) {
-		if i >= len(vs) {
-			return nil, nil
-		}
-		v := rowValues(t, vs[i])
-		i++
-		return v, nil
-	})
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{Schema, table}, cols, src); err != nil {
-		return fmt.Errorf("copy %d rows into mirror of table %s: %w", len(vs), t.Name, err)
-	}
-	return nil
-}
-
 // latestVersions splits the rows a batch wrote into rows inserted by the batch (their first
 // version is a new entry, so the main table cannot hold them yet), merged to their latest
 // state, and the ids of rows that existed before the batch.
