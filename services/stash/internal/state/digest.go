@@ -46,6 +46,12 @@ func excluded(table, field string) bool {
 // Whether a row was inserted or updated is not encoded: a stash that kept only row versions
 // (as Data-Stash's MySQL tables do) can still compute it.
 func AppendEncoding(dst []byte, number uint64, blockHash [32]byte, hasState bool, tables []Table) []byte {
+	return appendEncoding(dst, number, blockHash, hasState, tables, nil)
+}
+
+// appendEncoding is AppendEncoding, calling spill (when set) after every row: spill may take
+// the bytes so far (hashing them, say) and return the buffer to go on with.
+func appendEncoding(dst []byte, number uint64, blockHash [32]byte, hasState bool, tables []Table, spill func([]byte) []byte) []byte {
 	dst = binary.BigEndian.AppendUint64(dst, number)
 	dst = append(dst, blockHash[:]...)
 	if !hasState {
@@ -59,7 +65,7 @@ func AppendEncoding(dst []byte, number uint64, blockHash [32]byte, hasState bool
 	slices.SortStableFunc(order, func(a, b int) int { return strings.Compare(tables[a].Name, tables[b].Name) })
 	dst = binary.BigEndian.AppendUint32(dst, uint32(len(tables)))
 	for _, i := range order {
-		dst = appendTable(dst, &tables[i])
+		dst = appendTable(dst, &tables[i], spill)
 	}
 	return dst
 }
@@ -70,7 +76,7 @@ type column struct {
 	pos  int
 }
 
-func appendTable(dst []byte, t *Table) []byte {
+func appendTable(dst []byte, t *Table, spill func([]byte) []byte) []byte {
 	cols := make([]column, 0, len(t.Fields)+1)
 	if t.KeyField != "" && !excluded(t.Name, t.KeyField) {
 		cols = append(cols, column{t.KeyField, -1})
@@ -126,6 +132,9 @@ func appendTable(dst []byte, t *Table) []byte {
 			dst = append(dst, 1)
 			dst = appendLP(dst, v.Data)
 		}
+		if spill != nil {
+			dst = spill(dst)
+		}
 	}
 	return dst
 }
@@ -135,9 +144,23 @@ func appendLP(dst, b []byte) []byte {
 	return append(dst, b...)
 }
 
-// BlockDigest returns SHA-256 of the canonical encoding of a block's change-set.
+// BlockDigest returns SHA-256 of the canonical encoding of a block's change-set. The encoding
+// is hashed as it is produced, through a small buffer, rather than built whole first.
 func BlockDigest(number uint64, blockHash [32]byte, hasState bool, tables []Table) Digest {
-	return sha256.Sum256(AppendEncoding(nil, number, blockHash, hasState, tables))
+	const chunk = 32 << 10
+	h := sha256.New()
+	spill := func(b []byte) []byte {
+		if len(b) < chunk {
+			return b
+		}
+		h.Write(b)
+		return b[:0]
+	}
+	buf := appendEncoding(make([]byte, 0, 2*chunk), number, blockHash, hasState, tables, spill)
+	h.Write(buf)
+	var out Digest
+	h.Sum(out[:0])
+	return out
 }
 
 // TableDigests returns the SHA-256 of each table's encoding, by table name; a source
@@ -145,7 +168,7 @@ func BlockDigest(number uint64, blockHash [32]byte, hasState bool, tables []Tabl
 func TableDigests(tables []Table) map[string]Digest {
 	out := make(map[string]Digest, len(tables))
 	for i := range tables {
-		out[tables[i].Name] = sha256.Sum256(appendTable(nil, &tables[i]))
+		out[tables[i].Name] = sha256.Sum256(appendTable(nil, &tables[i], nil))
 	}
 	return out
 }

@@ -1,6 +1,9 @@
 package state_test
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"fmt"
 	"slices"
 	"testing"
 
@@ -64,5 +67,30 @@ func TestCheckpointChains(t *testing.T) {
 	b2 := state.NextCheckpoint(state.NextCheckpoint(state.Digest{}, state.Digest{9}), state.Digest{2})
 	if b == b2 {
 		t.Fatal("the same block on different histories gives the same checkpoint")
+	}
+}
+
+// TestBlockDigestHashesTheEncoding checks that the digest, which hashes the encoding as it is
+// produced, is SHA-256 of AppendEncoding's bytes for a change-set far larger than its buffer.
+func TestBlockDigestHashesTheEncoding(t *testing.T) {
+	tables := []state.Table{
+		{Name: "t_big", KeyField: "k", Fields: []string{"v", "w"}},
+		{Name: "_sys_tx_hash_2_block_", KeyField: "hash", Fields: []string{"value", "index"}},
+	}
+	for i := range 5000 {
+		for j := range tables {
+			tables[j].Rows = append(tables[j].Rows, state.Row{ID: uint64(5000 - i), Status: uint8(i % 2),
+				Key:    state.Value{Data: fmt.Appendf(nil, "key-%05d", i*7919%5000), Set: true},
+				Values: []state.Value{{Data: bytes.Repeat([]byte{byte(i)}, i%97), Set: true}, {Set: i%3 == 0}}})
+		}
+	}
+	var hash [32]byte
+	hash[0] = 9
+	enc := state.AppendEncoding(nil, 77, hash, true, tables)
+	if len(enc) < 256<<10 {
+		t.Fatalf("encoding of %d bytes does not exercise the digest's buffering", len(enc))
+	}
+	if got, want := state.BlockDigest(77, hash, true, tables), state.Digest(sha256.Sum256(enc)); got != want {
+		t.Fatalf("BlockDigest = %x, SHA-256 of the encoding = %x", got, want)
 	}
 }
