@@ -145,16 +145,22 @@ func (s *Store) ensureTables(ctx context.Context, tx pgx.Tx, blocks []*verify.Bl
 				pending[st.Name] = nt
 				continue
 			}
+			if sameLayout(t.current(), st) {
+				continue
+			}
+			// The node changed the table (an upgrade): keep the field list blocks before this
+			// one had, and add columns for new fields.
+			nt := t.clone()
+			if len(nt.Layouts) == 0 {
+				nt.Layouts = append(nt.Layouts, t.current())
+			}
+			nt.Layouts = append(nt.Layouts, layout{From: b.Number, Key: st.KeyField, Fields: slices.Clone(st.Fields)})
 			var missing []string
 			for _, f := range st.Fields {
-				if !slices.Contains(t.Fields, f) && f != t.KeyField {
+				if !slices.Contains(nt.Fields, f) && f != nt.KeyField {
 					missing = append(missing, f)
 				}
 			}
-			if len(missing) == 0 {
-				continue
-			}
-			nt := t.clone()
 			if err := addColumns(ctx, tx, nt, missing); err != nil {
 				return nil, err
 			}
@@ -174,7 +180,8 @@ func (s *Store) createTable(ctx context.Context, tx pgx.Tx, st *state.Table, blo
 	for _, t := range pending {
 		used[t.Main], used[t.History] = true, true
 	}
-	t := &tableInfo{Name: st.Name, KeyField: st.KeyField, Ledger: ledgerTables[st.Name], FirstBlock: block}
+	t := &tableInfo{Name: st.Name, KeyField: st.KeyField, Ledger: ledgerTables[st.Name], FirstBlock: block,
+		Layouts: []layout{{From: block, Key: st.KeyField, Fields: slices.Clone(st.Fields)}}}
 	t.Main = st.Name
 	if !usableName(t.Main) || used[t.Main] || used[historyName(t.Main)] {
 		t.Main = hashedName(st.Name)
@@ -229,8 +236,8 @@ func (s *Store) createTable(ctx context.Context, tx pgx.Tx, st *state.Table, blo
 			return nil, fmt.Errorf("create mirror of table %s: %w", st.Name, err)
 		}
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO stash.stash_tables (name, main_table, history_table, key_field, key_column, fields, columns, ledger, first_block)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, t.Name, t.Main, t.History, t.KeyField, t.KeyColumn, t.Fields, t.Columns, t.Ledger, int64(block)); err != nil {
+	if _, err := tx.Exec(ctx, `INSERT INTO stash.stash_tables (name, main_table, history_table, key_field, key_column, fields, columns, ledger, first_block, layouts)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, t.Name, t.Main, t.History, t.KeyField, t.KeyColumn, t.Fields, t.Columns, t.Ledger, int64(block), t.Layouts); err != nil {
 		return nil, fmt.Errorf("catalog table %s: %w", st.Name, err)
 	}
 	return t, nil
@@ -260,7 +267,7 @@ func addColumns(ctx context.Context, tx pgx.Tx, t *tableInfo, fields []string) e
 			}
 		}
 	}
-	if _, err := tx.Exec(ctx, `UPDATE stash.stash_tables SET fields = $2, columns = $3 WHERE name = $1`, t.Name, t.Fields, t.Columns); err != nil {
+	if _, err := tx.Exec(ctx, `UPDATE stash.stash_tables SET fields = $2, columns = $3, layouts = $4 WHERE name = $1`, t.Name, t.Fields, t.Columns, t.Layouts); err != nil {
 		return fmt.Errorf("catalog fields of table %s: %w", t.Name, err)
 	}
 	return nil

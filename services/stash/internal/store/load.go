@@ -213,5 +213,6 @@ func (s *Store) stateOf(ctx context.Context, q querier, name string, n uint64) (
 	if err != nil {
 		return nil, fmt.Errorf("load block %d rows of table %s: %w", n, name, err)
 	}
+	inLayout(out, t, t.layoutAt(n))
 	return out, nil
 }

@@ -92,11 +92,13 @@ type tableInfo struct {
 	Fields, Columns     []string
 	Ledger              bool
 	FirstBlock          uint64
+	// Layouts is the history of the table's field list (see layout.go), oldest first.
+	Layouts []layout
 }
 
 func (t *tableInfo) clone() *tableInfo {
 	c := *t
-	c.Fields, c.Columns = slices.Clone(t.Fields), slices.Clone(t.Columns)
+	c.Fields, c.Columns, c.Layouts = slices.Clone(t.Fields), slices.Clone(t.Columns), slices.Clone(t.Layouts)
 	return &c
 }
 
@@ -107,7 +109,7 @@ func Open(ctx context.Context, pool *pgxpool.Pool) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{pool: pool, catalog: map[string]*tableInfo{}, unindexed: map[string]bool{}}
-	rows, err := pool.Query(ctx, `SELECT name, main_table, history_table, key_field, key_column, fields, columns, ledger, first_block FROM stash.stash_tables`)
+	rows, err := pool.Query(ctx, `SELECT name, main_table, history_table, key_field, key_column, fields, columns, ledger, first_block, layouts FROM stash.stash_tables`)
 	if err != nil {
 		return nil, fmt.Errorf("load table catalog: %w", err)
 	}
@@ -115,7 +117,7 @@ func Open(ctx context.Context, pool *pgxpool.Pool) (*Store, error) {
 	for rows.Next() {
 		t := &tableInfo{}
 		var first int64
-		if err := rows.Scan(&t.Name, &t.Main, &t.History, &t.KeyField, &t.KeyColumn, &t.Fields, &t.Columns, &t.Ledger, &first); err != nil {
+		if err := rows.Scan(&t.Name, &t.Main, &t.History, &t.KeyField, &t.KeyColumn, &t.Fields, &t.Columns, &t.Ledger, &first, &t.Layouts); err != nil {
 			return nil, fmt.Errorf("load table catalog: %w", err)
 		}
 		t.FirstBlock = uint64(first)
