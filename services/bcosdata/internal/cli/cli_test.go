@@ -313,6 +313,10 @@ func TestBlockDecode(t *testing.T) {
 	if len(got.Transactions) != 1 || got.Transactions[0].Sender == "" || len(got.Receipts) != 1 || len(got.Receipts[0].Logs) != 1 {
 		t.Errorf("body: %+v", got)
 	}
+	// Addresses are printed as the node's JSON-RPC prints them: lowercase hex.
+	if s := got.Transactions[0].Sender; len(s) != 42 || s != strings.ToLower(s) {
+		t.Errorf("sender %q, want 0x and 40 lowercase hex digits as in JSON-RPC", s)
+	}
 	var idx []uint64
 	for _, s := range got.Signatures {
 		if !s.Valid {

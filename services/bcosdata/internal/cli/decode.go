@@ -186,19 +186,19 @@ func describeBlock(s *cryptosuite.Suite, b *block.Block) blockJSON {
 			GroupID: dec(tx.GroupID), ExtraData: hexb(tx.ExtraData), V: hexb(tx.V), R: dec(tx.R), S: dec(tx.S),
 		}
 		if tx.To != nil {
-			to := tx.To.Hex()
+			to := addrHex(*tx.To)
 			t.To = &to
 		}
 		if from, err := tx.Sender(s); err != nil {
 			t.SenderError = err.Error()
 		} else {
-			t.Sender = from.Hex()
+			t.Sender = addrHex(from)
 		}
 		out.Transactions = append(out.Transactions, t)
 	}
 	for _, r := range b.Receipts {
 		rj := receiptJSON{
-			StateRoot: r.StateRoot.Hex(), GasUsed: dec(r.GasUsed), ContractAddress: r.ContractAddress.Hex(),
+			StateRoot: r.StateRoot.Hex(), GasUsed: dec(r.GasUsed), ContractAddress: addrHex(r.ContractAddress),
 			LogsBloom: hexb(r.Bloom[:]), Status: r.Status, Output: hexb(r.Output), Logs: []logJSON{},
 		}
 		if r.HasRemainGas {
@@ -206,7 +206,7 @@ func describeBlock(s *cryptosuite.Suite, b *block.Block) blockJSON {
 			rj.RemainGas = &g
 		}
 		for _, l := range r.Logs {
-			lj := logJSON{Address: l.Address.Hex(), Topics: []string{}, Data: hexb(l.Data)}
+			lj := logJSON{Address: addrHex(l.Address), Topics: []string{}, Data: hexb(l.Data)}
 			for _, t := range l.Topics {
 				lj.Topics = append(lj.Topics, t.Hex())
 			}
@@ -245,3 +245,7 @@ func rootRule(s *cryptosuite.Suite, b *block.Block) string {
 	}
 	return "mismatch"
 }
+
+// addrHex prints an address as the node's JSON-RPC does: 0x and lowercase hex (go-ethereum's
+// Hex would give the EIP-55 mixed-case checksum form, which FISCO does not use).
+func addrHex(a common.Address) string { return "0x" + hex.EncodeToString(a[:]) }
