@@ -41,7 +41,8 @@ test-race: ## run all tests with the race detector
 
 .PHONY: bench
 bench: ## run the benchmarks; each prints its figure beside a ceiling measured in the same run
-	go test -run '^$$' -bench . -benchtime $(BENCH_TIME) -timeout 60m $(PKGS)
+	@# -p 1: one package at a time, so no benchmark shares the cores with another's build or run.
+	go test -p 1 -run '^$$' -bench . -benchtime $(BENCH_TIME) -timeout 60m $(PKGS)
 
 .PHONY: build
 build: ## build the binaries into bin/
