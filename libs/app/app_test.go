@@ -199,7 +199,7 @@ func TestCommandHelpAndUsageErrors(t *testing.T) {
 			cfg.Server.RegisterFlags(fs, "127.0.0.1:0", "")
 			cfg.Log.Register(fs)
 		},
-		New: func(*zap.Logger, *Server) (Service, error) { return nil, errors.New("unreachable in this test") },
+		New: func(Deps, *Server) (Service, error) { return nil, errors.New("unreachable in this test") },
 	}
 	var out bytes.Buffer
 	err := cmd.Run(t.Context(), []string{"-h"}, &out)

@@ -10,7 +10,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"go.uber.org/zap"
+	"github.com/bcosdata/bcosdata/libs/postgres"
 )
 
 // Command describes a service process: its flags and how to build the service once they are
@@ -26,10 +26,14 @@ type Command struct {
 	// embeds them, and Flags registers them.
 	Server *ServerConfig
 	Log    *LogFlags
+	// DB, when set, are the service's PostgreSQL flags: Run makes the pool (without
+	// connecting) and hands it to New in Deps, and closes it after the service stopped.
+	DB *postgres.Flags
 	// HealthName is the gRPC health service name.
 	HealthName string
-	// New builds the service after flags are parsed.
-	New func(log *zap.Logger, srv *Server) (Service, error)
+	// New builds the service after flags are parsed. deps carries the logger, the server's
+	// metrics registry and the pool; srv takes readiness checks.
+	New func(deps Deps, srv *Server) (Service, error)
 }
 
 // Run parses args, builds the logger, server and service, and serves until ctx is done.
@@ -51,7 +55,17 @@ func (c Command) Run(ctx context.Context, args []string, stderr io.Writer) error
 	defer func() { _ = log.Sync() }()
 	c.Server.Name = c.HealthName
 	srv := NewServer(*c.Server, log.Named(c.Name))
-	svc, err := c.New(log.Named(c.Name), srv)
+	deps := Deps{Log: log.Named(c.Name), Metrics: srv.Registry()}
+	if c.DB != nil {
+		pool, err := postgres.NewPool(c.DB.URL, c.DB.Options("bcosdata-"+c.Name)...)
+		if err != nil {
+			return &UsageError{Err: fmt.Errorf("-db.url: %w", err)}
+		}
+		// Closed only after Serve returned, that is after the RPCs drained and Run stopped.
+		defer pool.Close()
+		deps.Pool = pool
+	}
+	svc, err := c.New(deps, srv)
 	if err != nil {
 		return err
 	}

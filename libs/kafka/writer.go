@@ -8,10 +8,16 @@ import (
 	"go.uber.org/zap"
 )
 
+// MaxBlockMessageBytes is the largest message on the bus: one verified block, published whole
+// (a block is never split or dropped). It is the one figure the producer (stash's writer), the
+// consumers and topic creation share; a 12 MiB block has been seen on a real chain, so it leaves
+// room. Kafka's own default of 1 MiB is far too small: the broker's message.max.bytes and each
+// topic's max.message.bytes must be at least this big.
+const MaxBlockMessageBytes = 64 << 20
+
 // DefaultMaxMessageBytes is the message size the writer and the consumer accept unless
-// configured otherwise. Kafka's own default is 1 MiB, smaller than a large block; topics that
-// carry blocks need max.message.bytes at least this big.
-const DefaultMaxMessageBytes = 16 << 20
+// configured otherwise: MaxBlockMessageBytes.
+const DefaultMaxMessageBytes = MaxBlockMessageBytes
 
 // DefaultBatchTimeout is how long the writer waits to fill a batch. kafka-go's default of 1 s
 // would make every synchronous single-message write take a second.

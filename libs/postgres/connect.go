@@ -84,6 +84,27 @@ func (e *ConnectError) Unwrap() error { return e.Err }
 // configured maximum wait (DefaultMaxWait); errors that waiting cannot cure (bad password,
 // unknown database) return at once. Failures are reported as *ConnectError.
 func Connect(ctx context.Context, dsn string, opts ...Option) (*pgxpool.Pool, error) {
+	pool, o, err := newPool(dsn, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := ping(ctx, pool, o.maxWait); err != nil {
+		pool.Close()
+		err.Target = target(pool.Config())
+		return nil, err
+	}
+	return pool, nil
+}
+
+// NewPool returns a pool for dsn without connecting: connections are made when first used, so
+// a service can start, report the database as unreachable in its readiness, and recover by
+// itself when the server comes. Only an unusable dsn is an error.
+func NewPool(dsn string, opts ...Option) (*pgxpool.Pool, error) {
+	pool, _, err := newPool(dsn, opts)
+	return pool, err
+}
+
+func newPool(dsn string, opts []Option) (*pgxpool.Pool, options, error) {
 	o := options{maxWait: DefaultMaxWait}
 	for _, opt := range opts {
 		opt(&o)
@@ -91,7 +112,7 @@ func Connect(ctx context.Context, dsn string, opts ...Option) (*pgxpool.Pool, er
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		// pgx redacts the password from its parse errors.
-		return nil, fmt.Errorf("parse postgres dsn: %w", err)
+		return nil, o, fmt.Errorf("parse postgres dsn: %w", err)
 	}
 	switch {
 	case o.applicationName != "":
@@ -106,16 +127,13 @@ func Connect(ctx context.Context, dsn string, opts ...Option) (*pgxpool.Pool, er
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = defaultAttemptTimeout
 	}
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	// pgxpool.NewWithConfig does not connect (MinConns connections are opened in the
+	// background), so its context is irrelevant here.
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	if err != nil {
-		return nil, fmt.Errorf("create pool for postgres %s: %w", target(cfg), err)
+		return nil, o, fmt.Errorf("create pool for postgres %s: %w", target(cfg), err)
 	}
-	if err := ping(ctx, pool, o.maxWait); err != nil {
-		pool.Close()
-		err.Target = target(cfg)
-		return nil, err
-	}
-	return pool, nil
+	return pool, o, nil
 }
 
 // ping retries pool.Ping until it succeeds, fails permanently or maxWait runs out.

@@ -10,11 +10,11 @@ import (
 	"errors"
 	"flag"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"go.uber.org/zap"
 	"google.golang.org/grpc"
 
 	"github.com/bcosdata/bcosdata/libs/app"
+	"github.com/bcosdata/bcosdata/libs/kafka"
+	"github.com/bcosdata/bcosdata/libs/postgres"
 	exportv1 "github.com/bcosdata/bcosdata/proto/bcosdata/export/v1"
 )
 
@@ -26,21 +26,21 @@ var ErrNotImplemented = errors.New("export: decoding is not implemented in this 
 
 // Config is the export service configuration.
 type Config struct {
-	Chain        string
-	Group        uint
-	KafkaBrokers app.StringList
-	DBURL        string
-	ABIDir       string
-	Server       app.ServerConfig
-	Log          app.LogFlags
+	Chain  string
+	Group  uint
+	Kafka  kafka.Flags
+	DB     postgres.Flags
+	ABIDir string
+	Server app.ServerConfig
+	Log    app.LogFlags
 }
 
 // RegisterFlags adds every option to fs with its default.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Chain, "chain", "chain0", "chain name used in topic names bcos.<chain>.<group>.<kind>.v1")
 	fs.UintVar(&c.Group, "group", 1, "group id")
-	fs.Var(&c.KafkaBrokers, "kafka.brokers", "Kafka bootstrap brokers, comma-separated (default 127.0.0.1:9092)")
-	fs.StringVar(&c.DBURL, "db.url", "postgres://postgres@127.0.0.1:5432/bcosdata?sslmode=disable", "PostgreSQL URL (schema export)")
+	c.Kafka.RegisterFlagsWithPrefix("kafka.", fs)
+	c.DB.RegisterFlagsWithPrefix("db.", fs, "export")
 	fs.StringVar(&c.ABIDir, "abi.dir", "", "directory of contract ABI JSON files")
 	c.Server.RegisterFlags(fs, "127.0.0.1:9102", "127.0.0.1:9202")
 	c.Log.Register(fs)
@@ -49,13 +49,13 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 // Service is the export service.
 type Service struct {
 	exportv1.UnimplementedExportServiceServer
-	cfg Config
-	log *zap.Logger
+	cfg  Config
+	deps app.Deps
 }
 
 // New builds the service.
-func New(cfg Config, log *zap.Logger, _ prometheus.Registerer) (*Service, error) {
-	return &Service{cfg: cfg, log: log}, nil
+func New(cfg Config, deps app.Deps) (*Service, error) {
+	return &Service{cfg: cfg, deps: deps.OrNop()}, nil
 }
 
 // Register adds ExportService to g.
@@ -69,9 +69,9 @@ func Command() app.Command {
 	cfg := &Config{}
 	return app.Command{
 		Name: "export", EnvPrefix: EnvPrefix, HealthName: "bcosdata.export.v1.ExportService",
-		Flags: cfg.RegisterFlags, Server: &cfg.Server, Log: &cfg.Log,
-		New: func(log *zap.Logger, srv *app.Server) (app.Service, error) {
-			return New(*cfg, log, srv.Registry())
+		Flags: cfg.RegisterFlags, Server: &cfg.Server, Log: &cfg.Log, DB: &cfg.DB,
+		New: func(deps app.Deps, _ *app.Server) (app.Service, error) {
+			return New(*cfg, deps)
 		},
 	}
 }

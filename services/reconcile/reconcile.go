@@ -10,11 +10,11 @@ import (
 	"errors"
 	"flag"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"go.uber.org/zap"
 	"google.golang.org/grpc"
 
 	"github.com/bcosdata/bcosdata/libs/app"
+	"github.com/bcosdata/bcosdata/libs/kafka"
+	"github.com/bcosdata/bcosdata/libs/postgres"
 	reconcilev1 "github.com/bcosdata/bcosdata/proto/bcosdata/reconcile/v1"
 )
 
@@ -26,21 +26,21 @@ var ErrNotImplemented = errors.New("reconcile: matching is not implemented in th
 
 // Config is the reconcile service configuration.
 type Config struct {
-	Chain        string
-	Group        uint
-	KafkaBrokers app.StringList
-	DBURL        string
-	InboxDir     string
-	Server       app.ServerConfig
-	Log          app.LogFlags
+	Chain    string
+	Group    uint
+	Kafka    kafka.Flags
+	DB       postgres.Flags
+	InboxDir string
+	Server   app.ServerConfig
+	Log      app.LogFlags
 }
 
 // RegisterFlags adds every option to fs with its default.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Chain, "chain", "chain0", "chain name used in topic names bcos.<chain>.<group>.<kind>.v1")
 	fs.UintVar(&c.Group, "group", 1, "group id")
-	fs.Var(&c.KafkaBrokers, "kafka.brokers", "Kafka bootstrap brokers, comma-separated (default 127.0.0.1:9092)")
-	fs.StringVar(&c.DBURL, "db.url", "postgres://postgres@127.0.0.1:5432/bcosdata?sslmode=disable", "PostgreSQL URL (schema reconcile)")
+	c.Kafka.RegisterFlagsWithPrefix("kafka.", fs)
+	c.DB.RegisterFlagsWithPrefix("db.", fs, "reconcile")
 	fs.StringVar(&c.InboxDir, "inbox", "", "directory watched for business files")
 	c.Server.RegisterFlags(fs, "127.0.0.1:9103", "127.0.0.1:9203")
 	c.Log.Register(fs)
@@ -49,13 +49,13 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 // Service is the reconcile service.
 type Service struct {
 	reconcilev1.UnimplementedReconcileServiceServer
-	cfg Config
-	log *zap.Logger
+	cfg  Config
+	deps app.Deps
 }
 
 // New builds the service.
-func New(cfg Config, log *zap.Logger, _ prometheus.Registerer) (*Service, error) {
-	return &Service{cfg: cfg, log: log}, nil
+func New(cfg Config, deps app.Deps) (*Service, error) {
+	return &Service{cfg: cfg, deps: deps.OrNop()}, nil
 }
 
 // Register adds ReconcileService to g.
@@ -69,9 +69,9 @@ func Command() app.Command {
 	cfg := &Config{}
 	return app.Command{
 		Name: "reconcile", EnvPrefix: EnvPrefix, HealthName: "bcosdata.reconcile.v1.ReconcileService",
-		Flags: cfg.RegisterFlags, Server: &cfg.Server, Log: &cfg.Log,
-		New: func(log *zap.Logger, srv *app.Server) (app.Service, error) {
-			return New(*cfg, log, srv.Registry())
+		Flags: cfg.RegisterFlags, Server: &cfg.Server, Log: &cfg.Log, DB: &cfg.DB,
+		New: func(deps app.Deps, _ *app.Server) (app.Service, error) {
+			return New(*cfg, deps)
 		},
 	}
 }

@@ -16,9 +16,11 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	kafkago "github.com/segmentio/kafka-go"
 
+	"github.com/bcosdata/bcosdata/libs/app"
 	"github.com/bcosdata/bcosdata/libs/fisco/binlog"
 	"github.com/bcosdata/bcosdata/libs/fisco/block"
 	"github.com/bcosdata/bcosdata/libs/fisco/cryptosuite"
+	"github.com/bcosdata/bcosdata/libs/kafka"
 	"github.com/bcosdata/bcosdata/libs/postgres/pgtest"
 	stashv1 "github.com/bcosdata/bcosdata/proto/bcosdata/stash/v1"
 	"github.com/bcosdata/bcosdata/services/fiscosim"
@@ -270,11 +272,11 @@ func ingestAll(b *testing.B, dir string, last int) ingestRun {
 	broker := startBenchBroker(b)
 	cfg := stash.Config{
 		Sources: []string{"file://" + dir}, Chain: "bench", Group: 1, Crypto: "ecdsa",
-		KafkaBrokers: broker.addrs, Partitions: 1, Poll: 10 * time.Millisecond,
+		Kafka: kafka.Flags{Brokers: broker.addrs, MaxMessageBytes: kafka.MaxBlockMessageBytes}, Partitions: 1, Poll: 10 * time.Millisecond,
 		RetryMin: 50 * time.Millisecond, RetryMax: time.Second, Workers: runtime.GOMAXPROCS(0),
 	}
 	pool := pgtest.NewPool(b)
-	svc, err := stash.New(cfg, stash.Deps{Pool: pool})
+	svc, err := stash.New(cfg, app.Deps{Pool: pool})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,8 +1,6 @@
 package stash
 
 import (
-	"go.uber.org/zap"
-
 	"github.com/bcosdata/bcosdata/libs/app"
 )
 
@@ -11,9 +9,9 @@ func Command() app.Command {
 	cfg := &Config{}
 	return app.Command{
 		Name: "stash", EnvPrefix: EnvPrefix, HealthName: "bcosdata.stash.v1.StashService",
-		Flags: cfg.RegisterFlags, Server: &cfg.Server, Log: &cfg.Log,
-		New: func(log *zap.Logger, srv *app.Server) (app.Service, error) {
-			svc, err := New(*cfg, Deps{Log: log, Metrics: srv.Registry()})
+		Flags: cfg.RegisterFlags, Server: &cfg.Server, Log: &cfg.Log, DB: &cfg.DB,
+		New: func(deps app.Deps, srv *app.Server) (app.Service, error) {
+			svc, err := New(*cfg, deps)
 			if err != nil {
 				return nil, err
 			}

@@ -7,7 +7,8 @@ import (
 	"time"
 
 	"github.com/bcosdata/bcosdata/libs/app"
-	"github.com/bcosdata/bcosdata/services/stash/internal/publish"
+	"github.com/bcosdata/bcosdata/libs/kafka"
+	"github.com/bcosdata/bcosdata/libs/postgres"
 )
 
 // EnvPrefix prefixes the environment variables that back the flags (STASH_KAFKA_BROKERS).
@@ -15,19 +16,19 @@ const EnvPrefix = "STASH"
 
 // Config is the stash service configuration.
 type Config struct {
-	Sources      app.StringList
-	Chain        string
-	Group        uint
-	Crypto       string
-	KafkaBrokers app.StringList
-	DBURL        string
-	StartBlock   uint64
-	Partitions   int
+	Sources    app.StringList
+	Chain      string
+	Group      uint
+	Crypto     string
+	StartBlock uint64
+	Partitions int
 
-	// ReplicationFactor is used when the topics are created; 0 leaves it to the broker.
-	ReplicationFactor int
-	// MaxMessageBytes bounds a Kafka message (and so a block); topics are created with it.
-	MaxMessageBytes int
+	// Kafka are the broker options (-kafka.*): bootstrap brokers, the replication factor of
+	// the topics stash creates, and the largest message (a whole block).
+	Kafka kafka.Flags
+	// DB are the PostgreSQL options (-db.*); a host that hands the service a pool in its
+	// Deps makes the pool from them.
+	DB postgres.Flags
 	// Workers verify blocks in parallel; 0 means one per CPU.
 	Workers int
 	// SourceWait is how long the other sources are waited for once one delivered a block.
@@ -55,12 +56,10 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Chain, "chain", "chain0", "chain name used in topic names bcos.<chain>.<group>.<kind>.v1")
 	fs.UintVar(&c.Group, "group", 1, "group id")
 	fs.StringVar(&c.Crypto, "crypto", "ecdsa", "crypto suite of the chain: ecdsa or sm")
-	fs.Var(&c.KafkaBrokers, "kafka.brokers", "Kafka bootstrap brokers, comma-separated (default 127.0.0.1:9092)")
-	fs.StringVar(&c.DBURL, "db.url", "postgres://postgres@127.0.0.1:5432/bcosdata?sslmode=disable", "PostgreSQL URL (schema stash)")
+	c.Kafka.RegisterFlagsWithPrefix("kafka.", fs)
+	c.DB.RegisterFlagsWithPrefix("db.", fs, "stash")
 	fs.Uint64Var(&c.StartBlock, "start-block", 0, "first block to ingest when there is no saved progress")
 	fs.IntVar(&c.Partitions, "partitions", 1, "partitions for topics this service creates")
-	fs.IntVar(&c.ReplicationFactor, "kafka.replication-factor", 0, "replication factor for topics this service creates (0: broker default)")
-	fs.IntVar(&c.MaxMessageBytes, "kafka.max-message-bytes", publish.DefaultMaxMessageBytes, "largest block message; the topics are created with this max.message.bytes")
 	fs.IntVar(&c.Workers, "workers", 0, "blocks verified in parallel (0: one per CPU)")
 	fs.DurationVar(&c.SourceWait, "source.wait", 30*time.Second, "with several sources, how long the others are waited for once one delivered a block")
 	fs.DurationVar(&c.Poll, "source.poll", 500*time.Millisecond, "how often sources look for new blocks")
@@ -89,8 +88,11 @@ func (c *Config) Validate() error {
 	if c.Chain == "" {
 		errs = append(errs, errors.New("-chain: empty"))
 	}
-	if len(c.KafkaBrokers) == 0 {
-		c.KafkaBrokers = app.StringList{"127.0.0.1:9092"}
+	if err := c.Kafka.Validate("kafka."); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.DB.Validate("db."); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

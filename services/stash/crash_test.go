@@ -17,8 +17,10 @@ import (
 	kafkago "github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 
+	"github.com/bcosdata/bcosdata/libs/app"
 	"github.com/bcosdata/bcosdata/libs/fisco/binlog"
 	"github.com/bcosdata/bcosdata/libs/kafka"
+	"github.com/bcosdata/bcosdata/libs/postgres"
 	"github.com/bcosdata/bcosdata/services/stash"
 )
 
@@ -38,13 +40,14 @@ func TestCrashChild(t *testing.T) {
 	}
 	cfg := stash.Config{
 		Sources: []string{os.Getenv(crashSourceEnv)}, Chain: "chain0", Group: 1, Crypto: "ecdsa",
-		KafkaBrokers: strings.Split(os.Getenv(crashBrokersEnv), ","), DBURL: os.Getenv(crashDBEnv),
+		Kafka:      kafka.Flags{Brokers: strings.Split(os.Getenv(crashBrokersEnv), ","), MaxMessageBytes: kafka.MaxBlockMessageBytes},
+		DB:         postgres.Flags{URL: os.Getenv(crashDBEnv)},
 		Partitions: 1, Poll: 10 * time.Millisecond, RetryMin: 20 * time.Millisecond, RetryMax: 200 * time.Millisecond,
 		// Small transactions: more commit points to be killed between.
 		BatchBlocks: 7,
 	}
 	log, _ := zap.NewDevelopment()
-	svc, err := stash.New(cfg, stash.Deps{Log: log})
+	svc, err := stash.New(cfg, app.Deps{Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}

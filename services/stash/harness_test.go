@@ -15,7 +15,10 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/bcosdata/bcosdata/libs/app"
+	"github.com/bcosdata/bcosdata/libs/kafka"
 	"github.com/bcosdata/bcosdata/libs/kafka/kafkatest"
+	"github.com/bcosdata/bcosdata/libs/postgres"
 	"github.com/bcosdata/bcosdata/libs/postgres/pgtest"
 	chainv1 "github.com/bcosdata/bcosdata/proto/bcosdata/chain/v1"
 	stashv1 "github.com/bcosdata/bcosdata/proto/bcosdata/stash/v1"
@@ -51,8 +54,8 @@ func (h *harness) config(sources ...string) stash.Config {
 		Chain:          "chain0",
 		Group:          1,
 		Crypto:         "ecdsa",
-		KafkaBrokers:   h.broker.Addrs(),
-		DBURL:          h.dsn,
+		Kafka:          kafka.Flags{Brokers: h.broker.Addrs(), MaxMessageBytes: kafka.MaxBlockMessageBytes},
+		DB:             postgres.Flags{URL: h.dsn},
 		Partitions:     1,
 		SourceWait:     5 * time.Second,
 		Poll:           20 * time.Millisecond,
@@ -75,7 +78,7 @@ func (h *harness) start(cfg stash.Config) *running {
 	h.t.Helper()
 	log := zaptest.NewLogger(h.t, zaptest.Level(zap.WarnLevel))
 	reg := prometheus.NewRegistry()
-	svc, err := stash.New(cfg, stash.Deps{Log: log, Metrics: reg})
+	svc, err := stash.New(cfg, app.Deps{Log: log, Metrics: reg})
 	if err != nil {
 		h.t.Fatalf("stash.New: %v", err)
 	}

@@ -14,11 +14,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 
+	"github.com/bcosdata/bcosdata/libs/app"
 	"github.com/bcosdata/bcosdata/libs/fisco/cryptosuite"
 	"github.com/bcosdata/bcosdata/libs/postgres"
 	stashv1 "github.com/bcosdata/bcosdata/proto/bcosdata/stash/v1"
@@ -33,19 +32,10 @@ import (
 // ErrNotStarted is the readiness error before Run has opened the storage.
 var ErrNotStarted = errors.New("stash: storage not open yet")
 
-// Deps are the shared resources a host process hands the service.
-type Deps struct {
-	Log     *zap.Logger
-	Metrics prometheus.Registerer
-	// Pool, when set, is used instead of connecting to Config.DBURL (the all-in-one process
-	// shares one pool); the service does not close it.
-	Pool *pgxpool.Pool
-}
-
 // Service is the stash service.
 type Service struct {
 	cfg      Config
-	deps     Deps
+	deps     app.Deps
 	log      *zap.Logger
 	chain    publish.Chain
 	verifier *verify.Verifier
@@ -57,13 +47,11 @@ type Service struct {
 }
 
 // New validates cfg and builds the service; nothing is connected until Run.
-func New(cfg Config, deps Deps) (*Service, error) {
+func New(cfg Config, deps app.Deps) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if deps.Log == nil {
-		deps.Log = zap.NewNop()
-	}
+	deps = deps.OrNop()
 	suite, err := cryptosuite.New(cfg.Crypto)
 	if err != nil {
 		return nil, err
@@ -114,7 +102,7 @@ func (s *Service) Run(ctx context.Context) error {
 	pool := s.deps.Pool
 	if pool == nil {
 		var err error
-		if pool, err = postgres.Connect(ctx, s.cfg.DBURL, postgres.WithApplicationName("bcosdata-stash")); err != nil {
+		if pool, err = postgres.Connect(ctx, s.cfg.DB.URL, s.cfg.DB.Options("bcosdata-stash")...); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -129,8 +117,8 @@ func (s *Service) Run(ctx context.Context) error {
 	if err := st.Init(ctx, s.cfg.Chain, s.cfg.Group); err != nil {
 		return err
 	}
-	pub := publish.New(publish.Config{Brokers: s.cfg.KafkaBrokers, Chain: s.chain, Partitions: s.cfg.Partitions,
-		ReplicationFactor: s.cfg.ReplicationFactor, MaxMessageBytes: s.cfg.MaxMessageBytes, Logger: s.log})
+	pub := publish.New(publish.Config{Brokers: s.cfg.Kafka.Brokers, Chain: s.chain, Partitions: s.cfg.Partitions,
+		ReplicationFactor: s.cfg.Kafka.ReplicationFactor, MaxMessageBytes: s.cfg.Kafka.MaxMessageBytes, Logger: s.log})
 	defer pub.Close()
 	p, err := ingest.New(ingest.Config{
 		Chain: s.chain, Sources: s.sources, StartBlock: s.cfg.StartBlock, Workers: s.cfg.Workers,

@@ -157,12 +157,12 @@ func (c Config) Run(ctx context.Context, out io.Writer) error {
 	stashCfg.Sources = app.StringList{"file://" + sim.BinlogDir()}
 	stashCfg.Chain = c.Chain
 	stashCfg.Group = uint(simCfg.Group)
-	stashCfg.KafkaBrokers = app.StringList{kafkaAddr}
-	stashCfg.DBURL = dbURL
+	stashCfg.Kafka.Brokers = []string{kafkaAddr}
+	stashCfg.DB.URL = dbURL
 	stashCfg.Server.GRPCAddr, stashCfg.Server.AdminAddr = c.StashGRPC, c.StashAdmin
 	stashCfg.Server.Name = "bcosdata.stash.v1.StashService"
 	srv := app.NewServer(stashCfg.Server, log.Named("stash"))
-	svc, err := stash.New(stashCfg, stash.Deps{Log: log.Named("stash"), Metrics: srv.Registry()})
+	svc, err := stash.New(stashCfg, app.Deps{Log: log.Named("stash"), Metrics: srv.Registry()})
 	if err != nil {
 		return fmt.Errorf("build stash: %w", err)
 	}

@@ -14,7 +14,7 @@ import (
 // DefaultMaxMessageBytes is the largest message the stash writes unless configured otherwise:
 // a block is published whole or the stream stops, never truncated or dropped, so the topics
 // are created with this limit and the writer batches up to it.
-const DefaultMaxMessageBytes = 64 << 20
+const DefaultMaxMessageBytes = kafka.MaxBlockMessageBytes
 
 // Config configures a Publisher.
 type Config struct {

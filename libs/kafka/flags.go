@@ -1,0 +1,77 @@
+package kafka
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"strings"
+)
+
+// DefaultBroker is the bootstrap broker when none is configured: the demo's embedded broker.
+const DefaultBroker = "127.0.0.1:9092"
+
+// Flags are the Kafka options every service shares. Register them with a prefix (Loki's
+// RegisterFlagsWithPrefix): with prefix "kafka." they are -kafka.brokers,
+// -kafka.replication-factor and -kafka.max-message-bytes.
+type Flags struct {
+	// Brokers is the bootstrap list.
+	Brokers []string
+	// ReplicationFactor is used for the topics a service creates; 0 leaves it to the broker.
+	ReplicationFactor int
+	// MaxMessageBytes is the largest message a service writes or reads, and the
+	// max.message.bytes of the topics it creates.
+	MaxMessageBytes int
+}
+
+// RegisterFlagsWithPrefix adds the options to fs, each name prefixed with prefix.
+func (f *Flags) RegisterFlagsWithPrefix(prefix string, fs *flag.FlagSet) {
+	f.Brokers = []string{DefaultBroker}
+	fs.Var((*brokerList)(&f.Brokers), prefix+"brokers", "Kafka bootstrap brokers, comma-separated")
+	fs.IntVar(&f.ReplicationFactor, prefix+"replication-factor", 0, "replication factor of the topics this service creates (0: the broker's default)")
+	fs.IntVar(&f.MaxMessageBytes, prefix+"max-message-bytes", MaxBlockMessageBytes, "largest message written or read; topics are created with this max.message.bytes")
+}
+
+// Validate reports unusable values, naming the flag with prefix.
+func (f *Flags) Validate(prefix string) error {
+	var errs []error
+	if len(f.Brokers) == 0 {
+		errs = append(errs, fmt.Errorf("-%sbrokers: at least one broker is required", prefix))
+	}
+	for _, b := range f.Brokers {
+		if !strings.Contains(b, ":") {
+			errs = append(errs, fmt.Errorf("-%sbrokers %q: want host:port", prefix, b))
+		}
+	}
+	if f.ReplicationFactor < 0 {
+		errs = append(errs, fmt.Errorf("-%sreplication-factor %d: want 0 (broker default) or more", prefix, f.ReplicationFactor))
+	}
+	if f.MaxMessageBytes < 1<<20 {
+		errs = append(errs, fmt.Errorf("-%smax-message-bytes %d: want at least 1048576 (1 MiB)", prefix, f.MaxMessageBytes))
+	}
+	return errors.Join(errs...)
+}
+
+// brokerList is a comma-separated, repeatable broker flag. The first value given replaces the
+// default rather than adding to it.
+type brokerList []string
+
+func (b *brokerList) String() string {
+	if b == nil {
+		return ""
+	}
+	return strings.Join(*b, ",")
+}
+
+func (b *brokerList) Set(v string) error {
+	var out []string
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	if len(out) == 0 {
+		return errors.New("empty broker list")
+	}
+	*b = out
+	return nil
+}
