@@ -26,7 +26,7 @@ type Flags struct {
 // RegisterFlagsWithPrefix adds the options to fs, each name prefixed with prefix.
 func (f *Flags) RegisterFlagsWithPrefix(prefix string, fs *flag.FlagSet) {
 	f.Brokers = []string{DefaultBroker}
-	fs.Var((*brokerList)(&f.Brokers), prefix+"brokers", "Kafka bootstrap brokers, comma-separated")
+	fs.Var(&brokerList{list: &f.Brokers}, prefix+"brokers", "Kafka bootstrap brokers, comma-separated or repeated")
 	fs.IntVar(&f.ReplicationFactor, prefix+"replication-factor", 0, "replication factor of the topics this service creates (0: the broker's default)")
 	fs.IntVar(&f.MaxMessageBytes, prefix+"max-message-bytes", MaxBlockMessageBytes, "largest message written or read; topics are created with this max.message.bytes")
 }
@@ -52,14 +52,17 @@ func (f *Flags) Validate(prefix string) error {
 }
 
 // brokerList is a comma-separated, repeatable broker flag. The first value given replaces the
-// default rather than adding to it.
-type brokerList []string
+// default; later ones add to it.
+type brokerList struct {
+	list  *[]string
+	given bool
+}
 
 func (b *brokerList) String() string {
-	if b == nil {
+	if b == nil || b.list == nil {
 		return ""
 	}
-	return strings.Join(*b, ",")
+	return strings.Join(*b.list, ",")
 }
 
 func (b *brokerList) Set(v string) error {
@@ -72,6 +75,10 @@ func (b *brokerList) Set(v string) error {
 	if len(out) == 0 {
 		return errors.New("empty broker list")
 	}
-	*b = out
+	if !b.given {
+		*b.list = nil
+		b.given = true
+	}
+	*b.list = append(*b.list, out...)
 	return nil
 }
