@@ -3,7 +3,6 @@ package verify
 import (
 	"cmp"
 	"fmt"
-	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -33,36 +32,31 @@ type ConsensusRow struct {
 	EnableNum string
 }
 
-// sealerRows applies the node's sealer rule for block n: rows of type sealer or wSealer, not
-// deleted, enabled at the parent's height (enable_num ≤ n-1; the node writes enable_num = the
-// height at which a change was made, so it takes effect from the next block). Working sealers
-// come first, each group in row-id order, as the node's table select returns them.
-func sealerRows(rows []ConsensusRow, n uint64) []ConsensusRow {
+// inForce is the node's sealer rule for block n: a row of type sealer or wSealer, not deleted,
+// enabled at the parent's height (enable_num ≤ n-1; the node writes enable_num = the height at
+// which a change was made, so it takes effect from the next block).
+func inForce(r *ConsensusRow, n uint64) bool {
 	parent := uint64(0)
 	if n > 0 {
 		parent = n - 1
 	}
-	var out []ConsensusRow
-	for _, r := range rows {
-		if r.Status != 0 || (r.Type != typeSealer && r.Type != typeWorkingSealer) {
-			continue
-		}
-		en, err := strconv.ParseUint(strings.TrimSpace(r.EnableNum), 10, 64)
-		if err != nil || en > parent {
-			continue
-		}
-		out = append(out, r)
+	if r.Status != 0 || (r.Type != typeSealer && r.Type != typeWorkingSealer) {
+		return false
 	}
-	slices.SortFunc(out, func(a, b ConsensusRow) int {
-		if aw, bw := a.Type == typeWorkingSealer, b.Type == typeWorkingSealer; aw != bw {
-			if aw {
-				return -1
-			}
-			return 1
+	en, err := strconv.ParseUint(strings.TrimSpace(r.EnableNum), 10, 64)
+	return err == nil && en <= parent
+}
+
+// sealerOrder is the order the node's table select returns sealers in: working sealers
+// first, each group in row-id order.
+func sealerOrder(a, b ConsensusRow) int {
+	if aw, bw := a.Type == typeWorkingSealer, b.Type == typeWorkingSealer; aw != bw {
+		if aw {
+			return -1
 		}
-		return cmp.Compare(a.ID, b.ID)
-	})
-	return out
+		return 1
+	}
+	return cmp.Compare(a.ID, b.ID)
 }
 
 // normalNodeID is a node id as lowercase hex without 0x.
@@ -74,8 +68,15 @@ func normalNodeID(id string) string {
 // up to block n-1, with the node's rule (the one the Verifier applies when it replays the
 // binlog): rows of type sealer or wSealer, not deleted, whose enable_num is at most n-1.
 func SealersFor(rows []ConsensusRow, n uint64) ([]cryptosuite.PublicKey, error) {
+	var in []ConsensusRow
+	for i := range rows {
+		if inForce(&rows[i], n) {
+			in = append(in, rows[i])
+		}
+	}
+	slices.SortFunc(in, sealerOrder)
 	out := []cryptosuite.PublicKey{}
-	for _, r := range sealerRows(rows, n) {
+	for _, r := range in {
 		pk, err := cryptosuite.ParsePublicKey(normalNodeID(r.NodeID))
 		if err != nil {
 			return nil, fmt.Errorf("_sys_consensus_ row %d node_id: %w", r.ID, err)
@@ -150,9 +151,16 @@ func (s *sealerState) apply(rows []partialRow) {
 	}
 }
 
-// sealersFor returns the sealer node ids (lowercase hex) for block n (see sealerRows).
+// sealersFor returns the sealer node ids (lowercase hex) for block n (see inForce and
+// sealerOrder).
 func (s *sealerState) sealersFor(n uint64) []string {
-	rows := sealerRows(slices.Collect(maps.Values(s.rows)), n)
+	var rows []ConsensusRow
+	for _, r := range s.rows {
+		if inForce(&r, n) {
+			rows = append(rows, r)
+		}
+	}
+	slices.SortFunc(rows, sealerOrder)
 	out := make([]string, len(rows))
 	for i, r := range rows {
 		out[i] = normalNodeID(r.NodeID)
