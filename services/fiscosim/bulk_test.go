@@ -3,6 +3,7 @@ package fiscosim_test
 import (
 	"testing"
 
+	"github.com/bcosdata/bcosdata/libs/fisco/cryptosuite"
 	"github.com/bcosdata/bcosdata/libs/fisco/verify"
 	"github.com/bcosdata/bcosdata/services/fiscosim"
 )
@@ -17,7 +18,7 @@ func TestBulkWritesVerifiableChain(t *testing.T) {
 	if len(recs) != 11 {
 		t.Fatalf("%d records, want genesis + 10 blocks", len(recs))
 	}
-	v, err := verify.New(verify.Config{SupportedVersion: cfg.SupportedVersion})
+	v, err := verify.New(cryptosuite.ECDSA(), verify.WithSupportedVersion(cfg.SupportedVersion))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -123,9 +123,8 @@ func TestEveryBlockVerifies(t *testing.T) {
 			cfg.RPCAddr, cfg.BinlogAddr = "", ""
 			sim := runToEnd(t, cfg)
 			suite := cryptosuite.ECDSA()
-			crypto := cryptosuite.NameECDSA
 			if tc.sm {
-				suite, crypto = cryptosuite.SM(), cryptosuite.NameSM
+				suite = cryptosuite.SM()
 			}
 			recs, readErrs, _, _ := readRecords(t, sim.BinlogDir())
 			if len(recs) != 13 {
@@ -139,7 +138,7 @@ func TestEveryBlockVerifies(t *testing.T) {
 				prev = checkBlock(t, suite, tc.rule, tc.remain, rec, prev)
 			}
 
-			v, err := verify.New(verify.Config{Crypto: crypto, SupportedVersion: tc.version})
+			v, err := verify.New(suite, verify.WithSupportedVersion(tc.version))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -181,7 +180,7 @@ func TestFaultsAreFlaggedExactly(t *testing.T) {
 	if !truncated || len(recs) != 12 {
 		t.Fatalf("truncated tail %v, %d complete records (want 12: block 12 cut)", truncated, len(recs))
 	}
-	v, err := verify.New(verify.Config{SupportedVersion: cfg.SupportedVersion})
+	v, err := verify.New(cryptosuite.ECDSA(), verify.WithSupportedVersion(cfg.SupportedVersion))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -312,7 +311,7 @@ func TestRestartContinuesChain(t *testing.T) {
 	if len(files) != 2 || files[1].Name != "6.binlog" || len(recs) != 11 {
 		t.Fatalf("files %v, %d records", files, len(recs))
 	}
-	v, err := verify.New(verify.Config{SupportedVersion: cfg.SupportedVersion})
+	v, err := verify.New(cryptosuite.ECDSA(), verify.WithSupportedVersion(cfg.SupportedVersion))
 	if err != nil {
 		t.Fatal(err)
 	}

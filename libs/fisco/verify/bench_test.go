@@ -67,7 +67,7 @@ func BenchmarkVerify(b *testing.B) {
 				b.SetBytes(int64(len(data)))
 				records, txs := 0, 0
 				for b.Loop() {
-					v, err := verify.New(verify.Config{Concurrency: workers})
+					v, err := verify.New(cryptosuite.ECDSA(), verify.WithConcurrency(workers))
 					if err != nil {
 						b.Fatal(err)
 					}

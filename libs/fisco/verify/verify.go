@@ -13,7 +13,7 @@
 //
 // The cryptographic work of a block does not depend on the chain state, so it is split from
 // the stateful checks: Prepare may run on many blocks at once, Commit must see them in order.
-// VerifyRecords runs that pipeline with Config.Concurrency workers.
+// VerifyRecords runs that pipeline with WithConcurrency workers.
 package verify
 
 import (
@@ -39,7 +39,7 @@ import (
 type RootPolicy uint8
 
 const (
-	// RootsAuto uses Config.SupportedVersion when set (Merkle from 2.2.0, RC2 before) and
+	// RootsAuto uses WithSupportedVersion when given (Merkle from 2.2.0, RC2 before) and
 	// otherwise accepts whichever rule matches, trying Merkle first.
 	RootsAuto RootPolicy = iota
 	// RootsMerkle requires the v2.2.0+ 16-ary Merkle rule.
@@ -67,29 +67,42 @@ type Parent struct {
 	Hash   common.Hash
 }
 
-// Config configures a Verifier.
-type Config struct {
-	// Crypto names the suite: cryptosuite.NameECDSA ("ecdsa", the default) or NameSM ("sm").
-	Crypto string
-	// Roots selects the root rule; the zero value is RootsAuto.
-	Roots RootPolicy
-	// SupportedVersion is the chain's supported_version (e.g. "2.5.0"), used by RootsAuto.
-	// It is not in the binlog; leave it empty when unknown.
-	SupportedVersion string
-	// Concurrency bounds the goroutines that verify signatures and recover senders; 0 means
-	// GOMAXPROCS.
-	Concurrency int
-	// Parent is the block before the first one to verify, when verification starts after
-	// genesis. Without it the first non-genesis block is not linked to anything.
-	Parent *Parent
-	// Sealers is the sealer set in force before the first record, when verification starts
-	// after genesis. Without it (and before a genesis record is seen) the sealer-set check is
-	// skipped; Result.SealersChecked tells.
-	Sealers []cryptosuite.PublicKey
+// Option configures a Verifier.
+type Option func(*options)
+
+type options struct {
+	roots       RootPolicy
+	version     string
+	concurrency int
+	parent      *Parent
+	sealers     []cryptosuite.PublicKey
 }
 
-// Verifier checks the blocks of one chain in order. Prepare is safe for concurrent use;
-// Commit, VerifyRecord, VerifyBlock and VerifyRecords are not, and must see blocks in order.
+// WithRoots selects the root rule; without it the rule is RootsAuto.
+func WithRoots(p RootPolicy) Option { return func(o *options) { o.roots = p } }
+
+// WithSupportedVersion gives the chain's supported_version (e.g. "2.5.0"), used by RootsAuto.
+// It is not in the binlog; leave it out when unknown.
+func WithSupportedVersion(v string) Option { return func(o *options) { o.version = v } }
+
+// WithConcurrency bounds the goroutines that verify signatures and recover senders; 0 (the
+// default) means GOMAXPROCS.
+func WithConcurrency(n int) Option { return func(o *options) { o.concurrency = n } }
+
+// WithParent gives the block before the first one to verify, when verification starts after
+// genesis. Without it the first non-genesis block is not linked to anything.
+func WithParent(p Parent) Option { return func(o *options) { o.parent = &p } }
+
+// WithSealers gives the sealer set in force before the first record, when verification starts
+// after genesis. Without it (and before a genesis record is seen) the sealer-set check is
+// skipped; Result.SealersChecked tells.
+func WithSealers(keys []cryptosuite.PublicKey) Option {
+	return func(o *options) { o.sealers = append([]cryptosuite.PublicKey{}, keys...) }
+}
+
+// Verifier checks the blocks of one chain in order. Prepare and PrepareBlock are safe for
+// concurrent use; Commit, VerifyRecord, VerifyBlock and VerifyRecords are not, and must see
+// blocks in order.
 type Verifier struct {
 	suite       *cryptosuite.Suite
 	rule        RootPolicy // RootsAuto only when the version is unknown
@@ -100,36 +113,38 @@ type Verifier struct {
 	sealers       sealerState
 }
 
-// New returns a Verifier for cfg.
-func New(cfg Config) (*Verifier, error) {
-	name := cfg.Crypto
-	if name == "" {
-		name = cryptosuite.NameECDSA
+// ErrNoSuite is returned by New without a crypto suite.
+var ErrNoSuite = errors.New("no crypto suite")
+
+// New returns a Verifier for a chain of the given crypto suite (cryptosuite.New,
+// cryptosuite.ECDSA or cryptosuite.SM).
+func New(suite *cryptosuite.Suite, opts ...Option) (*Verifier, error) {
+	if suite == nil {
+		return nil, fmt.Errorf("new verifier: %w", ErrNoSuite)
 	}
-	suite, err := cryptosuite.New(name)
-	if err != nil {
-		return nil, fmt.Errorf("new verifier: %w", err)
+	var o options
+	for _, opt := range opts {
+		opt(&o)
 	}
-	v := &Verifier{suite: suite, rule: cfg.Roots, concurrency: cfg.Concurrency}
+	v := &Verifier{suite: suite, rule: o.roots, concurrency: o.concurrency}
 	if v.concurrency <= 0 {
 		v.concurrency = runtime.GOMAXPROCS(0)
 	}
-	if v.rule == RootsAuto && cfg.SupportedVersion != "" {
-		merkle, err := atLeast(cfg.SupportedVersion, 2, 2)
+	if v.rule == RootsAuto && o.version != "" {
+		merkle, err := atLeast(o.version, 2, 2)
 		if err != nil {
-			return nil, fmt.Errorf("new verifier: supported version %q: %w", cfg.SupportedVersion, err)
+			return nil, fmt.Errorf("new verifier: supported version %q: %w", o.version, err)
 		}
 		v.rule = RootsRC2
 		if merkle {
 			v.rule = RootsMerkle
 		}
 	}
-	if cfg.Parent != nil {
-		p := *cfg.Parent
-		v.prev, v.prevHashKnown = &p, true
+	if o.parent != nil {
+		v.prev, v.prevHashKnown = o.parent, true
 	}
-	if cfg.Sealers != nil {
-		v.sealers.setSealers(cfg.Sealers)
+	if o.sealers != nil {
+		v.sealers.setSealers(o.sealers)
 	}
 	return v, nil
 }
@@ -182,6 +197,8 @@ type Result struct {
 	Block *block.Block
 	// Record is the binlog record the block came from; nil for VerifyBlock.
 	Record *binlog.Record
+	// Raw is the block RLP that was checked (a "0x"+hex row value already decoded).
+	Raw []byte
 	// TxHashes are the transaction hashes, in block order.
 	TxHashes []common.Hash
 	// ReceiptHashes are the receipt hashes, in block order (the receipts root's leaves).
@@ -230,6 +247,13 @@ func (v *Verifier) Prepare(rec *binlog.Record, readErr error) *Prepared {
 }
 
 func (v *Verifier) prepareRecord(rec *binlog.Record, readErr error, workers int) *Prepared {
+	if rec == nil {
+		err := errors.New("no record")
+		if readErr != nil {
+			err = readErr
+		}
+		return &Prepared{res: &Result{}, err: &CheckError{Check: CheckDecode, Err: err}}
+	}
 	p := &Prepared{res: &Result{Number: rec.BlockNumber, Record: rec}}
 	fail := func(check string, err error) {
 		if p.err == nil {
@@ -251,6 +275,7 @@ func (v *Verifier) prepareRecord(rec *binlog.Record, readErr error, workers int)
 		fail(CheckDecode, err)
 		return p
 	}
+	p.res.Raw = raw
 	blk, err := block.DecodeBlock(raw)
 	if err != nil {
 		fail(CheckDecode, fmt.Errorf("decode _sys_hash_2_block_ value: %w", err))
@@ -287,7 +312,7 @@ func (v *Verifier) prepareRecord(rec *binlog.Record, readErr error, workers int)
 // PrepareBlock runs the stateless checks of a block RLP that comes without its binlog record
 // (so without the row checks).
 func (v *Verifier) PrepareBlock(raw []byte) *Prepared {
-	p := &Prepared{res: &Result{}}
+	p := &Prepared{res: &Result{Raw: raw}}
 	blk, err := block.DecodeBlock(raw)
 	if err != nil {
 		p.err = &CheckError{Check: CheckDecode, Err: fmt.Errorf("decode block: %w", err)}
@@ -460,6 +485,9 @@ func (v *Verifier) checkSignatures(res *Result, blk *block.Block, fail func(stri
 // as the block decoded, so that a report over many records flags each bad block once; a
 // service that must stop at the last good block stops at the first error.
 func (v *Verifier) Commit(p *Prepared) (*Result, error) {
+	if p == nil || p.res == nil {
+		return &Result{}, &CheckError{Check: CheckDecode, Err: errors.New("nothing prepared")}
+	}
 	res := p.res
 	var cerr *CheckError
 	fail := func(check string, err error) {
@@ -542,7 +570,7 @@ type Source interface {
 }
 
 // VerifyRecords verifies the records of src in order until io.EOF, preparing up to
-// Concurrency blocks at once and committing them in order. fn is called once per record,
+// WithConcurrency blocks at once and committing them in order. fn is called once per record,
 // in order, with its result and check error; a non-nil return stops the run and is returned.
 // A record the reader hands over with an error (bad CRC, malformed body) is reported to fn as
 // a failed check; any other read error ends the run and is returned once the records before it
@@ -650,6 +678,9 @@ func parallel(workers, n int, f func(int)) {
 // BlockBytes returns the block RLP a record carries in its single _sys_hash_2_block_ row,
 // decoding the "0x"+hex form that old and MySQL-backed chains store.
 func BlockBytes(rec *binlog.Record) ([]byte, error) {
+	if rec == nil {
+		return nil, errors.New("no record")
+	}
 	raw, _, err := blockValue(rec)
 	return raw, err
 }

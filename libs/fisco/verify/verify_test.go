@@ -47,9 +47,9 @@ func hexFixture(t testing.TB, name string) []byte {
 	return b
 }
 
-func newVerifier(t testing.TB, cfg verify.Config) *verify.Verifier {
+func newVerifier(t testing.TB, suite *cryptosuite.Suite, opts ...verify.Option) *verify.Verifier {
 	t.Helper()
-	v, err := verify.New(cfg)
+	v, err := verify.New(suite, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +59,7 @@ func newVerifier(t testing.TB, cfg verify.Config) *verify.Verifier {
 // verifiedTo returns a verifier that has verified the fixture through block n.
 func verifiedTo(t testing.TB, recs []*binlog.Record, n int) *verify.Verifier {
 	t.Helper()
-	v := newVerifier(t, verify.Config{})
+	v := newVerifier(t, cryptosuite.ECDSA())
 	for _, rec := range recs[:n+1] {
 		if _, err := v.VerifyRecord(rec); err != nil {
 			t.Fatal(err)
@@ -126,7 +126,7 @@ func TestFixtureChainVerifies(t *testing.T) {
 		}
 	}
 	t.Run("one by one", func(t *testing.T) {
-		v := newVerifier(t, verify.Config{})
+		v := newVerifier(t, cryptosuite.ECDSA())
 		var results []*verify.Result
 		for _, rec := range recs {
 			res, err := v.VerifyRecord(rec)
@@ -139,7 +139,7 @@ func TestFixtureChainVerifies(t *testing.T) {
 	})
 	t.Run("pipeline", func(t *testing.T) {
 		for _, workers := range []int{1, 4} {
-			v := newVerifier(t, verify.Config{Concurrency: workers})
+			v := newVerifier(t, cryptosuite.ECDSA(), verify.WithConcurrency(workers))
 			r, _ := binlog.Open(fixtures.Path(t, "binlog", "0.binlog"), binlog.Options{})
 			defer r.Close()
 			var results []*verify.Result
@@ -173,24 +173,25 @@ func TestVectors(t *testing.T) {
 	cases := []struct {
 		name    string
 		file    string
-		cfg     verify.Config
+		suite   *cryptosuite.Suite
+		opts    []verify.Option
 		hash    string
 		roots   block.RootRule
 		signers int
 		check   string
 	}{
-		{"rc2 roots, rule detected", "rlp-block3-rc2-roots.hex", verify.Config{}, rc2Hash, block.RC2Roots, 3, ""},
-		{"rc2 roots, old supported version", "rlp-block3-rc2-roots.hex", verify.Config{SupportedVersion: "2.1.0"}, rc2Hash, block.RC2Roots, 3, ""},
-		{"rc2 roots, forced rc2", "rlp-block3-rc2-roots.hex", verify.Config{Roots: verify.RootsRC2}, rc2Hash, block.RC2Roots, 3, ""},
-		{"rc2 roots under the merkle rule", "rlp-block3-rc2-roots.hex", verify.Config{Roots: verify.RootsMerkle}, rc2Hash, 0, 0, verify.CheckTxRoot},
-		{"rc2 roots, new supported version", "rlp-block3-rc2-roots.hex", verify.Config{SupportedVersion: "2.5.0"}, rc2Hash, 0, 0, verify.CheckTxRoot},
-		{"merkle block under the rc2 rule", "rlp-block22-samplechain.hex", verify.Config{Roots: verify.RootsRC2}, block22Hash, 0, 0, verify.CheckTxRoot},
-		{"genesis of another chain", "rlp-block0-genesis-otherchain.hex", verify.Config{}, genesisOtherHash, block.MerkleRoots, 0, ""},
-		{"ecdsa block under sm", "rlp-block22-samplechain.hex", verify.Config{Crypto: cryptosuite.NameSM}, "", 0, 0, verify.CheckHeaderHash},
+		{"rc2 roots, rule detected", "rlp-block3-rc2-roots.hex", cryptosuite.ECDSA(), nil, rc2Hash, block.RC2Roots, 3, ""},
+		{"rc2 roots, old supported version", "rlp-block3-rc2-roots.hex", cryptosuite.ECDSA(), []verify.Option{verify.WithSupportedVersion("2.1.0")}, rc2Hash, block.RC2Roots, 3, ""},
+		{"rc2 roots, forced rc2", "rlp-block3-rc2-roots.hex", cryptosuite.ECDSA(), []verify.Option{verify.WithRoots(verify.RootsRC2)}, rc2Hash, block.RC2Roots, 3, ""},
+		{"rc2 roots under the merkle rule", "rlp-block3-rc2-roots.hex", cryptosuite.ECDSA(), []verify.Option{verify.WithRoots(verify.RootsMerkle)}, rc2Hash, 0, 0, verify.CheckTxRoot},
+		{"rc2 roots, new supported version", "rlp-block3-rc2-roots.hex", cryptosuite.ECDSA(), []verify.Option{verify.WithSupportedVersion("2.5.0")}, rc2Hash, 0, 0, verify.CheckTxRoot},
+		{"merkle block under the rc2 rule", "rlp-block22-samplechain.hex", cryptosuite.ECDSA(), []verify.Option{verify.WithRoots(verify.RootsRC2)}, block22Hash, 0, 0, verify.CheckTxRoot},
+		{"genesis of another chain", "rlp-block0-genesis-otherchain.hex", cryptosuite.ECDSA(), nil, genesisOtherHash, block.MerkleRoots, 0, ""},
+		{"ecdsa block under sm", "rlp-block22-samplechain.hex", cryptosuite.SM(), nil, "", 0, 0, verify.CheckHeaderHash},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			v := newVerifier(t, tc.cfg)
+			v := newVerifier(t, tc.suite, tc.opts...)
 			res, err := v.VerifyBlock(hexFixture(t, tc.file))
 			if tc.check != "" {
 				wantCheck(t, err, tc.check)
@@ -207,10 +208,15 @@ func TestVectors(t *testing.T) {
 			}
 		})
 	}
-	if _, err := verify.New(verify.Config{Crypto: "rsa"}); !errors.Is(err, cryptosuite.ErrUnknownSuite) {
+	// A verifier is built from a suite: an unknown name fails where the suite is made, and
+	// no suite at all fails New.
+	if _, err := cryptosuite.New("rsa"); !errors.Is(err, cryptosuite.ErrUnknownSuite) {
 		t.Errorf("unknown suite: %v", err)
 	}
-	if _, err := verify.New(verify.Config{SupportedVersion: "two"}); err == nil {
+	if _, err := verify.New(nil); !errors.Is(err, verify.ErrNoSuite) {
+		t.Errorf("no suite: %v", err)
+	}
+	if _, err := verify.New(cryptosuite.ECDSA(), verify.WithSupportedVersion("two")); err == nil {
 		t.Error("bad supported version accepted")
 	}
 }
@@ -261,7 +267,7 @@ func TestChainFailures(t *testing.T) {
 	recs := records(t)
 	raw22 := hexFixture(t, "rlp-block22-samplechain.hex")
 	t.Run("wrong parent", func(t *testing.T) {
-		v := newVerifier(t, verify.Config{Parent: &verify.Parent{Number: 21, Hash: common.HexToHash("0x01")}})
+		v := newVerifier(t, cryptosuite.ECDSA(), verify.WithParent(verify.Parent{Number: 21, Hash: common.HexToHash("0x01")}))
 		wantCheck(t, must(v.VerifyBlock(raw22)), verify.CheckParentLink)
 	})
 	t.Run("skipped block", func(t *testing.T) {
@@ -274,7 +280,7 @@ func TestChainFailures(t *testing.T) {
 		for _, k := range sim.sealers {
 			keys = append(keys, k.PublicKey())
 		}
-		v := newVerifier(t, verify.Config{Sealers: keys})
+		v := newVerifier(t, cryptosuite.ECDSA(), verify.WithSealers(keys))
 		wantCheck(t, must(v.VerifyBlock(raw22)), verify.CheckSealerSet)
 	})
 	t.Run("bad crc", func(t *testing.T) {
@@ -369,7 +375,7 @@ func TestSimulatedFailures(t *testing.T) {
 		t.Run(s.Name(), func(t *testing.T) {
 			start := func(t *testing.T) (*sim, *verify.Verifier) {
 				c := newSim(t, s, 4)
-				v := newVerifier(t, verify.Config{Crypto: s.Name()})
+				v := newVerifier(t, s)
 				for _, rec := range []*binlog.Record{c.genesis(), must2(c.block(blockOpts{txs: 3}))} {
 					if _, err := v.VerifyRecord(rec); err != nil {
 						t.Fatal(err)
@@ -489,7 +495,7 @@ func TestVerifyRecordsReportsEachBadRecord(t *testing.T) {
 		}
 		file = append(file, raw...)
 	}
-	v := newVerifier(t, verify.Config{Concurrency: 3})
+	v := newVerifier(t, cryptosuite.ECDSA(), verify.WithConcurrency(3))
 	var bad []uint64
 	n := 0
 	err := v.VerifyRecords(context.Background(), binlog.NewReader(bytes.NewReader(file), binlog.Options{}), func(res *verify.Result, err error) error {
@@ -504,7 +510,7 @@ func TestVerifyRecordsReportsEachBadRecord(t *testing.T) {
 		t.Fatalf("err %v, %d records, bad %v", err, n, bad)
 	}
 	t.Run("stops when fn says so", func(t *testing.T) {
-		v := newVerifier(t, verify.Config{Concurrency: 3})
+		v := newVerifier(t, cryptosuite.ECDSA(), verify.WithConcurrency(3))
 		stop := errors.New("stop")
 		n := 0
 		err := v.VerifyRecords(t.Context(), binlog.NewReader(bytes.NewReader(file), binlog.Options{}), func(*verify.Result, error) error {
@@ -519,7 +525,7 @@ func TestVerifyRecordsReportsEachBadRecord(t *testing.T) {
 		}
 	})
 	t.Run("read error ends the run", func(t *testing.T) {
-		v := newVerifier(t, verify.Config{})
+		v := newVerifier(t, cryptosuite.ECDSA())
 		n := 0
 		err := v.VerifyRecords(t.Context(), binlog.NewReader(bytes.NewReader(file[:len(file)-10]), binlog.Options{}), func(*verify.Result, error) error {
 			n++

@@ -16,6 +16,7 @@ import (
 	"github.com/bcosdata/bcosdata/libs/app"
 	"github.com/bcosdata/bcosdata/libs/fisco/block"
 	"github.com/bcosdata/bcosdata/libs/fisco/cryptosuite"
+	"github.com/bcosdata/bcosdata/libs/fisco/rpcjson"
 )
 
 const decodeAbout = `Decode a FISCO BCOS 2.x block RLP (a _sys_hash_2_block_ value) and print it as indented
@@ -81,8 +82,10 @@ func decodeHex(s string) ([]byte, error) {
 	return hex.DecodeString(s)
 }
 
-// The JSON shapes of block decode. Integers that fit 64 bits are JSON numbers; u256 fields
-// are decimal strings so that no consumer loses precision; bytes are 0x-hex.
+// The JSON shapes of block decode: a block as stored (RLP), not as the node's JSON-RPC returns
+// it (libs/fisco/rpcjson), plus what verification learns. Integers that fit 64 bits are JSON
+// numbers; u256 fields are decimal strings so that no consumer loses precision; bytes,
+// addresses and hashes are written as the node writes them (rpcjson's helpers).
 type (
 	blockJSON struct {
 		Hash         string          `json:"hash"`
@@ -157,65 +160,63 @@ func dec(n *big.Int) string {
 	return n.String()
 }
 
-func hexb(b []byte) string { return "0x" + hex.EncodeToString(b) }
-
 func describeBlock(s *cryptosuite.Suite, b *block.Block) blockJSON {
 	h := b.Header
 	hash := h.Hash(s)
 	out := blockJSON{
-		Hash: hash.Hex(), StoredHash: b.BlockHash.Hex(), HashValid: hash == b.BlockHash,
+		Hash: rpcjson.Hash(hash), StoredHash: rpcjson.Hash(b.BlockHash), HashValid: hash == b.BlockHash,
 		Roots: rootRule(s, b),
 		Header: headerJSON{
-			ParentHash: h.ParentHash.Hex(), StateRoot: h.StateRoot.Hex(), TransactionsRoot: h.TransactionsRoot.Hex(),
-			ReceiptsRoot: h.ReceiptsRoot.Hex(), DBHash: h.DBHash.Hex(), LogsBloom: hexb(h.LogsBloom[:]),
+			ParentHash: rpcjson.Hash(h.ParentHash), StateRoot: rpcjson.Hash(h.StateRoot), TransactionsRoot: rpcjson.Hash(h.TransactionsRoot),
+			ReceiptsRoot: rpcjson.Hash(h.ReceiptsRoot), DBHash: rpcjson.Hash(h.DBHash), LogsBloom: rpcjson.Bytes(h.LogsBloom[:]),
 			Number: h.Number, GasLimit: dec(h.GasLimit), GasUsed: dec(h.GasUsed), Timestamp: h.Timestamp,
 			ExtraData: []string{}, Sealer: h.Sealer, SealerList: []string{},
 		},
 		Transactions: []txJSON{}, Receipts: []receiptJSON{}, Signatures: []signatureJSON{},
 	}
 	for _, e := range h.ExtraData {
-		out.Header.ExtraData = append(out.Header.ExtraData, hexb(e))
+		out.Header.ExtraData = append(out.Header.ExtraData, rpcjson.Bytes(e))
 	}
 	for _, k := range h.SealerList {
 		out.Header.SealerList = append(out.Header.SealerList, "0x"+k.String())
 	}
 	for _, tx := range b.Transactions {
 		t := txJSON{
-			Hash: tx.Hash(s).Hex(), Nonce: dec(tx.Nonce), GasPrice: dec(tx.GasPrice), Gas: dec(tx.Gas),
-			BlockLimit: dec(tx.BlockLimit), Value: dec(tx.Value), Input: hexb(tx.Data), ChainID: dec(tx.ChainID),
-			GroupID: dec(tx.GroupID), ExtraData: hexb(tx.ExtraData), V: hexb(tx.V), R: dec(tx.R), S: dec(tx.S),
+			Hash: rpcjson.Hash(tx.Hash(s)), Nonce: dec(tx.Nonce), GasPrice: dec(tx.GasPrice), Gas: dec(tx.Gas),
+			BlockLimit: dec(tx.BlockLimit), Value: dec(tx.Value), Input: rpcjson.Bytes(tx.Data), ChainID: dec(tx.ChainID),
+			GroupID: dec(tx.GroupID), ExtraData: rpcjson.Bytes(tx.ExtraData), V: rpcjson.Bytes(tx.V), R: dec(tx.R), S: dec(tx.S),
 		}
 		if tx.To != nil {
-			to := addrHex(*tx.To)
+			to := rpcjson.Address(*tx.To)
 			t.To = &to
 		}
 		if from, err := tx.Sender(s); err != nil {
 			t.SenderError = err.Error()
 		} else {
-			t.Sender = addrHex(from)
+			t.Sender = rpcjson.Address(from)
 		}
 		out.Transactions = append(out.Transactions, t)
 	}
 	for _, r := range b.Receipts {
 		rj := receiptJSON{
-			StateRoot: r.StateRoot.Hex(), GasUsed: dec(r.GasUsed), ContractAddress: addrHex(r.ContractAddress),
-			LogsBloom: hexb(r.Bloom[:]), Status: r.Status, Output: hexb(r.Output), Logs: []logJSON{},
+			StateRoot: rpcjson.Hash(r.StateRoot), GasUsed: dec(r.GasUsed), ContractAddress: rpcjson.Address(r.ContractAddress),
+			LogsBloom: rpcjson.Bytes(r.Bloom[:]), Status: r.Status, Output: rpcjson.Bytes(r.Output), Logs: []logJSON{},
 		}
 		if r.HasRemainGas {
 			g := dec(r.RemainGas)
 			rj.RemainGas = &g
 		}
 		for _, l := range r.Logs {
-			lj := logJSON{Address: addrHex(l.Address), Topics: []string{}, Data: hexb(l.Data)}
+			lj := logJSON{Address: rpcjson.Address(l.Address), Topics: []string{}, Data: rpcjson.Bytes(l.Data)}
 			for _, t := range l.Topics {
-				lj.Topics = append(lj.Topics, t.Hex())
+				lj.Topics = append(lj.Topics, rpcjson.Hash(t))
 			}
 			rj.Logs = append(rj.Logs, lj)
 		}
 		out.Receipts = append(out.Receipts, rj)
 	}
 	for _, sg := range b.Signatures {
-		sj := signatureJSON{Index: sg.Index, Signature: hexb(sg.Signature)}
+		sj := signatureJSON{Index: sg.Index, Signature: rpcjson.Bytes(sg.Signature)}
 		switch {
 		case sg.Index >= uint64(len(h.SealerList)):
 			sj.Error = fmt.Sprintf("sealer index %d beyond the %d sealers", sg.Index, len(h.SealerList))
@@ -245,7 +246,3 @@ func rootRule(s *cryptosuite.Suite, b *block.Block) string {
 	}
 	return "mismatch"
 }
-
-// addrHex prints an address as the node's JSON-RPC does: 0x and lowercase hex (go-ethereum's
-// Hex would give the EIP-55 mixed-case checksum form, which FISCO does not use).
-func addrHex(a common.Address) string { return "0x" + hex.EncodeToString(a[:]) }

@@ -141,7 +141,7 @@ func runInspect(ctx context.Context, files []string, opts inspectOptions, stdout
 	var v *verify.Verifier
 	if opts.verify {
 		var err error
-		if v, err = verify.New(verify.Config{Crypto: opts.suite.Name(), Roots: opts.roots, Concurrency: opts.workers}); err != nil {
+		if v, err = verify.New(opts.suite, verify.WithRoots(opts.roots), verify.WithConcurrency(opts.workers)); err != nil {
 			stopProgress()
 			return err
 		}

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/bcosdata/bcosdata/libs/fisco/rpcjson"
 	"github.com/bcosdata/bcosdata/services/fiscosim/internal/chain"
 	"github.com/ethereum/go-ethereum/common"
 )
@@ -150,7 +151,7 @@ func parseHash(s string) (common.Hash, bool) {
 }
 
 func (h *Handler) formatter() formatter {
-	return formatter{version: h.cfg.Info.SupportedVersion, suite: h.cfg.Chain.Suite()}
+	return newFormatter(h.cfg.Info.SupportedVersion, h.cfg.Chain.Suite())
 }
 
 func (h *Handler) clientVersion(context.Context, params) (any, *Error) {
@@ -170,12 +171,12 @@ func (h *Handler) clientVersion(context.Context, params) (any, *Error) {
 }
 
 func (h *Handler) blockNumber(context.Context, params) (any, *Error) {
-	return hexUint(h.cfg.Chain.HeadNumber()), nil
+	return rpcjson.Uint(h.cfg.Chain.HeadNumber()), nil
 }
 
 func (h *Handler) pbftView(context.Context, params) (any, *Error) {
 	// The view advances with every round; the head number is a faithful stand-in.
-	return hexUint(h.cfg.Chain.HeadNumber()), nil
+	return rpcjson.Uint(h.cfg.Chain.HeadNumber()), nil
 }
 
 func (h *Handler) sealerList(context.Context, params) (any, *Error) {
@@ -203,7 +204,7 @@ func (h *Handler) syncStatus(context.Context, params) (any, *Error) {
 	genesis, err := c.BlockByNumber(0)
 	genesisHash := ""
 	if err == nil {
-		genesisHash = hexHash(genesis.Hash)
+		genesisHash = rpcjson.Hash(genesis.Hash)
 	}
 	var peers []any
 	for _, id := range c.SealerList() {
@@ -212,7 +213,7 @@ func (h *Handler) syncStatus(context.Context, params) (any, *Error) {
 		}
 		peers = append(peers, map[string]any{
 			"blockNumber": head.Number(), "genesisHash": genesisHash,
-			"latestHash": hexHash(head.Hash), "nodeId": id.String(),
+			"latestHash": rpcjson.Hash(head.Hash), "nodeId": id.String(),
 		})
 	}
 	if peers == nil {
@@ -223,8 +224,8 @@ func (h *Handler) syncStatus(context.Context, params) (any, *Error) {
 		"genesisHash":        genesisHash,
 		"isSyncing":          false,
 		"knownHighestNumber": head.Number(),
-		"knownLatestHash":    hexHash(head.Hash),
-		"latestHash":         hexHash(head.Hash),
+		"knownLatestHash":    rpcjson.Hash(head.Hash),
+		"latestHash":         rpcjson.Hash(head.Hash),
 		"nodeId":             h.cfg.Info.NodeID,
 		"peers":              peers,
 		"protocolId":         h.cfg.Info.GroupID<<8 | 9, // group << 8 | SyncModule, as the node
@@ -235,14 +236,14 @@ func (h *Handler) syncStatus(context.Context, params) (any, *Error) {
 func (h *Handler) totalTxCount(context.Context, params) (any, *Error) {
 	total, failed := h.cfg.Chain.Counts()
 	return map[string]any{
-		"blockNumber": hexUint(h.cfg.Chain.HeadNumber()),
-		"failedTxSum": hexUint(failed),
-		"txSum":       hexUint(total),
+		"blockNumber": rpcjson.Uint(h.cfg.Chain.HeadNumber()),
+		"failedTxSum": rpcjson.Uint(failed),
+		"txSum":       rpcjson.Uint(total),
 	}, nil
 }
 
 func (h *Handler) pendingTxSize(context.Context, params) (any, *Error) {
-	return hexUint(uint64(h.cfg.Chain.Pending())), nil
+	return rpcjson.Uint(uint64(h.cfg.Chain.Pending())), nil
 }
 
 func (h *Handler) systemConfig(_ context.Context, p params) (any, *Error) {
@@ -321,7 +322,7 @@ func (h *Handler) blockHashByNumber(_ context.Context, p params) (any, *Error) {
 	if err != nil {
 		return nil, err
 	}
-	return hexHash(b.Hash), nil
+	return rpcjson.Hash(b.Hash), nil
 }
 
 // lookupTx returns the block and index of a transaction, ok false when unknown.
@@ -416,20 +417,13 @@ func (h *Handler) batch(b *chain.Sealed, p params) (any, *Error) {
 	}
 	end := min(from+count, total)
 	f := h.formatter()
-	result := map[string]any{
-		"blockInfo": map[string]any{
-			"blockHash":     hexHash(b.Hash),
-			"blockNumber":   hexUint(b.Number()),
-			"receiptRoot":   hexHash(b.Block.Header.ReceiptsRoot),
-			"receiptsCount": hexUint(total),
-		},
-	}
+	sb := sealed(b)
+	result := rpcjson.BatchReceipts{BlockInfo: rpcjson.NewBlockInfo(sb)}
 	if count > 0 {
-		receipts := make([]any, 0, end-from)
+		result.TransactionReceipts = make([]rpcjson.Receipt, 0, end-from)
 		for i := from; i < end; i++ {
-			receipts = append(receipts, f.batchReceipt(b, int(i)))
+			result.TransactionReceipts = append(result.TransactionReceipts, *f.shape.NewBatchReceipt(sb, int(i)))
 		}
-		result["transactionReceipts"] = receipts
 	}
 	if !p.boolean(4) {
 		return result, nil
@@ -450,7 +444,7 @@ func (h *Handler) code(_ context.Context, p params) (any, *Error) {
 	if !ok {
 		return nil, internalError("invalid address " + p.str(1))
 	}
-	return hexBytes(h.cfg.Chain.Code(addr)), nil
+	return rpcjson.Bytes(h.cfg.Chain.Code(addr)), nil
 }
 
 func parseAddress(s string) (common.Address, bool) {
@@ -495,9 +489,9 @@ func (h *Handler) callContract(_ context.Context, p params) (any, *Error) {
 		return nil, internalError(cerr.Error())
 	}
 	return map[string]any{
-		"currentBlockNumber": hexUint(head),
-		"output":             hexBytes(res.Output),
-		"status":             hexUint(res.Status),
+		"currentBlockNumber": rpcjson.Uint(head),
+		"output":             rpcjson.Bytes(res.Output),
+		"status":             rpcjson.Uint(res.Status),
 	}, nil
 }
 
@@ -514,5 +508,5 @@ func (h *Handler) sendRawTransaction(_ context.Context, p params) (any, *Error) 
 		}
 		return nil, internalError(serr.Error())
 	}
-	return hexHash(hash), nil
+	return rpcjson.Hash(hash), nil
 }

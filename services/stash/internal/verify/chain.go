@@ -3,8 +3,6 @@ package verify
 import (
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 
 	"github.com/ethereum/go-ethereum/common"
 
@@ -35,31 +33,35 @@ type Tip struct {
 type Chain struct {
 	tip Tip
 	lib *libverify.Verifier
+	err error // from libverify.New: no suite
 }
 
 // NewChain returns a Chain continuing from tip.
 func NewChain(tip Tip, suite *cryptosuite.Suite) *Chain {
-	cfg := libverify.Config{Crypto: suite.Name()}
+	var opts []libverify.Option
 	if tip.Known && tip.Next > 0 {
-		cfg.Parent = &libverify.Parent{Number: tip.Next - 1, Hash: tip.Hash}
+		opts = append(opts, libverify.WithParent(libverify.Parent{Number: tip.Next - 1, Hash: tip.Hash}))
 	}
 	if tip.SealersKnown && tip.Next > 0 {
-		cfg.Sealers = append([]cryptosuite.PublicKey{}, tip.Sealers...)
+		opts = append(opts, libverify.WithSealers(tip.Sealers))
 	}
-	lib, err := libverify.New(cfg)
-	if err != nil {
-		panic(err) // The suite came from cryptosuite.New: its name is valid.
-	}
-	return &Chain{tip: tip, lib: lib}
+	lib, err := libverify.New(suite, opts...)
+	return &Chain{tip: tip, lib: lib, err: err}
 }
 
 // Accept runs the stateful checks on b, the next block, and on success extends the chain: it
 // sets b.Checkpoint and records b as the parent of the next block. A Chain that failed must be
 // replaced (NewChain from the last good tip). Errors are *CheckError.
 func (c *Chain) Accept(b *Block) error {
+	if b == nil || b.Block == nil {
+		return &CheckError{Check: CheckDecode, Err: errors.New("no block")}
+	}
 	t := &c.tip
 	failB := func(check string, err error) error {
-		return &CheckError{Block: b.Number, Check: check, Source: b.Source, Err: err}
+		return &CheckError{Block: b.Number, Hash: b.Hash, Check: check, Source: b.Source, Err: err}
+	}
+	if c.err != nil {
+		return failB(CheckDecode, c.err)
 	}
 	if b.Number != t.Next {
 		return failB(CheckGap, fmt.Errorf("expected block %d", t.Next))
@@ -68,8 +70,7 @@ func (c *Chain) Accept(b *Block) error {
 	if b.HasState && b.prepared != nil {
 		// Numbers, the parent link and the sealer set replayed from _sys_consensus_.
 		res, err := c.lib.Commit(b.prepared)
-		var le *libverify.CheckError
-		if errors.As(err, &le) {
+		if le, ok := errors.AsType[*CheckError](err); ok {
 			return failB(le.Check, le.Err)
 		}
 		if err != nil {
@@ -101,48 +102,13 @@ func (c *Chain) Accept(b *Block) error {
 }
 
 // ConsensusRow is a _sys_consensus_ row as stored: a node and its role.
-type ConsensusRow struct {
-	ID     uint64
-	Status uint8
-	// Type is "sealer", "wSealer" (rPBFT working sealer) or "observer".
-	Type string
-	// NodeID is the node's 64-byte public key as hex.
-	NodeID string
-	// EnableNum is the enable_num field as written (decimal).
-	EnableNum string
-}
+type ConsensusRow = libverify.ConsensusRow
 
 // SealersFor returns the sealers in force for block n given the _sys_consensus_ rows stored
-// up to block n-1, with the node's rule (as libs/fisco/verify applies it): rows of type sealer
-// or wSealer, not deleted, whose enable_num is at most n-1.
+// up to block n-1, with the node's rule as the shared verifier applies it.
 func SealersFor(rows []ConsensusRow, n uint64) ([]cryptosuite.PublicKey, error) {
-	parent := uint64(0)
-	if n > 0 {
-		parent = n - 1
-	}
-	out := []cryptosuite.PublicKey{}
-	for _, r := range rows {
-		if r.Status != 0 || (r.Type != "sealer" && r.Type != "wSealer") {
-			continue
-		}
-		en, err := strconv.ParseUint(strings.TrimSpace(r.EnableNum), 10, 64)
-		if err != nil || en > parent {
-			continue
-		}
-		pk, err := cryptosuite.ParsePublicKey(strings.TrimPrefix(strings.ToLower(r.NodeID), "0x"))
-		if err != nil {
-			return nil, fmt.Errorf("_sys_consensus_ row %d node_id: %w", r.ID, err)
-		}
-		out = append(out, pk)
-	}
-	return out, nil
+	return libverify.SealersFor(rows, n)
 }
 
 // IsCheckError reports the check of a *CheckError in err's chain, or "".
-func IsCheckError(err error) (string, bool) {
-	var ce *CheckError
-	if errors.As(err, &ce) {
-		return ce.Check, true
-	}
-	return "", false
-}
+func IsCheckError(err error) (string, bool) { return libverify.IsCheckError(err) }

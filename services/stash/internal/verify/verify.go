@@ -17,7 +17,6 @@ package verify
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -28,8 +27,8 @@ import (
 	"github.com/bcosdata/bcosdata/services/stash/internal/state"
 )
 
-// Names of the checks, as reported in errors, Status and metrics. The shared verifier's
-// (libs/fisco/verify) checks keep its names; the others are the stash's own.
+// Names of the checks, as reported in errors, Status and metrics: the shared verifier's one
+// list (libs/fisco/verify), under the names the stash's packages use.
 const (
 	CheckCRC          = libverify.CheckCRC
 	CheckDecode       = libverify.CheckDecode
@@ -43,48 +42,23 @@ const (
 	CheckSignatures   = libverify.CheckSignatures
 	CheckSealerSet    = libverify.CheckSealerSet
 	CheckSender       = libverify.CheckSender
-	CheckRecord       = "record-decode"
-	CheckTruncated    = "truncated"
-	CheckGap          = "gap"
-	CheckNonces       = "nonces"
-	CheckBlockLimit   = "block-limit"
-	CheckTimestamp    = "timestamp"
-	CheckSenderClaim  = "sender-claim"
-	CheckDisagreement = "source-disagreement"
-	CheckSource       = "source"
+	CheckRecord       = libverify.CheckRecord
+	CheckTruncated    = libverify.CheckTruncated
+	CheckGap          = libverify.CheckGap
+	CheckNonces       = libverify.CheckNonces
+	CheckBlockLimit   = libverify.CheckBlockLimit
+	CheckTimestamp    = libverify.CheckTimestamp
+	CheckSenderClaim  = libverify.CheckSenderClaim
+	CheckDisagreement = libverify.CheckDisagreement
+	CheckSource       = libverify.CheckSource
 )
 
-// ErrCheck is wrapped by every *CheckError.
-var ErrCheck = errors.New("block verification failed")
+// ErrCheck is matched (errors.Is) by every *CheckError.
+var ErrCheck = libverify.ErrInvalidBlock
 
-// CheckError reports a block that failed a check.
-type CheckError struct {
-	// Block is the block number.
-	Block uint64
-	// Check names the failed check (one of the Check constants).
-	Check string
-	// Source names where the block came from; File and Offset locate a binlog record.
-	Source string
-	File   string
-	Offset int64
-	// Err is the cause.
-	Err error
-}
-
-// Error names the block, the check and the place.
-func (e *CheckError) Error() string {
-	s := fmt.Sprintf("block %d failed check %s", e.Block, e.Check)
-	if e.Source != "" {
-		s += " from " + e.Source
-	}
-	if e.File != "" {
-		s += fmt.Sprintf(" (%s offset %d)", e.File, e.Offset)
-	}
-	return s + ": " + e.Err.Error()
-}
-
-// Unwrap returns ErrCheck and the cause.
-func (e *CheckError) Unwrap() []error { return []error{ErrCheck, e.Err} }
+// CheckError reports a block that failed a check: the shared verifier's error, with the
+// source, file and offset the block came from.
+type CheckError = libverify.CheckError
 
 // Candidate is a block as one source delivered it, not yet verified.
 type Candidate struct {

@@ -14,7 +14,7 @@ import (
 // Hash of block 21 of 0.binlog: the parentHash of rlp-block22-samplechain.hex (fixture README).
 const block21Prefix = "505ad4a9"
 
-func fixtureRecords(t *testing.T) []*binlog.Record {
+func fixtureRecords(t testing.TB) []*binlog.Record {
 	t.Helper()
 	recs, err := binlog.ReadFile(fixtures.Path(t, "binlog", "0.binlog"), binlog.Options{})
 	if err != nil {
