@@ -73,20 +73,27 @@ func (c *Consumer) seed(ctx context.Context) ([]seededOffset, error) {
 			want[t.Name] = append(want[t.Name], p.ID)
 		}
 	}
+	// A group that never committed may be unknown to the broker: it has no offsets to compare.
+	noGroup := func(err error) bool { return err == nil || errors.Is(err, kafkago.GroupIdNotFound) }
 	fetched, err := client.OffsetFetch(ctx, &kafkago.OffsetFetchRequest{GroupID: c.cfg.GroupID, Topics: want})
 	if err != nil {
-		return nil, fmt.Errorf("fetch committed offsets: %w", err)
+		if !noGroup(err) {
+			return nil, fmt.Errorf("fetch committed offsets: %w", err)
+		}
+		fetched = &kafkago.OffsetFetchResponse{}
 	}
-	if fetched.Error != nil {
+	if !noGroup(fetched.Error) {
 		return nil, fmt.Errorf("fetch committed offsets: %w", fetched.Error)
 	}
 	committed := make(map[partition]int64)
 	for topic, ps := range fetched.Topics {
 		for _, p := range ps {
-			if p.Error != nil {
+			if !noGroup(p.Error) {
 				return nil, fmt.Errorf("fetch committed offset of topic %s partition %d: %w", topic, p.Partition, p.Error)
 			}
-			committed[partition{topic: topic, id: p.Partition}] = p.CommittedOffset
+			if p.Error == nil {
+				committed[partition{topic: topic, id: p.Partition}] = p.CommittedOffset
+			}
 		}
 	}
 

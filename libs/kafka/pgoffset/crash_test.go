@@ -7,8 +7,10 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	kafkago "github.com/segmentio/kafka-go"
@@ -183,4 +185,55 @@ func metricSum(t *testing.T, reg *prometheus.Registry, name string) float64 {
 		}
 	}
 	return sum
+}
+
+// TestConsumerStartsNewGroupAtRecordedOffsets starts a group Kafka has never seen (its offsets
+// expired, or the group was renamed) over a database that recorded progress: the group starts
+// at the recorded offset instead of the beginning of the topic.
+func TestConsumerStartsNewGroupAtRecordedOffsets(t *testing.T) {
+	t.Parallel()
+	const total, recorded = 10, 7
+	ctx := t.Context()
+	b := kafkatest.NewBroker(t)
+	topic := kafkatest.Topic(t, "newgroup")
+	group := topic + ".group"
+	b.CreateTopic(t, topic, 1, nil)
+	produce(t, b.Addrs(), topic, messages(0, total)...)
+	pool := pgtest.NewPool(t)
+	store, err := setupSchema(ctx, pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		return store.Record(ctx, tx, group, []kafkago.Message{{Topic: topic, Partition: 0, Offset: recorded - 1}})
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	core, logs := observer.New(zap.InfoLevel)
+	cfg := consumerConfig(b.Addrs(), group, topic, store)
+	cfg.Logger = zap.New(core)
+	var mu sync.Mutex
+	var first []int64
+	startConsumer(t, cfg, kafka.HandlerFunc(func(ctx context.Context, msgs []kafkago.Message) error {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, m := range msgs {
+			first = append(first, m.Offset)
+		}
+		return nil
+	}))
+	await.True(t, waitTimeout, "the rest of the topic", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(first) >= total-recorded
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if first[0] != recorded {
+		t.Errorf("new group started at offset %d, want the recorded %d (handled %v)", first[0], recorded, first)
+	}
+	if n := logs.FilterMessage("group offset moved to the recorded one").Len(); n != 1 {
+		t.Errorf("logged %d moved offsets, want 1", n)
+	}
 }
