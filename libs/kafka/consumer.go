@@ -164,7 +164,9 @@ func setDefault[T int | time.Duration](v *T, def T) {
 // lasts, and one when it ends. A permanent one (the handler's Permanent) dead-letters the
 // message, or on a stream without DeadLetter halts its partition at the message: see Halt.
 // Readiness stays true while a partition is halted, since the service can still serve what it
-// has; the halt is an alert of its own (Halts, the halted gauge, an Error line).
+// has; the halt is an alert of its own (Halts, the halted gauge, an Error line). While one
+// partition retries, no new round is fetched for the others: an outage of the database they
+// share stalls them alike, and nothing is fetched that could not be applied.
 //
 // kafka-go rebalances in the background: a partition can move to another member while a batch
 // of it is being applied here, and both members then apply that batch. An OffsetStore, or
