@@ -4,17 +4,23 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/prometheus/client_golang/prometheus"
 	kafkago "github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/bcosdata/bcosdata/libs/await"
 	"github.com/bcosdata/bcosdata/libs/kafka"
 	"github.com/bcosdata/bcosdata/libs/kafka/kafkatest"
 )
@@ -140,20 +146,19 @@ func TestConsumerResumesAtFirstUnappliedMessage(t *testing.T) {
 	}
 }
 
-// TestConsumerDeadLettersFailingMessage checks that a message the handler keeps rejecting goes
-// to <topic>.dlq with its origin after exactly MaxAttempts attempts of its own (one if the
-// error is marked permanent), and that the messages after it are applied and committed.
+// TestConsumerDeadLettersFailingMessage checks that a message the handler rejects as permanent
+// goes to <topic>.dlq with its origin after one attempt of its own, whether the handler marked
+// the error or fault classifies it (a PostgreSQL data exception), and that the messages after
+// it are applied and committed.
 func TestConsumerDeadLettersFailingMessage(t *testing.T) {
 	t.Parallel()
 	const total, poison, attempts = 10, 4, 3
 	tests := []struct {
-		name        string
-		err         error
-		wantAlone   int  // attempts on the failing message alone
-		wantRetries bool // whether any attempt was retried
+		name string
+		err  error
 	}{
-		{name: "transient error", err: errPoison, wantAlone: attempts, wantRetries: true},
-		{name: "permanent error", err: kafka.Permanent(errPoison), wantAlone: 1, wantRetries: false},
+		{name: "marked permanent", err: kafka.Permanent(errPoison)},
+		{name: "data exception", err: fmt.Errorf("%w: %w", errPoison, &pgconn.PgError{Code: "22P02", Message: "invalid input syntax"})},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -197,8 +202,8 @@ func TestConsumerDeadLettersFailingMessage(t *testing.T) {
 					alone++
 				}
 			}
-			if alone != tt.wantAlone {
-				t.Errorf("handler tried the failing message alone %d times, want %d (calls %v)", alone, tt.wantAlone, calls)
+			if alone != 1 {
+				t.Errorf("handler tried the failing message alone %d times, want 1 (calls %v)", alone, calls)
 			}
 
 			dlq := readTopic(t, b, kafka.DeadLetterTopic(topic), 1)[0]
@@ -213,11 +218,11 @@ func TestConsumerDeadLettersFailingMessage(t *testing.T) {
 				kafka.HeaderContentType:        kafka.ContentTypeProtobuf,
 				kafka.HeaderSchema:             "bcosdata.chain.v1.Block",
 				kafka.HeaderBlockNumber:        strconv.Itoa(poison),
-				kafka.HeaderDLQError:           errPoison.Error(),
+				kafka.HeaderDLQError:           tt.err.Error(),
 				kafka.HeaderDLQOriginTopic:     topic,
 				kafka.HeaderDLQOriginPartition: "0",
 				kafka.HeaderDLQOriginOffset:    strconv.Itoa(poison),
-				kafka.HeaderDLQAttempts:        strconv.Itoa(tt.wantAlone),
+				kafka.HeaderDLQAttempts:        "1",
 			}
 			if ts, err := time.Parse(time.RFC3339Nano, headers[kafka.HeaderDLQTime]); err != nil || time.Since(ts) > time.Hour {
 				t.Errorf("header %s = %q: %v", kafka.HeaderDLQTime, headers[kafka.HeaderDLQTime], err)
@@ -236,65 +241,163 @@ func TestConsumerDeadLettersFailingMessage(t *testing.T) {
 					t.Errorf("metric %s{topic=%q} = %v, want %v", name, topic, got, want)
 				}
 			}
-			if got := counter(t, reg, "bcosdata_kafka_consumer_retries_total", topic); tt.wantRetries && got < attempts-1 || !tt.wantRetries && got != 0 {
-				t.Errorf("metric retries_total = %v, want retries %v", got, tt.wantRetries)
+			if got := counter(t, reg, "bcosdata_kafka_consumer_retries_total", topic); got != 0 {
+				t.Errorf("metric retries_total = %v, want 0: a permanent error is not retried", got)
 			}
 		})
 	}
 }
 
-// TestConsumerWithoutDeadLetterStopsAtFailingOffset checks that a stream without a dead-letter
-// topic never skips: the consumer applies everything before the failing message, stops with an
-// error naming it, does not commit it, and a restart is handed the same message again.
-func TestConsumerWithoutDeadLetterStopsAtFailingOffset(t *testing.T) {
+// TestConsumerHaltsPartitionAtRejectedMessage checks that a stream without a dead-letter topic
+// never skips: the partition holding a rejected message halts at it (nothing at or after it is
+// applied or committed, Halts and the gauge say where, with its block), while another partition
+// goes on, Run keeps running and the consumer stays ready; a new consumer after the fix starts
+// at the message.
+func TestConsumerHaltsPartitionAtRejectedMessage(t *testing.T) {
 	t.Parallel()
-	const total, poison, attempts = 10, 4, 2
+	const total, poison = 10, 4
 	b := kafkatest.NewBroker(t)
-	topic := kafkatest.Topic(t, "nodlq")
+	topic := kafkatest.Topic(t, "halt")
 	group := topic + ".group"
-	b.CreateTopic(t, topic, 1, nil)
-	produce(t, b, topic, values(total)...)
+	b.CreateTopic(t, topic, 2, nil)
+	msgs := values(total)
+	msgs[poison].Headers = kafka.Headers(kafka.ContentTypeProtobuf, "bcosdata.chain.v1.Block", 1000+poison)
+	produceTo(t, b, topic, 0, msgs...)
+	produceTo(t, b, topic, 1, values(3)...)
 
+	reg := prometheus.NewRegistry()
 	cfg := fastConsumerConfig(b, group, topic)
-	cfg.MaxAttempts = attempts
+	cfg.Registerer = reg
+	cfg.MaxBatchMessages = 3
 	failing := newRecorder(func(ctx context.Context, msgs []kafkago.Message) error {
 		for _, m := range msgs {
-			if m.Offset == poison {
-				return errPoison
+			if m.Partition == 0 && m.Offset == poison {
+				return kafka.Permanent(errPoison)
 			}
 		}
 		return nil
 	})
-	err := startConsumer(t, t.Context(), cfg, failing).wait(t)
-	ae, ok := errors.AsType[*kafka.ApplyError](err)
-	if !ok {
-		t.Fatalf("Run: error %v, want an *ApplyError", err)
+	r := startConsumer(t, t.Context(), cfg, failing)
+	var halts []kafka.Halt
+	await.True(t, waitTimeout, "a halt", func() bool { halts = r.c.Halts(); return len(halts) > 0 })
+	h := halts[0]
+	if len(halts) != 1 || h.Topic != topic || h.Partition != 0 || h.Offset != poison || !h.HasBlock || h.Block != 1000+poison ||
+		!errors.Is(h.Err, errPoison) || time.Since(h.Time) > time.Minute {
+		t.Errorf("Halts() = %+v, want one at partition 0 offset %d block %d caused by %v", halts, poison, 1000+poison, errPoison)
 	}
-	wantErr := kafka.ApplyError{Topic: topic, Partition: 0, Offset: poison, Attempts: attempts, Err: errPoison}
-	if ae.Topic != wantErr.Topic || ae.Partition != wantErr.Partition || ae.Offset != wantErr.Offset ||
-		ae.Attempts != wantErr.Attempts || !errors.Is(err, errPoison) {
-		t.Errorf("Run: error %+v, want %+v", *ae, wantErr)
+	if got := gauge(t, reg, "bcosdata_kafka_consumer_halted", map[string]string{"group": group, "topic": topic, "partition": "0"}); got != 1 {
+		t.Errorf("halted gauge = %v, want 1", got)
 	}
-	if msg := err.Error(); !strings.Contains(msg, topic) || !strings.Contains(msg, "offset 4") {
-		t.Errorf("error %q does not name the topic and offset", msg)
+	committed(t, b, group, topic, 0, func(off int64) bool { return off == poison })
+
+	// The other partition goes on, also with messages produced after the halt.
+	produceTo(t, b, topic, 1, values(3)...)
+	committed(t, b, group, topic, 1, func(off int64) bool { return off == 6 })
+	failing.waitFor(t, "partition 1", func(a []kafkago.Message) bool {
+		return len(slices.DeleteFunc(slices.Clone(a), func(m kafkago.Message) bool { return m.Partition != 1 })) == 6
+	})
+	if err := r.c.Ready(); err != nil {
+		t.Errorf("Ready() while halted = %v, want nil", err)
+	}
+	select {
+	case err := <-r.done:
+		t.Fatalf("Run returned %v while a partition was halted, want it to keep running", err)
+	default:
 	}
 	applied, _ := failing.snapshot()
-	if got, want := appliedOffsets(applied), slices.Collect(seq(0, poison)); !slices.Equal(got, want) {
-		t.Errorf("applied offsets %v, want %v", got, want)
+	var on0 []int64
+	for _, m := range applied {
+		if m.Partition == 0 {
+			on0 = append(on0, m.Offset)
+		}
+	}
+	if want := slices.Collect(seq(0, poison)); !slices.Equal(on0, want) {
+		t.Errorf("partition 0 applied %v, want %v", on0, want)
+	}
+	if err := r.stop(t); err != nil {
+		t.Fatalf("Run: %v", err)
 	}
 	if got := committed(t, b, group, topic, 0, func(int64) bool { return true }); got != poison {
-		t.Fatalf("committed offset = %d, want %d (the failing message, not past it)", got, poison)
+		t.Fatalf("committed offset after stop = %d, want %d (the rejected message, not past it)", got, poison)
 	}
 
 	healed := newRecorder(nil)
 	startConsumer(t, t.Context(), cfg, healed)
-	healed.waitFor(t, "the rest of the topic", func(a []kafkago.Message) bool { return len(a) >= total-poison })
+	healed.waitFor(t, "the rest of partition 0", func(a []kafkago.Message) bool { return len(a) >= total-poison })
 	applied, calls := healed.snapshot()
 	if calls[0][0] != poison {
 		t.Errorf("restarted consumer started at offset %d, want %d", calls[0][0], poison)
 	}
 	if got, want := appliedOffsets(applied), slices.Collect(seq(poison, total)); !slices.Equal(got, want) {
 		t.Errorf("restarted consumer applied %v, want %v", got, want)
+	}
+}
+
+// TestConsumerRetriesTransientErrorsWhileNotReady checks that an error that is not permanent
+// is retried far beyond MaxAttempts, never dead-lettered, while Ready names the message and the
+// gauge shows 0, with one warning when it starts and one line when it ends, and that everything
+// is applied once after it passes.
+func TestConsumerRetriesTransientErrorsWhileNotReady(t *testing.T) {
+	t.Parallel()
+	const total, failAt = 10, 4
+	b := kafkatest.NewBroker(t)
+	topic := kafkatest.Topic(t, "transient")
+	group := topic + ".group"
+	b.CreateTopic(t, topic, 1, nil)
+	produce(t, b, topic, values(total)...)
+
+	reg := prometheus.NewRegistry()
+	core, logs := observer.New(zap.InfoLevel)
+	cfg := fastConsumerConfig(b, group, topic)
+	cfg.DeadLetter = true
+	cfg.Registerer = reg
+	cfg.Logger = zap.New(core)
+	var outage atomic.Bool
+	outage.Store(true)
+	var failures atomic.Int64
+	h := newRecorder(func(ctx context.Context, msgs []kafkago.Message) error {
+		for _, m := range msgs {
+			if m.Offset == failAt && outage.Load() {
+				failures.Add(1)
+				return errors.New("database unreachable")
+			}
+		}
+		return nil
+	})
+	r := startConsumer(t, t.Context(), cfg, h)
+	const many = 10 * 3 // ten times MaxAttempts
+	await.True(t, waitTimeout, "many failed attempts", func() bool { return failures.Load() >= many })
+	err := r.c.Ready()
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("topic %s partition 0 offset %d", topic, failAt)) ||
+		!strings.Contains(err.Error(), "database unreachable") {
+		t.Errorf("Ready() during the outage = %v, want the topic, partition, offset and cause", err)
+	}
+	if got := gauge(t, reg, "bcosdata_kafka_consumer_ready", map[string]string{"group": group}); got != 0 {
+		t.Errorf("ready gauge during the outage = %v, want 0", got)
+	}
+	outage.Store(false)
+	h.waitFor(t, "the whole topic", func(a []kafkago.Message) bool { return len(a) >= total })
+	committed(t, b, group, topic, 0, func(off int64) bool { return off == total })
+	await.For(t, waitTimeout, "readiness", r.c.Ready)
+	if got := gauge(t, reg, "bcosdata_kafka_consumer_ready", map[string]string{"group": group}); got != 1 {
+		t.Errorf("ready gauge after the outage = %v, want 1", got)
+	}
+
+	applied, _ := h.snapshot()
+	if got, want := appliedOffsets(applied), slices.Collect(seq(0, total)); !slices.Equal(got, want) {
+		t.Errorf("applied offsets %v, want %v", got, want)
+	}
+	if got := counter(t, reg, "bcosdata_kafka_consumer_dead_lettered_messages_total", topic); got != 0 {
+		t.Errorf("dead-lettered %v messages, want none", got)
+	}
+	if n := logs.FilterMessage("consumer failing, retrying").Len(); n != 1 {
+		t.Errorf("logged the start of the outage %d times, want once", n)
+	}
+	if n := logs.FilterMessage("consumer still failing, retrying").Len(); n != 0 {
+		t.Errorf("logged the outage again %d times within LogInterval, want none", n)
+	}
+	if n := logs.FilterMessage("consumer recovered").Len(); n != 1 {
+		t.Errorf("logged the recovery %d times, want once", n)
 	}
 }
 
@@ -456,4 +559,32 @@ func counter(t *testing.T, reg *prometheus.Registry, name, topic string) float64
 		}
 	}
 	return 0
+}
+
+// gauge returns the value of the gauge name whose labels include want in reg.
+func gauge(t *testing.T, reg *prometheus.Registry, name string, want map[string]string) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatalf("gather metrics: %v", err)
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+	metrics:
+		for _, m := range f.GetMetric() {
+			labels := make(map[string]string)
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			for k, v := range want {
+				if labels[k] != v {
+					continue metrics
+				}
+			}
+			return m.GetGauge().GetValue()
+		}
+	}
+	return -1
 }

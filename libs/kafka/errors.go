@@ -3,6 +3,8 @@ package kafka
 import (
 	"errors"
 	"fmt"
+
+	"github.com/bcosdata/bcosdata/libs/fault"
 )
 
 // ErrConfig is wrapped by the errors NewConsumer returns for an unusable configuration.
@@ -13,27 +15,18 @@ var ErrConfig = errors.New("invalid kafka configuration")
 var ErrConsumerClosed = errors.New("kafka consumer closed")
 
 // ErrPermanent marks a handler error that no retry can fix, such as an undecodable payload.
-// Check for it with errors.Is; mark errors with Permanent.
-var ErrPermanent = errors.New("permanent error")
+// It is fault.ErrPermanent, so fault.Classify and errors.Is agree on it; mark errors with
+// Permanent.
+var ErrPermanent = fault.ErrPermanent
 
-// Permanent marks err as permanent, so the Consumer skips the remaining attempts for the message
-// and dead-letters it at once (or stops, without a dead-letter topic). Permanent(nil) is nil.
-func Permanent(err error) error {
-	if err == nil {
-		return nil
-	}
-	return &permanentError{err: err}
-}
+// Permanent marks err as permanent, so the Consumer does not retry the message: it
+// dead-letters it, or halts its partition without a dead-letter topic. Any other error is
+// classified by fault.Classify and retried while it is transient or unknown. Permanent(nil)
+// is nil.
+func Permanent(err error) error { return fault.MarkPermanent(err) }
 
-type permanentError struct{ err error }
-
-func (e *permanentError) Error() string        { return e.err.Error() }
-func (e *permanentError) Unwrap() error        { return e.err }
-func (e *permanentError) Is(target error) bool { return target == ErrPermanent }
-
-// ApplyError reports a message the handler could not apply within its attempts. Run returns it
-// when no dead-letter topic is configured; the message's offset was not committed, so the group
-// starts at this message again.
+// ApplyError reports a message the handler rejected with a permanent error: the cause of a
+// Halt, and of the Error line logged when a partition halts.
 type ApplyError struct {
 	Topic     string
 	Partition int

@@ -41,6 +41,19 @@ func fastConsumerConfig(b *kafkatest.Broker, group string, topics ...string) kaf
 	}
 }
 
+// produceTo writes msgs to one partition of topic and fails the test on error.
+func produceTo(t *testing.T, b *kafkatest.Broker, topic string, partition int, msgs ...kafkago.Message) {
+	t.Helper()
+	w := kafka.NewWriter(kafka.WriterConfig{Brokers: b.Addrs(), Topic: topic})
+	w.Balancer = kafkago.BalancerFunc(func(kafkago.Message, ...int) int { return partition })
+	defer w.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), waitTimeout)
+	defer cancel()
+	if err := w.WriteMessages(ctx, msgs...); err != nil {
+		t.Fatalf("produce %d messages to %s partition %d: %v", len(msgs), topic, partition, err)
+	}
+}
+
 // produce writes msgs to topic with the package's writer and fails the test on error.
 func produce(t *testing.T, b *kafkatest.Broker, topic string, msgs ...kafkago.Message) {
 	t.Helper()
@@ -134,6 +147,7 @@ func appliedOffsets(msgs []kafkago.Message) []int64 {
 
 // run is a consumer running in the background.
 type run struct {
+	c      *kafka.Consumer
 	cancel context.CancelFunc
 	done   chan error
 	once   sync.Once
@@ -148,7 +162,7 @@ func startConsumer(t *testing.T, ctx context.Context, cfg kafka.ConsumerConfig, 
 		t.Fatalf("new consumer: %v", err)
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	r := &run{cancel: cancel, done: make(chan error, 1)}
+	r := &run{c: c, cancel: cancel, done: make(chan error, 1)}
 	go func() { r.done <- c.Run(ctx) }()
 	t.Cleanup(func() { r.stop(t) })
 	return r

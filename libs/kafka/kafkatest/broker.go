@@ -9,8 +9,11 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"maps"
+	"net"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,7 +22,11 @@ import (
 
 // Broker is a running in-process Kafka cluster listening on 127.0.0.1.
 type Broker struct {
-	cluster *kfake.Cluster
+	opts  []kfake.Opt
+	ports []int
+
+	mu      sync.Mutex
+	cluster *kfake.Cluster // nil while stopped
 }
 
 type options struct {
@@ -135,21 +142,68 @@ func NewBroker(tb testing.TB, opts ...Option) *Broker {
 	if err != nil {
 		tb.Fatalf("start kafka test broker: %v", err)
 	}
-	tb.Cleanup(c.Close)
-	return &Broker{cluster: c}
+	b := &Broker{opts: kopts, cluster: c}
+	for _, addr := range c.ListenAddrs() {
+		_, port, _ := net.SplitHostPort(addr)
+		p, err := strconv.Atoi(port)
+		if err != nil {
+			tb.Fatalf("parse kafka test broker address %s: %v", addr, err)
+		}
+		b.ports = append(b.ports, p)
+	}
+	tb.Cleanup(b.Stop)
+	return b
 }
 
-// Addrs returns the host:port of every broker, for client bootstrap lists.
-func (b *Broker) Addrs() []string { return b.cluster.ListenAddrs() }
+// Addrs returns the host:port of every broker, for client bootstrap lists. They stay the same
+// across Stop and Start.
+func (b *Broker) Addrs() []string {
+	addrs := make([]string, len(b.ports))
+	for i, p := range b.ports {
+		addrs[i] = net.JoinHostPort("127.0.0.1", strconv.Itoa(p))
+	}
+	return addrs
+}
 
 // Cluster returns the underlying kfake cluster, for inspecting groups and committed offsets
-// (GroupInfo, WaitGroupStable) or injecting faults.
-func (b *Broker) Cluster() *kfake.Cluster { return b.cluster }
+// (GroupInfo, WaitGroupStable) or injecting faults. It is nil while the broker is stopped.
+func (b *Broker) Cluster() *kfake.Cluster {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.cluster
+}
+
+// Stop shuts the cluster down, as an outage: clients get connection refused until Start. With
+// WithDataDir the cluster saves its state first. Stop is idempotent.
+func (b *Broker) Stop() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.cluster != nil {
+		b.cluster.Close()
+		b.cluster = nil
+	}
+}
+
+// Start starts a stopped cluster again on the same ports, with the same options. Only a
+// broker with WithDataDir keeps its topics, records and committed offsets.
+func (b *Broker) Start(tb testing.TB) {
+	tb.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.cluster != nil {
+		tb.Fatalf("start kafka test broker: already running")
+	}
+	c, err := kfake.NewCluster(append(slices.Clip(b.opts), kfake.Ports(b.ports...))...)
+	if err != nil {
+		tb.Fatalf("restart kafka test broker on ports %v: %v", b.ports, err)
+	}
+	b.cluster = c
+}
 
 // CreateTopic creates a topic directly on the broker, failing the test if that is impossible.
 func (b *Broker) CreateTopic(tb testing.TB, topic string, partitions int32, configs map[string]string) {
 	tb.Helper()
-	if err := b.cluster.CreateTopic(topic, partitions, configs); err != nil {
+	if err := b.Cluster().CreateTopic(topic, partitions, configs); err != nil {
 		tb.Fatalf("create topic %s with %d partitions: %v", topic, partitions, err)
 	}
 }
