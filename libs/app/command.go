@@ -95,16 +95,21 @@ func ExitCode(name string, err error, w io.Writer) int {
 	case errors.Is(err, context.Canceled):
 		return 0
 	}
-	msg := err.Error()
-	if !strings.HasPrefix(msg, name+": ") {
-		msg = name + ": " + msg
-	}
-	fmt.Fprintln(w, msg)
+	fmt.Fprintln(w, prefixOnce(name, err))
 	var ue *UsageError
 	if errors.As(err, &ue) {
 		return 2
 	}
 	return 1
+}
+
+// prefixOnce returns "name: err", or err's text alone when it already starts with "name: ".
+func prefixOnce(name string, err error) string {
+	msg := err.Error()
+	if strings.HasPrefix(msg, name+": ") {
+		return msg
+	}
+	return name + ": " + msg
 }
 
 // UsageError marks an error in how a command was called.

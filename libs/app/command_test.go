@@ -2,6 +2,7 @@ package app
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -73,5 +74,15 @@ func TestExitCodeDoesNotRepeatThePrefix(t *testing.T) {
 				t.Fatalf("printed %q, want %q", out.String(), tc.want)
 			}
 		})
+	}
+}
+
+func TestReadyDoesNotRepeatTheCheckName(t *testing.T) {
+	srv := NewServer(ServerConfig{}, nil)
+	srv.AddCheck("stash", func(context.Context) error { return errors.New("stash: storage not open yet") })
+	srv.AddCheck("database", func(context.Context) error { return errors.New("refused") })
+	got := strings.Join(srv.Ready(t.Context()), "\n")
+	if want := "database: refused\nstash: storage not open yet"; got != want {
+		t.Fatalf("Ready = %q, want %q", got, want)
 	}
 }

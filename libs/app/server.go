@@ -210,7 +210,7 @@ func (s *Server) Ready(ctx context.Context) []string {
 	var out []string
 	for _, n := range names {
 		if err := checks[n](ctx); err != nil {
-			out = append(out, n+": "+err.Error())
+			out = append(out, prefixOnce(n, err))
 		}
 	}
 	return out
@@ -244,7 +244,9 @@ func (s *Server) probe(ctx context.Context) {
 	switch ready := failures == nil; {
 	case ready && (!was || !wasProbed):
 		s.log.Info("ready")
-	case !ready && (was || !wasProbed):
+	case !ready && !wasProbed:
+		s.log.Info("not ready yet", zap.Strings("failures", failures)) // expected while starting
+	case !ready && was:
 		s.log.Warn("not ready", zap.Strings("failures", failures))
 	}
 }
