@@ -14,7 +14,8 @@ type Service interface {
 	// Register adds the service's gRPC APIs.
 	Register(*grpc.Server)
 	// Run does the service's work until ctx is done; it finishes the in-flight unit of work
-	// (message, block, file) and commits before returning.
+	// (message, block, file) and commits before returning. Serve cancels ctx only after the
+	// server drained its RPCs, so RPC handlers may rely on the work Run keeps up.
 	Run(ctx context.Context) error
 }
 
