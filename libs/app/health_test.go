@@ -87,3 +87,49 @@ func TestHealthFollowsReadiness(t *testing.T) {
 		t.Fatalf("/readyz does not name the failing check: %q", body)
 	}
 }
+
+// TestDrainEndsHealthWatches proves that a client watching the health status neither holds
+// the shutdown for the whole ShutdownTimeout (a minute here) nor misses the NOT_SERVING.
+func TestDrainEndsHealthWatches(t *testing.T) {
+	srv := NewServer(ServerConfig{GRPCAddr: "127.0.0.1:0", ShutdownTimeout: time.Minute, ProbeInterval: 10 * time.Millisecond}, zap.NewNop())
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	conn, done := serveForTest(t, ctx, srv, &blockingService{name: "test.v1.Blocking", log: &eventLog{}})
+	watch, err := healthpb.NewHealthClient(conn).Watch(t.Context(), &healthpb.HealthCheckRequest{Service: "test.v1.Blocking"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		resp, err := watch.Recv()
+		if err != nil {
+			t.Fatalf("watch before shutdown: %v", err)
+		}
+		if resp.GetStatus() == healthpb.HealthCheckResponse_SERVING {
+			break
+		}
+	}
+	sawNotServing := make(chan bool, 1)
+	go func() {
+		saw := false
+		for {
+			resp, err := watch.Recv()
+			if err != nil {
+				sawNotServing <- saw
+				return
+			}
+			saw = saw || resp.GetStatus() == healthpb.HealthCheckResponse_NOT_SERVING
+		}
+	}()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Serve: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Serve still draining 20s after shutdown began: the health watch holds it")
+	}
+	if !<-sawNotServing {
+		t.Error("the watch ended without NOT_SERVING")
+	}
+}

@@ -105,6 +105,11 @@ type Server struct {
 	probed   bool     // a probe has completed
 	draining bool
 	names    []string // gRPC health service names that follow readiness
+
+	// drained is cancelled by Drain; it ends the health Watch streams, which would otherwise
+	// hold GracefulStop for the whole ShutdownTimeout.
+	drained     context.Context
+	stopWatches context.CancelFunc
 }
 
 // NewServer builds a Server. Services register their gRPC APIs on GRPC(), their metrics on
@@ -121,19 +126,20 @@ func NewServer(cfg ServerConfig, log *zap.Logger, opts ...grpc.ServerOption) *Se
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	// Stop waits for method handlers too, so that once Run returned no handler still uses what
-	// the host closes next (the pool).
-	opts = append([]grpc.ServerOption{grpc.WaitForHandlers(true)}, opts...)
 	s := &Server{
 		cfg:      cfg,
 		log:      log,
-		grpc:     grpc.NewServer(opts...),
 		health:   health.NewServer(),
 		registry: reg,
 		mux:      http.NewServeMux(),
 		checks:   map[string]Check{},
 		names:    []string{""},
 	}
+	s.drained, s.stopWatches = context.WithCancel(context.Background())
+	// Stop waits for method handlers too, so that once Run returned no handler still uses what
+	// the host closes next (the pool).
+	s.grpc = grpc.NewServer(append([]grpc.ServerOption{
+		grpc.WaitForHandlers(true), grpc.ChainStreamInterceptor(s.endWatchesOnDrain)}, opts...)...)
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
 	if cfg.Name != "" {
@@ -403,7 +409,30 @@ func (s *Server) Drain() {
 	defer s.statusMu.Unlock()
 	s.draining = true
 	s.publishLocked()
+	s.stopWatches()
 }
+
+// endWatchesOnDrain ends gRPC health Watch streams once the server drains: they last as long as
+// the client keeps them, and GracefulStop would wait for them as for any in-flight RPC. The
+// client has already been sent NOT_SERVING.
+func (s *Server) endWatchesOnDrain(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	if info.FullMethod != healthpb.Health_Watch_FullMethodName {
+		return handler(srv, ss)
+	}
+	ctx, cancel := context.WithCancel(ss.Context())
+	defer cancel()
+	stop := context.AfterFunc(s.drained, cancel)
+	defer stop()
+	return handler(srv, ctxStream{ServerStream: ss, ctx: ctx})
+}
+
+// ctxStream is a ServerStream with another context.
+type ctxStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (c ctxStream) Context() context.Context { return c.ctx }
 
 func serveHTTP(srv *http.Server, l net.Listener) error {
 	if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
