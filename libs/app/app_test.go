@@ -16,6 +16,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	reflectpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
+
+	"github.com/bcosdata/bcosdata/libs/await"
 )
 
 func TestParseFlagsPrecedence(t *testing.T) {
@@ -120,14 +122,16 @@ func TestServerEndpointsAndDrain(t *testing.T) {
 	if code, body := get(t, admin+"/livez"); code != 200 {
 		t.Fatalf("/livez = %d %s", code, body)
 	}
-	if code, body := get(t, admin+"/readyz"); code != 503 || !strings.Contains(body, "database: unreachable") {
-		t.Fatalf("/readyz with db down = %d %q", code, body)
-	}
+	await.True(t, 5*time.Second, "/readyz 503 naming the failing check", func() bool {
+		code, body := get(t, admin+"/readyz")
+		return code == 503 && strings.Contains(body, "database: unreachable")
+	})
 	<-dbUp
 	dbUp <- true
-	if code, _ := get(t, admin+"/readyz"); code != 200 {
-		t.Fatalf("/readyz with db up = %d", code)
-	}
+	await.True(t, 5*time.Second, "/readyz 200 once the check passes", func() bool {
+		code, _ := get(t, admin+"/readyz")
+		return code == 200
+	})
 	if code, body := get(t, admin+"/metrics"); code != 200 || !strings.Contains(body, "go_goroutines") {
 		t.Fatalf("/metrics = %d", code)
 	}
@@ -140,16 +144,8 @@ func TestServerEndpointsAndDrain(t *testing.T) {
 		t.Fatal(err)
 	}
 	hc := healthpb.NewHealthClient(conn)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		resp, err := hc.Check(t.Context(), &healthpb.HealthCheckRequest{Service: "test.v1.Svc"})
-		if err == nil && resp.Status == healthpb.HealthCheckResponse_SERVING {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("grpc health never SERVING: %v %v", resp, err)
-		}
-		<-time.After(10 * time.Millisecond) // poll the condition, bounded by deadline
+	if st := healthStatus(t, hc, "test.v1.Svc"); st != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("grpc health %v while /readyz is 200", st)
 	}
 	rc, err := reflectpb.NewServerReflectionClient(conn).ServerReflectionInfo(t.Context())
 	if err != nil {

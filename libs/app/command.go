@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/bcosdata/bcosdata/libs/postgres"
@@ -48,9 +49,12 @@ func (c Command) Run(ctx context.Context, args []string, stderr io.Writer) error
 		}
 		return &UsageError{Err: err}
 	}
+	if err := c.Server.Validate(); err != nil {
+		return &UsageError{Err: err}
+	}
 	log, err := c.Log.Build()
 	if err != nil {
-		return err
+		return &UsageError{Err: err}
 	}
 	defer func() { _ = log.Sync() }()
 	c.Server.Name = c.HealthName
@@ -81,8 +85,9 @@ func Main(c Command) {
 	os.Exit(ExitCode(c.Name, err, os.Stderr))
 }
 
-// ExitCode reports err on w and returns the process exit code for it: 0 for success or -h,
-// 2 for usage errors, 1 otherwise.
+// ExitCode reports err on w as "name: err" and returns the process exit code for it: 0 for
+// success or -h, 2 for usage errors, 1 otherwise. An error that already starts with "name: "
+// is printed as it is, not as "name: name: ...".
 func ExitCode(name string, err error, w io.Writer) int {
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
@@ -90,12 +95,21 @@ func ExitCode(name string, err error, w io.Writer) int {
 	case errors.Is(err, context.Canceled):
 		return 0
 	}
-	fmt.Fprintf(w, "%s: %v\n", name, err)
+	fmt.Fprintln(w, prefixOnce(name, err))
 	var ue *UsageError
 	if errors.As(err, &ue) {
 		return 2
 	}
 	return 1
+}
+
+// prefixOnce returns "name: err", or err's text alone when it already starts with "name: ".
+func prefixOnce(name string, err error) string {
+	msg := err.Error()
+	if strings.HasPrefix(msg, name+": ") {
+		return msg
+	}
+	return name + ": " + msg
 }
 
 // UsageError marks an error in how a command was called.

@@ -4,5 +4,11 @@
 // drains both gracefully.
 //
 // Services stay libraries: they register their gRPC APIs and readiness checks on a Server built
-// here, so the same code runs as its own binary or inside the all-in-one bcosdata process.
+// here, so the same code runs as its own binary or inside the all-in-one bcosdata process, where
+// Serve hosts several services on one Server.
+//
+// The lifecycle follows two models. Readiness (Thanos' prober): the gRPC health status starts
+// NOT_SERVING, and the checks, probed at start and every second, decide both it and /readyz.
+// Shutdown (Temporal): readiness off, the gRPC server drains its in-flight RPCs, then the
+// services' Run is cancelled and awaited, and only then may the host close the pool.
 package app

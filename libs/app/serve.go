@@ -2,8 +2,9 @@ package app
 
 import (
 	"context"
+	"errors"
+	"sync"
 
-	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 )
 
@@ -13,16 +14,60 @@ type Service interface {
 	// Register adds the service's gRPC APIs.
 	Register(*grpc.Server)
 	// Run does the service's work until ctx is done; it finishes the in-flight unit of work
-	// (message, block, file) and commits before returning.
+	// (message, block, file) and commits before returning. Serve cancels ctx only after the
+	// server drained its RPCs, so RPC handlers may rely on the work Run keeps up.
 	Run(ctx context.Context) error
 }
 
-// Serve registers svc on srv and runs both until ctx is done or either fails; the first error
-// stops the other.
-func Serve(ctx context.Context, srv *Server, svc Service) error {
-	svc.Register(srv.GRPC())
-	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return srv.Run(ctx) })
-	g.Go(func() error { return svc.Run(ctx) })
-	return g.Wait()
+// Serve registers every service on srv and runs them with srv until ctx is done or one of them
+// (or the server) fails. Shutdown then goes in Temporal's order: readiness off, the server stops
+// accepting and lets in-flight RPCs finish (within its ShutdownTimeout), and only then are the
+// services' contexts cancelled and their Runs awaited, so an RPC never outlives the service
+// work it reads and the caller can close the pool once Serve returned.
+//
+// A Run returning nil before shutdown is not a failure: the others keep running. Serve returns
+// the failures joined, first the one that started the shutdown; a shutdown from ctx alone
+// returns nil.
+func Serve(ctx context.Context, srv *Server, svcs ...Service) error {
+	for _, svc := range svcs {
+		svc.Register(srv.GRPC())
+	}
+	// The server stops on ctx or on the first failure; the services only once it drained.
+	srvCtx, stopServer := context.WithCancel(ctx)
+	defer stopServer()
+	svcCtx, stopServices := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopServices()
+
+	var (
+		mu       sync.Mutex
+		failures []error
+		stopping bool // the services' context was cancelled by Serve
+	)
+	fail := func(err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if stopping && errors.Is(err, context.Canceled) {
+			return // a Run reporting the shutdown Serve asked for
+		}
+		failures = append(failures, err)
+		stopServer()
+	}
+
+	var wg sync.WaitGroup
+	for _, svc := range svcs {
+		wg.Go(func() {
+			if err := svc.Run(svcCtx); err != nil {
+				fail(err)
+			}
+		})
+	}
+	if err := srv.Run(srvCtx); err != nil {
+		fail(err)
+	}
+	mu.Lock()
+	stopping = true
+	mu.Unlock()
+	stopServices()
+	wg.Wait()
+	return errors.Join(failures...)
 }

@@ -7,9 +7,10 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -30,33 +31,60 @@ type ServerConfig struct {
 	GRPCAddr string
 	// AdminAddr is the admin HTTP listen address; empty disables it.
 	AdminAddr string
-	// ShutdownTimeout bounds the graceful drain of in-flight RPCs and HTTP requests.
+	// ShutdownTimeout bounds the graceful drain of in-flight RPCs and HTTP requests; 0 means
+	// DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
-	// ProbeInterval is how often readiness checks are mirrored into the gRPC health status.
+	// ProbeInterval is how often the readiness checks run; 0 means DefaultProbeInterval.
 	ProbeInterval time.Duration
 }
 
-func (c ServerConfig) probeEvery() time.Duration {
-	if c.ProbeInterval <= 0 {
-		return 5 * time.Second
-	}
-	return c.ProbeInterval
-}
+// Defaults for a ServerConfig built in code rather than from flags.
+const (
+	DefaultShutdownTimeout = 15 * time.Second
+	// DefaultProbeInterval is short so that a lost dependency shows in /readyz and the gRPC
+	// health status within seconds.
+	DefaultProbeInterval = time.Second
+)
 
-// RegisterFlags adds -grpc.addr and -admin.addr with the given defaults.
+// handlerGrace is how long Run still waits for RPC handlers after it cut the ones that did not
+// finish within ShutdownTimeout: their contexts are cancelled, so they normally return at once,
+// and the host must not close the pool under them.
+const handlerGrace = 5 * time.Second
+
+// RegisterFlags adds -grpc.addr, -admin.addr and -shutdown-timeout with the given defaults.
 func (c *ServerConfig) RegisterFlags(fs interface {
 	StringVar(*string, string, string, string)
 	DurationVar(*time.Duration, string, time.Duration, string)
 }, grpcAddr, adminAddr string) {
 	fs.StringVar(&c.GRPCAddr, "grpc.addr", grpcAddr, "gRPC listen address (empty disables gRPC)")
 	fs.StringVar(&c.AdminAddr, "admin.addr", adminAddr, "admin HTTP listen address for /metrics, /livez, /readyz and /debug/pprof (empty disables it)")
-	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long to drain in-flight requests on shutdown")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", DefaultShutdownTimeout, "how long to drain in-flight requests on shutdown")
+}
+
+// Validate reports unusable values, naming the flag.
+func (c ServerConfig) Validate() error {
+	var errs []error
+	if c.ShutdownTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("-shutdown-timeout %s: want more than 0", c.ShutdownTimeout))
+	}
+	if c.ProbeInterval < 0 {
+		errs = append(errs, fmt.Errorf("probe interval %s: want 0 (default) or more", c.ProbeInterval))
+	}
+	return errors.Join(errs...)
 }
 
 // Check is a readiness probe: nil means ready.
 type Check func(ctx context.Context) error
 
+// checkTimeout bounds one round of readiness checks.
+const checkTimeout = 2 * time.Second
+
 // Server runs a gRPC server with health and reflection beside an admin HTTP server.
+//
+// Readiness has one source: Run probes the checks at start and every ProbeInterval, and
+// publishes the result both to /readyz and to the gRPC health status, so the two always agree.
+// The health status starts NOT_SERVING and turns SERVING only once a probe passes (Thanos'
+// prober); Drain turns it NOT_SERVING for good.
 type Server struct {
 	cfg      ServerConfig
 	log      *zap.Logger
@@ -69,32 +97,55 @@ type Server struct {
 	checks   map[string]Check
 	grpcLis  net.Listener
 	adminLis net.Listener
-	draining atomic.Bool
+
+	// statusMu orders publications of the readiness state, so /readyz and the gRPC health
+	// status never show different probes.
+	statusMu sync.Mutex
+	failures []string // of the last probe; nil means ready
+	probed   bool     // a probe has completed
+	draining bool
+	names    []string // gRPC health service names that follow readiness
+
+	// drained is cancelled by Drain; it ends the health Watch streams, which would otherwise
+	// hold GracefulStop for the whole ShutdownTimeout.
+	drained     context.Context
+	stopWatches context.CancelFunc
 }
 
 // NewServer builds a Server. Services register their gRPC APIs on GRPC(), their metrics on
 // Registry() and their readiness checks with AddCheck before Run.
 func NewServer(cfg ServerConfig, log *zap.Logger, opts ...grpc.ServerOption) *Server {
 	if cfg.ShutdownTimeout <= 0 {
-		cfg.ShutdownTimeout = 15 * time.Second
+		cfg.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if cfg.ProbeInterval <= 0 {
+		cfg.ProbeInterval = DefaultProbeInterval
+	}
+	if log == nil {
+		log = zap.NewNop()
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s := &Server{
 		cfg:      cfg,
 		log:      log,
-		grpc:     grpc.NewServer(opts...),
 		health:   health.NewServer(),
 		registry: reg,
 		mux:      http.NewServeMux(),
 		checks:   map[string]Check{},
+		names:    []string{""},
 	}
+	s.drained, s.stopWatches = context.WithCancel(context.Background())
+	// Stop waits for method handlers too, so that once Run returned no handler still uses what
+	// the host closes next (the pool).
+	s.grpc = grpc.NewServer(append([]grpc.ServerOption{
+		grpc.WaitForHandlers(true), grpc.ChainStreamInterceptor(s.endWatchesOnDrain)}, opts...)...)
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
-	s.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	if cfg.Name != "" {
-		s.health.SetServingStatus(cfg.Name, healthpb.HealthCheckResponse_NOT_SERVING)
+		s.names = append(s.names, cfg.Name)
 	}
+	s.publishLocked()
 	s.routes()
 	return s
 }
@@ -121,8 +172,8 @@ func (s *Server) routes() {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")
 	})
-	s.mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
-		failures := s.Ready(r.Context())
+	s.mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		failures := s.Readiness()
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		if len(failures) > 0 {
 			w.WriteHeader(http.StatusServiceUnavailable)
@@ -140,10 +191,13 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 }
 
-// Ready runs every readiness check and returns one line per failing check, sorted by name.
-// A draining server is never ready.
+// Ready runs every readiness check now and returns one line per failing check, sorted by
+// name. A draining server is never ready. It does not change the published readiness.
 func (s *Server) Ready(ctx context.Context) []string {
-	if s.draining.Load() {
+	s.statusMu.Lock()
+	draining := s.draining
+	s.statusMu.Unlock()
+	if draining {
 		return []string{"shutting down"}
 	}
 	s.mu.Lock()
@@ -157,15 +211,78 @@ func (s *Server) Ready(ctx context.Context) []string {
 	}
 	s.mu.Unlock()
 	sort.Strings(names)
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
 	defer cancel()
 	var out []string
 	for _, n := range names {
 		if err := checks[n](ctx); err != nil {
-			out = append(out, n+": "+err.Error())
+			out = append(out, prefixOnce(n, err))
 		}
 	}
 	return out
+}
+
+// Readiness returns the published readiness, the one /readyz and the gRPC health status show:
+// nil when ready, else one line per reason ("not probed yet" before the first probe).
+func (s *Server) Readiness() []string {
+	s.statusMu.Lock()
+	defer s.statusMu.Unlock()
+	switch {
+	case s.draining:
+		return []string{"shutting down"}
+	case !s.probed:
+		return []string{"not probed yet"}
+	}
+	return slices.Clone(s.failures)
+}
+
+// probe runs the checks once and publishes the result, logging changes.
+func (s *Server) probe(ctx context.Context) {
+	failures := s.Ready(ctx)
+	s.statusMu.Lock()
+	defer s.statusMu.Unlock()
+	if s.draining {
+		return
+	}
+	was, wasProbed := s.failures == nil, s.probed
+	s.failures, s.probed = failures, true
+	s.publishLocked()
+	switch ready := failures == nil; {
+	case ready && (!was || !wasProbed):
+		s.log.Info("ready")
+	case !ready && !wasProbed:
+		s.log.Info("not ready yet", zap.Strings("failures", failures)) // expected while starting
+	case !ready && was:
+		s.log.Warn("not ready", zap.Strings("failures", failures))
+	}
+}
+
+// publishLocked sets the gRPC health status of every followed name from the readiness state.
+func (s *Server) publishLocked() {
+	st := healthpb.HealthCheckResponse_NOT_SERVING
+	if s.probed && !s.draining && s.failures == nil {
+		st = healthpb.HealthCheckResponse_SERVING
+	}
+	for _, n := range s.names {
+		s.health.SetServingStatus(n, st)
+	}
+}
+
+// followServices makes every gRPC service registered so far report the server's readiness
+// under its own name, so clients of a hosted service (several on one server in bcosdata) can
+// ask for it by name.
+func (s *Server) followServices() {
+	s.statusMu.Lock()
+	defer s.statusMu.Unlock()
+	for name := range s.grpc.GetServiceInfo() {
+		if name == healthpb.Health_ServiceDesc.ServiceName || strings.HasPrefix(name, "grpc.reflection.") {
+			continue
+		}
+		if !slices.Contains(s.names, name) {
+			s.names = append(s.names, name)
+		}
+	}
+	s.publishLocked()
 }
 
 // Listen binds the configured addresses. Run calls it when it has not been called; calling it
@@ -205,14 +322,17 @@ func addrOf(mu *sync.Mutex, l *net.Listener) string {
 	return (*l).Addr().String()
 }
 
-// Run serves until ctx is done, then drains: readiness turns false, in-flight RPCs and HTTP
-// requests get ShutdownTimeout to finish, and whatever remains is cut.
+// Run serves until ctx is done or a listener fails, probing readiness at start and every
+// ProbeInterval. Then it drains: readiness turns false, the listeners stop accepting, in-flight
+// RPCs and HTTP requests get ShutdownTimeout to finish, and whatever remains is cancelled.
+// When Run returns, no RPC handler is running any more (unless one ignored its cancelled
+// context for a further few seconds, which is logged).
 func (s *Server) Run(ctx context.Context) error {
 	if err := s.Listen(); err != nil {
 		return err
 	}
+	s.followServices()
 	errc := make(chan error, 2)
-	s.setServing(true)
 	var admin *http.Server
 	if s.adminLis != nil {
 		admin = &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second}
@@ -223,34 +343,33 @@ func (s *Server) Run(ctx context.Context) error {
 		go func() { errc <- s.grpc.Serve(s.grpcLis) }()
 		s.log.Info("grpc listening", zap.String("addr", s.grpcLis.Addr().String()))
 	}
-	var runErr error
-	tick := time.NewTicker(s.cfg.probeEvery())
-	defer tick.Stop()
-loop:
-	for {
-		select {
-		case <-ctx.Done():
-			break loop
-		case runErr = <-errc:
-			runErr = fmt.Errorf("serve: %w", runErr)
-			break loop
-		case <-tick.C:
-			// Mirror the readiness checks into the gRPC health status so gRPC clients and
-			// Kubernetes gRPC probes see the same answer as /readyz.
-			s.setServing(len(s.Ready(ctx)) == 0)
+
+	probeCtx, stopProbes := context.WithCancel(ctx)
+	probed := make(chan struct{})
+	go func() {
+		defer close(probed)
+		tick := time.NewTicker(s.cfg.ProbeInterval)
+		defer tick.Stop()
+		for {
+			s.probe(probeCtx)
+			select {
+			case <-probeCtx.Done():
+				return
+			case <-tick.C:
+			}
 		}
+	}()
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+		runErr = fmt.Errorf("serve: %w", runErr)
 	}
 	s.Drain()
-	stopped := make(chan struct{})
-	go func() { s.grpc.GracefulStop(); close(stopped) }()
-	timer := time.NewTimer(s.cfg.ShutdownTimeout)
-	defer timer.Stop()
-	select {
-	case <-stopped:
-	case <-timer.C:
-		s.log.Warn("grpc drain timed out, closing connections")
-		s.grpc.Stop()
-	}
+	stopProbes()
+	<-probed
+	s.stopGRPC()
 	if admin != nil {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
 		defer cancel()
@@ -261,22 +380,59 @@ loop:
 	return runErr
 }
 
-// Drain turns readiness off (HTTP and gRPC health) so load balancers stop sending work.
-func (s *Server) Drain() {
-	s.draining.Store(true)
-	s.setServing(false)
+// stopGRPC stops accepting, lets in-flight RPCs finish within ShutdownTimeout, then cancels the
+// rest and waits a little for their handlers to return.
+func (s *Server) stopGRPC() {
+	stopped := make(chan struct{})
+	go func() { s.grpc.GracefulStop(); close(stopped) }()
+	timer := time.NewTimer(s.cfg.ShutdownTimeout)
+	defer timer.Stop()
+	select {
+	case <-stopped:
+		return
+	case <-timer.C:
+	}
+	s.log.Warn("grpc drain timed out, cancelling the remaining rpcs", zap.Duration("timeout", s.cfg.ShutdownTimeout))
+	go s.grpc.Stop() // with WaitForHandlers, also unblocks GracefulStop once the handlers returned
+	timer.Reset(handlerGrace)
+	select {
+	case <-stopped:
+	case <-timer.C:
+		s.log.Error("rpc handlers still running after cancel", zap.Duration("waited", handlerGrace))
+	}
 }
 
-func (s *Server) setServing(on bool) {
-	st := healthpb.HealthCheckResponse_NOT_SERVING
-	if on {
-		st = healthpb.HealthCheckResponse_SERVING
-	}
-	s.health.SetServingStatus("", st)
-	if s.cfg.Name != "" {
-		s.health.SetServingStatus(s.cfg.Name, st)
-	}
+// Drain turns readiness off for good (/readyz and gRPC health) so load balancers stop sending
+// work. Run calls it first thing on shutdown.
+func (s *Server) Drain() {
+	s.statusMu.Lock()
+	defer s.statusMu.Unlock()
+	s.draining = true
+	s.publishLocked()
+	s.stopWatches()
 }
+
+// endWatchesOnDrain ends gRPC health Watch streams once the server drains: they last as long as
+// the client keeps them, and GracefulStop would wait for them as for any in-flight RPC. The
+// client has already been sent NOT_SERVING.
+func (s *Server) endWatchesOnDrain(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	if info.FullMethod != healthpb.Health_Watch_FullMethodName {
+		return handler(srv, ss)
+	}
+	ctx, cancel := context.WithCancel(ss.Context())
+	defer cancel()
+	stop := context.AfterFunc(s.drained, cancel)
+	defer stop()
+	return handler(srv, ctxStream{ServerStream: ss, ctx: ctx})
+}
+
+// ctxStream is a ServerStream with another context.
+type ctxStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (c ctxStream) Context() context.Context { return c.ctx }
 
 func serveHTTP(srv *http.Server, l net.Listener) error {
 	if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -2,13 +2,17 @@
 // Excel) with the on-chain records it consumes from Kafka, stores three-way results and serves
 // them over gRPC.
 //
-// Only the process scaffolding exists so far; Run reports ErrNotImplemented.
+// Only the process scaffolding exists so far: the service can be hosted (alone or inside
+// bcosdata) with its flags, health, readiness (its database answers) and metrics, its gRPC
+// methods answer Unimplemented, and Run logs once that the reconcile processing is not in this build
+// and then waits for shutdown.
 package reconcile
 
 import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 
 	"google.golang.org/grpc"
 
@@ -20,9 +24,6 @@ import (
 
 // EnvPrefix prefixes the environment variables that back the flags (RECONCILE_DB_URL).
 const EnvPrefix = "RECONCILE"
-
-// ErrNotImplemented is returned by Run until matching lands.
-var ErrNotImplemented = errors.New("reconcile: matching is not implemented in this build")
 
 // Config is the reconcile service configuration.
 type Config struct {
@@ -53,16 +54,53 @@ type Service struct {
 	deps app.Deps
 }
 
-// New builds the service.
+// Validate reports unusable values, naming the flag.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Chain == "" {
+		errs = append(errs, errors.New("-chain: empty"))
+	}
+	if c.Group < 1 {
+		errs = append(errs, fmt.Errorf("-group %d: want 1 or more", c.Group))
+	}
+	for _, err := range []error{c.Kafka.Validate("kafka."), c.DB.Validate("db."), c.Server.Validate()} {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// New validates cfg and builds the service; an invalid cfg is an *app.UsageError.
 func New(cfg Config, deps app.Deps) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, &app.UsageError{Err: err}
+	}
 	return &Service{cfg: cfg, deps: deps.OrNop()}, nil
+}
+
+// Ready reports whether the service's database answers; a service given no pool has nothing
+// to wait for yet.
+func (s *Service) Ready(ctx context.Context) error {
+	if s.deps.Pool == nil {
+		return nil
+	}
+	if err := s.deps.Pool.Ping(ctx); err != nil {
+		return fmt.Errorf("ping database: %w", err)
+	}
+	return nil
 }
 
 // Register adds ReconcileService to g.
 func (s *Service) Register(g *grpc.Server) { reconcilev1.RegisterReconcileServiceServer(g, s) }
 
-// Run reconciles until ctx is done.
-func (s *Service) Run(context.Context) error { return ErrNotImplemented }
+// Run waits for ctx to be done: the reconcile processing is not in this build, which Run says once
+// at Warn, so that the service can be hosted beside the others without stopping them.
+func (s *Service) Run(ctx context.Context) error {
+	s.deps.Log.Warn("matching not in this build; serving health and an unimplemented ReconcileService only")
+	<-ctx.Done()
+	return nil
+}
 
 // Command returns the reconcile process description, used by cmd/reconcile and `bcosdata reconcile`.
 func Command() app.Command {
@@ -70,8 +108,13 @@ func Command() app.Command {
 	return app.Command{
 		Name: "reconcile", EnvPrefix: EnvPrefix, HealthName: "bcosdata.reconcile.v1.ReconcileService",
 		Flags: cfg.RegisterFlags, Server: &cfg.Server, Log: &cfg.Log, DB: &cfg.DB,
-		New: func(deps app.Deps, _ *app.Server) (app.Service, error) {
-			return New(*cfg, deps)
+		New: func(deps app.Deps, srv *app.Server) (app.Service, error) {
+			svc, err := New(*cfg, deps)
+			if err != nil {
+				return nil, err
+			}
+			srv.AddCheck("reconcile", svc.Ready)
+			return svc, nil
 		},
 	}
 }

@@ -35,7 +35,7 @@ func Table() []Command {
 		{"stash", "run the stash service (binlog/RPC ingestion, verification, backup, Kafka)", service(stash.Command)},
 		{"export", "run the export service (ABI decoding into PostgreSQL, gRPC queries)", service(export.Command)},
 		{"reconcile", "run the reconcile service (business files vs chain records)", service(reconcile.Command)},
-		{"demo", "run the whole pipeline locally on embedded defaults (PostgreSQL, Kafka, fiscosim, stash)", demo.Run},
+		{"demo", "run the whole pipeline locally on embedded defaults (PostgreSQL, Kafka, fiscosim; stash, export and reconcile on one gRPC server)", demo.Run},
 		{"sim", "run fiscosim, the FISCO BCOS 2.x node simulator (JSON-RPC, blocks, binlog files)", sim},
 	}
 	cmds = append(cmds, tools()...)

@@ -1,8 +1,10 @@
 // Package demo runs the whole pipeline in one process on embedded defaults: a local PostgreSQL
 // cluster, an in-process Kafka-protocol broker, the fiscosim node simulator producing traffic,
-// and the stash service ingesting its binlog files, verifying every block and publishing to
-// Kafka. It is what `make demo` runs: nothing has to be installed or running beforehand except
-// Go and the PostgreSQL server binaries.
+// and every service (stash ingesting the simulator's binlog files, verifying every block and
+// publishing to Kafka; export and reconcile, whose processing is not in this build yet) hosted
+// on one gRPC server and one PostgreSQL pool, the way bcosdata hosts them. It is what
+// `make demo` runs: nothing has to be installed or running beforehand except Go and the
+// PostgreSQL server binaries.
 package demo
 
 import (
@@ -23,9 +25,12 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/bcosdata/bcosdata/libs/app"
+	"github.com/bcosdata/bcosdata/libs/postgres"
 	"github.com/bcosdata/bcosdata/libs/postgres/pglocal"
 	stashv1 "github.com/bcosdata/bcosdata/proto/bcosdata/stash/v1"
+	"github.com/bcosdata/bcosdata/services/export"
 	"github.com/bcosdata/bcosdata/services/fiscosim"
+	"github.com/bcosdata/bcosdata/services/reconcile"
 	"github.com/bcosdata/bcosdata/services/stash"
 )
 
@@ -34,22 +39,25 @@ const EnvPrefix = "DEMO"
 
 // Config is what the demo runs. The defaults use the architecture's ports.
 type Config struct {
-	Data        string
-	Fresh       bool
-	Duration    time.Duration
-	Blocks      uint64
-	TPS         float64
-	KafkaAddr   string
-	PGPort      int
-	RPCAddr     string
-	BinlogAddr  string
-	StashGRPC   string
-	StashAdmin  string
+	Data       string
+	Fresh      bool
+	Duration   time.Duration
+	Blocks     uint64
+	TPS        float64
+	KafkaAddr  string
+	PGPort     int
+	RPCAddr    string
+	BinlogAddr string
+	// Server is the one gRPC and admin HTTP server that hosts every service.
+	Server      app.ServerConfig
 	Chain       string
 	StatusEvery time.Duration
 	MaxTxs      int
 	BlockEvery  time.Duration
 	Log         app.LogFlags
+
+	// The stash.* address flags of the demo that hosted stash alone; kept as aliases.
+	stashGRPC, stashAdmin string
 }
 
 // RegisterFlags adds the demo's options to fs.
@@ -65,32 +73,78 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.PGPort, "pg.port", 0, "port of the embedded PostgreSQL server (0: a free one)")
 	fs.StringVar(&c.RPCAddr, "rpc.addr", "127.0.0.1:8545", "fiscosim JSON-RPC listen address")
 	fs.StringVar(&c.BinlogAddr, "binlog.addr", "127.0.0.1:8546", "fiscosim binlog HTTP listen address")
-	fs.StringVar(&c.StashGRPC, "stash.grpc.addr", "127.0.0.1:9101", "stash gRPC listen address")
-	fs.StringVar(&c.StashAdmin, "stash.admin.addr", "127.0.0.1:9201", "stash admin HTTP listen address")
+	c.Server.RegisterFlags(fs, "127.0.0.1:9101", "127.0.0.1:9201")
+	fs.StringVar(&c.stashGRPC, "stash.grpc.addr", "", "old name of -grpc.addr")
+	fs.StringVar(&c.stashAdmin, "stash.admin.addr", "", "old name of -admin.addr")
 	fs.StringVar(&c.Chain, "chain", "chain0", "chain name used in topic names")
 	fs.DurationVar(&c.StatusEvery, "status-every", 5*time.Second, "how often to print progress")
 	c.Log.Register(fs)
 }
 
+// Validate reports unusable values, naming the flag.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Duration < 0 {
+		errs = append(errs, fmt.Errorf("-duration %s: want 0 (no limit) or more", c.Duration))
+	}
+	if c.TPS <= 0 {
+		errs = append(errs, fmt.Errorf("-tps %g: want more than 0", c.TPS))
+	}
+	if c.BlockEvery <= 0 {
+		errs = append(errs, fmt.Errorf("-block-interval %s: want more than 0", c.BlockEvery))
+	}
+	if c.MaxTxs < 1 {
+		errs = append(errs, fmt.Errorf("-max-txs %d: want 1 or more", c.MaxTxs))
+	}
+	if c.PGPort < 0 || c.PGPort > 65535 {
+		errs = append(errs, fmt.Errorf("-pg.port %d: want 0 (a free port) to 65535", c.PGPort))
+	}
+	if c.StatusEvery <= 0 {
+		errs = append(errs, fmt.Errorf("-status-every %s: want more than 0", c.StatusEvery))
+	}
+	if err := c.Server.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
 // Run parses args and runs the demo until ctx ends, Duration passes or Blocks are published.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, err := parse(args, stderr)
+	if err != nil {
+		return err
+	}
+	return cfg.Run(ctx, stdout)
+}
+
+// parse returns the configuration args and the DEMO_* environment describe.
+func parse(args []string, stderr io.Writer) (Config, error) {
 	var cfg Config
 	fs := flag.NewFlagSet("bcosdata demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfg.RegisterFlags(fs)
 	if err := app.ParseFlags(fs, EnvPrefix, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return err
+			return cfg, err
 		}
-		return &app.UsageError{Err: err}
+		return cfg, &app.UsageError{Err: err}
 	}
-	levelSet := false
-	fs.Visit(func(f *flag.Flag) { levelSet = levelSet || f.Name == "log.level" })
-	if !levelSet {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if cfg.stashGRPC != "" && !set["grpc.addr"] {
+		cfg.Server.GRPCAddr = cfg.stashGRPC
+	}
+	if cfg.stashAdmin != "" && !set["admin.addr"] {
+		cfg.Server.AdminAddr = cfg.stashAdmin
+	}
+	if !set["log.level"] {
 		cfg.Log.Level = "warn" // The progress lines are the demo's output; logs only when something is wrong.
 		cfg.Log.Dev = true
 	}
-	return cfg.Run(ctx, stdout)
+	if err := cfg.Validate(); err != nil {
+		return cfg, &app.UsageError{Err: err}
+	}
+	return cfg, nil
 }
 
 // Run starts every part, prints progress to out, and stops them all when ctx ends, Duration
@@ -131,6 +185,13 @@ func (c Config) Run(ctx context.Context, out io.Writer) error {
 		return err
 	}
 	dbURL := pg.URL("bcosdata")
+	// One pool for every service, made without connecting; closed by the deferred call only
+	// after Serve returned, that is after the RPCs drained and every service's Run stopped.
+	pool, err := postgres.NewPool(dbURL, postgres.WithApplicationName("bcosdata-demo"))
+	if err != nil {
+		return fmt.Errorf("open pool for %s: %w", dbURL, err)
+	}
+	defer pool.Close()
 	say("  postgres  %s", dbURL)
 
 	broker, err := startKafka(c.KafkaAddr, filepath.Join(data, "kafka"))
@@ -151,33 +212,42 @@ func (c Config) Run(ctx context.Context, out io.Writer) error {
 	}
 	say("  fiscosim  JSON-RPC %s, binlog listing %s, %g tx/s", sim.RPCURL(), sim.BinlogURL(), c.TPS)
 
-	var stashCfg stash.Config
-	fs := flag.NewFlagSet("stash", flag.ContinueOnError)
-	stashCfg.RegisterFlags(fs) // the service's own defaults, then the demo's wiring
-	stashCfg.Sources = app.StringList{"file://" + sim.BinlogDir()}
-	stashCfg.Chain = c.Chain
-	stashCfg.Group = uint(simCfg.Group)
-	stashCfg.Kafka.Brokers = []string{kafkaAddr}
-	stashCfg.DB.URL = dbURL
-	stashCfg.Server.GRPCAddr, stashCfg.Server.AdminAddr = c.StashGRPC, c.StashAdmin
-	stashCfg.Server.Name = "bcosdata.stash.v1.StashService"
-	srv := app.NewServer(stashCfg.Server, log.Named("stash"))
-	svc, err := stash.New(stashCfg, app.Deps{Log: log.Named("stash"), Metrics: srv.Registry()})
-	if err != nil {
-		return fmt.Errorf("build stash: %w", err)
+	srv := app.NewServer(c.Server, log.Named("server"))
+	deps := func(name string) app.Deps {
+		return app.Deps{Log: log.Named(name), Metrics: srv.Registry(), Pool: pool}
 	}
-	srv.AddCheck("stash", svc.Ready)
+	group := uint(simCfg.Group)
+	stashSvc, err := c.stash(deps("stash"), sim.BinlogDir(), kafkaAddr, dbURL, group)
+	if err != nil {
+		return err
+	}
+	srv.AddCheck("stash", stashSvc.Ready)
+	exportCfg := serviceDefaults[export.Config]()
+	exportCfg.Chain, exportCfg.Group, exportCfg.Kafka.Brokers, exportCfg.DB.URL = c.Chain, group, []string{kafkaAddr}, dbURL
+	exportSvc, err := export.New(exportCfg, deps("export"))
+	if err != nil {
+		return fmt.Errorf("build export: %w", err)
+	}
+	srv.AddCheck("export", exportSvc.Ready)
+	reconcileCfg := serviceDefaults[reconcile.Config]()
+	reconcileCfg.Chain, reconcileCfg.Group, reconcileCfg.Kafka.Brokers, reconcileCfg.DB.URL = c.Chain, group, []string{kafkaAddr}, dbURL
+	reconcileSvc, err := reconcile.New(reconcileCfg, deps("reconcile"))
+	if err != nil {
+		return fmt.Errorf("build reconcile: %w", err)
+	}
+	srv.AddCheck("reconcile", reconcileSvc.Ready)
 	if err := srv.Listen(); err != nil {
 		return err
 	}
-	say("  stash     gRPC %s (StashService, health, reflection), metrics http://%s/metrics", srv.GRPCAddr(), srv.AdminAddr())
+	say("  grpc      %s: StashService, ExportService, ReconcileService, health, reflection", srv.GRPCAddr())
+	say("  admin     http://%s: /metrics, /readyz (all three services)", srv.AdminAddr())
+	say("  services  stash ingests, verifies and publishes; export and reconcile are hosted, their processing is not in this build yet")
 	say("  topics    bcos.%s.group%d.blocks.v1, bcos.%s.group%d.state.v1", c.Chain, simCfg.Group, c.Chain, simCfg.Group)
-	say("  export and reconcile are not in this build yet; they will consume these topics")
 	say("Ctrl-C stops the demo; progress every %s:", c.StatusEvery)
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return sim.Run(gctx) })
-	g.Go(func() error { return app.Serve(gctx, srv, svc) })
+	g.Go(func() error { return app.Serve(gctx, srv, stashSvc, exportSvc, reconcileSvc) })
 	g.Go(func() error { return c.report(gctx, srv.GRPCAddr(), sim, say) })
 	err = g.Wait()
 	if errors.Is(err, errDone) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
@@ -187,6 +257,29 @@ func (c Config) Run(ctx context.Context, out io.Writer) error {
 		say("demo stopped; run it again to resume from where it left off")
 	}
 	return err
+}
+
+// stash builds the stash service on the simulator's binlog directory.
+func (c Config) stash(deps app.Deps, binlogDir, kafkaAddr, dbURL string, group uint) (*stash.Service, error) {
+	cfg := serviceDefaults[stash.Config]()
+	cfg.Sources = app.StringList{"file://" + binlogDir}
+	cfg.Chain, cfg.Group, cfg.Kafka.Brokers, cfg.DB.URL = c.Chain, group, []string{kafkaAddr}, dbURL
+	svc, err := stash.New(cfg, deps)
+	if err != nil {
+		return nil, fmt.Errorf("build stash: %w", err)
+	}
+	return svc, nil
+}
+
+// serviceDefaults returns a service's configuration holding its own flag defaults (registering
+// a flag sets its default), which the demo then wires to its parts.
+func serviceDefaults[C any, P interface {
+	*C
+	RegisterFlags(*flag.FlagSet)
+}]() C {
+	var cfg C
+	P(&cfg).RegisterFlags(flag.NewFlagSet("defaults", flag.ContinueOnError))
+	return cfg
 }
 
 // pgDir returns where the demo keeps its PostgreSQL cluster: inside the data directory, unless

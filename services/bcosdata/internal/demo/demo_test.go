@@ -6,8 +6,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/bcosdata/bcosdata/libs/app"
 )
 
 // TestDemoRunsPipelineAndResumes runs the demo on free ports until stash has published a few
@@ -25,7 +28,7 @@ func TestDemoRunsPipelineAndResumes(t *testing.T) {
 	cfg := Config{
 		Data: data, TPS: 50, MaxTxs: 100, BlockEvery: 100 * time.Millisecond,
 		KafkaAddr: "127.0.0.1:0", RPCAddr: "127.0.0.1:0", BinlogAddr: "127.0.0.1:0",
-		StashGRPC: "127.0.0.1:0", StashAdmin: "127.0.0.1:0", Chain: "demo",
+		Server: app.ServerConfig{GRPCAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0"}, Chain: "demo",
 		StatusEvery: 200 * time.Millisecond, Duration: 2 * time.Minute, Blocks: 5,
 	}
 	cfg.Log.Level = "error"
@@ -42,6 +45,11 @@ func TestDemoRunsPipelineAndResumes(t *testing.T) {
 	var first bytes.Buffer
 	if err := cfg.Run(t.Context(), &first); err != nil {
 		t.Fatalf("first run: %v\n%s", err, first.String())
+	}
+	for _, want := range []string{"StashService, ExportService, ReconcileService", "export and reconcile are hosted"} {
+		if !strings.Contains(first.String(), want) {
+			t.Errorf("first run does not say %q:\n%s", want, first.String())
+		}
 	}
 	n1 := last(first.String())
 	if n1 < 5 {
