@@ -6,7 +6,6 @@ package ingest
 import (
 	"context"
 
-	kafkago "github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 
 	"github.com/bcosdata/bcosdata/services/stash/internal/store"
@@ -39,14 +38,12 @@ func (p *Pipeline) publishLoop(ctx context.Context, in <-chan []*verify.Block) {
 }
 
 func (p *Pipeline) publishBlocks(ctx context.Context, batch []*verify.Block) error {
-	var msgs []kafkago.Message
+	msgs, err := p.cfg.Chain.BatchMessages(batch)
+	if err != nil {
+		return err
+	}
 	txs := 0
 	for _, b := range batch {
-		m, err := p.cfg.Chain.Messages(b)
-		if err != nil {
-			return err
-		}
-		msgs = append(msgs, m...)
 		txs += b.TxCount()
 	}
 	last := batch[len(batch)-1].Number
