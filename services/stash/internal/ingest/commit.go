@@ -49,7 +49,7 @@ func (p *Pipeline) apply(ctx context.Context, in <-chan *verify.Block, out chan<
 			}
 		}
 		last := batch[len(batch)-1]
-		err := p.retry(ctx, "store blocks", func(ctx context.Context) error { return p.store.Apply(ctx, batch) })
+		err := p.retry(ctx, p.db, "store blocks", func(ctx context.Context) error { return p.store.Apply(ctx, batch) })
 		if err != nil {
 			return
 		}
@@ -57,6 +57,7 @@ func (p *Pipeline) apply(ctx context.Context, in <-chan *verify.Block, out chan<
 		p.metrics.lastVerified.Set(float64(last.Number))
 		p.metrics.blocksIngested.Add(float64(len(batch)))
 		p.metrics.txsIngested.Add(float64(txs))
+		p.status.addStored(len(batch), txs)
 		p.log.Debug("stored blocks", zap.Uint64("from", batch[0].Number), zap.Uint64("to", last.Number))
 		out <- batch
 		idle.Reset(p.cfg.CaughtUpAfter)

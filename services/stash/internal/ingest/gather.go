@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/bcosdata/bcosdata/libs/retry"
 	"github.com/bcosdata/bcosdata/services/stash/internal/source"
 	"github.com/bcosdata/bcosdata/services/stash/internal/verify"
 )
@@ -48,12 +49,15 @@ type job struct {
 	late error
 }
 
-// readSource feeds one source's blocks to the gatherer, reopening the source after errors.
-// Every event holds one of the source's credits until the gatherer takes it, which bounds how
-// far a fast source reads ahead of a slow one.
+// readSource feeds one source's blocks to the gatherer, reopening the source after errors
+// with a backoff. Every event holds one of the source's credits until the gatherer takes it,
+// which bounds how far a fast source reads ahead of a slow one. An error other than a failed
+// check (the source cannot be read at all) makes the source not ready until it delivers again.
 func (p *Pipeline) readSource(ctx context.Context, i int, s source.Source, from uint64, want *atomic.Uint64, events chan<- event, credit chan struct{}) {
 	pos := from
-	backoff := p.cfg.RetryMin
+	dep := p.srcs[i]
+	backoff := retry.Policy{Min: p.cfg.RetryMin, Max: p.cfg.RetryMax}.NewBackoff()
+	failed := false
 	acquire := func() bool {
 		select {
 		case credit <- struct{}{}:
@@ -75,10 +79,11 @@ func (p *Pipeline) readSource(ctx context.Context, i int, s source.Source, from 
 		st, err := s.Open(ctx, pos)
 		if err != nil {
 			s.Stats().SetError(err)
-			if !acquire() || !emit(event{src: i, num: pos, err: err}) || !source.Wait(ctx, backoff) {
+			dep.Fail(err)
+			if !acquire() || !emit(event{src: i, num: pos, err: err}) || !backoff.Wait(ctx) {
 				return
 			}
-			backoff = min(2*backoff, p.cfg.RetryMax)
+			failed = true
 			continue
 		}
 		for {
@@ -93,7 +98,11 @@ func (p *Pipeline) readSource(ctx context.Context, i int, s source.Source, from 
 			}
 			if err == nil {
 				p.metrics.blocksRead.WithLabelValues(s.Name()).Inc()
-				backoff = p.cfg.RetryMin
+				dep.OK()
+				if failed {
+					backoff.Reset()
+					failed = false
+				}
 				if !emit(event{src: i, num: c.Number, cand: c}) {
 					st.Close()
 					return
@@ -109,13 +118,16 @@ func (p *Pipeline) readSource(ctx context.Context, i int, s source.Source, from 
 					return
 				}
 				pos = max(pos, ce.Block+1)
-			} else if !emit(event{src: i, num: pos, err: err}) {
+			} else {
+				dep.Fail(err)
+				if !emit(event{src: i, num: pos, err: err}) {
+					return
+				}
+			}
+			if !backoff.Wait(ctx) {
 				return
 			}
-			if !source.Wait(ctx, backoff) {
-				return
-			}
-			backoff = min(2*backoff, p.cfg.RetryMax)
+			failed = true
 			break
 		}
 	}

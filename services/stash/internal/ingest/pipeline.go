@@ -22,6 +22,8 @@ import (
 	kafkago "github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 
+	"github.com/bcosdata/bcosdata/libs/retry"
+	"github.com/bcosdata/bcosdata/services/stash/internal/health"
 	"github.com/bcosdata/bcosdata/services/stash/internal/publish"
 	"github.com/bcosdata/bcosdata/services/stash/internal/source"
 	"github.com/bcosdata/bcosdata/services/stash/internal/store"
@@ -41,6 +43,11 @@ type Store interface {
 // once it has (see store.Store.BuildKeyIndexes).
 type KeyIndexer interface {
 	BuildKeyIndexes(ctx context.Context) (int, error)
+}
+
+// SourceOf is a Store that knows which source supplied a stored block.
+type SourceOf interface {
+	SourceOf(ctx context.Context, n uint64) (string, error)
 }
 
 // Publisher writes messages to the bus.
@@ -73,8 +80,13 @@ type Config struct {
 	// up with its sources and builds the key indexes it left out; default 2s. While catching
 	// up, blocks follow each other far more closely (verification is CPU-bound).
 	CaughtUpAfter time.Duration
-	Log           *zap.Logger
-	Metrics       *Metrics
+	// ProgressEvery is how often progress is logged at Info; default 30s.
+	ProgressEvery time.Duration
+	// Health tracks the database, the broker and the sources (health.Database, health.Broker,
+	// health.SourceName); the pipeline adds those missing. Default: a tracker of its own.
+	Health  *health.Tracker
+	Log     *zap.Logger
+	Metrics *Metrics
 }
 
 func (c *Config) defaults() {
@@ -102,8 +114,14 @@ func (c *Config) defaults() {
 	if c.CaughtUpAfter <= 0 {
 		c.CaughtUpAfter = 2 * time.Second
 	}
+	if c.ProgressEvery <= 0 {
+		c.ProgressEvery = 30 * time.Second
+	}
 	if c.Log == nil {
 		c.Log = zap.NewNop()
+	}
+	if c.Health == nil {
+		c.Health = health.New(c.Log, 0)
 	}
 }
 
@@ -120,8 +138,28 @@ type Pipeline struct {
 	// may then be stored, RPC copies serve as cross-checks.
 	stateful bool
 	ring     digestRing
-	// degraded is set while the database or the broker keeps failing.
-	degraded atomic.Pointer[string]
+	// db, broker and srcs (one per source) are the dependencies' states.
+	db, broker *health.Dep
+	srcs       []*health.Dep
+	// failed is the failure that stopped the stream last, counted and logged once until the
+	// stream gets past it; failLog bounds how often its retries are logged again.
+	failed  failureKey
+	failLog retry.Every
+}
+
+// failureKey identifies a failure: the same block failing the same check again is a retry.
+type failureKey struct {
+	block uint64
+	check string
+	set   bool
+}
+
+// dep returns the tracker's dependency name, adding it when missing.
+func dep(t *health.Tracker, name string, pending bool) *health.Dep {
+	if d := t.Dep(name); d != nil {
+		return d
+	}
+	return t.Add(name, pending)
 }
 
 // New returns a pipeline.
@@ -137,12 +175,19 @@ func New(cfg Config, v *verify.Verifier, st Store, pub Publisher) (*Pipeline, er
 			return nil, err
 		}
 	}
-	p := &Pipeline{cfg: cfg, verifier: v, store: st, pub: pub, log: cfg.Log, metrics: m, status: &tracker{}}
+	p := &Pipeline{cfg: cfg, verifier: v, store: st, pub: pub, log: cfg.Log, metrics: m, status: &tracker{},
+		db: dep(cfg.Health, health.Database, true), broker: dep(cfg.Health, health.Broker, true),
+		failLog: retry.Every{Interval: health.DefaultLogEvery}}
 	for _, s := range cfg.Sources {
+		d := dep(cfg.Health, health.SourceName(s.Name()), false)
+		// A fault fixed at the source clears the error it left.
+		d.OnRecover(func() { s.Stats().SetError(nil) })
+		s.Stats().Watch(d.OK, d.Fail)
+		p.srcs = append(p.srcs, d)
 		if _, ok := s.(*source.RPC); !ok {
 			p.stateful = true
 		}
-		tr := &sourceTrack{src: s}
+		tr := &sourceTrack{src: s, dep: d}
 		p.status.sources = append(p.status.sources, tr)
 		stats := s.Stats()
 		if err := m.registerSource(s.Name(),
@@ -166,33 +211,36 @@ func New(cfg Config, v *verify.Verifier, st Store, pub Publisher) (*Pipeline, er
 // Status returns a snapshot of the pipeline's progress.
 func (p *Pipeline) Status() Status { return p.status.snapshot() }
 
-// Ready reports whether the database and the broker are reachable as far as the pipeline knows.
-func (p *Pipeline) Ready(context.Context) error {
-	if d := p.degraded.Load(); d != nil {
-		return errors.New(*d)
-	}
-	return nil
-}
+// Ready reports whether the database, the broker and every source are reachable as far as
+// the pipeline knows, naming each that is not and why.
+func (p *Pipeline) Ready(context.Context) error { return p.cfg.Health.Ready() }
 
 // Run ingests until ctx ends. It returns nil on cancellation and an error only for problems
 // no retry can fix.
 func (p *Pipeline) Run(ctx context.Context) error {
-	prog, err := retryValueFn(p, ctx, "read progress", func(ctx context.Context) (store.Progress, error) { return p.store.Progress(ctx) })
+	prog, err := retryValue(p, ctx, p.db, "read progress", func(ctx context.Context) (store.Progress, error) { return p.store.Progress(ctx) })
 	if err != nil {
 		return unlessStopped(ctx, err)
 	}
 	if prog.HasVerified {
 		p.status.setVerified(prog.LastVerified, prog.Checkpoint)
 		p.metrics.lastVerified.Set(float64(prog.LastVerified))
+		p.restoreSourceProgress(ctx, prog.LastVerified)
 	}
 	if prog.HasPublished {
 		p.status.setPublished(prog.LastPublished)
 		p.metrics.lastPublished.Set(float64(prog.LastPublished))
 	}
+	var bg sync.WaitGroup
+	bgCtx, stopBg := context.WithCancel(ctx)
+	defer bg.Wait()
+	defer stopBg()
+	bg.Go(func() { p.logProgress(bgCtx) })
 	if err := p.republish(ctx, prog); err != nil {
 		return unlessStopped(ctx, err)
 	}
-	backoff := p.cfg.RetryMin
+	// After a failed block, the stream is restarted from it with a backoff, reset by progress.
+	backoff := retry.Policy{Min: p.cfg.RetryMin, Max: p.cfg.RetryMax}.NewBackoff()
 	for {
 		from := p.cfg.StartBlock
 		st := p.status.snapshot()
@@ -202,29 +250,62 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		stop := p.runOnce(ctx, from)
 		after := p.status.snapshot()
 		if after.HasVerified && (!st.HasVerified || after.LastVerified > st.LastVerified) {
-			backoff = p.cfg.RetryMin
+			backoff.Reset()
 		}
 		// A run cut short by shutdown did not fail.
 		if stop != nil && ctx.Err() == nil {
 			p.recordFailure(stop)
 		}
-		if !source.Wait(ctx, backoff) {
+		if !backoff.Wait(ctx) {
 			return nil
 		}
-		backoff = min(2*backoff, p.cfg.RetryMax)
 	}
 }
 
-// recordFailure keeps the failure that stopped the stream for Status, counts it and logs it.
+// restoreSourceProgress credits the source that supplied the last stored block with it after
+// a restart, so Status has a per-source last verified block before the next block comes.
+func (p *Pipeline) restoreSourceProgress(ctx context.Context, last uint64) {
+	so, ok := p.store.(SourceOf)
+	if !ok {
+		return
+	}
+	name, err := so.SourceOf(ctx, last)
+	if err != nil {
+		return // Status only: the next agreed block sets it anyway.
+	}
+	for _, tr := range p.status.sources {
+		if tr.src.Name() == name {
+			tr.verified.Store(last + 1)
+		}
+	}
+}
+
+// recordFailure keeps the failure that stopped the stream for Status, and counts and logs it
+// once: the retries of the same block failing the same check are counted no more, and logged
+// again at most every 30 s, until the stream gets past it.
 func (p *Pipeline) recordFailure(stop error) {
 	f := p.status.fail(stop)
+	key := failureKey{block: f.Block, check: f.Check, set: true}
+	if st := p.status.snapshot(); st.HasVerified && p.failed.set && p.failed.block <= st.LastVerified {
+		p.failed = failureKey{} // got past the previous failure
+	}
+	if key == p.failed {
+		if ok, n := p.failLog.Allow(); ok {
+			p.log.Warn("stream still stopped", zap.Uint64("block", f.Block), zap.String("check", f.Check), zap.String("source", f.Source),
+				zap.Int("retries", n+1), zap.Error(stop))
+		}
+		return
+	}
+	p.failed = key
+	p.failLog.Reset()
+	p.failLog.Allow()
 	p.metrics.failures.WithLabelValues(f.Check).Inc()
 	p.log.Warn("stream stopped", zap.Uint64("block", f.Block), zap.String("check", f.Check), zap.String("source", f.Source), zap.Error(stop))
 }
 
 // runOnce runs the pipeline from block from until a block fails or ctx ends.
 func (p *Pipeline) runOnce(ctx context.Context, from uint64) error {
-	tip, err := retryValueFn(p, ctx, "read chain tip", func(ctx context.Context) (verify.Tip, error) { return p.store.Tip(ctx, from) })
+	tip, err := retryValue(p, ctx, p.db, "read chain tip", func(ctx context.Context) (verify.Tip, error) { return p.store.Tip(ctx, from) })
 	if err != nil {
 		// Retries end only when ctx does.
 		return unlessStopped(ctx, err)

@@ -47,10 +47,10 @@ func (p *Pipeline) publishBlocks(ctx context.Context, batch []*verify.Block) err
 		txs += b.TxCount()
 	}
 	last := batch[len(batch)-1].Number
-	if err := p.retry(ctx, "publish blocks", func(ctx context.Context) error { return p.pub.Publish(ctx, msgs) }); err != nil {
+	if err := p.retry(ctx, p.broker, "publish blocks", func(ctx context.Context) error { return p.pub.Publish(ctx, msgs) }); err != nil {
 		return err
 	}
-	if err := p.retry(ctx, "record publication", func(ctx context.Context) error { return p.store.SetPublished(ctx, last) }); err != nil {
+	if err := p.retry(ctx, p.db, "record publication", func(ctx context.Context) error { return p.store.SetPublished(ctx, last) }); err != nil {
 		return err
 	}
 	p.status.setPublished(last)
@@ -76,7 +76,7 @@ func (p *Pipeline) republish(ctx context.Context, prog store.Progress) error {
 	for next <= prog.LastVerified {
 		var batch []*verify.Block
 		for n := next; n <= prog.LastVerified && len(batch) < p.cfg.MaxBatchBlocks; n++ {
-			b, err := retryValueFn(p, ctx, "load stored block", func(ctx context.Context) (*verify.Block, error) { return p.store.Load(ctx, n) })
+			b, err := retryValue(p, ctx, p.db, "load stored block", func(ctx context.Context) (*verify.Block, error) { return p.store.Load(ctx, n) })
 			if err != nil {
 				return err
 			}

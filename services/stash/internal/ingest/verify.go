@@ -97,7 +97,10 @@ func (p *Pipeline) sequence(ctx context.Context, chain *verify.Chain, order <-ch
 		}
 		p.ring.put(b.Number, ringEntry{hash: b.Hash, hasState: b.HasState, digest: b.Digest})
 		for _, i := range j.agreed {
-			p.status.sources[i].verified.Store(b.Number + 1)
+			tr := p.status.sources[i]
+			tr.verified.Store(b.Number + 1)
+			// Its copy was good: a failed check of this block is over (the fault was fixed).
+			tr.src.Stats().ClearErrorAt(b.Number)
 		}
 		p.metrics.blocksVerified.Inc()
 		p.metrics.txsVerified.Add(float64(b.TxCount()))
