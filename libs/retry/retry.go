@@ -6,6 +6,7 @@ package retry
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -95,9 +96,19 @@ type Failure struct {
 // (see Every).
 type OnFailure func(Failure)
 
+// Permanent marks err as one no retry can fix: Forever and Value return it at once. The mark
+// does not change err's text, and errors.Is and As see through it.
+func Permanent(err error) error { return &permanentError{err} }
+
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return e.err.Error() }
+func (e *permanentError) Unwrap() error { return e.err }
+
 // Forever calls fn until it returns nil, waiting the policy's backoff between attempts, and
 // calls onFailure (may be nil) after each failure. It gives up only when ctx ends, returning
-// the last error (or ctx's error when no attempt ran).
+// the last error (or ctx's error when no attempt ran), or when fn returns an error marked
+// Permanent.
 func Forever(ctx context.Context, p Policy, fn func(context.Context) error, onFailure OnFailure) error {
 	_, err := Value(ctx, p, func(ctx context.Context) (struct{}, error) { return struct{}{}, fn(ctx) }, onFailure)
 	return err
@@ -121,6 +132,9 @@ func Value[T any](ctx context.Context, p Policy, fn func(context.Context) (T, er
 		cancel()
 		if err == nil {
 			return v, nil
+		}
+		if _, ok := errors.AsType[*permanentError](err); ok {
+			return v, err
 		}
 		if b == nil {
 			b, since = p.NewBackoff(), time.Now()

@@ -3,6 +3,7 @@ package retry_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -139,4 +140,15 @@ func TestEvery(t *testing.T) {
 			t.Fatal("Allow after Reset refused")
 		}
 	})
+}
+
+func TestPermanentEndsRetries(t *testing.T) {
+	calls := 0
+	err := retry.Forever(t.Context(), retry.Policy{}, func(context.Context) error {
+		calls++
+		return fmt.Errorf("migrate: %w", retry.Permanent(errDown))
+	}, func(retry.Failure) { t.Error("a permanent error was retried") })
+	if calls != 1 || !errors.Is(err, errDown) {
+		t.Fatalf("Forever = %v after %d calls, want errDown after 1", err, calls)
+	}
 }

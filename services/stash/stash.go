@@ -129,6 +129,9 @@ func (s *Service) Run(ctx context.Context) error {
 	policy := retry.Policy{Min: s.cfg.RetryMin, Max: s.cfg.RetryMax}
 	st, err := retry.Value(ctx, policy, func(ctx context.Context) (*store.Store, error) {
 		st, err := store.Open(ctx, pool)
+		if errors.Is(err, postgres.ErrSchemaTooNew) {
+			return nil, retry.Permanent(err) // an older binary refuses a newer schema
+		}
 		if err != nil {
 			return nil, err
 		}
