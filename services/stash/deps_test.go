@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -16,6 +18,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/bcosdata/bcosdata/libs/app"
 	"github.com/bcosdata/bcosdata/libs/await"
 	"github.com/bcosdata/bcosdata/libs/kafka"
 	"github.com/bcosdata/bcosdata/libs/postgres/pglocal"
@@ -281,6 +284,33 @@ func TestDatabaseDown(t *testing.T) {
 	run.noFailures(t)
 }
 
+// adminReadyz serves the service's readiness on an admin HTTP server as the host does and
+// returns a function that GETs /readyz.
+func adminReadyz(t *testing.T, r *running) func() (int, string) {
+	t.Helper()
+	srv := app.NewServer(app.ServerConfig{AdminAddr: "127.0.0.1:0", ShutdownTimeout: time.Second}, zap.NewNop())
+	srv.AddCheck("stash", r.svc.Ready)
+	if err := srv.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	return func() (int, string) {
+		resp, err := http.Get("http://" + srv.AdminAddr() + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+}
+
 // TestMissingSource starts a stash on a file:// source whose directory does not exist yet.
 func TestMissingSource(t *testing.T) {
 	t.Parallel()
@@ -292,6 +322,12 @@ func TestMissingSource(t *testing.T) {
 
 	err := run.notReady(t, "source "+src+": ", "no such file or directory")
 	t.Logf("readiness with the source missing: %v", err)
+	// What an operator sees: /readyz of the host's admin server.
+	readyz := adminReadyz(t, run)
+	if code, body := readyz(); code != http.StatusServiceUnavailable || !strings.Contains(body, "stash: source "+src+": ") ||
+		!strings.Contains(body, "no such file or directory") {
+		t.Errorf("/readyz with the source missing = %d %q", code, body)
+	}
 	run.dependency(t, "source "+src, false)
 	st := waitStatus(t, run.client, 15*time.Second, "the source not ready", func(s *stashv1.StatusResponse) bool {
 		return len(s.GetSources()) == 1 && !s.GetSources()[0].GetReady() && s.GetSources()[0].GetLastError() != ""
@@ -303,6 +339,9 @@ func TestMissingSource(t *testing.T) {
 
 	writeDir(t, dir, encodeFile(t, recs))
 	run.ready(t)
+	if code, body := readyz(); code != http.StatusOK {
+		t.Errorf("/readyz once the source appeared = %d %q", code, body)
+	}
 	st = waitStatus(t, run.client, 60*time.Second, "every block published", func(s *stashv1.StatusResponse) bool { return s.GetLastPublished() == 21 })
 	if s := st.GetSources()[0]; !s.GetReady() || s.GetLastError() != "" {
 		t.Errorf("source after it appeared: %v; want ready, no error", s)
