@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/bcosdata/bcosdata/libs/await"
 	"github.com/bcosdata/bcosdata/libs/fisco/binlog"
 	stashv1 "github.com/bcosdata/bcosdata/proto/bcosdata/stash/v1"
 )
@@ -123,8 +124,8 @@ func TestAPIOnFixture(t *testing.T) {
 			LEFT JOIN pg_index i ON i.indrelid = ('stash.' || quote_ident(t.main_table))::regclass
 				AND i.indkey[0] = (SELECT attnum FROM pg_attribute WHERE attrelid = i.indrelid AND attname = t.key_column)
 			GROUP BY t.name HAVING count(i.indexrelid) <> 1 ORDER BY t.name`
-		deadline := time.Now().Add(30 * time.Second)
-		for {
+		// The build follows a 2 s pause.
+		await.For(t, 30*time.Second, "every mirrored table to get exactly one key index", func() error {
 			rows, err := h.pool.Query(ctx, q)
 			if err != nil {
 				t.Fatal(err)
@@ -141,14 +142,11 @@ func TestAPIOnFixture(t *testing.T) {
 			if err := rows.Err(); err != nil {
 				t.Fatal(err)
 			}
-			if len(bad) == 0 {
-				return
+			if len(bad) > 0 {
+				return fmt.Errorf("tables without exactly one key index: %v", bad)
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("tables without exactly one key index 30s after catching up: %v", bad)
-			}
-			<-time.After(100 * time.Millisecond) // Poll the condition until the deadline: the build follows a 2 s pause.
-		}
+			return nil
+		})
 	})
 }
 

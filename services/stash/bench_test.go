@@ -17,6 +17,7 @@ import (
 	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/bcosdata/bcosdata/libs/app"
+	"github.com/bcosdata/bcosdata/libs/await"
 	"github.com/bcosdata/bcosdata/libs/fisco/binlog"
 	"github.com/bcosdata/bcosdata/libs/fisco/block"
 	"github.com/bcosdata/bcosdata/libs/fisco/cryptosuite"
@@ -270,11 +271,11 @@ type ingestRun struct {
 func ingestAll(b *testing.B, dir string, last int) ingestRun {
 	b.Helper()
 	broker := startBenchBroker(b)
-	cfg := stash.Config{
-		Sources: []string{"file://" + dir}, Chain: "bench", Group: 1, Crypto: "ecdsa",
-		Kafka: kafka.Flags{Brokers: broker.addrs, MaxMessageBytes: kafka.MaxBlockMessageBytes}, Partitions: 1, Poll: 10 * time.Millisecond,
-		RetryMin: 50 * time.Millisecond, RetryMax: time.Second, Workers: runtime.GOMAXPROCS(0),
-	}
+	cfg := stash.DefaultConfig()
+	cfg.Sources, cfg.Chain, cfg.Group, cfg.Crypto = []string{"file://" + dir}, "bench", 1, "ecdsa"
+	cfg.Kafka = kafka.Flags{Brokers: broker.addrs, MaxMessageBytes: kafka.MaxBlockMessageBytes}
+	cfg.Partitions, cfg.Poll = 1, 10*time.Millisecond
+	cfg.RetryMin, cfg.RetryMax, cfg.Workers = 50*time.Millisecond, time.Second, runtime.GOMAXPROCS(0)
 	pool := pgtest.NewPool(b)
 	svc, err := stash.New(cfg, app.Deps{Pool: pool})
 	if err != nil {
@@ -298,30 +299,29 @@ func ingestAll(b *testing.B, dir string, last int) ingestRun {
 		}
 	}
 	defer stop()
-	deadline := time.Now().Add(30 * time.Minute)
-	for time.Now().Before(deadline) {
+	await.For(b, 30*time.Minute, "ingestion to finish", func() error {
 		st, err := client.Status(context.Background(), &stashv1.StatusRequest{})
-		if err == nil {
-			if run.ingest == 0 && st.GetLastVerified() == uint64(last) {
-				run.ingest = time.Since(start)
-			}
-			if st.GetLastPublished() == uint64(last) {
-				run.cpu = readCPU(broker.pid).sub(cpu0)
-				if run.ingest == 0 {
-					run.ingest = time.Since(start)
-				}
-				run.publish = time.Since(start)
-				stop()
-				run.index = buildKeyIndexes(b, pool)
-				return run
-			}
+		if err != nil {
+			return err
+		}
+		if run.ingest == 0 && st.GetLastVerified() == uint64(last) {
+			run.ingest = time.Since(start)
+		}
+		if st.GetLastPublished() != uint64(last) {
 			if f := st.GetFailure(); f != nil {
 				b.Fatalf("ingestion failed: %v", f)
 			}
+			return fmt.Errorf("verified %d, published %d of %d", st.GetLastVerified(), st.GetLastPublished(), last)
 		}
-		<-time.After(10 * time.Millisecond) // Poll the status, bounded by the deadline.
-	}
-	b.Fatal("ingestion did not finish within 30 minutes")
+		run.cpu = readCPU(broker.pid).sub(cpu0)
+		if run.ingest == 0 {
+			run.ingest = time.Since(start)
+		}
+		run.publish = time.Since(start)
+		return nil
+	})
+	stop()
+	run.index = buildKeyIndexes(b, pool)
 	return run
 }
 

@@ -73,9 +73,40 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.Log.Register(fs)
 }
 
+// DefaultConfig returns the configuration the flags default to, for hosts and tests that build
+// one in code: every field Validate checks has its flag's default.
+func DefaultConfig() Config {
+	var c Config
+	c.RegisterFlags(flag.NewFlagSet("stash", flag.ContinueOnError))
+	return c
+}
+
 // Validate checks the options that flag parsing cannot.
 func (c *Config) Validate() error {
 	var errs []error
+	if c.Workers < 0 {
+		errs = append(errs, fmt.Errorf("-workers %d: want 0 (one per CPU) or more", c.Workers))
+	}
+	if c.BatchBlocks < 1 {
+		errs = append(errs, fmt.Errorf("-batch.blocks %d: want at least 1", c.BatchBlocks))
+	}
+	if c.CacheMaxBytes <= 0 {
+		errs = append(errs, fmt.Errorf("-source.cache-bytes %d: want more than 0", c.CacheMaxBytes))
+	}
+	for _, d := range []struct {
+		flag string
+		v    time.Duration
+	}{
+		{"source.wait", c.SourceWait}, {"source.poll", c.Poll}, {"source.truncated-grace", c.TruncatedGrace},
+		{"retry.min", c.RetryMin}, {"retry.max", c.RetryMax},
+	} {
+		if d.v <= 0 {
+			errs = append(errs, fmt.Errorf("-%s %s: want more than 0", d.flag, d.v))
+		}
+	}
+	if c.RetryMin > 0 && c.RetryMax > 0 && c.RetryMax < c.RetryMin {
+		errs = append(errs, fmt.Errorf("-retry.max %s: want at least -retry.min (%s)", c.RetryMax, c.RetryMin))
+	}
 	if c.Crypto != "ecdsa" && c.Crypto != "sm" {
 		errs = append(errs, fmt.Errorf("-crypto %q: want ecdsa or sm", c.Crypto))
 	}

@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/bcosdata/bcosdata/libs/app"
+	"github.com/bcosdata/bcosdata/libs/await"
 	"github.com/bcosdata/bcosdata/libs/fisco/binlog"
 	"github.com/bcosdata/bcosdata/libs/kafka"
 	"github.com/bcosdata/bcosdata/libs/postgres"
@@ -38,14 +39,13 @@ func TestCrashChild(t *testing.T) {
 	if os.Getenv(crashChildEnv) != "1" {
 		t.Skip("helper process for TestCrashRestart")
 	}
-	cfg := stash.Config{
-		Sources: []string{os.Getenv(crashSourceEnv)}, Chain: "chain0", Group: 1, Crypto: "ecdsa",
-		Kafka:      kafka.Flags{Brokers: strings.Split(os.Getenv(crashBrokersEnv), ","), MaxMessageBytes: kafka.MaxBlockMessageBytes},
-		DB:         postgres.Flags{URL: os.Getenv(crashDBEnv)},
-		Partitions: 1, Poll: 10 * time.Millisecond, RetryMin: 20 * time.Millisecond, RetryMax: 200 * time.Millisecond,
-		// Small transactions: more commit points to be killed between.
-		BatchBlocks: 7,
-	}
+	cfg := stash.DefaultConfig()
+	cfg.Sources, cfg.Chain, cfg.Group, cfg.Crypto = []string{os.Getenv(crashSourceEnv)}, "chain0", 1, "ecdsa"
+	cfg.Kafka = kafka.Flags{Brokers: strings.Split(os.Getenv(crashBrokersEnv), ","), MaxMessageBytes: kafka.MaxBlockMessageBytes}
+	cfg.DB = postgres.Flags{URL: os.Getenv(crashDBEnv)}
+	cfg.Partitions, cfg.Poll, cfg.RetryMin, cfg.RetryMax = 1, 10*time.Millisecond, 20*time.Millisecond, 200*time.Millisecond
+	// Small transactions: more commit points to be killed between.
+	cfg.BatchBlocks = 7
 	log, _ := zap.NewDevelopment()
 	svc, err := stash.New(cfg, app.Deps{Log: log})
 	if err != nil {
@@ -85,28 +85,29 @@ func TestCrashRestart(t *testing.T) {
 		t.Helper()
 		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
 		cmd.Env = append(os.Environ(), crashChildEnv+"=1", crashSourceEnv+"=file://"+sim.BinlogDir(),
-			crashDBEnv+"="+h.dsn, crashBrokersEnv+"="+strings.Join(h.broker.Addrs(), ","))
+			crashDBEnv+"="+h.dsn, crashBrokersEnv+"="+strings.Join(h.addrs, ","))
 		cmd.Stdout, cmd.Stderr = io.Discard, &childLog
 		if err := cmd.Start(); err != nil {
 			t.Fatalf("start stash child: %v", err)
 		}
 		exited := make(chan error, 1)
 		go func() { exited <- cmd.Wait() }()
-		deadline := time.After(60 * time.Second)
-		for {
-			v, p := progress()
-			if until(v, p) {
-				break
+		var v, p int64
+		err := await.Until(t.Context(), 60*time.Second, func() error {
+			if v, p = progress(); until(v, p) {
+				return nil
 			}
 			select {
 			case err := <-exited:
 				t.Fatalf("stash child exited by itself: %v\n%s", err, tail(childLog.String()))
-			case <-deadline:
-				cmd.Process.Kill()
-				<-exited
-				t.Fatalf("stash child made no progress within 60s (verified %d, published %d)\n%s", v, p, tail(childLog.String()))
-			case <-time.After(2 * time.Millisecond): // Poll the progress row, bounded by the deadline.
+			default:
 			}
+			return await.ErrNotYet
+		})
+		if err != nil {
+			cmd.Process.Kill()
+			<-exited
+			t.Fatalf("stash child made no progress within 60s (verified %d, published %d): %v\n%s", v, p, err, tail(childLog.String()))
 		}
 		if err := cmd.Process.Kill(); err != nil {
 			t.Fatalf("kill stash child: %v", err)

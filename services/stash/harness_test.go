@@ -2,6 +2,7 @@ package stash_test
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"testing"
 	"time"
@@ -10,12 +11,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	kafkago "github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/bcosdata/bcosdata/libs/app"
+	"github.com/bcosdata/bcosdata/libs/await"
 	"github.com/bcosdata/bcosdata/libs/kafka"
 	"github.com/bcosdata/bcosdata/libs/kafka/kafkatest"
 	"github.com/bcosdata/bcosdata/libs/postgres"
@@ -29,15 +33,23 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 
 // harness runs stash services against a test database and an in-process broker.
 type harness struct {
-	t      *testing.T
-	dsn    string
-	pool   *pgxpool.Pool
-	broker *kafkatest.Broker
+	t    *testing.T
+	dsn  string
+	pool *pgxpool.Pool
+	// addrs are the broker's addresses: the in-process broker's, or those of one the test
+	// stops and starts itself.
+	addrs []string
 }
 
 func newHarness(t *testing.T, opts ...kafkatest.Option) *harness {
 	t.Helper()
-	h := &harness{t: t, dsn: pgtest.NewDB(t), broker: kafkatest.NewBroker(t, opts...)}
+	return newHarnessOn(t, kafkatest.NewBroker(t, opts...).Addrs())
+}
+
+// newHarnessOn is a harness with a test database and the broker at addrs.
+func newHarnessOn(t *testing.T, addrs []string) *harness {
+	t.Helper()
+	h := &harness{t: t, dsn: pgtest.NewDB(t), addrs: addrs}
 	pool, err := pgxpool.New(t.Context(), h.dsn)
 	if err != nil {
 		t.Fatal(err)
@@ -49,21 +61,19 @@ func newHarness(t *testing.T, opts ...kafkatest.Option) *harness {
 
 // config returns a service configuration for the harness with short timings.
 func (h *harness) config(sources ...string) stash.Config {
-	return stash.Config{
-		Sources:        sources,
-		Chain:          "chain0",
-		Group:          1,
-		Crypto:         "ecdsa",
-		Kafka:          kafka.Flags{Brokers: h.broker.Addrs(), MaxMessageBytes: kafka.MaxBlockMessageBytes},
-		DB:             postgres.Flags{URL: h.dsn},
-		Partitions:     1,
-		SourceWait:     5 * time.Second,
-		Poll:           20 * time.Millisecond,
-		TruncatedGrace: 300 * time.Millisecond,
-		CacheDir:       h.t.TempDir(),
-		RetryMin:       50 * time.Millisecond,
-		RetryMax:       500 * time.Millisecond,
-	}
+	cfg := stash.DefaultConfig()
+	cfg.Sources = sources
+	cfg.Chain, cfg.Group, cfg.Crypto = "chain0", 1, "ecdsa"
+	cfg.Kafka = kafka.Flags{Brokers: h.addrs, MaxMessageBytes: kafka.MaxBlockMessageBytes}
+	cfg.DB = postgres.Flags{URL: h.dsn}
+	cfg.Partitions = 1
+	cfg.SourceWait = 5 * time.Second
+	cfg.Poll = 20 * time.Millisecond
+	cfg.TruncatedGrace = 300 * time.Millisecond
+	cfg.CacheDir = h.t.TempDir()
+	cfg.RetryMin, cfg.RetryMax = 50*time.Millisecond, 500*time.Millisecond
+	cfg.Workers = 0
+	return cfg
 }
 
 // running is a service running in the test process with its gRPC API on loopback.
@@ -76,7 +86,22 @@ type running struct {
 
 func (h *harness) start(cfg stash.Config) *running {
 	h.t.Helper()
-	log := zaptest.NewLogger(h.t, zaptest.Level(zap.WarnLevel))
+	return h.startWith(cfg, zaptest.NewLogger(h.t, zaptest.Level(zap.WarnLevel)))
+}
+
+// startLogged starts the service with its Info log kept for assertions (and Warn and above
+// shown in the test's log).
+func (h *harness) startLogged(cfg stash.Config) (*running, *observer.ObservedLogs) {
+	h.t.Helper()
+	core, logs := observer.New(zap.InfoLevel)
+	log := zaptest.NewLogger(h.t, zaptest.Level(zap.WarnLevel), zaptest.WrapOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
+		return zapcore.NewTee(c, core)
+	})))
+	return h.startWith(cfg, log), logs
+}
+
+func (h *harness) startWith(cfg stash.Config, log *zap.Logger) *running {
+	h.t.Helper()
 	reg := prometheus.NewRegistry()
 	svc, err := stash.New(cfg, app.Deps{Log: log, Metrics: reg})
 	if err != nil {
@@ -161,25 +186,20 @@ func (r *running) noFailures(t *testing.T) {
 	}
 }
 
-// waitStatus polls Status until cond holds, failing the test after timeout.
+// waitStatus waits until Status answers and cond holds, failing the test after timeout with
+// the last status.
 func waitStatus(t *testing.T, c stashv1.StashServiceClient, timeout time.Duration, what string, cond func(*stashv1.StatusResponse) bool) *stashv1.StatusResponse {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var last *stashv1.StatusResponse
-	var lastErr error
-	for time.Now().Before(deadline) {
+	return await.Value(t, timeout, what, func() (*stashv1.StatusResponse, error) {
 		st, err := c.Status(t.Context(), &stashv1.StatusRequest{})
-		if err == nil {
-			last = st
-			if cond(st) {
-				return st
-			}
+		if err != nil {
+			return nil, err
 		}
-		lastErr = err
-		<-time.After(20 * time.Millisecond) // Poll the condition, bounded by the deadline.
-	}
-	t.Fatalf("timed out after %s waiting for %s; last status %v, error %v", timeout, what, last, lastErr)
-	return nil
+		if !cond(st) {
+			return nil, fmt.Errorf("last status %v", st)
+		}
+		return st, nil
+	})
 }
 
 // readTopic reads partition 0 of topic from the start until n messages arrived. It reads over
@@ -188,7 +208,7 @@ func waitStatus(t *testing.T, c stashv1.StashServiceClient, timeout time.Duratio
 func (h *harness) readTopic(t *testing.T, topic string, n int) []kafkago.Message {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
-	conn, err := kafkago.DialLeader(t.Context(), "tcp", h.broker.Addrs()[0], topic, 0)
+	conn, err := kafkago.DialLeader(t.Context(), "tcp", h.addrs[0], topic, 0)
 	if err != nil {
 		t.Fatalf("dial leader of %s: %v", topic, err)
 	}
@@ -218,7 +238,7 @@ func (h *harness) readTopic(t *testing.T, topic string, n int) []kafkago.Message
 // drainTopic reads every message of partition 0 that is there now.
 func (h *harness) drainTopic(t *testing.T, topic string) []kafkago.Message {
 	t.Helper()
-	conn, err := kafkago.DialLeader(t.Context(), "tcp", h.broker.Addrs()[0], topic, 0)
+	conn, err := kafkago.DialLeader(t.Context(), "tcp", h.addrs[0], topic, 0)
 	if err != nil {
 		t.Fatalf("dial leader of %s: %v", topic, err)
 	}

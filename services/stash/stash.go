@@ -11,17 +11,22 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/bcosdata/bcosdata/libs/app"
 	"github.com/bcosdata/bcosdata/libs/fisco/cryptosuite"
 	"github.com/bcosdata/bcosdata/libs/postgres"
+	"github.com/bcosdata/bcosdata/libs/retry"
 	stashv1 "github.com/bcosdata/bcosdata/proto/bcosdata/stash/v1"
 	"github.com/bcosdata/bcosdata/services/stash/internal/api"
+	"github.com/bcosdata/bcosdata/services/stash/internal/health"
 	"github.com/bcosdata/bcosdata/services/stash/internal/ingest"
 	"github.com/bcosdata/bcosdata/services/stash/internal/publish"
 	"github.com/bcosdata/bcosdata/services/stash/internal/source"
@@ -29,8 +34,9 @@ import (
 	"github.com/bcosdata/bcosdata/services/stash/internal/verify"
 )
 
-// ErrNotStarted is the readiness error before Run has opened the storage.
-var ErrNotStarted = errors.New("stash: storage not open yet")
+// ErrNotStarted is the readiness error before Run has opened the storage; the dependencies'
+// states follow it ("storage not open yet: database: dial tcp …: connection refused").
+var ErrNotStarted = errors.New("storage not open yet")
 
 // Service is the stash service.
 type Service struct {
@@ -42,6 +48,10 @@ type Service struct {
 	sources  []source.Source
 	metrics  *ingest.Metrics
 	api      *api.Server
+	// health has the database, the broker and each source, from New on: readiness and
+	// Status say why the stash is not ready even before the storage is open.
+	health     *health.Tracker
+	db, broker *health.Dep
 
 	backend atomic.Pointer[api.Backend]
 }
@@ -58,6 +68,8 @@ func New(cfg Config, deps app.Deps) (*Service, error) {
 	}
 	s := &Service{cfg: cfg, deps: deps, log: deps.Log, verifier: verify.NewVerifier(suite),
 		chain: publish.Chain{Name: cfg.Chain, Group: cfg.Group, Suite: suite}}
+	s.health = health.New(deps.Log, 0)
+	s.db, s.broker = s.health.Add(health.Database, true), s.health.Add(health.Broker, true)
 	opts := source.Options{Suite: suite, Group: cfg.Group, Poll: cfg.Poll, TruncatedGrace: cfg.TruncatedGrace,
 		CacheDir: cfg.CacheDir, CacheMaxBytes: cfg.CacheMaxBytes}
 	seen := map[string]bool{}
@@ -71,6 +83,7 @@ func New(cfg Config, deps app.Deps) (*Service, error) {
 			return nil, err
 		}
 		s.sources = append(s.sources, src)
+		s.health.Add(health.SourceName(src.Name()), false)
 	}
 	if s.metrics, err = ingest.NewMetrics(deps.Metrics); err != nil {
 		return nil, fmt.Errorf("register stash metrics: %w", err)
@@ -79,7 +92,7 @@ func New(cfg Config, deps app.Deps) (*Service, error) {
 		if b := s.backend.Load(); b != nil {
 			return *b
 		}
-		return api.Backend{}
+		return api.Backend{Health: s.health, Sources: s.sources}
 	})
 	return s, nil
 }
@@ -87,75 +100,115 @@ func New(cfg Config, deps app.Deps) (*Service, error) {
 // Register adds StashService to g.
 func (s *Service) Register(g *grpc.Server) { stashv1.RegisterStashServiceServer(g, s.api) }
 
-// Ready reports whether the service has its storage open and its database and broker answer.
-func (s *Service) Ready(ctx context.Context) error {
-	b := s.backend.Load()
-	if b == nil || b.Pipeline == nil {
-		return ErrNotStarted
+// Ready reports whether the service has its storage open and its database, broker and sources
+// answer; the error names each dependency that does not and why.
+func (s *Service) Ready(context.Context) error {
+	err := s.health.Ready()
+	if b := s.backend.Load(); b == nil || b.Pipeline == nil {
+		if err == nil {
+			return ErrNotStarted
+		}
+		return fmt.Errorf("%w: %w", ErrNotStarted, err)
 	}
-	return b.Pipeline.Ready(ctx)
+	return err
 }
 
 // Run ingests until ctx is done: it opens the storage (migrating the schema), creates the
 // topics if missing, republishes what was stored but not published, then follows the sources.
+// The database and the broker are waited for without limit (readiness says why meanwhile).
 func (s *Service) Run(ctx context.Context) error {
 	pool := s.deps.Pool
 	if pool == nil {
 		var err error
-		if pool, err = postgres.Connect(ctx, s.cfg.DB.URL, s.cfg.DB.Options("bcosdata-stash")...); err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
+		// No connection attempt: the storage is opened below, retried while unreachable.
+		if pool, err = postgres.NewPool(s.cfg.DB.URL, s.cfg.DB.Options("bcosdata-stash")...); err != nil {
 			return err
 		}
 		defer pool.Close()
 	}
-	st, err := store.Open(ctx, pool)
+	policy := retry.Policy{Min: s.cfg.RetryMin, Max: s.cfg.RetryMax}
+	st, err := retry.Value(ctx, policy, func(ctx context.Context) (*store.Store, error) {
+		st, err := store.Open(ctx, pool)
+		if errors.Is(err, postgres.ErrSchemaTooNew) {
+			return nil, retry.Permanent(err) // an older binary refuses a newer schema
+		}
+		if err != nil {
+			return nil, err
+		}
+		if err := st.Init(ctx, s.cfg.Chain, s.cfg.Group); err != nil {
+			return nil, err
+		}
+		return st, nil
+	}, s.db.Retrying("open storage"))
 	if err != nil {
-		return fmt.Errorf("open stash storage: %w", err)
+		return unlessStopped(ctx, err)
 	}
-	if err := st.Init(ctx, s.cfg.Chain, s.cfg.Group); err != nil {
-		return err
-	}
+	s.db.OK()
 	pub := publish.New(publish.Config{Brokers: s.cfg.Kafka.Brokers, Chain: s.chain, Partitions: s.cfg.Partitions,
-		ReplicationFactor: s.cfg.Kafka.ReplicationFactor, MaxMessageBytes: s.cfg.Kafka.MaxMessageBytes, Logger: s.log})
+		ReplicationFactor: s.cfg.Kafka.ReplicationFactor, MaxMessageBytes: s.cfg.Kafka.MaxMessageBytes})
 	defer pub.Close()
 	p, err := ingest.New(ingest.Config{
 		Chain: s.chain, Sources: s.sources, StartBlock: s.cfg.StartBlock, Workers: s.cfg.Workers,
 		SourceWait: s.cfg.SourceWait, RetryMin: s.cfg.RetryMin, RetryMax: s.cfg.RetryMax, MaxBatchBlocks: s.cfg.BatchBlocks,
-		Log: s.log, Metrics: s.metrics,
+		Log: s.log, Metrics: s.metrics, Health: s.health,
 	}, s.verifier, st, pub)
 	if err != nil {
 		return err
 	}
-	s.backend.Store(&api.Backend{Pipeline: p, Store: st})
-	if err := s.ensureTopics(ctx, pub); err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
-		return err
+	s.backend.Store(&api.Backend{Pipeline: p, Store: st, Health: s.health, Sources: s.sources})
+	if err := retry.Forever(ctx, policy, pub.EnsureTopics, s.broker.Retrying("create topics")); err != nil {
+		return unlessStopped(ctx, err)
 	}
+	s.broker.OK()
 	s.log.Info("stash started", zap.Strings("sources", s.cfg.Sources), zap.String("blocks_topic", s.chain.BlocksTopic()))
+	var probes sync.WaitGroup
+	probeCtx, stopProbes := context.WithCancel(ctx)
+	defer probes.Wait()
+	defer stopProbes()
+	probes.Go(func() { s.probe(probeCtx, pool, pub) })
 	return p.Run(ctx)
 }
 
-// ensureTopics creates the topics, retrying while the broker is unreachable.
-func (s *Service) ensureTopics(ctx context.Context, pub *publish.Publisher) error {
-	backoff := s.cfg.RetryMin
-	if backoff <= 0 {
-		backoff = 500 * time.Millisecond
-	}
-	for attempt := 1; ; attempt++ {
-		err := pub.EnsureTopics(ctx)
-		if err == nil {
-			return nil
+// probe checks the database and the broker when the pipeline has not used them lately (it is
+// caught up and waits for blocks): a dependency that went away, or came back, shows in
+// readiness within about probeEvery even when nothing is written. The broker check creates the
+// topics when they are missing (a broker that came back empty).
+func (s *Service) probe(ctx context.Context, pool *pgxpool.Pool, pub *publish.Publisher) {
+	every := min(max(s.cfg.RetryMax, time.Second), 10*time.Second)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	check := func(d *health.Dep, what string, fn func(context.Context) error) {
+		// A dependency that is down is retried by whoever needs it; probe it only when nobody
+		// has for longer than that retry's backoff.
+		if !d.Idle(every) || (!d.Ready() && !d.Idle(s.cfg.RetryMax+every)) {
+			return
 		}
-		s.log.Warn("retry topic creation", zap.Int("attempt", attempt), zap.Error(err))
+		cctx, cancel := context.WithTimeout(ctx, max(every, 5*time.Second))
+		defer cancel()
+		if err := fn(cctx); err != nil {
+			if ctx.Err() == nil {
+				d.Fail(fmt.Errorf("%s: %w", what, err))
+			}
+			return
+		}
+		d.OK()
+	}
+	for {
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(backoff):
+			return
+		case <-t.C:
 		}
-		backoff = min(2*backoff, max(s.cfg.RetryMax, backoff))
+		check(s.db, "ping", pool.Ping)
+		check(s.broker, "check topics", pub.EnsureTopics)
 	}
+}
+
+// unlessStopped returns err, or nil when ctx has ended (retries give up only then, and
+// stopping is not an error).
+func unlessStopped(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
 }

@@ -76,7 +76,11 @@ type StatusResponse struct {
 	// Set when the stream is stopped at a block that failed verification.
 	Failure *VerificationFailure `protobuf:"bytes,6,opt,name=failure,proto3" json:"failure,omitempty"`
 	// Checkpoint hash chain head (encoding in services/stash/README.md).
-	Checkpoint    []byte `protobuf:"bytes,7,opt,name=checkpoint,proto3" json:"checkpoint,omitempty"`
+	Checkpoint []byte `protobuf:"bytes,7,opt,name=checkpoint,proto3" json:"checkpoint,omitempty"`
+	// The state of everything the stash depends on: "database", "broker" and "source <url>"
+	// for each source. The stash is ready when all are. While the storage is not open yet the
+	// progress fields above are empty and the dependencies say why.
+	Dependencies  []*Dependency `protobuf:"bytes,8,rep,name=dependencies,proto3" json:"dependencies,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -160,6 +164,85 @@ func (x *StatusResponse) GetCheckpoint() []byte {
 	return nil
 }
 
+func (x *StatusResponse) GetDependencies() []*Dependency {
+	if x != nil {
+		return x.Dependencies
+	}
+	return nil
+}
+
+// Dependency is the state of one thing the stash needs: the database, the broker or a source.
+type Dependency struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "database", "broker" or "source <url>".
+	Name  string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Ready bool   `protobuf:"varint,2,opt,name=ready,proto3" json:"ready,omitempty"`
+	// Why it is not ready, e.g. "dial tcp 127.0.0.1:5432: connect: connection refused".
+	Error string `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	// When it entered its current state.
+	Since         *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=since,proto3" json:"since,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Dependency) Reset() {
+	*x = Dependency{}
+	mi := &file_bcosdata_stash_v1_stash_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Dependency) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Dependency) ProtoMessage() {}
+
+func (x *Dependency) ProtoReflect() protoreflect.Message {
+	mi := &file_bcosdata_stash_v1_stash_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Dependency.ProtoReflect.Descriptor instead.
+func (*Dependency) Descriptor() ([]byte, []int) {
+	return file_bcosdata_stash_v1_stash_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Dependency) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Dependency) GetReady() bool {
+	if x != nil {
+		return x.Ready
+	}
+	return false
+}
+
+func (x *Dependency) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *Dependency) GetSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Since
+	}
+	return nil
+}
+
 // SourceStatus is one configured source.
 type SourceStatus struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -172,13 +255,18 @@ type SourceStatus struct {
 	LastError     string                 `protobuf:"bytes,6,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
 	LastErrorTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=last_error_time,json=lastErrorTime,proto3" json:"last_error_time,omitempty"`
 	DownloadBytes uint64                 `protobuf:"varint,8,opt,name=download_bytes,json=downloadBytes,proto3" json:"download_bytes,omitempty"`
+	// False while the source cannot be read (unreachable, a missing directory); last_error says
+	// why. Verification failures of its blocks do not make it unready.
+	Ready bool `protobuf:"varint,9,opt,name=ready,proto3" json:"ready,omitempty"`
+	// When the source entered its current readiness state.
+	ReadySince    *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=ready_since,json=readySince,proto3" json:"ready_since,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SourceStatus) Reset() {
 	*x = SourceStatus{}
-	mi := &file_bcosdata_stash_v1_stash_proto_msgTypes[2]
+	mi := &file_bcosdata_stash_v1_stash_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -190,7 +278,7 @@ func (x *SourceStatus) String() string {
 func (*SourceStatus) ProtoMessage() {}
 
 func (x *SourceStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_bcosdata_stash_v1_stash_proto_msgTypes[2]
+	mi := &file_bcosdata_stash_v1_stash_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -203,7 +291,7 @@ func (x *SourceStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SourceStatus.ProtoReflect.Descriptor instead.
 func (*SourceStatus) Descriptor() ([]byte, []int) {
-	return file_bcosdata_stash_v1_stash_proto_rawDescGZIP(), []int{2}
+	return file_bcosdata_stash_v1_stash_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *SourceStatus) GetSource() string {
@@ -262,6 +350,20 @@ func (x *SourceStatus) GetDownloadBytes() uint64 {
 	return 0
 }
 
+func (x *SourceStatus) GetReady() bool {
+	if x != nil {
+		return x.Ready
+	}
+	return false
+}
+
+func (x *SourceStatus) GetReadySince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ReadySince
+	}
+	return nil
+}
+
 // VerificationFailure names the block and the check that failed.
 type VerificationFailure struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
@@ -280,7 +382,7 @@ type VerificationFailure struct {
 
 func (x *VerificationFailure) Reset() {
 	*x = VerificationFailure{}
-	mi := &file_bcosdata_stash_v1_stash_proto_msgTypes[3]
+	mi := &file_bcosdata_stash_v1_stash_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -292,7 +394,7 @@ func (x *VerificationFailure) String() string {
 func (*VerificationFailure) ProtoMessage() {}
 
 func (x *VerificationFailure) ProtoReflect() protoreflect.Message {
-	mi := &file_bcosdata_stash_v1_stash_proto_msgTypes[3]
+	mi := &file_bcosdata_stash_v1_stash_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -305,7 +407,7 @@ func (x *VerificationFailure) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerificationFailure.ProtoReflect.Descriptor instead.
 func (*VerificationFailure) Descriptor() ([]byte, []int) {
-	return file_bcosdata_stash_v1_stash_proto_rawDescGZIP(), []int{3}
+	return file_bcosdata_stash_v1_stash_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *VerificationFailure) GetBlockNumber() uint64 {
@@ -371,7 +473,7 @@ type GetBlockRequest struct {
 
 func (x *GetBlockRequest) Reset() {
 	*x = GetBlockRequest{}
-	mi := &file_bcosdata_stash_v1_stash_proto_msgTypes[4]
+	mi := &file_bcosdata_stash_v1_stash_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -383,7 +485,7 @@ func (x *GetBlockRequest) String() string {
 func (*GetBlockRequest) ProtoMessage() {}
 
 func (x *GetBlockRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_bcosdata_stash_v1_stash_proto_msgTypes[4]
+	mi := &file_bcosdata_stash_v1_stash_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -396,7 +498,7 @@ func (x *GetBlockRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetBlockRequest.ProtoReflect.Descriptor instead.
 func (*GetBlockRequest) Descriptor() ([]byte, []int) {
-	return file_bcosdata_stash_v1_stash_proto_rawDescGZIP(), []int{4}
+	return file_bcosdata_stash_v1_stash_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *GetBlockRequest) GetSelector() isGetBlockRequest_Selector {
@@ -450,7 +552,7 @@ type GetBlockResponse struct {
 
 func (x *GetBlockResponse) Reset() {
 	*x = GetBlockResponse{}
-	mi := &file_bcosdata_stash_v1_stash_proto_msgTypes[5]
+	mi := &file_bcosdata_stash_v1_stash_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -462,7 +564,7 @@ func (x *GetBlockResponse) String() string {
 func (*GetBlockResponse) ProtoMessage() {}
 
 func (x *GetBlockResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_bcosdata_stash_v1_stash_proto_msgTypes[5]
+	mi := &file_bcosdata_stash_v1_stash_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -475,7 +577,7 @@ func (x *GetBlockResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetBlockResponse.ProtoReflect.Descriptor instead.
 func (*GetBlockResponse) Descriptor() ([]byte, []int) {
-	return file_bcosdata_stash_v1_stash_proto_rawDescGZIP(), []int{5}
+	return file_bcosdata_stash_v1_stash_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GetBlockResponse) GetBlock() *v1.Block {
@@ -495,7 +597,7 @@ type GetStateChangesRequest struct {
 
 func (x *GetStateChangesRequest) Reset() {
 	*x = GetStateChangesRequest{}
-	mi := &file_bcosdata_stash_v1_stash_proto_msgTypes[6]
+	mi := &file_bcosdata_stash_v1_stash_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -507,7 +609,7 @@ func (x *GetStateChangesRequest) String() string {
 func (*GetStateChangesRequest) ProtoMessage() {}
 
 func (x *GetStateChangesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_bcosdata_stash_v1_stash_proto_msgTypes[6]
+	mi := &file_bcosdata_stash_v1_stash_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -520,7 +622,7 @@ func (x *GetStateChangesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStateChangesRequest.ProtoReflect.Descriptor instead.
 func (*GetStateChangesRequest) Descriptor() ([]byte, []int) {
-	return file_bcosdata_stash_v1_stash_proto_rawDescGZIP(), []int{6}
+	return file_bcosdata_stash_v1_stash_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetStateChangesRequest) GetBlockNumber() uint64 {
@@ -540,7 +642,7 @@ type GetStateChangesResponse struct {
 
 func (x *GetStateChangesResponse) Reset() {
 	*x = GetStateChangesResponse{}
-	mi := &file_bcosdata_stash_v1_stash_proto_msgTypes[7]
+	mi := &file_bcosdata_stash_v1_stash_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -552,7 +654,7 @@ func (x *GetStateChangesResponse) String() string {
 func (*GetStateChangesResponse) ProtoMessage() {}
 
 func (x *GetStateChangesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_bcosdata_stash_v1_stash_proto_msgTypes[7]
+	mi := &file_bcosdata_stash_v1_stash_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -565,7 +667,7 @@ func (x *GetStateChangesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStateChangesResponse.ProtoReflect.Descriptor instead.
 func (*GetStateChangesResponse) Descriptor() ([]byte, []int) {
-	return file_bcosdata_stash_v1_stash_proto_rawDescGZIP(), []int{7}
+	return file_bcosdata_stash_v1_stash_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetStateChangesResponse) GetStateChange() *v1.StateChange {
@@ -586,7 +688,7 @@ type VerifyRangeRequest struct {
 
 func (x *VerifyRangeRequest) Reset() {
 	*x = VerifyRangeRequest{}
-	mi := &file_bcosdata_stash_v1_stash_proto_msgTypes[8]
+	mi := &file_bcosdata_stash_v1_stash_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -598,7 +700,7 @@ func (x *VerifyRangeRequest) String() string {
 func (*VerifyRangeRequest) ProtoMessage() {}
 
 func (x *VerifyRangeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_bcosdata_stash_v1_stash_proto_msgTypes[8]
+	mi := &file_bcosdata_stash_v1_stash_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -611,7 +713,7 @@ func (x *VerifyRangeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyRangeRequest.ProtoReflect.Descriptor instead.
 func (*VerifyRangeRequest) Descriptor() ([]byte, []int) {
-	return file_bcosdata_stash_v1_stash_proto_rawDescGZIP(), []int{8}
+	return file_bcosdata_stash_v1_stash_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *VerifyRangeRequest) GetFrom() uint64 {
@@ -642,7 +744,7 @@ type VerifyRangeResponse struct {
 
 func (x *VerifyRangeResponse) Reset() {
 	*x = VerifyRangeResponse{}
-	mi := &file_bcosdata_stash_v1_stash_proto_msgTypes[9]
+	mi := &file_bcosdata_stash_v1_stash_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -654,7 +756,7 @@ func (x *VerifyRangeResponse) String() string {
 func (*VerifyRangeResponse) ProtoMessage() {}
 
 func (x *VerifyRangeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_bcosdata_stash_v1_stash_proto_msgTypes[9]
+	mi := &file_bcosdata_stash_v1_stash_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -667,7 +769,7 @@ func (x *VerifyRangeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyRangeResponse.ProtoReflect.Descriptor instead.
 func (*VerifyRangeResponse) Descriptor() ([]byte, []int) {
-	return file_bcosdata_stash_v1_stash_proto_rawDescGZIP(), []int{9}
+	return file_bcosdata_stash_v1_stash_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *VerifyRangeResponse) GetVerified() uint64 {
@@ -717,7 +819,7 @@ type SnapshotRequest struct {
 
 func (x *SnapshotRequest) Reset() {
 	*x = SnapshotRequest{}
-	mi := &file_bcosdata_stash_v1_stash_proto_msgTypes[10]
+	mi := &file_bcosdata_stash_v1_stash_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -729,7 +831,7 @@ func (x *SnapshotRequest) String() string {
 func (*SnapshotRequest) ProtoMessage() {}
 
 func (x *SnapshotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_bcosdata_stash_v1_stash_proto_msgTypes[10]
+	mi := &file_bcosdata_stash_v1_stash_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -742,7 +844,7 @@ func (x *SnapshotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotRequest.ProtoReflect.Descriptor instead.
 func (*SnapshotRequest) Descriptor() ([]byte, []int) {
-	return file_bcosdata_stash_v1_stash_proto_rawDescGZIP(), []int{10}
+	return file_bcosdata_stash_v1_stash_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *SnapshotRequest) GetBlockNumber() uint64 {
@@ -776,7 +878,7 @@ type SnapshotResponse struct {
 
 func (x *SnapshotResponse) Reset() {
 	*x = SnapshotResponse{}
-	mi := &file_bcosdata_stash_v1_stash_proto_msgTypes[11]
+	mi := &file_bcosdata_stash_v1_stash_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -788,7 +890,7 @@ func (x *SnapshotResponse) String() string {
 func (*SnapshotResponse) ProtoMessage() {}
 
 func (x *SnapshotResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_bcosdata_stash_v1_stash_proto_msgTypes[11]
+	mi := &file_bcosdata_stash_v1_stash_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -801,7 +903,7 @@ func (x *SnapshotResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotResponse.ProtoReflect.Descriptor instead.
 func (*SnapshotResponse) Descriptor() ([]byte, []int) {
-	return file_bcosdata_stash_v1_stash_proto_rawDescGZIP(), []int{11}
+	return file_bcosdata_stash_v1_stash_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *SnapshotResponse) GetTable() string {
@@ -844,7 +946,7 @@ var File_bcosdata_stash_v1_stash_proto protoreflect.FileDescriptor
 const file_bcosdata_stash_v1_stash_proto_rawDesc = "" +
 	"\n" +
 	"\x1dbcosdata/stash/v1/stash.proto\x12\x11bcosdata.stash.v1\x1a\x1dbcosdata/chain/v1/chain.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x0f\n" +
-	"\rStatusRequest\"\xa5\x02\n" +
+	"\rStatusRequest\"\xe8\x02\n" +
 	"\x0eStatusResponse\x12\x14\n" +
 	"\x05chain\x18\x01 \x01(\tR\x05chain\x12\x14\n" +
 	"\x05group\x18\x02 \x01(\rR\x05group\x12#\n" +
@@ -854,7 +956,14 @@ const file_bcosdata_stash_v1_stash_proto_rawDesc = "" +
 	"\afailure\x18\x06 \x01(\v2&.bcosdata.stash.v1.VerificationFailureR\afailure\x12\x1e\n" +
 	"\n" +
 	"checkpoint\x18\a \x01(\fR\n" +
-	"checkpoint\"\xab\x02\n" +
+	"checkpoint\x12A\n" +
+	"\fdependencies\x18\b \x03(\v2\x1d.bcosdata.stash.v1.DependencyR\fdependencies\"~\n" +
+	"\n" +
+	"Dependency\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05ready\x18\x02 \x01(\bR\x05ready\x12\x14\n" +
+	"\x05error\x18\x03 \x01(\tR\x05error\x120\n" +
+	"\x05since\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\"\xfe\x02\n" +
 	"\fSourceStatus\x12\x16\n" +
 	"\x06source\x18\x01 \x01(\tR\x06source\x12\x1b\n" +
 	"\thead_seen\x18\x02 \x01(\x04R\bheadSeen\x12#\n" +
@@ -864,7 +973,11 @@ const file_bcosdata_stash_v1_stash_proto_rawDesc = "" +
 	"\n" +
 	"last_error\x18\x06 \x01(\tR\tlastError\x12B\n" +
 	"\x0flast_error_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\rlastErrorTime\x12%\n" +
-	"\x0edownload_bytes\x18\b \x01(\x04R\rdownloadBytes\"\xdc\x01\n" +
+	"\x0edownload_bytes\x18\b \x01(\x04R\rdownloadBytes\x12\x14\n" +
+	"\x05ready\x18\t \x01(\bR\x05ready\x12;\n" +
+	"\vready_since\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"readySince\"\xdc\x01\n" +
 	"\x13VerificationFailure\x12!\n" +
 	"\fblock_number\x18\x01 \x01(\x04R\vblockNumber\x12\x14\n" +
 	"\x05check\x18\x02 \x01(\tR\x05check\x12\x18\n" +
@@ -921,49 +1034,53 @@ func file_bcosdata_stash_v1_stash_proto_rawDescGZIP() []byte {
 	return file_bcosdata_stash_v1_stash_proto_rawDescData
 }
 
-var file_bcosdata_stash_v1_stash_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_bcosdata_stash_v1_stash_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_bcosdata_stash_v1_stash_proto_goTypes = []any{
 	(*StatusRequest)(nil),           // 0: bcosdata.stash.v1.StatusRequest
 	(*StatusResponse)(nil),          // 1: bcosdata.stash.v1.StatusResponse
-	(*SourceStatus)(nil),            // 2: bcosdata.stash.v1.SourceStatus
-	(*VerificationFailure)(nil),     // 3: bcosdata.stash.v1.VerificationFailure
-	(*GetBlockRequest)(nil),         // 4: bcosdata.stash.v1.GetBlockRequest
-	(*GetBlockResponse)(nil),        // 5: bcosdata.stash.v1.GetBlockResponse
-	(*GetStateChangesRequest)(nil),  // 6: bcosdata.stash.v1.GetStateChangesRequest
-	(*GetStateChangesResponse)(nil), // 7: bcosdata.stash.v1.GetStateChangesResponse
-	(*VerifyRangeRequest)(nil),      // 8: bcosdata.stash.v1.VerifyRangeRequest
-	(*VerifyRangeResponse)(nil),     // 9: bcosdata.stash.v1.VerifyRangeResponse
-	(*SnapshotRequest)(nil),         // 10: bcosdata.stash.v1.SnapshotRequest
-	(*SnapshotResponse)(nil),        // 11: bcosdata.stash.v1.SnapshotResponse
-	(*timestamppb.Timestamp)(nil),   // 12: google.protobuf.Timestamp
-	(*v1.Block)(nil),                // 13: bcosdata.chain.v1.Block
-	(*v1.StateChange)(nil),          // 14: bcosdata.chain.v1.StateChange
-	(*v1.Row)(nil),                  // 15: bcosdata.chain.v1.Row
+	(*Dependency)(nil),              // 2: bcosdata.stash.v1.Dependency
+	(*SourceStatus)(nil),            // 3: bcosdata.stash.v1.SourceStatus
+	(*VerificationFailure)(nil),     // 4: bcosdata.stash.v1.VerificationFailure
+	(*GetBlockRequest)(nil),         // 5: bcosdata.stash.v1.GetBlockRequest
+	(*GetBlockResponse)(nil),        // 6: bcosdata.stash.v1.GetBlockResponse
+	(*GetStateChangesRequest)(nil),  // 7: bcosdata.stash.v1.GetStateChangesRequest
+	(*GetStateChangesResponse)(nil), // 8: bcosdata.stash.v1.GetStateChangesResponse
+	(*VerifyRangeRequest)(nil),      // 9: bcosdata.stash.v1.VerifyRangeRequest
+	(*VerifyRangeResponse)(nil),     // 10: bcosdata.stash.v1.VerifyRangeResponse
+	(*SnapshotRequest)(nil),         // 11: bcosdata.stash.v1.SnapshotRequest
+	(*SnapshotResponse)(nil),        // 12: bcosdata.stash.v1.SnapshotResponse
+	(*timestamppb.Timestamp)(nil),   // 13: google.protobuf.Timestamp
+	(*v1.Block)(nil),                // 14: bcosdata.chain.v1.Block
+	(*v1.StateChange)(nil),          // 15: bcosdata.chain.v1.StateChange
+	(*v1.Row)(nil),                  // 16: bcosdata.chain.v1.Row
 }
 var file_bcosdata_stash_v1_stash_proto_depIdxs = []int32{
-	2,  // 0: bcosdata.stash.v1.StatusResponse.sources:type_name -> bcosdata.stash.v1.SourceStatus
-	3,  // 1: bcosdata.stash.v1.StatusResponse.failure:type_name -> bcosdata.stash.v1.VerificationFailure
-	12, // 2: bcosdata.stash.v1.SourceStatus.last_error_time:type_name -> google.protobuf.Timestamp
-	12, // 3: bcosdata.stash.v1.VerificationFailure.time:type_name -> google.protobuf.Timestamp
-	13, // 4: bcosdata.stash.v1.GetBlockResponse.block:type_name -> bcosdata.chain.v1.Block
-	14, // 5: bcosdata.stash.v1.GetStateChangesResponse.state_change:type_name -> bcosdata.chain.v1.StateChange
-	3,  // 6: bcosdata.stash.v1.VerifyRangeResponse.failures:type_name -> bcosdata.stash.v1.VerificationFailure
-	15, // 7: bcosdata.stash.v1.SnapshotResponse.rows:type_name -> bcosdata.chain.v1.Row
-	0,  // 8: bcosdata.stash.v1.StashService.Status:input_type -> bcosdata.stash.v1.StatusRequest
-	4,  // 9: bcosdata.stash.v1.StashService.GetBlock:input_type -> bcosdata.stash.v1.GetBlockRequest
-	6,  // 10: bcosdata.stash.v1.StashService.GetStateChanges:input_type -> bcosdata.stash.v1.GetStateChangesRequest
-	8,  // 11: bcosdata.stash.v1.StashService.VerifyRange:input_type -> bcosdata.stash.v1.VerifyRangeRequest
-	10, // 12: bcosdata.stash.v1.StashService.Snapshot:input_type -> bcosdata.stash.v1.SnapshotRequest
-	1,  // 13: bcosdata.stash.v1.StashService.Status:output_type -> bcosdata.stash.v1.StatusResponse
-	5,  // 14: bcosdata.stash.v1.StashService.GetBlock:output_type -> bcosdata.stash.v1.GetBlockResponse
-	7,  // 15: bcosdata.stash.v1.StashService.GetStateChanges:output_type -> bcosdata.stash.v1.GetStateChangesResponse
-	9,  // 16: bcosdata.stash.v1.StashService.VerifyRange:output_type -> bcosdata.stash.v1.VerifyRangeResponse
-	11, // 17: bcosdata.stash.v1.StashService.Snapshot:output_type -> bcosdata.stash.v1.SnapshotResponse
-	13, // [13:18] is the sub-list for method output_type
-	8,  // [8:13] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	3,  // 0: bcosdata.stash.v1.StatusResponse.sources:type_name -> bcosdata.stash.v1.SourceStatus
+	4,  // 1: bcosdata.stash.v1.StatusResponse.failure:type_name -> bcosdata.stash.v1.VerificationFailure
+	2,  // 2: bcosdata.stash.v1.StatusResponse.dependencies:type_name -> bcosdata.stash.v1.Dependency
+	13, // 3: bcosdata.stash.v1.Dependency.since:type_name -> google.protobuf.Timestamp
+	13, // 4: bcosdata.stash.v1.SourceStatus.last_error_time:type_name -> google.protobuf.Timestamp
+	13, // 5: bcosdata.stash.v1.SourceStatus.ready_since:type_name -> google.protobuf.Timestamp
+	13, // 6: bcosdata.stash.v1.VerificationFailure.time:type_name -> google.protobuf.Timestamp
+	14, // 7: bcosdata.stash.v1.GetBlockResponse.block:type_name -> bcosdata.chain.v1.Block
+	15, // 8: bcosdata.stash.v1.GetStateChangesResponse.state_change:type_name -> bcosdata.chain.v1.StateChange
+	4,  // 9: bcosdata.stash.v1.VerifyRangeResponse.failures:type_name -> bcosdata.stash.v1.VerificationFailure
+	16, // 10: bcosdata.stash.v1.SnapshotResponse.rows:type_name -> bcosdata.chain.v1.Row
+	0,  // 11: bcosdata.stash.v1.StashService.Status:input_type -> bcosdata.stash.v1.StatusRequest
+	5,  // 12: bcosdata.stash.v1.StashService.GetBlock:input_type -> bcosdata.stash.v1.GetBlockRequest
+	7,  // 13: bcosdata.stash.v1.StashService.GetStateChanges:input_type -> bcosdata.stash.v1.GetStateChangesRequest
+	9,  // 14: bcosdata.stash.v1.StashService.VerifyRange:input_type -> bcosdata.stash.v1.VerifyRangeRequest
+	11, // 15: bcosdata.stash.v1.StashService.Snapshot:input_type -> bcosdata.stash.v1.SnapshotRequest
+	1,  // 16: bcosdata.stash.v1.StashService.Status:output_type -> bcosdata.stash.v1.StatusResponse
+	6,  // 17: bcosdata.stash.v1.StashService.GetBlock:output_type -> bcosdata.stash.v1.GetBlockResponse
+	8,  // 18: bcosdata.stash.v1.StashService.GetStateChanges:output_type -> bcosdata.stash.v1.GetStateChangesResponse
+	10, // 19: bcosdata.stash.v1.StashService.VerifyRange:output_type -> bcosdata.stash.v1.VerifyRangeResponse
+	12, // 20: bcosdata.stash.v1.StashService.Snapshot:output_type -> bcosdata.stash.v1.SnapshotResponse
+	16, // [16:21] is the sub-list for method output_type
+	11, // [11:16] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_bcosdata_stash_v1_stash_proto_init() }
@@ -971,7 +1088,7 @@ func file_bcosdata_stash_v1_stash_proto_init() {
 	if File_bcosdata_stash_v1_stash_proto != nil {
 		return
 	}
-	file_bcosdata_stash_v1_stash_proto_msgTypes[4].OneofWrappers = []any{
+	file_bcosdata_stash_v1_stash_proto_msgTypes[5].OneofWrappers = []any{
 		(*GetBlockRequest_Number)(nil),
 		(*GetBlockRequest_Hash)(nil),
 	}
@@ -981,7 +1098,7 @@ func file_bcosdata_stash_v1_stash_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_bcosdata_stash_v1_stash_proto_rawDesc), len(file_bcosdata_stash_v1_stash_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   12,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -12,17 +12,21 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	stashv1 "github.com/bcosdata/bcosdata/proto/bcosdata/stash/v1"
+	"github.com/bcosdata/bcosdata/services/stash/internal/health"
 	"github.com/bcosdata/bcosdata/services/stash/internal/ingest"
 	"github.com/bcosdata/bcosdata/services/stash/internal/publish"
+	"github.com/bcosdata/bcosdata/services/stash/internal/source"
 	"github.com/bcosdata/bcosdata/services/stash/internal/store"
 	"github.com/bcosdata/bcosdata/services/stash/internal/verify"
 )
 
-// Backend is what the API reads: the running pipeline and the store. Either may be nil while
-// the service is starting.
+// Backend is what the API reads: the running pipeline and the store (either may be nil while
+// the service is starting), the dependencies' states and the configured sources.
 type Backend struct {
 	Pipeline *ingest.Pipeline
 	Store    *store.Store
+	Health   *health.Tracker
+	Sources  []source.Source
 }
 
 // Server implements StashServiceServer.
@@ -47,14 +51,35 @@ func (s *Server) ready() (Backend, error) {
 	return b, nil
 }
 
-// Status implements StashServiceServer.
+// Status implements StashServiceServer. It answers while the service is starting too: the
+// progress fields are then empty and the dependencies say what it waits for.
 func (s *Server) Status(context.Context, *stashv1.StatusRequest) (*stashv1.StatusResponse, error) {
-	b, err := s.ready()
-	if err != nil {
-		return nil, err
+	b := s.backend()
+	resp := &stashv1.StatusResponse{Chain: s.chain.Name, Group: uint32(s.chain.Group)}
+	var deps map[string]health.State
+	if b.Health != nil {
+		states := b.Health.States()
+		deps = make(map[string]health.State, len(states))
+		for _, d := range states {
+			deps[d.Name] = d
+			resp.Dependencies = append(resp.Dependencies, &stashv1.Dependency{Name: d.Name, Ready: d.Ready, Error: d.Err, Since: timestamppb.New(d.Since)})
+		}
+	}
+	if b.Pipeline == nil {
+		for _, src := range b.Sources {
+			ss := &stashv1.SourceStatus{Source: src.Name(), Ready: true}
+			if d, ok := deps[health.SourceName(src.Name())]; ok {
+				ss.Ready, ss.ReadySince = d.Ready, timestamppb.New(d.Since)
+			}
+			ss.HeadSeen, _ = src.Stats().Head()
+			if e, at := src.Stats().LastError(); e != "" {
+				ss.LastError, ss.LastErrorTime = e, timestamppb.New(at)
+			}
+			resp.Sources = append(resp.Sources, ss)
+		}
+		return resp, nil
 	}
 	st := b.Pipeline.Status()
-	resp := &stashv1.StatusResponse{Chain: s.chain.Name, Group: uint32(s.chain.Group)}
 	if st.HasVerified {
 		resp.LastVerified = st.LastVerified
 		resp.Checkpoint = st.Checkpoint[:]
@@ -68,7 +93,10 @@ func (s *Server) Status(context.Context, *stashv1.StatusRequest) (*stashv1.Statu
 	}
 	for _, ss := range st.Sources {
 		src := &stashv1.SourceStatus{Source: ss.Name, HeadSeen: ss.Head, LastVerified: ss.LastVerified,
-			LastPublished: ss.LastPublished, Lag: ss.Lag, LastError: ss.LastError, DownloadBytes: uint64(ss.DownloadBytes)}
+			LastPublished: ss.LastPublished, Lag: ss.Lag, LastError: ss.LastError, DownloadBytes: uint64(ss.DownloadBytes), Ready: ss.Ready}
+		if !ss.ReadySince.IsZero() {
+			src.ReadySince = timestamppb.New(ss.ReadySince)
+		}
 		if !ss.LastErrorTime.IsZero() && ss.LastError != "" {
 			src.LastErrorTime = timestamppb.New(ss.LastErrorTime)
 		}

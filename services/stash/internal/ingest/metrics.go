@@ -40,7 +40,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		txsPublished: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "transactions_published_total",
 			Help: "Transactions of blocks published to Kafka."}),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "verification_failures_total",
-			Help: "Blocks that failed verification, by failed check (each attempt counts)."}, []string{"check"}),
+			Help: "Blocks that failed verification, by failed check; a block retried after a failure counts once until the stream gets past it."}, []string{"check"}),
 		lastVerified: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "last_verified_block",
 			Help: "Highest block verified and stored."}),
 		lastPublished: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "last_published_block",

@@ -1,11 +1,16 @@
 package ingest
 
 import (
+	"context"
 	"errors"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"go.uber.org/zap"
+
+	"github.com/bcosdata/bcosdata/services/stash/internal/health"
 	"github.com/bcosdata/bcosdata/services/stash/internal/source"
 	"github.com/bcosdata/bcosdata/services/stash/internal/verify"
 )
@@ -34,6 +39,9 @@ type SourceStatus struct {
 	LastError     string
 	LastErrorTime time.Time
 	DownloadBytes int64
+	// Ready is false while the source cannot be read; ReadySince is when that last changed.
+	Ready      bool
+	ReadySince time.Time
 }
 
 // Status is a snapshot of the pipeline.
@@ -57,11 +65,20 @@ type tracker struct {
 	checkpoint    [32]byte
 	failure       *Failure
 	sources       []*sourceTrack
+
+	// stored counts blocks and transactions committed by this process, for the progress log.
+	storedBlocks, storedTxs atomic.Uint64
 }
 
 type sourceTrack struct {
 	src      source.Source
+	dep      *health.Dep
 	verified atomic.Uint64 // block+1 of the last block this source supplied or agreed with; 0 none
+}
+
+func (t *tracker) addStored(blocks, txs int) {
+	t.storedBlocks.Add(uint64(blocks))
+	t.storedTxs.Add(uint64(txs))
 }
 
 func (t *tracker) setVerified(n uint64, cp [32]byte) {
@@ -111,6 +128,10 @@ func (t *tracker) snapshot() Status {
 			}
 		}
 		ss.LastError, ss.LastErrorTime = stats.LastError()
+		if st.dep != nil {
+			ds := st.dep.State()
+			ss.Ready, ss.ReadySince = ds.Ready, ds.Since
+		}
 		if ss.HasHead {
 			switch {
 			case !s.HasVerified:
@@ -123,3 +144,44 @@ func (t *tracker) snapshot() Status {
 	}
 	return s
 }
+
+// logProgress logs the progress at Info every ProgressEvery until ctx ends: the last stored
+// and published block, the rates since the previous line, and how far the furthest source is
+// ahead.
+func (p *Pipeline) logProgress(ctx context.Context) {
+	t := time.NewTicker(p.cfg.ProgressEvery)
+	defer t.Stop()
+	prevBlocks, prevTxs, prev := p.status.storedBlocks.Load(), p.status.storedTxs.Load(), time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			blocks, txs := p.status.storedBlocks.Load(), p.status.storedTxs.Load()
+			secs := now.Sub(prev).Seconds()
+			st := p.status.snapshot()
+			var lag uint64
+			for _, s := range st.Sources {
+				lag = max(lag, s.Lag)
+			}
+			fields := []zap.Field{
+				zap.Float64("blocks_per_s", round1(float64(blocks-prevBlocks)/secs)),
+				zap.Float64("txs_per_s", round1(float64(txs-prevTxs)/secs)),
+				zap.Uint64("lag", lag),
+			}
+			if st.HasVerified {
+				fields = append(fields, zap.Uint64("last_verified", st.LastVerified))
+			}
+			if st.HasPublished {
+				fields = append(fields, zap.Uint64("last_published", st.LastPublished))
+			}
+			if st.Failure != nil {
+				fields = append(fields, zap.Uint64("stopped_at", st.Failure.Block), zap.String("check", st.Failure.Check))
+			}
+			p.log.Info("progress", fields...)
+			prevBlocks, prevTxs, prev = blocks, txs, now
+		}
+	}
+}
+
+func round1(f float64) float64 { return math.Round(f*10) / 10 }

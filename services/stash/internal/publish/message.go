@@ -235,3 +235,16 @@ func (c Chain) Messages(b *verify.Block) ([]kafkago.Message, error) {
 		Headers: kafka.Headers(kafka.ContentTypeProtobuf, string((&chainv1.StateChange{}).ProtoReflect().Descriptor().FullName()), b.Number),
 	}), nil
 }
+
+// BatchMessages returns the messages of blocks, in block order, ready for one write.
+func (c Chain) BatchMessages(blocks []*verify.Block) ([]kafkago.Message, error) {
+	msgs := make([]kafkago.Message, 0, 2*len(blocks))
+	for _, b := range blocks {
+		m, err := c.Messages(b)
+		if err != nil {
+			return nil, err
+		}
+		msgs = append(msgs, m...)
+	}
+	return msgs, nil
+}

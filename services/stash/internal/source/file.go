@@ -34,7 +34,9 @@ func (f *File) Stats() *Stats { return &f.stats }
 
 // Open implements Source.
 func (f *File) Open(_ context.Context, from uint64) (Stream, error) {
-	return newDirStream(f.name, f.dir, from, f.opts, &f.stats), nil
+	s := newDirStream(f.name, f.dir, from, f.opts, &f.stats)
+	s.reachable = true
+	return s, nil
 }
 
 // dirStream reads the records of a binlog directory in order, from file to file, and waits at
@@ -52,6 +54,9 @@ type dirStream struct {
 	cur       binlog.FileInfo // the open file
 	r         *binlog.Reader
 	truncated time.Time // when the open file was first seen ending inside a record
+	// reachable is set when the directory is the node's own (file://): listing it shows the
+	// source is there. An HTTP source's cache directory says nothing about the node.
+	reachable bool
 
 	// position mirrors next for the HTTP cache cleaner, which runs on another goroutine.
 	position atomic.Uint64
@@ -85,6 +90,9 @@ func (s *dirStream) list() error {
 	}
 	if len(files) > 0 {
 		s.stats.SeeHead(files[len(files)-1].FirstBlock)
+	}
+	if s.reachable {
+		s.stats.Reachable()
 	}
 	s.files = files
 	return nil
@@ -180,6 +188,9 @@ func (s *dirStream) step() (*verify.Candidate, error) {
 		s.truncated = time.Time{}
 		switch {
 		case rec.BlockNumber < s.next:
+			// Skipped, but the node has it: after a restart the head is the last record seen,
+			// not the first block of the newest file.
+			s.stats.SeeHead(rec.BlockNumber)
 			return nil, nil
 		case rec.BlockNumber > s.next:
 			return nil, s.fail(verify.CheckGap, file, rec.Offset, s.next, fmt.Errorf("next record is for block %d", rec.BlockNumber))

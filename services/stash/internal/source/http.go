@@ -131,6 +131,7 @@ func (d *downloader) run(ctx context.Context) {
 		}
 		if err != nil {
 			d.h.stats.SetError(err)
+			d.h.stats.Unreachable(err)
 		}
 		if !Wait(ctx, d.h.opts.Poll) {
 			return
@@ -175,6 +176,7 @@ func (d *downloader) pass(ctx context.Context) error {
 		}
 	}
 	d.h.stats.SetError(nil)
+	d.h.stats.Reachable()
 	return nil
 }
 

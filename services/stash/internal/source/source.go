@@ -51,10 +51,41 @@ type Stats struct {
 	head     atomic.Uint64
 	hasHead  atomic.Bool
 	download atomic.Int64
+	// hasErr mirrors lastErr != "", so ClearErrorAt costs one atomic load on the hot path.
+	hasErr atomic.Bool
+	watch  atomic.Pointer[watcher]
 
 	mu      sync.Mutex
 	lastErr string
 	errTime time.Time
+	// errBlock is the block a failed check was about (with errAtBlock).
+	errBlock   uint64
+	errAtBlock bool
+}
+
+type watcher struct {
+	up   func()
+	down func(error)
+}
+
+// Watch sets the functions the source calls when it found the node there, even with nothing
+// new to read (a binlog directory listed, a remote listing downloaded), and when it could not
+// reach it in the background (an HTTP source's downloads). Errors of Open and Next are the
+// caller's to see.
+func (s *Stats) Watch(up func(), down func(error)) { s.watch.Store(&watcher{up: up, down: down}) }
+
+// Reachable reports that the node was found there.
+func (s *Stats) Reachable() {
+	if w := s.watch.Load(); w != nil {
+		w.up()
+	}
+}
+
+// Unreachable reports that the node could not be reached.
+func (s *Stats) Unreachable(err error) {
+	if w := s.watch.Load(); w != nil {
+		w.down(err)
+	}
 }
 
 // SeeHead records a block number the node is known to have.
@@ -85,10 +116,31 @@ func (s *Stats) SetError(err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err == nil {
-		s.lastErr = ""
+		s.lastErr, s.errAtBlock = "", false
+		s.hasErr.Store(false)
 		return
 	}
 	s.lastErr, s.errTime = err.Error(), time.Now()
+	var ce *verify.CheckError
+	s.errBlock, s.errAtBlock = 0, false
+	if errors.As(err, &ce) {
+		s.errBlock, s.errAtBlock = ce.Block, true
+	}
+	s.hasErr.Store(true)
+}
+
+// ClearErrorAt clears the latest error if it was a failed check of block n: the source's copy
+// of n was good after all (the fault was fixed). Errors about other blocks stay.
+func (s *Stats) ClearErrorAt(n uint64) {
+	if !s.hasErr.Load() {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.errAtBlock && s.errBlock == n {
+		s.lastErr, s.errAtBlock = "", false
+		s.hasErr.Store(false)
+	}
 }
 
 // LastError returns the latest error and when it happened ("" when none).

@@ -216,3 +216,15 @@ func (s *Store) stateOf(ctx context.Context, q querier, name string, n uint64) (
 	inLayout(out, t, t.layoutAt(n))
 	return out, nil
 }
+
+// SourceOf returns the source stored block n was taken from.
+func (s *Store) SourceOf(ctx context.Context, n uint64) (string, error) {
+	var src string
+	if err := s.pool.QueryRow(ctx, `SELECT source FROM stash.stash_blocks WHERE number = $1`, int64(n)).Scan(&src); err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return "", fmt.Errorf("block %d: %w", n, ErrNotFound)
+		}
+		return "", fmt.Errorf("read source of block %d: %w", n, err)
+	}
+	return src, nil
+}
