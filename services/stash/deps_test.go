@@ -324,10 +324,13 @@ func TestMissingSource(t *testing.T) {
 	t.Logf("readiness with the source missing: %v", err)
 	// What an operator sees: /readyz of the host's admin server.
 	readyz := adminReadyz(t, run)
-	if code, body := readyz(); code != http.StatusServiceUnavailable || !strings.Contains(body, "stash: source "+src+": ") ||
-		!strings.Contains(body, "no such file or directory") {
-		t.Errorf("/readyz with the source missing = %d %q", code, body)
-	}
+	await.For(t, 10*time.Second, "/readyz 503 naming the missing source", func() error {
+		if code, body := readyz(); code != http.StatusServiceUnavailable || !strings.Contains(body, "stash: source "+src+": ") ||
+			!strings.Contains(body, "no such file or directory") {
+			return fmt.Errorf("/readyz with the source missing = %d %q", code, body)
+		}
+		return nil
+	})
 	run.dependency(t, "source "+src, false)
 	st := waitStatus(t, run.client, 15*time.Second, "the source not ready", func(s *stashv1.StatusResponse) bool {
 		return len(s.GetSources()) == 1 && !s.GetSources()[0].GetReady() && s.GetSources()[0].GetLastError() != ""
@@ -339,9 +342,13 @@ func TestMissingSource(t *testing.T) {
 
 	writeDir(t, dir, encodeFile(t, recs))
 	run.ready(t)
-	if code, body := readyz(); code != http.StatusOK {
-		t.Errorf("/readyz once the source appeared = %d %q", code, body)
-	}
+	// /readyz shows the host's last probe (one a second), so it follows within a probe.
+	await.For(t, 10*time.Second, "/readyz 200 once the source appeared", func() error {
+		if code, body := readyz(); code != http.StatusOK {
+			return fmt.Errorf("/readyz = %d %q", code, body)
+		}
+		return nil
+	})
 	st = waitStatus(t, run.client, 60*time.Second, "every block published", func(s *stashv1.StatusResponse) bool { return s.GetLastPublished() == 21 })
 	if s := st.GetSources()[0]; !s.GetReady() || s.GetLastError() != "" {
 		t.Errorf("source after it appeared: %v; want ready, no error", s)
