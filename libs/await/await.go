@@ -24,9 +24,18 @@ var ErrNotYet = errors.New("not yet")
 // Until checks cond until it returns nil or timeout passes. It returns nil, the context's
 // error when ctx ends first, or the timeout with the condition's last answer.
 func Until(ctx context.Context, timeout time.Duration, cond func() error) error {
+	return until(ctx, timeout, firstInterval, maxInterval, cond)
+}
+
+// UntilEvery is Until with a fixed interval between checks, for the rare test that must see a
+// short-lived state, such as a crash test that kills a process right after a given commit.
+func UntilEvery(ctx context.Context, timeout, interval time.Duration, cond func() error) error {
+	return until(ctx, timeout, interval, interval, cond)
+}
+
+func until(ctx context.Context, timeout, interval, maxInterval time.Duration, cond func() error) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	interval := firstInterval
 	t := time.NewTimer(0)
 	defer t.Stop()
 	var last error

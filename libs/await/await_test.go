@@ -55,3 +55,21 @@ func TestValueReturnsTheFirstGoodValue(t *testing.T) {
 		t.Fatalf("Value = %d, want 20", got)
 	}
 }
+
+func TestUntilEveryKeepsItsInterval(t *testing.T) {
+	var calls atomic.Int32
+	start := time.Now()
+	err := UntilEvery(t.Context(), 10*time.Second, time.Millisecond, func() error {
+		if calls.Add(1) < 50 {
+			return ErrNotYet
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("UntilEvery = %v", err)
+	}
+	// 50 checks a millisecond apart; with Until's doubling they would take over 8 s.
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("50 checks took %s: the interval grew", took)
+	}
+}

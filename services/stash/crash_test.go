@@ -93,7 +93,7 @@ func TestCrashRestart(t *testing.T) {
 		exited := make(chan error, 1)
 		go func() { exited <- cmd.Wait() }()
 		var v, p int64
-		err := await.Until(t.Context(), 60*time.Second, func() error {
+		err := await.UntilEvery(t.Context(), 60*time.Second, 2*time.Millisecond, func() error { // 2 ms: kill close to a commit
 			if v, p = progress(); until(v, p) {
 				return nil
 			}
