@@ -169,21 +169,24 @@ func (s *Service) Run(ctx context.Context) error {
 	return p.Run(ctx)
 }
 
+// probeEvery is how often an idle dependency is checked: a ping and a topic check on loopback
+// or a LAN cost little, and an operator should see an outage, or its end, within seconds.
+const probeEvery = 2 * time.Second
+
 // probe checks the database and the broker when the pipeline has not used them lately (it is
-// caught up and waits for blocks): a dependency that went away, or came back, shows in
-// readiness within about probeEvery even when nothing is written. The broker check creates the
+// caught up and waits for blocks, or sleeps in a retry's backoff): a dependency that went away,
+// or came back, shows in readiness within about probeEvery even when nothing is written, not
+// only at the pipeline's next retry, up to -retry.max later. The broker check creates the
 // topics when they are missing (a broker that came back empty).
 func (s *Service) probe(ctx context.Context, pool *pgxpool.Pool, pub *publish.Publisher) {
-	every := min(max(s.cfg.RetryMax, time.Second), 10*time.Second)
+	every := probeEvery
 	t := time.NewTicker(every)
 	defer t.Stop()
 	check := func(d *health.Dep, what string, fn func(context.Context) error) {
-		// A dependency that is down is retried by whoever needs it; probe it only when nobody
-		// has for longer than that retry's backoff.
-		if !d.Idle(every) || (!d.Ready() && !d.Idle(s.cfg.RetryMax+every)) {
-			return
+		if !d.Idle(every) {
+			return // the pipeline used it just now and reported how that went
 		}
-		cctx, cancel := context.WithTimeout(ctx, max(every, 5*time.Second))
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
 		if err := fn(cctx); err != nil {
 			if ctx.Err() == nil {
