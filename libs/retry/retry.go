@@ -106,7 +106,8 @@ func (e *permanentError) Error() string { return e.err.Error() }
 func (e *permanentError) Unwrap() error { return e.err }
 
 // Forever calls fn until it returns nil, waiting the policy's backoff between attempts, and
-// calls onFailure (may be nil) after each failure. It gives up only when ctx ends, returning
+// calls onFailure (may be nil) after each failure that was not caused by ctx ending. It gives
+// up only when ctx ends, returning
 // the last error (or ctx's error when no attempt ran), or when fn returns an error marked
 // Permanent.
 func Forever(ctx context.Context, p Policy, fn func(context.Context) error, onFailure OnFailure) error {
@@ -134,6 +135,11 @@ func Value[T any](ctx context.Context, p Policy, fn func(context.Context) (T, er
 			return v, nil
 		}
 		if _, ok := errors.AsType[*permanentError](err); ok {
+			return v, err
+		}
+		if ctx.Err() != nil {
+			// The attempt failed because we are stopping: not a failure of the dependency,
+			// so onFailure (which logs and marks it down) is not told.
 			return v, err
 		}
 		if b == nil {

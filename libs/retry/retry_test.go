@@ -152,3 +152,26 @@ func TestPermanentEndsRetries(t *testing.T) {
 		t.Fatalf("Forever = %v after %d calls, want errDown after 1", err, calls)
 	}
 }
+
+// TestFailureAtShutdownIsNotReported: an attempt cut short because the caller is stopping says
+// nothing about the dependency, so it must not be logged or marked as an outage.
+func TestFailureAtShutdownIsNotReported(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(t.Context())
+		var reported []error
+		err := retry.Forever(ctx, retry.Policy{Min: time.Second, Max: time.Second}, func(actx context.Context) error {
+			if len(reported) == 0 {
+				return errDown // a real failure first
+			}
+			cancel()
+			<-actx.Done()
+			return actx.Err()
+		}, func(f retry.Failure) { reported = append(reported, f.Err) })
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("err = %v, want the cancelled attempt's error", err)
+		}
+		if len(reported) != 1 || !errors.Is(reported[0], errDown) {
+			t.Errorf("reported failures %v, want only the real one", reported)
+		}
+	})
+}

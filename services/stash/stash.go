@@ -126,7 +126,9 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 		defer pool.Close()
 	}
-	policy := retry.Policy{Min: s.cfg.RetryMin, Max: s.cfg.RetryMax}
+	// Waiting for the database and the broker at start: the probe does not run yet, so the
+	// backoff itself bounds how late a dependency that came back is noticed.
+	policy := retry.Policy{Min: s.cfg.RetryMin, Max: min(s.cfg.RetryMax, 2*probeEvery)}
 	st, err := retry.Value(ctx, policy, func(ctx context.Context) (*store.Store, error) {
 		st, err := store.Open(ctx, pool)
 		if errors.Is(err, postgres.ErrSchemaTooNew) {
