@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/bcosdata/bcosdata/libs/fisco/binlog"
+	"github.com/bcosdata/bcosdata/libs/retry"
 	"github.com/bcosdata/bcosdata/services/stash/internal/verify"
 )
 
@@ -165,7 +166,7 @@ func (s *dirStream) Next(ctx context.Context) (*verify.Candidate, error) {
 			// Skipped a record before the start block.
 			continue
 		case errors.Is(err, errNoData):
-			if !Wait(ctx, s.opts.Poll) {
+			if !retry.Sleep(ctx, s.opts.Poll) {
 				return nil, ctx.Err()
 			}
 		default:

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/bcosdata/bcosdata/libs/fisco/binlog"
+	"github.com/bcosdata/bcosdata/libs/retry"
 )
 
 // HTTP reads a node's binlog directory served as an nginx-style autoindex: it lists the
@@ -133,7 +134,7 @@ func (d *downloader) run(ctx context.Context) {
 			d.h.stats.SetError(err)
 			d.h.stats.Unreachable(err)
 		}
-		if !Wait(ctx, d.h.opts.Poll) {
+		if !retry.Sleep(ctx, d.h.opts.Poll) {
 			return
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/bcosdata/bcosdata/libs/fisco/block"
 	"github.com/bcosdata/bcosdata/libs/fisco/cryptosuite"
 	"github.com/bcosdata/bcosdata/libs/fisco/rpcjson"
+	"github.com/bcosdata/bcosdata/libs/retry"
 	"github.com/bcosdata/bcosdata/services/stash/internal/verify"
 )
 
@@ -135,7 +136,7 @@ func (s *rpcStream) run(ctx context.Context, from uint64) {
 				}
 				s.r.stats.SeeHead(h)
 				head, hasHead = h, true
-				if n > head && !Wait(ctx, s.r.opts.Poll) {
+				if n > head && !retry.Sleep(ctx, s.r.opts.Poll) {
 					return
 				}
 			}

@@ -226,16 +226,3 @@ func Parse(raw string, opts Options) (Source, error) {
 	}
 	return nil, fmt.Errorf("source %q: %w: scheme %q, want file, http or rpc", raw, ErrUnsupported, u.Scheme)
 }
-
-// Wait sleeps for d or until ctx ends, reporting whether it slept the whole time. Sources use
-// it between polls; the pipeline between retries.
-func Wait(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
