@@ -3,6 +3,7 @@ package fiscosim_test
 import (
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"reflect"
@@ -259,3 +260,19 @@ func wantCode(t *testing.T, sim *fiscosim.Sim, addr common.Address, c *contracts
 func hexOf(b []byte) string { return "0x" + hex.EncodeToString(b) }
 
 func lower(a common.Address) string { return strings.ToLower(a.Hex()) }
+
+// TestRestartRefusesFullMixOnClassicChain checks that a chain started with the classic mix is
+// not continued with the full one, whose contracts it never deployed (the record would promise
+// events that calls to empty addresses cannot emit).
+func TestRestartRefusesFullMixOnClassicChain(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.RPCAddr, cfg.BinlogAddr = "", ""
+	cfg.Blocks, cfg.Mix = 3, fiscosim.MixClassic
+	runToEnd(t, cfg)
+	cfg.Blocks, cfg.Mix = 6, fiscosim.MixFull
+	if _, err := fiscosim.New(cfg, nil); !errors.Is(err, fiscosim.ErrConfig) {
+		t.Fatalf("restart with the full mix: %v, want ErrConfig", err)
+	}
+	cfg.Mix = fiscosim.MixClassic
+	runToEnd(t, cfg)
+}

@@ -215,7 +215,12 @@ func build(cfg Config, log *zap.Logger, suite *cryptosuite.Suite, version chain.
 		return nil, err
 	}
 	if head := c.HeadNumber(); head > 0 {
-		gen.Resume(head, len(c.Code(gen.AssetAddress())) > 0)
+		deployed := len(c.Code(gen.AssetAddress())) > 0
+		if deployed && gen.Mix() == load.MixFull && len(c.Code(gen.RegistryAddress())) == 0 {
+			writer.Close()
+			return nil, fmt.Errorf("restart node from %s: %w: the chain was started with the classic mix (-mix classic)", dir, ErrConfig)
+		}
+		gen.Resume(head, deployed)
 	}
 	return &Sim{cfg: cfg, log: log, chain: c, writer: writer, gen: gen, binlogDir: dir, genesisTime: genesisTime}, nil
 }
