@@ -41,11 +41,12 @@ func (g *Generator) setupFull(head, step uint64) (Unsigned, error) {
 	switch step {
 	case 2, 3, 4:
 		b := g.books[step-2]
-		u, err := g.deploy(head, step, g.ledger, b.at, b.name, b.owner, b.limit)
+		limit := new(big.Int).Set(b.limit) // records never share the generator's values
+		u, err := g.deploy(head, step, g.ledger, b.at, b.name, b.owner, limit)
 		if err != nil {
 			return Unsigned{}, err
 		}
-		g.emit(u, g.ledger, b.at, "Opened(string,address,uint256)", b.name, b.owner, b.limit)
+		g.emit(u, g.ledger, b.at, "Opened(string,address,uint256)", b.name, b.owner, limit)
 		return u, nil
 	case 5:
 		return g.deploy(head, step, g.registry, g.registryAt)
@@ -53,12 +54,13 @@ func (g *Generator) setupFull(head, step uint64) (Unsigned, error) {
 		return g.call(head, step, g.deployer, g.registry, g.registryAt, "register(address)", g.books[step-6].at)
 	}
 	b := g.books[3]
-	u, err := g.call(head, step, g.deployer, g.registry, g.registryAt, "open(string,uint256)", b.name, b.limit)
+	limit := new(big.Int).Set(b.limit)
+	u, err := g.call(head, step, g.deployer, g.registry, g.registryAt, "open(string,uint256)", b.name, limit)
 	if err != nil {
 		return Unsigned{}, err
 	}
-	u.Record.Created = append(u.Record.Created, sentCreated(g.ledger, b.at, b.name, b.owner, b.limit))
-	g.emit(u, g.ledger, b.at, "Opened(string,address,uint256)", b.name, b.owner, b.limit)
+	u.Record.Created = append(u.Record.Created, sentCreated(g.ledger, b.at, b.name, b.owner, limit))
+	g.emit(u, g.ledger, b.at, "Opened(string,address,uint256)", b.name, b.owner, limit)
 	g.emit(u, g.registry, g.registryAt, "BookOpened(address,string)", b.at, b.name)
 	g.output(u, g.registry, b.at)
 	return u, nil
