@@ -1,6 +1,9 @@
 package fiscosim_test
 
 import (
+	"bytes"
+	"errors"
+	"os"
 	"testing"
 
 	"github.com/bcosdata/bcosdata/libs/fisco/cryptosuite"
@@ -63,5 +66,34 @@ func BenchmarkBulk(b *testing.B) {
 			b.ReportMetric(float64(size)/1e6/secs, "MB/s")
 			b.ReportMetric(float64(size)/float64(cfg.Txs), "B/tx")
 		})
+	}
+}
+
+// TestBulkMixDefault checks that bulk mode keeps the classic mix and writes no record unless
+// the full mix is asked for, which live traffic uses by default.
+func TestBulkMixDefault(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Bulk, cfg.Txs, cfg.MaxTxs, cfg.Workers = true, 200, 100, 2
+	sim := runToEnd(t, cfg)
+	if n := len(sim.Contracts()); n != 2 || len(sim.Sent()) != 0 {
+		t.Fatalf("bulk default: %d contracts, %d records", n, len(sim.Sent()))
+	}
+	if _, err := os.Stat(sim.SentPath()); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("bulk default wrote %s: %v", sim.SentPath(), err)
+	}
+	cfg = testConfig(t)
+	cfg.Bulk, cfg.Txs, cfg.MaxTxs, cfg.Workers, cfg.Mix = true, 200, 100, 2, fiscosim.MixFull
+	sim = runToEnd(t, cfg)
+	raw, err := os.ReadFile(sim.SentPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(sim.Contracts()); n != 7 || len(sim.Sent()) != 200 || bytes.Count(raw, []byte("\n")) != 200 {
+		t.Fatalf("bulk full: %d contracts, %d records, %d JSON lines", n, len(sim.Sent()), bytes.Count(raw, []byte("\n")))
+	}
+	cfg = testConfig(t)
+	cfg.Blocks = 2
+	if live := runToEnd(t, cfg); len(live.Contracts()) != 7 || len(live.Sent()) == 0 {
+		t.Fatalf("live default: %d contracts, %d records; want the full mix", len(live.Contracts()), len(live.Sent()))
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/bcosdata/bcosdata/libs/fisco/binlog"
+	"github.com/bcosdata/bcosdata/services/fiscosim/internal/load"
 )
 
 // Clock names accepted by Config.Clock.
@@ -20,6 +21,19 @@ const (
 	// seed give byte-identical chains.
 	ClockSim = "sim"
 )
+
+// Transaction mixes accepted by Config.Mix.
+const (
+	// MixClassic trades on the Asset and Evidence contracts only: the mix bulk benchmarks are
+	// measured on.
+	MixClassic = "classic"
+	// MixFull adds Ledger books and their Registry, whose calls and events carry every ABI
+	// shape export decodes.
+	MixFull = "full"
+)
+
+// SentFile is the name, in the data directory, of the generator's record of what it sent.
+const SentFile = "sent.jsonl"
 
 // DefaultGenesisTime is the genesis timestamp of the simulated clock: 2024-01-01T00:00:00Z.
 const DefaultGenesisTime = 1704067200000
@@ -53,6 +67,15 @@ type Config struct {
 	TPS float64
 	// Accounts is the number of trading accounts of the traffic.
 	Accounts int
+	// Mix is the transaction mix, MixClassic or MixFull; "" picks MixFull for live traffic and
+	// MixClassic in bulk mode, so benchmark chains keep their composition.
+	Mix string
+	// SentLog appends the generator's record of every transaction it submits to
+	// <Data>/sent.jsonl (in bulk mode only with Mix set to MixFull explicitly).
+	SentLog bool
+	// KeepSent also keeps the records in memory for Sim.Sent (tests: it grows with the chain;
+	// in bulk mode only with Mix set to MixFull explicitly).
+	KeepSent bool
 	// Blocks stops producing after this block number (0: never).
 	Blocks uint64
 	// Exit returns from Run once Blocks are written.
@@ -146,6 +169,7 @@ func DefaultConfig() Config {
 		Seed:             1,
 		TPS:              10,
 		Accounts:         20,
+		SentLog:          true,
 		Clock:            ClockWall,
 		BinlogMaxSize:    binlog.DefaultMaxFileSize,
 		BinlogFormat:     "flagged",
@@ -174,6 +198,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Int64Var(&c.Seed, "seed", c.Seed, "seed of keys and traffic")
 	fs.Float64Var(&c.TPS, "tps", c.TPS, "generated transactions per second (0 = no traffic, just serve)")
 	fs.IntVar(&c.Accounts, "accounts", c.Accounts, "trading accounts of the generated traffic")
+	fs.StringVar(&c.Mix, "mix", c.Mix, "traffic mix: classic (Asset, Evidence) or full (plus Ledger, Registry); empty = full, classic with -bulk")
+	fs.BoolVar(&c.SentLog, "sent-log", c.SentLog, "append the generator's record of each transaction to <data>/"+SentFile+" (bulk: only with -mix full)")
 	fs.Uint64Var(&c.Blocks, "blocks", c.Blocks, "stop producing after this block number (0 = never)")
 	fs.BoolVar(&c.Exit, "exit", c.Exit, "exit once -blocks blocks are written")
 	fs.StringVar(&c.Clock, "clock", c.Clock, "block timestamps: wall, or sim (genesis + n*interval, reproducible)")
@@ -206,6 +232,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("group %d: %w: must be 1..32767", c.Group, ErrConfig)
 	case !slices.Contains([]string{ClockWall, ClockSim}, c.Clock):
 		return fmt.Errorf("clock %q: %w: want wall or sim", c.Clock, ErrConfig)
+	case !slices.Contains([]string{"", MixClassic, MixFull}, c.Mix):
+		return fmt.Errorf("mix %q: %w: want classic or full", c.Mix, ErrConfig)
 	case c.Bulk && c.Txs < 1:
 		return fmt.Errorf("txs %d: %w: bulk mode needs at least 1", c.Txs, ErrConfig)
 	case c.Faults.TruncateTail && c.Blocks == 0 && !c.Bulk:
@@ -219,3 +247,18 @@ func (c *Config) validate() error {
 	}
 	return nil
 }
+
+// mix resolves the default mix of the mode.
+func (c *Config) mix() load.Mix {
+	if c.Mix == MixFull || c.Mix == "" && !c.Bulk {
+		return load.MixFull
+	}
+	return load.MixClassic
+}
+
+// recordsSent reports whether the run keeps the generator's record at all: bulk runs only do
+// with an explicit full mix, so benchmark runs pay nothing for it.
+func (c *Config) recordsSent() bool { return !c.Bulk || c.Mix == MixFull }
+
+// writesSent reports whether the run appends to sent.jsonl.
+func (c *Config) writesSent() bool { return c.SentLog && c.recordsSent() }

@@ -23,6 +23,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -36,6 +37,7 @@ import (
 	"github.com/bcosdata/bcosdata/services/fiscosim/internal/chain"
 	"github.com/bcosdata/bcosdata/services/fiscosim/internal/load"
 	"github.com/bcosdata/bcosdata/services/fiscosim/internal/rpc"
+	"github.com/bcosdata/bcosdata/services/fiscosim/sent"
 )
 
 // ErrConfig reports an unusable configuration.
@@ -43,7 +45,8 @@ var ErrConfig = errors.New("invalid fiscosim configuration")
 
 // ContractInfo describes a deployed sample contract.
 type ContractInfo struct {
-	// Name is the Solidity contract name ("Asset", "Evidence").
+	// Name is the Solidity contract name ("Asset", "Evidence", "Ledger", "Registry"); a
+	// contract deployed several times appears once per address.
 	Name string
 	// Address is the 0x-prefixed lowercase address the traffic deploys it at.
 	Address string
@@ -64,6 +67,10 @@ type Sim struct {
 
 	rpcLn, binLn   net.Listener
 	rpcSrv, binSrv *http.Server
+
+	sentMu   sync.Mutex
+	sentFile *os.File
+	sent     []sent.Record
 }
 
 // New builds the node: keys from the seed, the genesis block (written to the binlog) and the
@@ -202,13 +209,18 @@ func build(cfg Config, log *zap.Logger, suite *cryptosuite.Suite, version chain.
 		return nil, err
 	}
 	gen, err := load.New(load.Config{Suite: suite, ChainID: cfg.ChainID, GroupID: cfg.Group, Seed: cfg.Seed,
-		Accounts: cfg.Accounts, ContractAddress: c.Executor().ContractAddress})
+		Accounts: cfg.Accounts, Mix: cfg.mix(), ContractAddress: c.Executor().ContractAddress})
 	if err != nil {
 		writer.Close()
 		return nil, err
 	}
 	if head := c.HeadNumber(); head > 0 {
-		gen.Resume(head, len(c.Code(gen.AssetAddress())) > 0)
+		deployed := len(c.Code(gen.AssetAddress())) > 0
+		if deployed && gen.Mix() == load.MixFull && len(c.Code(gen.RegistryAddress())) == 0 {
+			writer.Close()
+			return nil, fmt.Errorf("restart node from %s: %w: the chain was started with the classic mix (-mix classic)", dir, ErrConfig)
+		}
+		gen.Resume(head, deployed)
 	}
 	return &Sim{cfg: cfg, log: log, chain: c, writer: writer, gen: gen, binlogDir: dir, genesisTime: genesisTime}, nil
 }
@@ -218,6 +230,14 @@ func build(cfg Config, log *zap.Logger, suite *cryptosuite.Suite, version chain.
 // returning.
 func (s *Sim) Run(ctx context.Context) error {
 	defer s.writer.Close()
+	if s.cfg.writesSent() {
+		f, err := os.OpenFile(s.SentPath(), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		if err != nil {
+			return fmt.Errorf("open sent record: %w", err)
+		}
+		s.sentFile = f
+		defer f.Close()
+	}
 	if s.cfg.Bulk {
 		return s.runBulk(ctx)
 	}
@@ -290,14 +310,20 @@ func (s *Sim) produce(ctx context.Context) error {
 		acc += perTick
 		if n := int(acc / 1e6); n > 0 && s.chain.Pending() < 10*s.cfg.MaxTxs {
 			acc -= int64(n) * 1e6
-			raws, err := s.gen.NextSigned(head, n)
+			signed, err := s.gen.NextSent(head, n)
 			if err != nil {
 				return fmt.Errorf("generate traffic after block %d: %w", head, err)
 			}
-			for _, raw := range raws {
-				if _, err := s.chain.Submit(raw); err != nil {
+			recs := make([]*sent.Record, 0, len(signed))
+			for _, tx := range signed {
+				if _, err := s.chain.Submit(tx.Raw); err != nil {
 					s.log.Warn("generated transaction rejected", zap.Uint64("block", head), zap.Error(err))
+					continue
 				}
+				recs = append(recs, tx.Record)
+			}
+			if err := s.keepSent(recs); err != nil {
+				return err
 			}
 		}
 		txs := s.chain.TakePending(s.cfg.MaxTxs)
@@ -338,6 +364,9 @@ func (s *Sim) finish() error {
 func (s *Sim) runBulk(ctx context.Context) error {
 	opt := bulk.Options{Txs: s.cfg.Txs, MaxTxs: s.cfg.MaxTxs, Workers: s.cfg.Workers, Interval: s.cfg.BlockInterval,
 		Bytes: func() int64 { _, b := s.writer.Stats(); return b }}
+	if s.cfg.recordsSent() && (s.sentFile != nil || s.cfg.KeepSent) {
+		opt.Sent = s.keepSent
+	}
 	if s.cfg.Progress {
 		opt.Progress = os.Stderr
 	}
@@ -350,6 +379,40 @@ func (s *Sim) runBulk(ctx context.Context) error {
 		zap.Float64("tx_per_s", st.TxPerSecond()), zap.Float64("mb_per_s", st.MBPerSecond()))
 	return s.finish()
 }
+
+// keepSent appends the records of submitted transactions to sent.jsonl and, with KeepSent,
+// to memory.
+func (s *Sim) keepSent(recs []*sent.Record) error {
+	if len(recs) == 0 || !s.cfg.recordsSent() || s.sentFile == nil && !s.cfg.KeepSent {
+		return nil
+	}
+	vals := make([]sent.Record, len(recs))
+	for i, r := range recs {
+		vals[i] = *r
+	}
+	s.sentMu.Lock()
+	defer s.sentMu.Unlock()
+	if s.cfg.KeepSent {
+		s.sent = append(s.sent, vals...)
+	}
+	if s.sentFile != nil {
+		return sent.WriteLines(s.sentFile, vals...)
+	}
+	return nil
+}
+
+// Sent returns the generator's record of the transactions submitted so far, in submission
+// order (which is chain order), when Config.KeepSent is set; nil otherwise. Records of
+// transactions not yet sealed are included.
+func (s *Sim) Sent() []sent.Record {
+	s.sentMu.Lock()
+	defer s.sentMu.Unlock()
+	return append([]sent.Record(nil), s.sent...)
+}
+
+// SentPath returns the path of the JSON-lines record of what the generator sent (written when
+// Config.SentLog is set).
+func (s *Sim) SentPath() string { return filepath.Join(s.cfg.Data, SentFile) }
 
 // RPCAddr returns the JSON-RPC host:port (go-sdk's NodeURL), "" when disabled.
 func (s *Sim) RPCAddr() string {
@@ -410,12 +473,21 @@ func (s *Sim) SealerIDs() []string {
 }
 
 // Contracts returns the sample contracts and the addresses the generated traffic deploys
-// them at (deployed once the traffic's first block is sealed).
+// them at (deployed once the traffic's first blocks are sealed): Asset and Evidence, then with
+// the full mix four Ledger books (the last opened by the Registry) and the Registry.
 func (s *Sim) Contracts() []ContractInfo {
 	hexAddr := func(b []byte) string { return "0x" + strings.ToLower(fmt.Sprintf("%x", b)) }
 	a, e := s.gen.AssetAddress(), s.gen.EvidenceAddress()
-	return []ContractInfo{
+	out := []ContractInfo{
 		{Name: s.gen.Asset().Name, Address: hexAddr(a[:]), ABI: s.gen.Asset().ABIJSON},
 		{Name: s.gen.Evidence().Name, Address: hexAddr(e[:]), ABI: s.gen.Evidence().ABIJSON},
 	}
+	if s.gen.Mix() == load.MixFull {
+		for _, l := range s.gen.LedgerAddresses() {
+			out = append(out, ContractInfo{Name: s.gen.Ledger().Name, Address: hexAddr(l[:]), ABI: s.gen.Ledger().ABIJSON})
+		}
+		r := s.gen.RegistryAddress()
+		out = append(out, ContractInfo{Name: s.gen.Registry().Name, Address: hexAddr(r[:]), ABI: s.gen.Registry().ABIJSON})
+	}
+	return out
 }

@@ -11,7 +11,8 @@ import (
 )
 
 // Config is a fast, reproducible configuration: simulated clock, 5 ms blocks, 2000 tx/s of
-// traffic from 5 accounts, data in a test temp dir, servers on ports the kernel picks.
+// traffic from 5 accounts, data in a test temp dir, servers on ports the kernel picks, and the
+// generator's record of what it sent kept for Sim.Sent.
 func Config(tb testing.TB) fiscosim.Config {
 	cfg := fiscosim.DefaultConfig()
 	cfg.Data = tb.TempDir()
@@ -22,6 +23,7 @@ func Config(tb testing.TB) fiscosim.Config {
 	cfg.Clock = fiscosim.ClockSim
 	cfg.Accounts = 5
 	cfg.Progress = false
+	cfg.KeepSent = true
 	return cfg
 }
 

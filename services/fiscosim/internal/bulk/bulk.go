@@ -16,6 +16,7 @@ import (
 
 	"github.com/bcosdata/bcosdata/services/fiscosim/internal/chain"
 	"github.com/bcosdata/bcosdata/services/fiscosim/internal/load"
+	"github.com/bcosdata/bcosdata/services/fiscosim/sent"
 )
 
 // Options configure a run.
@@ -32,6 +33,8 @@ type Options struct {
 	Progress io.Writer
 	// Bytes reports the binlog bytes written so far, for the throughput figures.
 	Bytes func() int64
+	// Sent, when set, receives the records of each block's transactions once it is sealed.
+	Sent func([]*sent.Record) error
 }
 
 // Stats are the figures of a finished run.
@@ -51,6 +54,7 @@ func (s Stats) MBPerSecond() float64 { return float64(s.Bytes) / 1e6 / s.Elapsed
 type batch struct {
 	number uint64
 	txs    []*chain.Tx
+	recs   []*sent.Record
 	done   chan struct{}
 	left   int
 	mu     sync.Mutex
@@ -99,6 +103,11 @@ func Run(ctx context.Context, c *chain.Chain, g *load.Generator, opt Options) (S
 				return err
 			}
 			bt := &batch{number: head + 1, txs: make([]*chain.Tx, n), done: make(chan struct{}), left: n}
+			if opt.Sent != nil {
+				for _, u := range us {
+					bt.recs = append(bt.recs, u.Record)
+				}
+			}
 			select {
 			case ordered <- bt:
 			case <-ctx.Done():
@@ -148,6 +157,11 @@ func Run(ctx context.Context, c *chain.Chain, g *load.Generator, opt Options) (S
 			ts := genesisTime + bt.number*uint64(opt.Interval.Milliseconds())
 			if _, err := c.Seal(bt.txs, ts); err != nil {
 				return fmt.Errorf("seal block %d: %w", bt.number, err)
+			}
+			if opt.Sent != nil {
+				if err := opt.Sent(bt.recs); err != nil {
+					return err
+				}
 			}
 			mu.Lock()
 			stats.Blocks++

@@ -1,12 +1,14 @@
-// Package contracts holds the simulator's sample Solidity contracts — an asset ledger and an
-// evidence notary — as compiled by solc 0.6.10 (the newest compiler line FISCO BCOS 2.x runs),
+// Package contracts holds the simulator's sample Solidity contracts — an asset ledger, an
+// evidence notary, a settlement book exercising every ABI shape, and a registry that opens and
+// calls books — as compiled by solc 0.6.10 (the newest compiler line FISCO BCOS 2.x runs),
 // with their ABI, creation code and runtime code embedded, plus call-data and event helpers.
 //
 // solc only computes keccak selectors and event topics. On national-crypto chains the FISCO
 // "gm" compiler puts SM3-based ones into the bytecode instead, so Load rewrites the selector
 // and topic constants with the chain's hash. The rewrite only touches PUSH4 selectors and
 // PUSH32 topics at instruction boundaries and fails loudly if the code does not have the shape
-// it expects; the revert-reason selector Error(string), which the optimiser folds into a
+// it expects; a contract that embeds another's creation code (Registry creates Ledger) gets
+// the rewritten copy of it, and the selectors it calls on the other contract rewritten too; the revert-reason selector Error(string), which the optimiser folds into a
 // shifted 3-byte constant, keeps its standard value (clients skip those 4 bytes anyway).
 //
 // Regenerate the artefacts with `make -C services/fiscosim/internal/contracts contracts`.
@@ -18,6 +20,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -35,7 +38,15 @@ const (
 	NameAsset = "Asset"
 	// NameEvidence is the evidence notary (store, get).
 	NameEvidence = "Evidence"
+	// NameLedger is the settlement book whose methods and events cover the ABI's shapes.
+	NameLedger = "Ledger"
+	// NameRegistry opens Ledger books (CREATE inside a call) and forwards postings to them.
+	NameRegistry = "Registry"
 )
+
+// uses lists, per contract, the contracts whose creation code it embeds or whose methods it
+// calls: their selectors and code need the same SM rewrite.
+var uses = map[string][]string{NameRegistry: {NameLedger}}
 
 var (
 	// ErrUnknownContract reports a contract name that is not embedded.
@@ -72,12 +83,12 @@ type Contract struct {
 }
 
 // Names returns the names of the embedded contracts, sorted.
-func Names() []string { return []string{NameAsset, NameEvidence} }
+func Names() []string { return []string{NameAsset, NameEvidence, NameLedger, NameRegistry} }
 
 // Load returns the named contract with selectors and topics computed by hash. For keccak256
 // the code is solc's output unchanged.
 func Load(name string, hash Hasher) (*Contract, error) {
-	if name != NameAsset && name != NameEvidence {
+	if !slices.Contains(Names(), name) {
 		return nil, fmt.Errorf("load contract %q: %w", name, ErrUnknownContract)
 	}
 	abiJSON, err := artefacts.ReadFile(name + ".abi.json")
@@ -142,6 +153,49 @@ func (c *Contract) Topic(event string) (common.Hash, error) {
 	return c.hash([]byte(e.Sig)), nil
 }
 
+// Method returns the method with the given signature (e.g. "post(address,uint256)"), which
+// tells overloaded methods apart where the ABI's Go names ("post", "post0") depend on order.
+func (c *Contract) Method(sig string) (abi.Method, error) {
+	for _, m := range c.ABI.Methods {
+		if m.Sig == sig {
+			return m, nil
+		}
+	}
+	return abi.Method{}, fmt.Errorf("method %s.%s: %w", c.Name, sig, ErrUnknownMethod)
+}
+
+// Event returns the event with the given signature (e.g. "Posted(address,uint256)").
+func (c *Contract) Event(sig string) (abi.Event, error) {
+	for _, e := range c.ABI.Events {
+		if e.Sig == sig {
+			return e, nil
+		}
+	}
+	return abi.Event{}, fmt.Errorf("event %s.%s: %w", c.Name, sig, ErrUnknownEvent)
+}
+
+// Hash returns data hashed with the contract's hash family (the chain's).
+func (c *Contract) Hash(data ...[]byte) common.Hash { return c.hash(data...) }
+
+// PackSig returns the call data of the method with signature sig: selector then arguments.
+func (c *Contract) PackSig(sig string, args ...any) ([]byte, error) {
+	m, err := c.Method(sig)
+	if err != nil {
+		return nil, err
+	}
+	return c.Pack(m.Name, args...)
+}
+
+// PackConstructor returns the creation code followed by the ABI-encoded constructor arguments,
+// the data of a deploy transaction.
+func (c *Contract) PackConstructor(args ...any) ([]byte, error) {
+	enc, err := c.ABI.Constructor.Inputs.Pack(args...)
+	if err != nil {
+		return nil, fmt.Errorf("pack constructor arguments of %s: %w", c.Name, err)
+	}
+	return append(append([]byte(nil), c.Creation...), enc...), nil
+}
+
 // Pack returns the call data of method with args: selector then ABI-encoded arguments.
 func (c *Contract) Pack(method string, args ...any) ([]byte, error) {
 	sel, err := c.Selector(method)
@@ -177,6 +231,11 @@ func (c *Contract) rehash() error {
 	}
 	sort.Strings(names)
 	runtime := append([]byte(nil), c.Runtime...)
+	for _, dep := range uses[c.Name] {
+		if err := c.rehashUse(runtime, dep); err != nil {
+			return err
+		}
+	}
 	for _, n := range names {
 		sig := []byte(c.ABI.Methods[n].Sig)
 		old := crypto.Keccak256(sig)[:4]
@@ -184,6 +243,13 @@ func (c *Contract) rehash() error {
 			return fmt.Errorf("rewrite selector of %s.%s: found %d PUSH4 %x, want 1: %w", c.Name, n, cnt, old, ErrBytecodeShape)
 		}
 	}
+	if bytes.Count(c.Creation, c.Runtime) != 1 {
+		return fmt.Errorf("rewrite creation code of %s: runtime code not embedded exactly once: %w", c.Name, ErrBytecodeShape)
+	}
+	// The constructor's own code, before the runtime copy, emits the events a constructor
+	// emits.
+	at := bytes.Index(c.Creation, c.Runtime)
+	ctor := append([]byte(nil), c.Creation[:at]...)
 	names = names[:0]
 	for n := range c.ABI.Events {
 		names = append(names, n)
@@ -192,15 +258,35 @@ func (c *Contract) rehash() error {
 	for _, n := range names {
 		sig := []byte(c.ABI.Events[n].Sig)
 		old := crypto.Keccak256(sig)
-		if cnt := replacePush(runtime, old, c.hash(sig).Bytes()); cnt == 0 {
+		cnt := replacePush(runtime, old, c.hash(sig).Bytes()) + replacePush(ctor, old, c.hash(sig).Bytes())
+		if cnt == 0 {
 			return fmt.Errorf("rewrite topic of %s.%s: no PUSH32 %x: %w", c.Name, n, old, ErrBytecodeShape)
 		}
 	}
-	if bytes.Count(c.Creation, c.Runtime) != 1 {
-		return fmt.Errorf("rewrite creation code of %s: runtime code not embedded exactly once: %w", c.Name, ErrBytecodeShape)
-	}
-	c.Creation = bytes.Replace(c.Creation, c.Runtime, runtime, 1)
+	c.Creation = slices.Concat(ctor, runtime, c.Creation[at+len(c.Runtime):])
 	c.Runtime = runtime
+	return nil
+}
+
+// rehashUse rewrites, in runtime, the embedded creation code of contract dep (whole, so the
+// walk over c's own instructions never has to find its way through another contract's code
+// and metadata) and the selectors of dep's methods that c calls.
+func (c *Contract) rehashUse(runtime []byte, dep string) error {
+	keccak, err := Load(dep, crypto.Keccak256Hash)
+	if err != nil {
+		return err
+	}
+	sm, err := Load(dep, c.hash)
+	if err != nil {
+		return err
+	}
+	if i := bytes.Index(runtime, keccak.Creation); i >= 0 {
+		copy(runtime[i:], sm.Creation)
+	}
+	for _, m := range keccak.ABI.Methods {
+		sig := []byte(m.Sig)
+		replacePush(runtime, crypto.Keccak256(sig)[:4], c.hash(sig).Bytes()[:4])
+	}
 	return nil
 }
 

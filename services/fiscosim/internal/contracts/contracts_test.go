@@ -41,11 +41,21 @@ func TestLoadBothHashFamilies(t *testing.T) {
 			}
 			for e := range k.ABI.Events {
 				st, _ := sm.Topic(e)
-				if !bytes.Contains(sm.Runtime, append([]byte{0x7f}, st[:]...)) {
+				if !bytes.Contains(sm.Creation, append([]byte{0x7f}, st[:]...)) { // constructor or runtime
 					t.Fatalf("%s: SM topic missing", e)
 				}
 			}
 		})
+	}
+	// Registry calls Ledger and embeds its creation code: both must be SM.
+	reg, _ := Load(NameRegistry, cryptosuite.SM().Hash)
+	kl, _ := Load(NameLedger, cryptosuite.ECDSA().Hash)
+	sl, _ := Load(NameLedger, cryptosuite.SM().Hash)
+	ks, _ := kl.Method("post(address,uint256)")
+	ss := cryptosuite.SM().Hash([]byte(ks.Sig))
+	if !bytes.Contains(reg.Runtime, sl.Creation) || bytes.Contains(reg.Runtime, kl.Creation) ||
+		!bytes.Contains(reg.Runtime, append([]byte{0x63}, ss[:4]...)) || bytes.Contains(reg.Runtime, append([]byte{0x63}, ks.ID...)) {
+		t.Fatal("Registry's SM code embeds or calls Ledger with keccak values")
 	}
 	if _, err := Load("Nope", cryptosuite.ECDSA().Hash); !errors.Is(err, ErrUnknownContract) {
 		t.Fatalf("unknown contract: %v", err)

@@ -2,6 +2,7 @@ package load
 
 import (
 	"bytes"
+	"encoding/json"
 	"math/big"
 	"testing"
 
@@ -85,5 +86,56 @@ func TestResumeSkipsSetup(t *testing.T) {
 	vs, _ := h.Next(41, 5)
 	if bytes.Equal(us[0].Tx.Data, vs[0].Tx.Data) && us[0].Tx.Nonce.Cmp(vs[0].Tx.Nonce) == 0 {
 		t.Fatal("resume ignores the head")
+	}
+}
+
+// TestFullMixRecords checks the full mix: reproducible, every transaction recorded with its
+// hash, the setup deploying three books, the registry and a book opened by the registry, and
+// trading that reaches both the classic and the new contracts.
+func TestFullMixRecords(t *testing.T) {
+	for _, s := range []*cryptosuite.Suite{cryptosuite.ECDSA(), cryptosuite.SM()} {
+		t.Run(s.Name(), func(t *testing.T) {
+			gen := func(seed int64) *Generator {
+				g, err := New(Config{Suite: s, ChainID: 1, GroupID: 1, Seed: seed, Accounts: 4, Mix: MixFull,
+					ContractAddress: evm.NewExecutor(s.Hash, s.Name() == cryptosuite.NameSM).ContractAddress})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return g
+			}
+			g := gen(1)
+			a, err := g.NextSent(0, 400)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := gen(1).NextSent(0, 400)
+			contractsHit := map[string]int{}
+			for i, tx := range a {
+				if !bytes.Equal(tx.Raw, b[i].Raw) {
+					t.Fatalf("tx %d differs with the same seed", i)
+				}
+				r := tx.Record
+				if r == nil || r.Seq != uint64(i) || r.TxHash != s.Hash(tx.Raw) || r.Signature == "" {
+					t.Fatalf("tx %d: record %+v", i, r)
+				}
+				dec, _ := block.DecodeTransaction(tx.Raw)
+				if (dec.To == nil) != r.Deploy || dec.To != nil && *dec.To != r.To {
+					t.Fatalf("tx %d: record to %s deploy %v, transaction to %v", i, r.To.Hex(), r.Deploy, dec.To)
+				}
+				if _, err := json.Marshal(r); err != nil {
+					t.Fatalf("tx %d: %v", i, err)
+				}
+				contractsHit[r.Contract]++
+			}
+			if a[8].Record.Signature != "open(string,uint256)" || len(a[8].Record.Created) != 1 ||
+				a[8].Record.Created[0].Address != g.LedgerAddresses()[3] {
+				t.Fatalf("step 8: %+v", a[8].Record)
+			}
+			for _, n := range []string{"Asset", "Evidence", "Ledger", "Registry"} {
+				if contractsHit[n] < 20 {
+					t.Fatalf("mix %v", contractsHit)
+				}
+			}
+		})
 	}
 }
