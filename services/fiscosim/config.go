@@ -71,7 +71,8 @@ type Config struct {
 	// MixClassic in bulk mode, so benchmark chains keep their composition.
 	Mix string
 	// SentLog appends the generator's record of every transaction it submits to
-	// <Data>/sent.jsonl (in bulk mode only with Mix set to MixFull explicitly).
+	// <Data>/sent.jsonl (in bulk mode only with Mix set to MixFull explicitly). Off by default:
+	// the file grows by about 1 KB per transaction and is never trimmed.
 	SentLog bool
 	// KeepSent also keeps the records in memory for Sim.Sent (tests: it grows with the chain;
 	// in bulk mode only with Mix set to MixFull explicitly).
@@ -169,7 +170,6 @@ func DefaultConfig() Config {
 		Seed:             1,
 		TPS:              10,
 		Accounts:         20,
-		SentLog:          true,
 		Clock:            ClockWall,
 		BinlogMaxSize:    binlog.DefaultMaxFileSize,
 		BinlogFormat:     "flagged",
@@ -199,7 +199,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Float64Var(&c.TPS, "tps", c.TPS, "generated transactions per second (0 = no traffic, just serve)")
 	fs.IntVar(&c.Accounts, "accounts", c.Accounts, "trading accounts of the generated traffic")
 	fs.StringVar(&c.Mix, "mix", c.Mix, "traffic mix: classic (Asset, Evidence) or full (plus Ledger, Registry); empty = full, classic with -bulk")
-	fs.BoolVar(&c.SentLog, "sent-log", c.SentLog, "append the generator's record of each transaction to <data>/"+SentFile+" (bulk: only with -mix full)")
+	fs.BoolVar(&c.SentLog, "sent-log", c.SentLog, "append the generator's record of each transaction to <data>/"+SentFile+" (about 1 KB per transaction, never trimmed; bulk: only with -mix full)")
 	fs.Uint64Var(&c.Blocks, "blocks", c.Blocks, "stop producing after this block number (0 = never)")
 	fs.BoolVar(&c.Exit, "exit", c.Exit, "exit once -blocks blocks are written")
 	fs.StringVar(&c.Clock, "clock", c.Clock, "block timestamps: wall, or sim (genesis + n*interval, reproducible)")

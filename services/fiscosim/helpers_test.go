@@ -21,7 +21,11 @@ import (
 )
 
 // testConfig is simtest's fast, reproducible configuration.
-func testConfig(t testing.TB) fiscosim.Config { return simtest.Config(t) }
+func testConfig(t testing.TB) fiscosim.Config {
+	cfg := simtest.Config(t)
+	cfg.SentLog = true // the tests compare the JSON lines with the in-memory record
+	return cfg
+}
 
 // startSim runs a simulator in the background for the rest of the test.
 func startSim(t *testing.T, cfg fiscosim.Config) *fiscosim.Sim { return simtest.Start(t, cfg) }
