@@ -465,13 +465,27 @@ func (r *Registry) applyOptions(o optionsYAML) error {
 		}
 		return its, nil
 	}
-	paramOf := func(key string, it *item, name string) (*param, error) {
-		for i := range it.params {
-			if it.params[i].name == name {
-				return &it.params[i], nil
+	// paramsOf finds a parameter in the items a reference names; with overloads it must be
+	// in at least one of them.
+	type itemParam struct {
+		it *item
+		p  *param
+	}
+	paramsOf := func(key string, its []*item, name string) ([]itemParam, error) {
+		var out []itemParam
+		var sigs []string
+		for _, it := range its {
+			sigs = append(sigs, it.sig)
+			for i := range it.params {
+				if it.params[i].name == name {
+					out = append(out, itemParam{it, &it.params[i]})
+				}
 			}
 		}
-		return nil, &lineError{line: o.lines[key], msg: fmt.Sprintf("%s: %s has no parameter %q", key, it.sig, name)}
+		if len(out) == 0 {
+			return nil, &lineError{line: o.lines[key], msg: fmt.Sprintf("%s: %s has no parameter %q", key, strings.Join(sigs, ", "), name)}
+		}
+		return out, nil
 	}
 	for _, cname := range sortedKeys(o.sqlTypes) {
 		c, err := contractOf("sqlTypes", cname)
@@ -488,11 +502,12 @@ func (r *Registry) applyOptions(o optionsYAML) error {
 				if !sqlTypePattern.MatchString(typ) {
 					return &lineError{line: o.lines["sqlTypes"], msg: fmt.Sprintf("sqlTypes: %s.%s.%s: %q is not an SQL type name", cname, ref, pname, typ)}
 				}
-				for _, it := range its {
-					p, err := paramOf("sqlTypes", it, pname)
-					if err != nil {
-						return err
-					}
+				ps, err := paramsOf("sqlTypes", its, pname)
+				if err != nil {
+					return err
+				}
+				for _, ip := range ps {
+					it, p := ip.it, ip.p
 					fam := familyOf(typ)
 					if fam == familyNumeric && p.typ.T != abi.IntTy && p.typ.T != abi.UintTy {
 						return &lineError{line: o.lines["sqlTypes"], msg: fmt.Sprintf("sqlTypes: %s.%s.%s: %s cannot hold a %s", cname, ref, pname, typ, p.typ.String())}
@@ -513,14 +528,16 @@ func (r *Registry) applyOptions(o optionsYAML) error {
 			if err != nil {
 				return err
 			}
-			for _, it := range its {
-				for _, pname := range o.skipParams[cname][ref] {
-					p, err := paramOf("skipParams", it, pname)
-					if err != nil {
-						return err
-					}
-					p.col = -1
+			for _, pname := range o.skipParams[cname][ref] {
+				ps, err := paramsOf("skipParams", its, pname)
+				if err != nil {
+					return err
 				}
+				for _, ip := range ps {
+					ip.p.col = -1
+				}
+			}
+			for _, it := range its {
 				// Renumber the remaining columns.
 				var cols []Column
 				for i := range it.params {

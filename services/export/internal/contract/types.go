@@ -124,6 +124,15 @@ func checkType(t abi.Type) error {
 
 func staticWords(t abi.Type) (int, error) {
 	switch t.T {
+	case abi.IntTy, abi.UintTy:
+		// go-ethereum takes any size ("uint257"); Solidity has 8 to 256 in steps of 8.
+		if t.Size < 8 || t.Size > 256 || t.Size%8 != 0 {
+			return 0, fmt.Errorf("type %s: integer size not in 8, 16, …, 256", t.String())
+		}
+	case abi.FixedBytesTy:
+		if t.Size < 1 || t.Size > 32 {
+			return 0, fmt.Errorf("type %s: fixed bytes size not in 1 … 32", t.String())
+		}
 	case abi.FixedPointTy:
 		return 0, fmt.Errorf("type %s: fixed-point types are not supported", t.String())
 	case abi.ArrayTy:
