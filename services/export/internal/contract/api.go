@@ -8,6 +8,15 @@
 // and writes the Values of each Row; the publisher turns a Row's Args into DecodedEvent and
 // DecodedCall messages. Selectors and event topics follow the chain's crypto suite (Keccak-256
 // on ECDSA chains, SM3 on SM chains).
+//
+// Where the rules live: the -contracts file format and its Data-Export aliases in file.go;
+// table and column naming, CommonColumns and the 63-byte limit in naming.go; SQL types, pgx
+// values, text sanitising and JSON in types.go; metadata stripping in metadata.go. Decoding
+// is go-ethereum's accounts/abi (v1.9.16) behind two guards: budget.go refuses encodings whose
+// overlapping offsets would blow up memory, quirks.go works around its mis-sized static arrays
+// of tuples. Anonymous events get no table: without topic0 a log cannot be attributed.
+//
+// A Registry and its Contracts are immutable after Load and safe for concurrent use.
 package contract
 
 import (

@@ -281,6 +281,11 @@ func (c *Contract) parseABI(raw []byte, hash func(...[]byte) common.Hash) (err e
 		if err := json.Unmarshal(e, &head); err != nil {
 			return fmt.Errorf("entry %d: %w", i, err)
 		}
+		if head.Type == "error" {
+			// solc ≥ 0.8.4 custom errors: go-ethereum v1.9.16 does not know them, and they
+			// make no table (revert data is not decoded beyond Error(string)).
+			continue
+		}
 		one := append(append([]byte{'['}, e...), ']')
 		a, err := abi.JSON(bytes.NewReader(one))
 		if err != nil {
