@@ -91,7 +91,9 @@ type Arg struct {
 	Indexed bool
 	// Value is the JSON-friendly text: decimal for integers (exact, any sign and size),
 	// 0x-hex for bytes and hashes, lowercase 0x addresses, "true"/"false", the UTF-8 string,
-	// and JSON for arrays and tuples (with the same rules inside).
+	// and JSON for arrays and tuples (with the same rules inside). An indexed string, bytes,
+	// array or tuple is the 0x-hex topic hash (Type stays the ABI type). Invalid UTF-8 and
+	// NUL become U+FFFD (see types.go).
 	Value string
 	// Raw is the parameter's ABI encoding (the topic for indexed parameters).
 	Raw []byte
@@ -156,8 +158,8 @@ type Registry struct {
 // Load reads the -contracts YAML file; paths inside it are relative to it. Errors name the
 // file (and the contract entry) and the reason: a missing or unparsable ABI, bad bytecode,
 // a malformed address, two contracts claiming one address, a table name collision.
-func Load(path string, suite Suite) (*Registry, error) {
-	return loadFile(path, suite)
+func Load(path string, suite Suite, opts ...LoadOption) (*Registry, error) {
+	return loadFile(path, suite, opts...)
 }
 
 // Contracts returns the registered contracts in file order.

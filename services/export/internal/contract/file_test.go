@@ -215,3 +215,10 @@ func TestCustomErrorsIgnored(t *testing.T) {
 		t.Fatalf("tables %+v", c.Tables)
 	}
 }
+
+func TestReservedTables(t *testing.T) {
+	_, err := load("test.yaml", []byte("contracts:\n"+asset), baseFiles.read, Keccak, WithReservedTables("blocks", "asset_issue"))
+	if err == nil || !strings.Contains(err.Error(), "table name asset_issue of Asset.Issue(uint256) collides with the service's own tables") {
+		t.Fatalf("error %v", err)
+	}
+}
