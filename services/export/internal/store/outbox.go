@@ -71,3 +71,23 @@ func (s *Store) OutboxBacklog(ctx context.Context) (int64, error) {
 	}
 	return n, nil
 }
+
+// Counts are the totals Status reports.
+type Counts struct {
+	Events, Calls, Backlog, Failures uint64
+}
+
+// Counts returns the messages queued per decoded topic, those not yet published, and the
+// decode failures recorded.
+func (s *Store) Counts(ctx context.Context, eventsTopic, callsTopic string) (Counts, error) {
+	var c Counts
+	err := s.pool.QueryRow(ctx, `SELECT
+			(SELECT count(*) FROM export.outbox WHERE topic = $1),
+			(SELECT count(*) FROM export.outbox WHERE topic = $2),
+			(SELECT count(*) FROM export.outbox WHERE seq > (SELECT published_seq FROM export.outbox_progress)),
+			(SELECT count(*) FROM export.decode_failures)`, eventsTopic, callsTopic).Scan(&c.Events, &c.Calls, &c.Backlog, &c.Failures)
+	if err != nil {
+		return c, fmt.Errorf("count outbox and failures: %w", err)
+	}
+	return c, nil
+}
