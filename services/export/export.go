@@ -199,7 +199,7 @@ func (s *Service) Ready(ctx context.Context) error {
 	var errs []error
 	if s.deps.Pool != nil {
 		if err := s.deps.Pool.Ping(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("database: %w", err))
+			errs = append(errs, fmt.Errorf("ping database: %w", err))
 		}
 	}
 	r := s.running.Load()

@@ -3,6 +3,7 @@ package ingest
 import (
 	"bytes"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -57,7 +58,7 @@ func (c *Contracts) matchCreation(input []byte) (*contract.Contract, bool) {
 // contract's history be decoded again.
 func Fingerprint(k *contract.Contract) []byte {
 	h := sha256.New()
-	fmt.Fprintf(h, "contract %q learn=%t\n", k.Name, k.Learn)
+	fmt.Fprintf(h, "contract %q learn=%t\nabi %x\nbin %x\n", k.Name, k.Learn, sha256.Sum256(k.ABI), sha256.Sum256(k.Bin))
 	addrs := slices.Clone(k.Addresses)
 	sort.Slice(addrs, func(i, j int) bool { return bytes.Compare(addrs[i][:], addrs[j][:]) < 0 })
 	for _, a := range addrs {
@@ -105,6 +106,9 @@ var marshal = proto.MarshalOptions{Deterministic: true}
 // log decodes one log of contract k.
 func (d *decoder) log(out *decoded, l store.StoredLog, k *contract.Contract) {
 	row, err := k.DecodeLog(l.Topics, l.Data)
+	if errors.Is(err, contract.ErrSkippedItem) {
+		return // skipped by the contracts file: not a failure
+	}
 	if err != nil {
 		d.fail(out, l.BlockNumber, l.TxHash, int32(l.LogIndex), k, l.Address, fmt.Errorf("log %d of transaction %x: %w", l.LogIndex, l.TxHash, err))
 		return
@@ -133,6 +137,9 @@ func (d *decoder) call(out *decoded, x store.StoredTx, k *contract.Contract) {
 	addr := x.To
 	if deploy {
 		addr = x.ContractAddress
+	}
+	if errors.Is(err, contract.ErrSkippedItem) || (deploy && errors.Is(err, contract.ErrUnknownItem)) {
+		return // skipped by the contracts file, or a constructor without inputs (no table)
 	}
 	if err != nil {
 		what := "call"

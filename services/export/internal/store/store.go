@@ -264,7 +264,7 @@ func (t *Tx) upsert(ctx context.Context, table string, cols []string, rows [][]a
 		}
 		list += pgx.Identifier{c}.Sanitize()
 	}
-	if _, err := t.Exec(ctx, fmt.Sprintf(`CREATE TEMP TABLE IF NOT EXISTS %s (LIKE %s) ON COMMIT DROP`, qs, qt)); err != nil {
+	if _, err := t.Exec(ctx, fmt.Sprintf(`CREATE TEMP TABLE IF NOT EXISTS %s (LIKE %s INCLUDING DEFAULTS) ON COMMIT DROP`, qs, qt)); err != nil {
 		return 0, fmt.Errorf("create staging table for %s: %w", table, err)
 	}
 	if _, err := t.Exec(ctx, `TRUNCATE `+qs); err != nil {
