@@ -274,9 +274,11 @@ func (s *Service) Run(ctx context.Context) error {
 		return err
 	}
 	events, calls, blocks := s.cfg.topic("events"), s.cfg.topic("calls"), s.cfg.topic("blocks")
-	var pub *publish.Publisher
+	w := kafka.NewWriter(kafka.WriterConfig{Brokers: s.cfg.Kafka.Brokers, MaxMessageBytes: s.cfg.Kafka.MaxMessageBytes, Logger: s.log})
+	defer w.Close()
+	pub := publish.New(st, w, s.metrics, s.log, policy)
 	pipe := ingest.New(ingest.Config{Chain: s.cfg.Chain, Group: s.cfg.Group, GroupID: s.cfg.groupID(), EventsTopic: events, CallsTopic: calls, Start: began},
-		st, offsets, s.contracts, s.metrics, s.log, func() { pub.Wake() })
+		st, offsets, s.contracts, s.metrics, s.log, pub.Wake)
 	if p, err := st.Progress(ctx); err == nil && p.HasHeight {
 		pipe.SeeHeight(p.Height)
 	}
@@ -292,9 +294,6 @@ func (s *Service) Run(ctx context.Context) error {
 	}, onFail); err != nil {
 		return ignoreCancel(ctx, err)
 	}
-	w := kafka.NewWriter(kafka.WriterConfig{Brokers: s.cfg.Kafka.Brokers, MaxMessageBytes: s.cfg.Kafka.MaxMessageBytes, Logger: s.log})
-	defer w.Close()
-	pub = publish.New(st, w, s.metrics, s.log, policy)
 	consumer, err := kafka.NewConsumer(kafka.ConsumerConfig{Brokers: s.cfg.Kafka.Brokers, GroupID: s.cfg.groupID(), Topics: []string{blocks},
 		MaxMessageBytes: s.cfg.Kafka.MaxMessageBytes, MaxBackoff: s.cfg.RetryMax, Offsets: offsets, Logger: s.log,
 		Registerer: s.deps.Metrics, HeartbeatInterval: s.cfg.HeartbeatInterval, SessionTimeout: s.cfg.SessionTimeout,

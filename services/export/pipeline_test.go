@@ -164,6 +164,36 @@ func TestExportsEveryRowOnceWhateverTheInstances(t *testing.T) {
 		}
 	})
 
+	t.Run("contracts registered later are backfilled", func(t *testing.T) {
+		late := newEnv(t, 3)
+		late.produce(msgs)
+		r := late.start(late.config(""))
+		caughtUp(t, r.client, uint64(want.blocks))
+		r.stop()
+		r = late.start(late.config(samples)) // Run backfills before it consumes
+		caughtUp(t, r.client, uint64(want.blocks))
+		if diff := cmp.Diff(base, snapshot(t, late.pool)); diff != "" {
+			t.Errorf("backfilled rows differ from rows decoded as they came (-live +backfilled):\n%s", diff)
+		}
+	})
+
+	t.Run("start block", func(t *testing.T) {
+		from := newEnv(t, 3)
+		from.produce(msgs)
+		cfg := from.config(samples)
+		cfg.StartBlock = 20
+		r := from.start(cfg)
+		st := waitStatus(t, r.client, "blocks from 20 exported", func(s *exportv1.StatusResponse) bool {
+			return s.GetBlocks() == uint64(want.blocks-20) && s.GetSkippedBlocks() == 20
+		})
+		if st.GetStartBlock() != 20 || st.GetLastBlock() != uint64(want.blocks-1) {
+			t.Errorf("status %v, want start 20 and height %d", st, want.blocks-1)
+		}
+		if n := countRows(t, from.pool, `SELECT count(*) FROM export.blocks WHERE number < 20`); n != 0 {
+			t.Errorf("%d blocks before the start stored", n)
+		}
+	})
+
 	t.Run("two instances equal one", func(t *testing.T) {
 		two := newEnv(t, 3)
 		a, b := two.start(two.config(samples)), two.start(two.config(samples))
