@@ -247,9 +247,19 @@ func TestExportsEveryRowOnceWhateverTheInstances(t *testing.T) {
 	t.Run("two instances equal one", func(t *testing.T) {
 		two := newEnv(t, 3)
 		a, b := two.start(two.config(samples)), two.start(two.config(samples))
+		ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+		defer cancel()
+		if _, err := two.broker.Cluster().WaitGroupStable(ctx, "bcosdata-export-chain0-group1", 2); err != nil {
+			t.Fatalf("wait for both instances in the group: %v", err)
+		}
 		two.produce(msgs)
 		caughtUp(t, a.client, uint64(want.blocks))
 		caughtUp(t, b.client, uint64(want.blocks))
+		na, nb := applied(t, a), applied(t, b)
+		if na == 0 || nb == 0 || na+nb < float64(want.blocks) {
+			t.Errorf("instances applied %v and %v blocks of %d; want both a share", na, nb, want.blocks)
+		}
+		t.Logf("instances applied %v and %v blocks", na, nb)
 		if diff := cmp.Diff(base, snapshot(t, two.pool)); diff != "" {
 			t.Errorf("two instances stored other rows than one (-one +two):\n%s", diff)
 		}
@@ -416,4 +426,19 @@ func TestKilledMidStreamLosesAndDuplicatesNothing(t *testing.T) {
 	if typed != len(events) {
 		t.Errorf("typed event tables hold %d rows, events topic %d events", typed, len(events))
 	}
+}
+
+// applied returns the blocks an instance applied (bcosdata_export_blocks_total).
+func applied(t *testing.T, r *running) float64 {
+	t.Helper()
+	mfs, err := r.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "bcosdata_export_blocks_total" {
+			return mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	return 0
 }
