@@ -180,7 +180,7 @@ func New(cfg Config, deps app.Deps) (*Service, error) {
 		}
 		r, err := contract.Load(cfg.Contracts, suite)
 		if err != nil {
-			return nil, fmt.Errorf("-contracts %s: %w", cfg.Contracts, err)
+			return nil, fmt.Errorf("-contracts: %w", err) // the error names the file, line and entry
 		}
 		reg = r
 	}
