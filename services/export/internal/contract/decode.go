@@ -39,7 +39,7 @@ func (c *Contract) DecodeLog(topics [][]byte, data []byte) (row *Row, err error)
 	if len(topics) != 1+indexed {
 		return nil, fmt.Errorf("event %s.%s: %d topics, want %d: %w", c.Name, it.sig, len(topics), 1+indexed, ErrMalformed)
 	}
-	vals, err := it.inputs.UnpackValues(data)
+	vals, err := unpack(it.inputs, data)
 	if err != nil {
 		return nil, fmt.Errorf("event %s.%s: %w: %v", c.Name, it.sig, ErrMalformed, err)
 	}
@@ -85,13 +85,13 @@ func (c *Contract) DecodeCall(input, output []byte, succeeded bool) (row *Row, e
 	if it.table == nil {
 		return nil, fmt.Errorf("method %s.%s: %w", c.Name, it.sig, ErrSkippedItem)
 	}
-	ins, err := it.inputs.UnpackValues(input[4:])
+	ins, err := unpack(it.inputs, input[4:])
 	if err != nil {
 		return nil, fmt.Errorf("method %s.%s input: %w: %v", c.Name, it.sig, ErrMalformed, err)
 	}
 	var outs []any
 	if succeeded && len(it.outputs) > 0 {
-		if outs, err = it.outputs.UnpackValues(output); err != nil {
+		if outs, err = unpack(it.outputs, output); err != nil {
 			return nil, fmt.Errorf("method %s.%s output: %w: %v", c.Name, it.sig, ErrMalformed, err)
 		}
 	}
@@ -117,11 +117,20 @@ func (c *Contract) DecodeConstructor(input []byte) (row *Row, err error) {
 	if !ok {
 		return nil, fmt.Errorf("constructor of %s: input does not start with its creation code: %w", c.Name, ErrMalformed)
 	}
-	vals, err := c.ctor.inputs.UnpackValues(args)
+	vals, err := unpack(c.ctor.inputs, args)
 	if err != nil {
 		return nil, fmt.Errorf("constructor of %s: %w: %v", c.Name, ErrMalformed, err)
 	}
 	return c.buildRow(c.ctor, vals, nil)
+}
+
+// unpack decodes the non-indexed arguments with go-ethereum once their encoding passed the
+// budget walk (budget.go).
+func unpack(args abi.Arguments, data []byte) ([]any, error) {
+	if err := checkBudget(args, data); err != nil {
+		return nil, err
+	}
+	return args.UnpackValues(data)
 }
 
 // constructorArgs returns what follows the creation code and its metadata trailer in input.
@@ -179,7 +188,7 @@ func (b *rowBuilder) add(p *param, v any, raw []byte) error {
 	}
 	if raw == nil {
 		// The standalone encoding of the value; a value go-ethereum just decoded packs.
-		raw, _ = abi.Arguments{{Type: p.typ}}.Pack(v)
+		raw, _ = abi.Arguments{{Type: p.dtyp}}.Pack(v)
 	}
 	b.row.Args = append(b.row.Args, Arg{Name: p.name, Type: p.typ.String(), Indexed: p.indexed, Value: cv.text, Raw: raw})
 	if p.col >= 0 {

@@ -36,17 +36,18 @@ type item struct {
 	kind    Kind
 	rawName string // ABI name, "constructor" for the constructor
 	sig     string
-	id      []byte // selector or topic in the chain's hash
-	table   *Table // nil when skipped
-	inputs  abi.Arguments
+	id      []byte        // selector or topic in the chain's hash
+	table   *Table        // nil when skipped
+	inputs  abi.Arguments // as decoded: decodeType applied (quirks.go)
 	outputs abi.Arguments
 	params  []param // inputs then outputs
 }
 
 // param is one parameter of an item and where it goes.
 type param struct {
-	name    string // Arg.Name: the ABI name, arg<i> or out<i>
-	typ     abi.Type
+	name    string   // Arg.Name: the ABI name, arg<i> or out<i>
+	typ     abi.Type // the ABI's type
+	dtyp    abi.Type // the type go-ethereum decodes with (quirks.go)
 	indexed bool
 	output  bool
 	column  string // column name, computed even when skipped so names stay stable
@@ -67,7 +68,7 @@ func newHasher(s Suite) (func(...[]byte) common.Hash, error) {
 	return nil, fmt.Errorf("unknown crypto suite %d", s)
 }
 
-func loadFile(path string, suite Suite) (*Registry, error) {
+func loadFile(path string, suite Suite, opts ...LoadOption) (*Registry, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("load contracts: %w", err)
@@ -79,11 +80,28 @@ func loadFile(path string, suite Suite) (*Registry, error) {
 		}
 		return os.ReadFile(name)
 	}
-	return load(path, data, read, suite)
+	return load(path, data, read, suite, opts...)
+}
+
+// LoadOption adjusts Load.
+type LoadOption func(*loadConfig)
+
+type loadConfig struct {
+	reserved []string
+}
+
+// WithReservedTables makes Load refuse a typed table whose name is one of names (after
+// affixes), e.g. the pipeline's own tables in the same schema.
+func WithReservedTables(names ...string) LoadOption {
+	return func(c *loadConfig) { c.reserved = append(c.reserved, names...) }
 }
 
 // load builds a registry from the -contracts file's bytes; name is the file for errors.
-func load(name string, data []byte, read readFunc, suite Suite) (*Registry, error) {
+func load(name string, data []byte, read readFunc, suite Suite, opts ...LoadOption) (*Registry, error) {
+	var cfg loadConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
 	fail := func(err error) (*Registry, error) {
 		var le *lineError
 		if errors.As(err, &le) && le.line > 0 {
@@ -121,6 +139,9 @@ func load(name string, data []byte, read readFunc, suite Suite) (*Registry, erro
 	}
 	names := make(map[string]int)
 	tableOwner := make(map[string]string)
+	for _, t := range cfg.reserved {
+		tableOwner[t] = "the service's own tables"
+	}
 	for i, cy := range f.contracts {
 		c, err := buildContract(cy, read, hash, r.opts)
 		if err != nil {
@@ -151,9 +172,9 @@ func load(name string, data []byte, read readFunc, suite Suite) (*Registry, erro
 		c.Tables = kept
 		for _, t := range c.Tables {
 			if other, dup := tableOwner[t.Name]; dup {
-				return fail(fmt.Errorf("table name %s of %s.%s collides with a table of %s", t.Name, c.Name, t.Signature, other))
+				return fail(fmt.Errorf("table name %s of %s.%s collides with %s", t.Name, c.Name, t.Signature, other))
 			}
-			tableOwner[t.Name] = c.Name + "." + t.Signature
+			tableOwner[t.Name] = "a table of " + c.Name + "." + t.Signature
 			r.tables = append(r.tables, t)
 		}
 	}
@@ -280,6 +301,11 @@ func (c *Contract) parseABI(raw []byte, hash func(...[]byte) common.Hash) (err e
 		if err := json.Unmarshal(e, &head); err != nil {
 			return fmt.Errorf("entry %d: %w", i, err)
 		}
+		if head.Type == "error" {
+			// solc ≥ 0.8.4 custom errors: go-ethereum v1.9.16 does not know them, and they
+			// make no table (revert data is not decoded beyond Error(string)).
+			continue
+		}
 		one := append(append([]byte{'['}, e...), ']')
 		a, err := abi.JSON(bytes.NewReader(one))
 		if err != nil {
@@ -334,6 +360,19 @@ func (c *Contract) parseABI(raw []byte, hash func(...[]byte) common.Hash) (err e
 			}
 			it.params = append(it.params, param{name: name, typ: p.Type, output: true})
 		}
+		if it.inputs, err = decodeArgs(it.inputs); err != nil {
+			return fmt.Errorf("entry %d (%s): %w", i, it.sig, err)
+		}
+		if it.outputs, err = decodeArgs(it.outputs); err != nil {
+			return fmt.Errorf("entry %d (%s): %w", i, it.sig, err)
+		}
+		for j := range it.params {
+			if j < len(it.inputs) {
+				it.params[j].dtyp = it.inputs[j].Type
+			} else {
+				it.params[j].dtyp = it.outputs[j-len(it.inputs)].Type
+			}
+		}
 		switch it.kind {
 		case EventTable:
 			c.events[common.BytesToHash(it.id)] = it
@@ -349,6 +388,19 @@ func (c *Contract) parseABI(raw []byte, hash func(...[]byte) common.Hash) (err e
 		c.items = append(c.items, it)
 	}
 	return nil
+}
+
+// decodeArgs returns a copy of args with decodeType applied.
+func decodeArgs(args abi.Arguments) (abi.Arguments, error) {
+	out := make(abi.Arguments, len(args))
+	for i, a := range args {
+		t, err := decodeType(a.Type)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = abi.Argument{Name: a.Name, Type: t, Indexed: a.Indexed}
+	}
+	return out, nil
 }
 
 func argTypes(args abi.Arguments) []string {
@@ -438,7 +490,7 @@ func (c *Contract) itemOf(t *Table) *item {
 func (c *Contract) match(ref string) []*item {
 	var out []*item
 	for _, it := range c.items {
-		if it.sig == ref || it.rawName == ref || (strings.HasPrefix(ref, "constructor") && it.kind == ConstructorTable && ref == "constructor") {
+		if it.sig == ref || it.rawName == ref { // the constructor's rawName is "constructor"
 			out = append(out, it)
 		}
 	}
@@ -465,13 +517,27 @@ func (r *Registry) applyOptions(o optionsYAML) error {
 		}
 		return its, nil
 	}
-	paramOf := func(key string, it *item, name string) (*param, error) {
-		for i := range it.params {
-			if it.params[i].name == name {
-				return &it.params[i], nil
+	// paramsOf finds a parameter in the items a reference names; with overloads it must be
+	// in at least one of them.
+	type itemParam struct {
+		it *item
+		p  *param
+	}
+	paramsOf := func(key string, its []*item, name string) ([]itemParam, error) {
+		var out []itemParam
+		var sigs []string
+		for _, it := range its {
+			sigs = append(sigs, it.sig)
+			for i := range it.params {
+				if it.params[i].name == name {
+					out = append(out, itemParam{it, &it.params[i]})
+				}
 			}
 		}
-		return nil, &lineError{line: o.lines[key], msg: fmt.Sprintf("%s: %s has no parameter %q", key, it.sig, name)}
+		if len(out) == 0 {
+			return nil, &lineError{line: o.lines[key], msg: fmt.Sprintf("%s: %s has no parameter %q", key, strings.Join(sigs, ", "), name)}
+		}
+		return out, nil
 	}
 	for _, cname := range sortedKeys(o.sqlTypes) {
 		c, err := contractOf("sqlTypes", cname)
@@ -488,11 +554,12 @@ func (r *Registry) applyOptions(o optionsYAML) error {
 				if !sqlTypePattern.MatchString(typ) {
 					return &lineError{line: o.lines["sqlTypes"], msg: fmt.Sprintf("sqlTypes: %s.%s.%s: %q is not an SQL type name", cname, ref, pname, typ)}
 				}
-				for _, it := range its {
-					p, err := paramOf("sqlTypes", it, pname)
-					if err != nil {
-						return err
-					}
+				ps, err := paramsOf("sqlTypes", its, pname)
+				if err != nil {
+					return err
+				}
+				for _, ip := range ps {
+					it, p := ip.it, ip.p
 					fam := familyOf(typ)
 					if fam == familyNumeric && p.typ.T != abi.IntTy && p.typ.T != abi.UintTy {
 						return &lineError{line: o.lines["sqlTypes"], msg: fmt.Sprintf("sqlTypes: %s.%s.%s: %s cannot hold a %s", cname, ref, pname, typ, p.typ.String())}
@@ -513,14 +580,16 @@ func (r *Registry) applyOptions(o optionsYAML) error {
 			if err != nil {
 				return err
 			}
-			for _, it := range its {
-				for _, pname := range o.skipParams[cname][ref] {
-					p, err := paramOf("skipParams", it, pname)
-					if err != nil {
-						return err
-					}
-					p.col = -1
+			for _, pname := range o.skipParams[cname][ref] {
+				ps, err := paramsOf("skipParams", its, pname)
+				if err != nil {
+					return err
 				}
+				for _, ip := range ps {
+					ip.p.col = -1
+				}
+			}
+			for _, it := range its {
 				// Renumber the remaining columns.
 				var cols []Column
 				for i := range it.params {

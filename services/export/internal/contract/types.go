@@ -124,6 +124,15 @@ func checkType(t abi.Type) error {
 
 func staticWords(t abi.Type) (int, error) {
 	switch t.T {
+	case abi.IntTy, abi.UintTy:
+		// go-ethereum takes any size ("uint257"); Solidity has 8 to 256 in steps of 8.
+		if t.Size < 8 || t.Size > 256 || t.Size%8 != 0 {
+			return 0, fmt.Errorf("type %s: integer size not in 8, 16, …, 256", t.String())
+		}
+	case abi.FixedBytesTy:
+		if t.Size < 1 || t.Size > 32 {
+			return 0, fmt.Errorf("type %s: fixed bytes size not in 1 … 32", t.String())
+		}
 	case abi.FixedPointTy:
 		return 0, fmt.Errorf("type %s: fixed-point types are not supported", t.String())
 	case abi.ArrayTy:
@@ -259,15 +268,22 @@ func toBytes(rv reflect.Value) ([]byte, error) {
 func writeJSON(buf *bytes.Buffer, t abi.Type, rv reflect.Value) error {
 	switch t.T {
 	case abi.SliceTy, abi.ArrayTy:
-		if rv.Kind() != reflect.Slice && rv.Kind() != reflect.Array {
+		var n int
+		var elem func(int) reflect.Value
+		switch {
+		case rv.Kind() == reflect.Slice || rv.Kind() == reflect.Array:
+			n, elem = rv.Len(), rv.Index
+		case rv.Kind() == reflect.Struct && t.T == abi.ArrayTy && rv.NumField() == t.Size:
+			n, elem = rv.NumField(), rv.Field // a static array decoded as a tuple (quirks.go)
+		default:
 			return fmt.Errorf("array decoded as %s", rv.Type())
 		}
 		buf.WriteByte('[')
-		for i := range rv.Len() {
+		for i := range n {
 			if i > 0 {
 				buf.WriteByte(',')
 			}
-			if err := writeJSON(buf, *t.Elem, rv.Index(i)); err != nil {
+			if err := writeJSON(buf, *t.Elem, elem(i)); err != nil {
 				return err
 			}
 		}
