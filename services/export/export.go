@@ -178,7 +178,7 @@ func New(cfg Config, deps app.Deps) (*Service, error) {
 		if cfg.Crypto == "sm" {
 			suite = contract.SM3
 		}
-		r, err := contract.Load(cfg.Contracts, suite)
+		r, err := contract.Load(cfg.Contracts, suite, contract.WithReservedTables(store.Tables...))
 		if err != nil {
 			return nil, fmt.Errorf("-contracts: %w", err) // the error names the file, line and entry
 		}
