@@ -35,6 +35,7 @@ import (
 	"github.com/bcosdata/bcosdata/services/fiscosim/internal/binlogsrv"
 	"github.com/bcosdata/bcosdata/services/fiscosim/internal/bulk"
 	"github.com/bcosdata/bcosdata/services/fiscosim/internal/chain"
+	"github.com/bcosdata/bcosdata/services/fiscosim/internal/contracts"
 	"github.com/bcosdata/bcosdata/services/fiscosim/internal/load"
 	"github.com/bcosdata/bcosdata/services/fiscosim/internal/rpc"
 	"github.com/bcosdata/bcosdata/services/fiscosim/sent"
@@ -52,6 +53,9 @@ type ContractInfo struct {
 	Address string
 	// ABI is the contract ABI JSON.
 	ABI []byte
+	// Creation is the creation code the traffic deploys, as this chain runs it (on SM chains
+	// with SM3 selectors and topics): what a decoder recognises deployments by.
+	Creation []byte
 }
 
 // Sim is one simulated node.
@@ -476,18 +480,20 @@ func (s *Sim) SealerIDs() []string {
 // them at (deployed once the traffic's first blocks are sealed): Asset and Evidence, then with
 // the full mix four Ledger books (the last opened by the Registry) and the Registry.
 func (s *Sim) Contracts() []ContractInfo {
-	hexAddr := func(b []byte) string { return "0x" + strings.ToLower(fmt.Sprintf("%x", b)) }
+	info := func(c *contracts.Contract, addr []byte) ContractInfo {
+		return ContractInfo{Name: c.Name, Address: "0x" + strings.ToLower(fmt.Sprintf("%x", addr)), ABI: c.ABIJSON, Creation: c.Creation}
+	}
 	a, e := s.gen.AssetAddress(), s.gen.EvidenceAddress()
 	out := []ContractInfo{
-		{Name: s.gen.Asset().Name, Address: hexAddr(a[:]), ABI: s.gen.Asset().ABIJSON},
-		{Name: s.gen.Evidence().Name, Address: hexAddr(e[:]), ABI: s.gen.Evidence().ABIJSON},
+		info(s.gen.Asset(), a[:]),
+		info(s.gen.Evidence(), e[:]),
 	}
 	if s.gen.Mix() == load.MixFull {
 		for _, l := range s.gen.LedgerAddresses() {
-			out = append(out, ContractInfo{Name: s.gen.Ledger().Name, Address: hexAddr(l[:]), ABI: s.gen.Ledger().ABIJSON})
+			out = append(out, info(s.gen.Ledger(), l[:]))
 		}
 		r := s.gen.RegistryAddress()
-		out = append(out, ContractInfo{Name: s.gen.Registry().Name, Address: hexAddr(r[:]), ABI: s.gen.Registry().ABIJSON})
+		out = append(out, info(s.gen.Registry(), r[:]))
 	}
 	return out
 }

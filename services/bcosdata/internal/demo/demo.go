@@ -226,7 +226,7 @@ func (c Config) Run(ctx context.Context, out io.Writer) error {
 	srv.AddCheck("stash", stashSvc.Ready)
 	exportCfg := serviceDefaults[export.Config]()
 	exportCfg.Chain, exportCfg.Group, exportCfg.Kafka.Brokers, exportCfg.DB.URL = c.Chain, group, []string{kafkaAddr}, dbURL
-	if exportCfg.Contracts, err = writeContracts(filepath.Join(data, "contracts")); err != nil {
+	if exportCfg.Contracts, err = writeContracts(filepath.Join(data, "contracts"), sim.Contracts()); err != nil {
 		return err
 	}
 	exportSvc, err := export.New(exportCfg, deps("export"))
