@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	kafkago "github.com/segmentio/kafka-go"
@@ -47,7 +48,9 @@ const samples = "internal/contract/testdata/samples.yaml"
 var chainBlocks struct {
 	once sync.Once
 	msgs []kafkago.Message
-	err  error
+	// contracts are the simulator's deployments (name and address).
+	contracts []fiscosim.ContractInfo
+	err       error
 }
 
 // simBlocks is the number of blocks after genesis in the simulated chain.
@@ -73,6 +76,7 @@ func blockMessages(t *testing.T) []kafkago.Message {
 			chainBlocks.err = fmt.Errorf("fiscosim: %w", err)
 			return
 		}
+		chainBlocks.contracts = sim.Contracts()
 		broker := kafkatest.NewBroker(t, kafkatest.WithMaxMessageBytes(kafka.MaxBlockMessageBytes))
 		scfg := stash.DefaultConfig()
 		scfg.Sources = app.StringList{"file://" + sim.BinlogDir()}
@@ -95,6 +99,20 @@ func blockMessages(t *testing.T) []kafkago.Message {
 		t.Fatal(chainBlocks.err)
 	}
 	return chainBlocks.msgs
+}
+
+// contractAddress returns the address the simulated chain deployed the named contract at
+// first, as bytes.
+func contractAddress(t *testing.T, name string) []byte {
+	t.Helper()
+	blockMessages(t)
+	for _, c := range chainBlocks.contracts {
+		if c.Name == name {
+			return common.HexToAddress(c.Address).Bytes()
+		}
+	}
+	t.Fatalf("the simulated chain has no %s", name)
+	return nil
 }
 
 // readTopic reads partition p of topic from the start until n messages arrived.

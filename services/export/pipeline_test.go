@@ -1,6 +1,7 @@
 package export_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -449,6 +450,7 @@ func TestUndecodableLogIsRecordedNotPoison(t *testing.T) {
 	t.Parallel()
 	msgs := slices.Clone(blockMessages(t))
 	want := count(t, msgs)
+	asset := contractAddress(t, "Asset")
 	var corrupted []byte
 	for i, m := range msgs {
 		b := &chainv1.Block{}
@@ -457,7 +459,7 @@ func TestUndecodableLogIsRecordedNotPoison(t *testing.T) {
 		}
 		for _, r := range b.GetReceipts() {
 			for _, l := range r.GetLogs() {
-				if corrupted == nil && len(l.GetTopics()) == 3 && len(l.GetData()) > 64 { // Asset Transfer
+				if corrupted == nil && bytes.Equal(l.GetAddress(), asset) && len(l.GetTopics()) == 3 && len(l.GetData()) > 64 { // Asset Transfer
 					l.Data = l.GetData()[:7]
 					corrupted = r.GetTransactionHash()
 				}
