@@ -112,7 +112,7 @@ func (c *Config) Validate() error {
 	if c.Compat != "" && c.Compat != compat.Mode {
 		errs = append(errs, fmt.Errorf("-compat %q: want %s or empty", c.Compat, compat.Mode))
 	}
-	if !schemaName.MatchString(c.CompatSchema) {
+	if c.Compat != "" && !schemaName.MatchString(c.CompatSchema) {
 		errs = append(errs, fmt.Errorf("-compat.schema %q: want lowercase letters, digits and underscores", c.CompatSchema))
 	}
 	if c.Partitions < 1 {
