@@ -17,8 +17,10 @@ import (
 )
 
 // Options are the file's options. The table and column affixes are already applied to
-// Tables; DisabledData and SkipBaseColumns are for the pipeline, passed through as written
-// (Data-Export's names: block_detail_info, tx_raw_data, …, event, method).
+// Tables, and so are DisabledData's event and method (no event, or no method and constructor,
+// tables); DisabledData and SkipBaseColumns are otherwise for the pipeline, passed through as
+// written (Data-Export's names: block_detail_info, tx_raw_data, …, event, method), and checked
+// by the compat package.
 type Options struct {
 	TablePrefix  string
 	TableSuffix  string
