@@ -7,6 +7,9 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
+// A later migration that retypes or drops a column the compat views read fails while they
+// exist: it must drop the views export.compat_views lists first (Run creates them again).
+
 // View is a view export creates (the -compat views): a name and its SELECT.
 type View struct {
 	Name   string
