@@ -12,6 +12,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"regexp"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,8 +26,10 @@ import (
 	"github.com/bcosdata/bcosdata/libs/kafka/pgoffset"
 	"github.com/bcosdata/bcosdata/libs/postgres"
 	"github.com/bcosdata/bcosdata/libs/retry"
+	chainv1 "github.com/bcosdata/bcosdata/proto/bcosdata/chain/v1"
 	exportv1 "github.com/bcosdata/bcosdata/proto/bcosdata/export/v1"
 	"github.com/bcosdata/bcosdata/services/export/internal/api"
+	"github.com/bcosdata/bcosdata/services/export/internal/compat"
 	"github.com/bcosdata/bcosdata/services/export/internal/contract"
 	"github.com/bcosdata/bcosdata/services/export/internal/ingest"
 	"github.com/bcosdata/bcosdata/services/export/internal/publish"
@@ -50,6 +53,10 @@ type Config struct {
 	GroupID string
 	// Contracts is the -contracts file; empty registers no contract.
 	Contracts string
+	// Compat is "dataexport" for WeBank Data-Export's tables as views in CompatSchema; empty
+	// for none.
+	Compat       string
+	CompatSchema string
 	// StartBlock and StartTime choose where a new deployment begins.
 	StartBlock uint64
 	StartTime  string
@@ -75,6 +82,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.DB.RegisterFlagsWithPrefix("db.", fs, "export")
 	fs.StringVar(&c.GroupID, "group.id", "", "Kafka consumer group (default bcosdata-export-<chain>-group<N>)")
 	fs.StringVar(&c.Contracts, "contracts", "", "contracts file (YAML: names, ABIs, bytecode, addresses, learn); empty exports base tables only")
+	fs.StringVar(&c.Compat, "compat", "", "dataexport: create views with WeBank Data-Export's table and column names over export's tables (block_detail_info, tx_raw_data, <contract>_<event>_event, …); empty: none")
+	fs.StringVar(&c.CompatSchema, "compat.schema", store.Schema, "schema of the -compat views")
 	fs.Uint64Var(&c.StartBlock, "start-block", 0, "first block a new deployment exports; earlier blocks are skipped (recorded)")
 	fs.StringVar(&c.StartTime, "start-time", "", "first block time a new deployment exports (RFC 3339 or 2006-01-02, UTC); earlier blocks are skipped")
 	fs.IntVar(&c.Partitions, "partitions", 1, "partitions of the events and calls topics export creates")
@@ -99,6 +108,12 @@ func (c *Config) Validate() error {
 	}
 	if _, err := c.startTime(); err != nil {
 		errs = append(errs, err)
+	}
+	if c.Compat != "" && c.Compat != compat.Mode {
+		errs = append(errs, fmt.Errorf("-compat %q: want %s or empty", c.Compat, compat.Mode))
+	}
+	if c.Compat != "" && !schemaName.MatchString(c.CompatSchema) {
+		errs = append(errs, fmt.Errorf("-compat.schema %q: want lowercase letters, digits and underscores", c.CompatSchema))
 	}
 	if c.Partitions < 1 {
 		errs = append(errs, fmt.Errorf("-partitions %d: want 1 or more", c.Partitions))
@@ -140,12 +155,25 @@ func (c *Config) topic(kind string) string {
 	return kafka.TopicName(c.Chain, fmt.Sprintf("group%d", c.Group), kind)
 }
 
+// schemaName is a schema name that needs no quoting.
+var schemaName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
+
+// crypto is the suite -crypto names.
+func (c *Config) crypto() chainv1.CryptoSuite {
+	if c.Crypto == "sm" {
+		return chainv1.CryptoSuite_CRYPTO_SUITE_SM
+	}
+	return chainv1.CryptoSuite_CRYPTO_SUITE_ECDSA
+}
+
 // Service is the export service.
 type Service struct {
 	cfg       Config
 	deps      app.Deps
 	log       *zap.Logger
 	contracts *ingest.Contracts
+	plan      *compat.Plan
+	views     []store.View
 	metrics   *ingest.Metrics
 	api       *api.Server
 
@@ -184,7 +212,22 @@ func New(cfg Config, deps app.Deps) (*Service, error) {
 		}
 		reg = r
 	}
-	s := &Service{cfg: cfg, deps: deps, log: deps.Log, contracts: ingest.NewContracts(reg), metrics: ingest.NewMetrics(deps.Metrics)}
+	var opts contract.Options
+	if reg != nil {
+		opts = reg.Options()
+	}
+	plan, err := compat.NewPlan(opts)
+	if err != nil {
+		return nil, fmt.Errorf("-contracts %s: %w", cfg.Contracts, err)
+	}
+	var views []store.View
+	if cfg.Compat == compat.Mode {
+		views, err = compat.Views(reg, plan, cfg.CompatSchema)
+		if err != nil {
+			return nil, fmt.Errorf("-compat %s: %w", cfg.Compat, err)
+		}
+	}
+	s := &Service{cfg: cfg, deps: deps, log: deps.Log, contracts: ingest.NewContracts(reg), plan: plan, views: views, metrics: ingest.NewMetrics(deps.Metrics)}
 	s.api = api.New(s.backend.Load, s.lastError)
 	return s, nil
 }
@@ -256,6 +299,7 @@ func (s *Service) Run(ctx context.Context) error {
 	if err != nil {
 		return ignoreCancel(ctx, err)
 	}
+	st.WriteNull(s.plan.Null)
 	began, err := retry.Value(ctx, policy, func(ctx context.Context) (store.Start, error) {
 		got, err := st.Init(ctx, s.cfg.Chain, s.cfg.Group, store.Start{Block: s.cfg.StartBlock, Time: start})
 		if errors.Is(err, store.ErrIdentity) {
@@ -277,12 +321,16 @@ func (s *Service) Run(ctx context.Context) error {
 	w := kafka.NewWriter(kafka.WriterConfig{Brokers: s.cfg.Kafka.Brokers, MaxMessageBytes: s.cfg.Kafka.MaxMessageBytes, Logger: s.log})
 	defer w.Close()
 	pub := publish.New(st, w, s.metrics, s.log, policy)
-	pipe := ingest.New(ingest.Config{Chain: s.cfg.Chain, Group: s.cfg.Group, GroupID: s.cfg.groupID(), EventsTopic: events, CallsTopic: calls, Start: began},
+	pipe := ingest.New(ingest.Config{Chain: s.cfg.Chain, Group: s.cfg.Group, GroupID: s.cfg.groupID(), EventsTopic: events, CallsTopic: calls, Start: began,
+		Crypto: s.cfg.crypto(), NoEvents: s.plan.NoEvents, NoMethods: s.plan.NoMethods},
 		st, offsets, s.contracts, s.metrics, s.log, pub.Wake)
 	if p, err := st.Progress(ctx); err == nil && p.HasHeight {
 		pipe.SeeHeight(p.Height)
 	}
 	if err := retry.Forever(ctx, policy, pipe.Sync, onFail); err != nil {
+		return ignoreCancel(ctx, err)
+	}
+	if err := retry.Forever(ctx, policy, func(ctx context.Context) error { return s.replaceViews(ctx, st) }, onFail); err != nil {
 		return ignoreCancel(ctx, err)
 	}
 	specs := []kafka.TopicSpec{
@@ -312,6 +360,26 @@ func (s *Service) Run(ctx context.Context) error {
 	g.Go(func() error { return pub.Run(gctx) })
 	g.Go(func() error { s.measureLag(gctx, blocks, offsets); return nil })
 	return g.Wait()
+}
+
+// replaceViews creates the -compat views over the tables Sync brought in line with the
+// contracts file, dropping those of the previous start (all of them when -compat is off).
+func (s *Service) replaceViews(ctx context.Context, st *store.Store) error {
+	tx, err := st.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(ctx)
+	if err := tx.ReplaceViews(ctx, s.cfg.CompatSchema, s.views); err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return err
+	}
+	if len(s.views) > 0 {
+		s.log.Info("compat views created", zap.String("schema", s.cfg.CompatSchema), zap.Int("views", len(s.views)))
+	}
+	return nil
 }
 
 // measureLag measures the lag every few seconds until ctx ends.

@@ -119,7 +119,7 @@ skipParams:
   Asset: {Transfer: [memo]}
 sqlTypes:
   Asset: {transfer: {to: "VARCHAR(42)", amount: "numeric(80, 0)"}}
-disabledData: [tx_raw_data, event]
+disabledData: [contract_info, block_raw_data]
 skipBaseColumns:
   tx_raw_data: [from, to]
   block_raw_data: [db_hash]
@@ -132,7 +132,7 @@ namePostfix: _c
 generatedOffStr: "Asset.Issue,transfer(address)"
 ignoreParam: "Asset.Transfer.memo"
 paramSQLType: "Asset.transfer.to.VARCHAR(42)|Asset.transfer.amount.numeric(80, 0)"
-dataTypeBlackLists: "tx_raw_data,event"
+dataTypeBlackLists: "contract_info,block_raw_data"
 ignoreBasicDataTableParams: "tx_raw_data.from,to|block_raw_data.db_hash"
 contracts:
 ` + asset
@@ -162,7 +162,7 @@ contracts:
 	}
 	wantOpts := Options{
 		TablePrefix: "g1_", TableSuffix: "_v1", ColumnPrefix: "p_", ColumnSuffix: "_c",
-		DisabledData:    []string{"tx_raw_data", "event"},
+		DisabledData:    []string{"contract_info", "block_raw_data"},
 		SkipBaseColumns: map[string][]string{"tx_raw_data": {"from", "to"}, "block_raw_data": {"db_hash"}},
 	}
 	for i, r := range regs {

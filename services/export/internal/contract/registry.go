@@ -17,8 +17,10 @@ import (
 )
 
 // Options are the file's options. The table and column affixes are already applied to
-// Tables; DisabledData and SkipBaseColumns are for the pipeline, passed through as written
-// (Data-Export's names: block_detail_info, tx_raw_data, …, event, method).
+// Tables, and so are DisabledData's event and method (no event, or no method and constructor,
+// tables); DisabledData and SkipBaseColumns are otherwise for the pipeline, passed through as
+// written (Data-Export's names: block_detail_info, tx_raw_data, …, event, method), and checked
+// by the compat package.
 type Options struct {
 	TablePrefix  string
 	TableSuffix  string
@@ -162,6 +164,7 @@ func load(name string, data []byte, read readFunc, suite Suite, opts ...LoadOpti
 	if err := r.applyOptions(f.opts); err != nil {
 		return fail(err)
 	}
+	r.disableKinds(o.disabledData)
 	for _, c := range r.contracts {
 		kept := c.Tables[:0]
 		for _, t := range c.Tables {
@@ -620,6 +623,22 @@ func (r *Registry) applyOptions(o optionsYAML) error {
 		}
 	}
 	return nil
+}
+
+// disableKinds drops every event table when disabledData names "event" and every method and
+// constructor table when it names "method" (Data-Export's DataType EVENT and METHOD): the items
+// stay known, so their logs and calls are skipped, not failures. The other data types are the
+// pipeline's (see the compat package).
+func (r *Registry) disableKinds(disabled []string) {
+	for _, d := range disabled {
+		for _, c := range r.contracts {
+			for _, it := range c.items {
+				if d == "event" && it.kind == EventTable || d == "method" && it.kind != EventTable {
+					it.table = nil
+				}
+			}
+		}
+	}
 }
 
 func sortedKeys[V any](m map[string]V) []string {

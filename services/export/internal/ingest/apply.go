@@ -33,10 +33,10 @@ func (b *batch) numbers() []uint64 {
 // learns the deployments the batch makes, decodes calls and logs of every known address, and
 // for each deployment that was not known before, decodes the stored history of its address
 // (calls and logs other instances stored before the deployment's block came through).
-func (p *Pipeline) decodeBatch(ctx context.Context, tx *store.Tx, b *batch) (*decoded, int, error) {
+func (p *Pipeline) decodeBatch(ctx context.Context, tx *store.Tx, b *batch) (*decoded, history, error) {
 	out := &decoded{}
 	if len(p.contracts.list) == 0 {
-		return out, 0, nil
+		return out, history{}, nil
 	}
 	// Deployments first: a call later in the batch may go to one of them.
 	var learned []store.Deployment
@@ -58,7 +58,7 @@ func (p *Pipeline) decodeBatch(ctx context.Context, tx *store.Tx, b *batch) (*de
 	}
 	fresh, err := tx.AddDeployments(ctx, learned)
 	if err != nil {
-		return nil, 0, err
+		return nil, history{}, err
 	}
 	var addrs [][]byte
 	for _, x := range b.txs {
@@ -71,7 +71,7 @@ func (p *Pipeline) decodeBatch(ctx context.Context, tx *store.Tx, b *batch) (*de
 	}
 	known, err := tx.Deployments(ctx, addrs)
 	if err != nil {
-		return nil, 0, err
+		return nil, history{}, err
 	}
 	at := func(addr []byte) (*contract.Contract, bool) {
 		name, ok := known[string(addr)]
@@ -96,41 +96,48 @@ func (p *Pipeline) decodeBatch(ctx context.Context, tx *store.Tx, b *batch) (*de
 			}
 		}
 	}
-	backfilled := 0
-	if len(fresh) > 0 {
-		for _, d := range fresh {
-			k, _ := p.contracts.Named(d.Contract)
-			n, err := p.decodeHistory(ctx, tx, out, k, [][]byte{d.Address}, store.Range{From: 0, To: math.MaxInt64, Skip: b.numbers()})
-			if err != nil {
-				return nil, 0, err
-			}
-			backfilled += n
+	var backfilled history
+	for _, d := range fresh {
+		k, _ := p.contracts.Named(d.Contract)
+		h, err := p.decodeHistory(ctx, tx, out, k, [][]byte{d.Address}, store.Range{From: 0, To: math.MaxInt64, Skip: b.numbers()})
+		if err != nil {
+			return nil, history{}, err
 		}
+		backfilled.items += h.items
+		backfilled.blocks += h.blocks
 	}
 	return out, backfilled, nil
 }
 
-// decodeHistory decodes the stored calls to and logs of addrs, contract k, in r. It returns
-// how many calls and logs it decoded.
-func (p *Pipeline) decodeHistory(ctx context.Context, tx *store.Tx, out *decoded, k *contract.Contract, addrs [][]byte, r store.Range) (int, error) {
+// history is what decoding stored history again covered: calls and logs, and the distinct
+// blocks holding them.
+type history struct {
+	items, blocks int
+}
+
+// decodeHistory decodes the stored calls to and logs of addrs, contract k, in r.
+func (p *Pipeline) decodeHistory(ctx context.Context, tx *store.Tx, out *decoded, k *contract.Contract, addrs [][]byte, r store.Range) (history, error) {
 	if len(addrs) == 0 {
-		return 0, nil
+		return history{}, nil
 	}
 	txs, err := tx.TxsOf(ctx, addrs, false, r)
 	if err != nil {
-		return 0, err
+		return history{}, err
 	}
+	blocks := map[uint64]bool{}
 	for _, x := range txs {
 		p.dec.call(out, x, k)
+		blocks[x.BlockNumber] = true
 	}
 	logs, err := tx.LogsOf(ctx, addrs, r)
 	if err != nil {
-		return 0, err
+		return history{}, err
 	}
 	for _, l := range logs {
 		p.dec.log(out, l, k)
+		blocks[l.BlockNumber] = true
 	}
-	return len(txs) + len(logs), nil
+	return history{items: len(txs) + len(logs), blocks: len(blocks)}, nil
 }
 
 // write stores what decoding produced.

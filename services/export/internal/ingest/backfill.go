@@ -108,6 +108,7 @@ func (p *Pipeline) Backfill(ctx context.Context, k *contract.Contract) error {
 		return err
 	}
 	p.metrics.Backfills.WithLabelValues("contract").Inc()
+	p.metrics.BackfillBlocks.WithLabelValues("contract").Add(float64(hi - lo + 1))
 	began := time.Now()
 	p.log.Info("backfill started", zap.String("contract", k.Name), zap.Uint64("from", lo), zap.Uint64("to", hi))
 	items := 0
@@ -169,7 +170,8 @@ func (p *Pipeline) Backfill(ctx context.Context, k *contract.Contract) error {
 		if err != nil {
 			return 0, err
 		}
-		return p.decodeHistory(ctx, tx, out, k, addrs, r)
+		h, err := p.decodeHistory(ctx, tx, out, k, addrs, r)
+		return h.items, err
 	})
 	if err != nil {
 		return err

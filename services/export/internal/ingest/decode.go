@@ -87,6 +87,8 @@ type decoder struct {
 	group       uint32
 	eventsTopic string
 	callsTopic  string
+	noEvents    bool
+	noMethods   bool
 }
 
 func (d *decoder) fail(out *decoded, block uint64, txHash []byte, logIndex int32, k *contract.Contract, addr []byte, err error) {
@@ -105,6 +107,9 @@ var marshal = proto.MarshalOptions{Deterministic: true}
 
 // log decodes one log of contract k.
 func (d *decoder) log(out *decoded, l store.StoredLog, k *contract.Contract) {
+	if d.noEvents {
+		return
+	}
 	row, err := k.DecodeLog(l.Topics, l.Data)
 	if errors.Is(err, contract.ErrSkippedItem) {
 		return // skipped by the contracts file: not a failure
@@ -124,6 +129,9 @@ func (d *decoder) log(out *decoded, l store.StoredLog, k *contract.Contract) {
 
 // call decodes a transaction to contract k (creation: a deployment of k).
 func (d *decoder) call(out *decoded, x store.StoredTx, k *contract.Contract) {
+	if d.noMethods {
+		return
+	}
 	deploy := len(x.To) == 0
 	var (
 		row *contract.Row

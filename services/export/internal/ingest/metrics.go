@@ -12,6 +12,7 @@ type Metrics struct {
 	DecodeFailures *prometheus.CounterVec
 	Backfills      *prometheus.CounterVec
 	BackfillRows   *prometheus.CounterVec
+	BackfillBlocks *prometheus.CounterVec
 	Published      *prometheus.CounterVec
 	OutboxBacklog  prometheus.Gauge
 }
@@ -36,13 +37,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Backfills run, by reason: contract (registered or changed) or deployment (learned after its calls were stored)."}, []string{"reason"}),
 		BackfillRows: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "backfill_items_total",
 			Help: "Stored calls and logs decoded again by backfills, by contract."}, []string{"contract"}),
+		BackfillBlocks: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "backfill_blocks_total",
+			Help: "Stored blocks backfills decoded again, by reason: contract (every stored block, once per backfill) or deployment (the blocks holding the address's calls and logs)."}, []string{"reason"}),
 		Published: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "published_total",
 			Help: "Messages published from the outbox, by topic."}, []string{"topic"}),
 		OutboxBacklog: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "outbox_backlog",
 			Help: "Decoded messages committed but not yet published."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Height, m.Lag, m.Blocks, m.Skipped, m.Rows, m.DecodeFailures, m.Backfills, m.BackfillRows, m.Published, m.OutboxBacklog)
+		reg.MustRegister(m.Height, m.Lag, m.Blocks, m.Skipped, m.Rows, m.DecodeFailures, m.Backfills, m.BackfillRows, m.BackfillBlocks, m.Published, m.OutboxBacklog)
 	}
 	return m
 }

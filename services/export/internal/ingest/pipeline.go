@@ -9,6 +9,7 @@ package ingest
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 
@@ -32,6 +33,26 @@ type Config struct {
 	EventsTopic, CallsTopic string
 	// Start is where the deployment begins (as recorded by store.Init).
 	Start store.Start
+	// Crypto is the suite the registry's selectors and topics were computed with (-crypto);
+	// a block of another suite is permanent.
+	Crypto chainv1.CryptoSuite
+	// NoEvents and NoMethods leave logs, or calls and constructors, undecoded (Data-Export
+	// dataTypeBlackList event, method): no typed rows, no failures, no messages.
+	NoEvents, NoMethods bool
+}
+
+// ErrCryptoMismatch reports a block of another crypto suite than export's -crypto.
+var ErrCryptoMismatch = errors.New("block of another crypto suite")
+
+// CryptoFlag names a suite as the -crypto flag does.
+func CryptoFlag(s chainv1.CryptoSuite) string {
+	switch s {
+	case chainv1.CryptoSuite_CRYPTO_SUITE_ECDSA:
+		return "ecdsa"
+	case chainv1.CryptoSuite_CRYPTO_SUITE_SM:
+		return "sm"
+	}
+	return "unspecified"
 }
 
 // Pipeline is the blocks topic's kafka.Handler.
@@ -55,7 +76,8 @@ func New(cfg Config, st *store.Store, offsets *pgoffset.Store, contracts *Contra
 		notify = func() {}
 	}
 	return &Pipeline{cfg: cfg, st: st, offsets: offsets, contracts: contracts, metrics: m, log: log, notify: notify,
-		dec: decoder{chain: cfg.Chain, group: uint32(cfg.Group), eventsTopic: cfg.EventsTopic, callsTopic: cfg.CallsTopic}}
+		dec: decoder{chain: cfg.Chain, group: uint32(cfg.Group), eventsTopic: cfg.EventsTopic, callsTopic: cfg.CallsTopic,
+			noEvents: cfg.NoEvents, noMethods: cfg.NoMethods}}
 }
 
 // Handle applies one partition's batch of block messages in one transaction. A message that
@@ -99,9 +121,10 @@ func (p *Pipeline) Handle(ctx context.Context, msgs []kafkago.Message) error {
 	for _, blk := range b.blocks {
 		p.SeeHeight(blk.Number)
 	}
-	if backfilled > 0 {
+	if backfilled.items > 0 {
 		p.metrics.Backfills.WithLabelValues("deployment").Inc()
-		p.log.Info("deployment learned after its history was stored; decoded it", zap.Int("items", backfilled))
+		p.metrics.BackfillBlocks.WithLabelValues("deployment").Add(float64(backfilled.blocks))
+		p.log.Info("deployment learned after its history was stored; decoded it", zap.Int("items", backfilled.items), zap.Int("blocks", backfilled.blocks))
 	}
 	if len(out.msgs) > 0 {
 		p.notify()
@@ -152,6 +175,12 @@ func (p *Pipeline) add(b *batch, blk *chainv1.Block) error {
 	}
 	if len(blk.GetReceipts()) != len(blk.GetTransactions()) {
 		return fmt.Errorf("block %d: %d receipts for %d transactions", h.GetNumber(), len(blk.GetReceipts()), len(blk.GetTransactions()))
+	}
+	if blk.GetCrypto() != p.cfg.Crypto {
+		// Selectors and topics were computed with -crypto's hash: decoding this block with
+		// them would miss every call and event without a sign.
+		return fmt.Errorf("block %d: %w: the block says %s, export runs with -crypto %s; restart export with -crypto %s",
+			h.GetNumber(), ErrCryptoMismatch, CryptoFlag(blk.GetCrypto()), CryptoFlag(p.cfg.Crypto), CryptoFlag(blk.GetCrypto()))
 	}
 	t := msTime(h.GetTimestampMs())
 	if p.cfg.Start.Skips(h.GetNumber(), t) {

@@ -33,7 +33,7 @@ const Schema = "export"
 // are named <table>_p<k>; a typed table named like another table's partition would need an
 // item literally ending in "P<k>".)
 var Tables = []string{"progress", "blocks", "transactions", "logs", "contracts", "deployments", "decode_failures",
-	"outbox", "outbox_progress", "kafka_offsets", "schema_version"}
+	"outbox", "outbox_progress", "kafka_offsets", "schema_version", "compat_views"}
 
 // DefaultPartitionBlocks is how many blocks one partition of a large table holds.
 const DefaultPartitionBlocks = 1_000_000
@@ -62,6 +62,9 @@ type Store struct {
 	// PartitionBlocks is the block range of one partition; set before the first write.
 	partitionBlocks uint64
 
+	// null lists, by table, the columns written NULL (Data-Export's ignoreBasicDataTableParams).
+	null map[string][]string
+
 	mu sync.Mutex
 	// parts holds the partitions known to exist (committed), by partition table name.
 	parts map[string]bool
@@ -77,6 +80,10 @@ func Open(ctx context.Context, pool *pgxpool.Pool, partitionBlocks uint64) (*Sto
 	}
 	return &Store{pool: pool, partitionBlocks: partitionBlocks, parts: map[string]bool{}}, nil
 }
+
+// WriteNull makes the writes leave columns NULL, by table (set before the first write). Only
+// nullable columns no reader of the store needs may be named (see the compat package).
+func (s *Store) WriteNull(columns map[string][]string) { s.null = columns }
 
 // Pool returns the store's pool.
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
@@ -275,6 +282,15 @@ func (t *Tx) upsert(ctx context.Context, table string, cols []string, rows [][]a
 	}
 	if _, err := t.Exec(ctx, `TRUNCATE `+qs); err != nil {
 		return 0, fmt.Errorf("empty staging table for %s: %w", table, err)
+	}
+	for _, c := range t.s.null[table] {
+		for i, name := range cols {
+			if name == c {
+				for _, r := range rows {
+					r[i] = nil
+				}
+			}
+		}
 	}
 	if _, err := t.CopyFrom(ctx, pgx.Identifier{stage}, cols, pgx.CopyFromRows(rows)); err != nil {
 		return 0, fmt.Errorf("copy %d rows for %s: %w", len(rows), table, err)

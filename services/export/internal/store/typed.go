@@ -98,7 +98,12 @@ func (t *Tx) SaveContract(ctx context.Context, r ContractRecord) error {
 
 // ResetContract drops a contract's typed tables (by their stored names), its decode failures
 // and its learned deployments, before its history is decoded again from a changed entry.
+// The compat views go first (they read the typed tables); they are created again after the
+// rebuild.
 func (t *Tx) ResetContract(ctx context.Context, name string, tables []string) error {
+	if err := t.dropViews(ctx); err != nil {
+		return err
+	}
 	for _, tb := range tables {
 		if _, err := t.Exec(ctx, `DROP TABLE IF EXISTS export.`+pgx.Identifier{tb}.Sanitize()); err != nil {
 			return fmt.Errorf("drop typed table %s of %s: %w", tb, name, err)
