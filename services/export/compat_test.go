@@ -200,13 +200,19 @@ func abiMD5(t *testing.T, name string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// TestCompatRefusesNamesTakenInItsSchema: in schema export, the view asset_issue_method (the
-// method issue) would take the name of export's typed table of the same method, which the
-// event Issue pushed to asset_issue_method: New refuses and says which flag to change.
+// TestCompatRefusesNamesTakenInItsSchema: the default schema of the views (dataexport) holds no
+// export table; in schema export, the view asset_issue_method (the method issue) would take the
+// name of export's typed table of the same method, which the event Issue pushed to
+// asset_issue_method: New refuses and says which flag to change.
 func TestCompatRefusesNamesTakenInItsSchema(t *testing.T) {
 	t.Parallel()
 	cfg := defaults(t)
-	cfg.Contracts, cfg.Compat = samples, "dataexport"
+	def := cfg
+	def.Contracts, def.Compat = samples, "dataexport"
+	if _, err := export.New(def, app.Deps{}); err != nil {
+		t.Fatalf("New with -compat dataexport and the default -compat.schema = %v; the default must not clash", err)
+	}
+	cfg.Contracts, cfg.Compat, cfg.CompatSchema = samples, "dataexport", "export"
 	_, err := export.New(cfg, app.Deps{})
 	if err == nil || !strings.Contains(err.Error(), "export.asset_issue_method") || !strings.Contains(err.Error(), "-compat.schema") {
 		t.Fatalf("New = %v, want the name asset_issue_method refused, naming -compat.schema", err)

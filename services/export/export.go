@@ -83,7 +83,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.GroupID, "group.id", "", "Kafka consumer group (default bcosdata-export-<chain>-group<N>)")
 	fs.StringVar(&c.Contracts, "contracts", "", "contracts file (YAML: names, ABIs, bytecode, addresses, learn); empty exports base tables only")
 	fs.StringVar(&c.Compat, "compat", "", "dataexport: create views with WeBank Data-Export's table and column names over export's tables (block_detail_info, tx_raw_data, <contract>_<event>_event, …); empty: none")
-	fs.StringVar(&c.CompatSchema, "compat.schema", store.Schema, "schema of the -compat views")
+	fs.StringVar(&c.CompatSchema, "compat.schema", "dataexport", "schema of the -compat views (a schema of their own: in schema export a view name can clash with a typed table)")
 	fs.Uint64Var(&c.StartBlock, "start-block", 0, "first block a new deployment exports; earlier blocks are skipped (recorded)")
 	fs.StringVar(&c.StartTime, "start-time", "", "first block time a new deployment exports (RFC 3339 or 2006-01-02, UTC); earlier blocks are skipped")
 	fs.IntVar(&c.Partitions, "partitions", 1, "partitions of the events and calls topics export creates")
