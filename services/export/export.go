@@ -1,11 +1,10 @@
-// Package export is the export service: it consumes the verified block topics, decodes
-// transactions and events by contract ABI, writes typed tables to PostgreSQL, serves them over
-// gRPC and publishes decoded events back to Kafka.
+// Package export is the export service: it consumes the verified blocks topic, stores blocks,
+// transactions and logs in PostgreSQL (schema export), decodes the transactions and events of
+// registered contracts into typed tables, and publishes the decoded events and calls to Kafka.
 //
-// Only the process scaffolding exists so far: the service can be hosted (alone or inside
-// bcosdata) with its flags, health, readiness (its database answers) and metrics, its gRPC
-// methods answer Unimplemented, and Run logs once that the export processing is not in this build
-// and then waits for shutdown.
+// The work happens in internal packages: contract (the registry and ABI decoder), store
+// (PostgreSQL), ingest (the blocks topic handler and backfills), publish (the outbox to Kafka)
+// and api (the gRPC ExportService). See README.md.
 package export
 
 import (
@@ -13,45 +12,77 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
 
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 
 	"github.com/bcosdata/bcosdata/libs/app"
 	"github.com/bcosdata/bcosdata/libs/kafka"
+	"github.com/bcosdata/bcosdata/libs/kafka/pgoffset"
 	"github.com/bcosdata/bcosdata/libs/postgres"
+	"github.com/bcosdata/bcosdata/libs/retry"
 	exportv1 "github.com/bcosdata/bcosdata/proto/bcosdata/export/v1"
+	"github.com/bcosdata/bcosdata/services/export/internal/api"
+	"github.com/bcosdata/bcosdata/services/export/internal/contract"
+	"github.com/bcosdata/bcosdata/services/export/internal/ingest"
+	"github.com/bcosdata/bcosdata/services/export/internal/publish"
+	"github.com/bcosdata/bcosdata/services/export/internal/store"
 )
 
 // EnvPrefix prefixes the environment variables that back the flags (EXPORT_DB_URL).
 const EnvPrefix = "EXPORT"
 
+// ErrNotStarted is the readiness error before Run has opened the storage and joined the group.
+var ErrNotStarted = errors.New("export not started yet")
+
 // Config is the export service configuration.
 type Config struct {
 	Chain  string
 	Group  uint
+	Crypto string
 	Kafka  kafka.Flags
 	DB     postgres.Flags
-	ABIDir string
-	Server app.ServerConfig
-	Log    app.LogFlags
+	// GroupID is the consumer group; empty means bcosdata-export-<chain>-group<N>.
+	GroupID string
+	// Contracts is the -contracts file; empty registers no contract.
+	Contracts string
+	// StartBlock and StartTime choose where a new deployment begins.
+	StartBlock uint64
+	StartTime  string
+	// Partitions is the partition count of the topics export creates.
+	Partitions int
+	// PartitionBlocks is the block range of one PostgreSQL partition of the large tables.
+	PartitionBlocks uint64
+	// RetryMin and RetryMax bound the backoff while the database or the broker is away.
+	RetryMin, RetryMax time.Duration
+	// HeartbeatInterval and SessionTimeout are the group membership timings (no flags; zero
+	// keeps kafka-go's defaults). Tests lower them so rebalances take milliseconds.
+	HeartbeatInterval, SessionTimeout time.Duration
+	Server                            app.ServerConfig
+	Log                               app.LogFlags
 }
 
 // RegisterFlags adds every option to fs with its default.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Chain, "chain", "chain0", "chain name used in topic names bcos.<chain>.<group>.<kind>.v1")
 	fs.UintVar(&c.Group, "group", 1, "group id")
+	fs.StringVar(&c.Crypto, "crypto", "ecdsa", "the chain's crypto suite for selectors and event topics: ecdsa (keccak256) or sm (SM3)")
 	c.Kafka.RegisterFlagsWithPrefix("kafka.", fs)
 	c.DB.RegisterFlagsWithPrefix("db.", fs, "export")
-	fs.StringVar(&c.ABIDir, "abi.dir", "", "directory of contract ABI JSON files")
+	fs.StringVar(&c.GroupID, "group.id", "", "Kafka consumer group (default bcosdata-export-<chain>-group<N>)")
+	fs.StringVar(&c.Contracts, "contracts", "", "contracts file (YAML: names, ABIs, bytecode, addresses, learn); empty exports base tables only")
+	fs.Uint64Var(&c.StartBlock, "start-block", 0, "first block a new deployment exports; earlier blocks are skipped (recorded)")
+	fs.StringVar(&c.StartTime, "start-time", "", "first block time a new deployment exports (RFC 3339 or 2006-01-02, UTC); earlier blocks are skipped")
+	fs.IntVar(&c.Partitions, "partitions", 1, "partitions of the events and calls topics export creates")
+	fs.Uint64Var(&c.PartitionBlocks, "partition.blocks", store.DefaultPartitionBlocks, "blocks per PostgreSQL partition of the transactions, logs and typed tables")
+	fs.DurationVar(&c.RetryMin, "retry.min", 500*time.Millisecond, "first backoff while the database or the broker is away")
+	fs.DurationVar(&c.RetryMax, "retry.max", 30*time.Second, "longest backoff while the database or the broker is away")
 	c.Server.RegisterFlags(fs, "127.0.0.1:9102", "127.0.0.1:9202")
 	c.Log.Register(fs)
-}
-
-// Service is the export service.
-type Service struct {
-	exportv1.UnimplementedExportServiceServer
-	cfg  Config
-	deps app.Deps
 }
 
 // Validate reports unusable values, naming the flag.
@@ -63,6 +94,21 @@ func (c *Config) Validate() error {
 	if c.Group < 1 {
 		errs = append(errs, fmt.Errorf("-group %d: want 1 or more", c.Group))
 	}
+	if c.Crypto != "ecdsa" && c.Crypto != "sm" {
+		errs = append(errs, fmt.Errorf("-crypto %q: want ecdsa or sm", c.Crypto))
+	}
+	if _, err := c.startTime(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Partitions < 1 {
+		errs = append(errs, fmt.Errorf("-partitions %d: want 1 or more", c.Partitions))
+	}
+	if c.PartitionBlocks < 1 {
+		errs = append(errs, fmt.Errorf("-partition.blocks %d: want 1 or more", c.PartitionBlocks))
+	}
+	if c.RetryMin <= 0 || c.RetryMax < c.RetryMin {
+		errs = append(errs, fmt.Errorf("-retry.min %s, -retry.max %s: want 0 < min <= max", c.RetryMin, c.RetryMax))
+	}
 	for _, err := range []error{c.Kafka.Validate("kafka."), c.DB.Validate("db."), c.Server.Validate()} {
 		if err != nil {
 			errs = append(errs, err)
@@ -71,35 +117,236 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// New validates cfg and builds the service; an invalid cfg is an *app.UsageError.
+func (c *Config) startTime() (time.Time, error) {
+	if c.StartTime == "" {
+		return time.Time{}, nil
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02"} {
+		if t, err := time.ParseInLocation(layout, c.StartTime, time.UTC); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("-start-time %q: want RFC 3339 or 2006-01-02", c.StartTime)
+}
+
+func (c *Config) groupID() string {
+	if c.GroupID != "" {
+		return c.GroupID
+	}
+	return fmt.Sprintf("bcosdata-export-%s-group%d", c.Chain, c.Group)
+}
+
+func (c *Config) topic(kind string) string {
+	return kafka.TopicName(c.Chain, fmt.Sprintf("group%d", c.Group), kind)
+}
+
+// Service is the export service.
+type Service struct {
+	cfg       Config
+	deps      app.Deps
+	log       *zap.Logger
+	contracts *ingest.Contracts
+	metrics   *ingest.Metrics
+	api       *api.Server
+
+	backend atomic.Pointer[api.Backend]
+	running atomic.Pointer[running]
+
+	mu      sync.Mutex
+	lastErr error
+	lag     uint64
+	hasLag  bool
+}
+
+// running is what Run started: the consumer and the publisher.
+type running struct {
+	consumer  *kafka.Consumer
+	publisher *publish.Publisher
+}
+
+// New validates cfg, loads the contracts file and builds the service; nothing is connected
+// until Run. An invalid cfg is an *app.UsageError; a bad contracts file is an error naming the
+// file and the reason.
 func New(cfg Config, deps app.Deps) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, &app.UsageError{Err: err}
 	}
-	return &Service{cfg: cfg, deps: deps.OrNop()}, nil
-}
-
-// Ready reports whether the service's database answers; a service given no pool has nothing
-// to wait for yet.
-func (s *Service) Ready(ctx context.Context) error {
-	if s.deps.Pool == nil {
-		return nil
+	deps = deps.OrNop()
+	var reg *contract.Registry
+	if cfg.Contracts != "" {
+		suite := contract.Keccak
+		if cfg.Crypto == "sm" {
+			suite = contract.SM3
+		}
+		r, err := contract.Load(cfg.Contracts, suite)
+		if err != nil {
+			return nil, fmt.Errorf("-contracts %s: %w", cfg.Contracts, err)
+		}
+		reg = r
 	}
-	if err := s.deps.Pool.Ping(ctx); err != nil {
-		return fmt.Errorf("ping database: %w", err)
-	}
-	return nil
+	s := &Service{cfg: cfg, deps: deps, log: deps.Log, contracts: ingest.NewContracts(reg), metrics: ingest.NewMetrics(deps.Metrics)}
+	s.api = api.New(s.backend.Load, s.lastError)
+	return s, nil
 }
 
 // Register adds ExportService to g.
-func (s *Service) Register(g *grpc.Server) { exportv1.RegisterExportServiceServer(g, s) }
+func (s *Service) Register(g *grpc.Server) { exportv1.RegisterExportServiceServer(g, s.api) }
 
-// Run waits for ctx to be done: the export processing is not in this build, which Run says once
-// at Warn, so that the service can be hosted beside the others without stopping them.
+// Ready reports whether the database answers and the consumer runs without an ongoing
+// failure (fetching from the broker, applying, committing) and the publisher reaches the
+// broker.
+func (s *Service) Ready(ctx context.Context) error {
+	var errs []error
+	if s.deps.Pool != nil {
+		if err := s.deps.Pool.Ping(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("ping database: %w", err))
+		}
+	}
+	r := s.running.Load()
+	if r == nil {
+		err := ErrNotStarted
+		if last := s.lastError(); last != nil {
+			err = fmt.Errorf("%w: %w", ErrNotStarted, last)
+		}
+		return errors.Join(append([]error{err}, errs...)...)
+	}
+	if err := r.consumer.Ready(); err != nil {
+		errs = append(errs, fmt.Errorf("consumer: %w", err))
+	}
+	if err := r.publisher.Err(); err != nil {
+		errs = append(errs, fmt.Errorf("publisher: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Service) setErr(err error) {
+	s.mu.Lock()
+	s.lastErr = err
+	s.mu.Unlock()
+}
+
+// lastError is the failure being retried: the consumer's, the publisher's, or one at start.
+func (s *Service) lastError() error {
+	if r := s.running.Load(); r != nil {
+		if err := r.consumer.Ready(); err != nil {
+			return err
+		}
+		if err := r.publisher.Err(); err != nil {
+			return err
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastErr
+}
+
+// Run opens the storage (retrying while the database is away), brings the typed tables in
+// line with the contracts file (backfilling what changed), creates the decoded topics, then
+// consumes the blocks topic and publishes the outbox until ctx ends.
 func (s *Service) Run(ctx context.Context) error {
-	s.deps.Log.Warn("decoding not in this build; serving health and an unimplemented ExportService only")
-	<-ctx.Done()
-	return nil
+	if s.deps.Pool == nil {
+		return errors.New("export needs a PostgreSQL pool")
+	}
+	policy := retry.Policy{Min: s.cfg.RetryMin, Max: s.cfg.RetryMax}
+	onFail := func(f retry.Failure) { s.setErr(f.Err) }
+	start, _ := s.cfg.startTime()
+	st, err := retry.Value(ctx, policy, func(ctx context.Context) (*store.Store, error) {
+		return store.Open(ctx, s.deps.Pool, s.cfg.PartitionBlocks)
+	}, onFail)
+	if err != nil {
+		return ignoreCancel(ctx, err)
+	}
+	began, err := retry.Value(ctx, policy, func(ctx context.Context) (store.Start, error) {
+		got, err := st.Init(ctx, s.cfg.Chain, s.cfg.Group, store.Start{Block: s.cfg.StartBlock, Time: start})
+		if errors.Is(err, store.ErrIdentity) {
+			return got, retry.Permanent(err)
+		}
+		return got, err
+	}, onFail)
+	if err != nil {
+		return ignoreCancel(ctx, err)
+	}
+	if began.Block != s.cfg.StartBlock || !began.Time.Equal(start) {
+		s.log.Warn("start recorded by the first run kept", zap.Uint64("start_block", began.Block), zap.Time("start_time", began.Time))
+	}
+	offsets, err := pgoffset.New(s.deps.Pool, store.Schema)
+	if err != nil {
+		return err
+	}
+	events, calls, blocks := s.cfg.topic("events"), s.cfg.topic("calls"), s.cfg.topic("blocks")
+	w := kafka.NewWriter(kafka.WriterConfig{Brokers: s.cfg.Kafka.Brokers, MaxMessageBytes: s.cfg.Kafka.MaxMessageBytes, Logger: s.log})
+	defer w.Close()
+	pub := publish.New(st, w, s.metrics, s.log, policy)
+	pipe := ingest.New(ingest.Config{Chain: s.cfg.Chain, Group: s.cfg.Group, GroupID: s.cfg.groupID(), EventsTopic: events, CallsTopic: calls, Start: began},
+		st, offsets, s.contracts, s.metrics, s.log, pub.Wake)
+	if p, err := st.Progress(ctx); err == nil && p.HasHeight {
+		pipe.SeeHeight(p.Height)
+	}
+	if err := retry.Forever(ctx, policy, pipe.Sync, onFail); err != nil {
+		return ignoreCancel(ctx, err)
+	}
+	specs := []kafka.TopicSpec{
+		{Name: events, Partitions: s.cfg.Partitions, ReplicationFactor: s.cfg.Kafka.ReplicationFactor},
+		{Name: calls, Partitions: s.cfg.Partitions, ReplicationFactor: s.cfg.Kafka.ReplicationFactor},
+	}
+	if err := retry.Forever(ctx, policy, func(ctx context.Context) error {
+		return kafka.EnsureTopics(ctx, s.cfg.Kafka.Brokers, specs...)
+	}, onFail); err != nil {
+		return ignoreCancel(ctx, err)
+	}
+	consumer, err := kafka.NewConsumer(kafka.ConsumerConfig{Brokers: s.cfg.Kafka.Brokers, GroupID: s.cfg.groupID(), Topics: []string{blocks},
+		MaxMessageBytes: s.cfg.Kafka.MaxMessageBytes, MaxBackoff: s.cfg.RetryMax, Offsets: offsets, Logger: s.log,
+		Registerer: s.deps.Metrics, HeartbeatInterval: s.cfg.HeartbeatInterval, SessionTimeout: s.cfg.SessionTimeout,
+		RebalanceTimeout: s.cfg.SessionTimeout, JoinGroupBackoff: s.cfg.HeartbeatInterval}, pipe)
+	if err != nil {
+		return err
+	}
+	s.setErr(nil)
+	s.running.Store(&running{consumer: consumer, publisher: pub})
+	s.backend.Store(&api.Backend{Store: st, GroupID: s.cfg.groupID(), EventsTopic: events, CallsTopic: calls,
+		Halts: consumer.Halts, Lag: s.lagValue})
+	s.log.Info("export running", zap.String("topic", blocks), zap.String("group", s.cfg.groupID()), zap.Int("contracts", len(s.contracts.List())))
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return consumer.Run(gctx) })
+	g.Go(func() error { return pub.Run(gctx) })
+	g.Go(func() error { s.measureLag(gctx, blocks, offsets); return nil })
+	return g.Wait()
+}
+
+// measureLag measures the lag every few seconds until ctx ends.
+func (s *Service) measureLag(ctx context.Context, topic string, offsets *pgoffset.Store) {
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		lag, err := ingest.Lag(lctx, s.cfg.Kafka.Brokers, topic, s.cfg.groupID(), offsets)
+		cancel()
+		if err == nil {
+			s.mu.Lock()
+			s.lag, s.hasLag = lag, true
+			s.mu.Unlock()
+			s.metrics.Lag.Set(float64(lag))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (s *Service) lagValue() (uint64, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lag, s.hasLag
+}
+
+func ignoreCancel(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
 }
 
 // Command returns the export process description, used by cmd/export and `bcosdata export`.

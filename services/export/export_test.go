@@ -1,4 +1,4 @@
-package export
+package export_test
 
 import (
 	"context"
@@ -8,18 +8,15 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
-	"go.uber.org/zap/zaptest/observer"
-
 	"github.com/bcosdata/bcosdata/libs/app"
 	"github.com/bcosdata/bcosdata/libs/postgres"
+	"github.com/bcosdata/bcosdata/services/export"
 )
 
 // defaults returns the configuration the flags give without arguments.
-func defaults(t *testing.T) Config {
+func defaults(t *testing.T) export.Config {
 	t.Helper()
-	var c Config
+	var c export.Config
 	fs := flag.NewFlagSet("export", flag.ContinueOnError)
 	c.RegisterFlags(fs)
 	if err := fs.Parse(nil); err != nil {
@@ -31,21 +28,24 @@ func defaults(t *testing.T) Config {
 func TestNewRejectsBadFlagsNamingThem(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
-		modify func(*Config)
+		modify func(*export.Config)
 		want   string
 	}{
-		{"defaults", func(*Config) {}, ""},
-		{"group 0", func(c *Config) { c.Group = 0 }, "-group 0: want 1 or more"},
-		{"empty chain", func(c *Config) { c.Chain = "" }, "-chain: empty"},
-		{"small messages", func(c *Config) { c.Kafka.MaxMessageBytes = 1000 }, "-kafka.max-message-bytes 1000"},
-		{"negative replication", func(c *Config) { c.Kafka.ReplicationFactor = -1 }, "-kafka.replication-factor -1"},
-		{"negative max conns", func(c *Config) { c.DB.MaxConns = -1 }, "-db.max-conns -1"},
-		{"zero shutdown timeout", func(c *Config) { c.Server.ShutdownTimeout = 0 }, "-shutdown-timeout 0s"},
+		{"defaults", func(*export.Config) {}, ""},
+		{"group 0", func(c *export.Config) { c.Group = 0 }, "-group 0: want 1 or more"},
+		{"empty chain", func(c *export.Config) { c.Chain = "" }, "-chain: empty"},
+		{"small messages", func(c *export.Config) { c.Kafka.MaxMessageBytes = 1000 }, "-kafka.max-message-bytes 1000"},
+		{"negative replication", func(c *export.Config) { c.Kafka.ReplicationFactor = -1 }, "-kafka.replication-factor -1"},
+		{"negative max conns", func(c *export.Config) { c.DB.MaxConns = -1 }, "-db.max-conns -1"},
+		{"bad start time", func(c *export.Config) { c.StartTime = "yesterday" }, `-start-time "yesterday": want RFC 3339 or 2006-01-02`},
+		{"bad crypto", func(c *export.Config) { c.Crypto = "rsa" }, `-crypto "rsa": want ecdsa or sm`},
+		{"zero partition blocks", func(c *export.Config) { c.PartitionBlocks = 0 }, "-partition.blocks 0: want 1 or more"},
+		{"zero shutdown timeout", func(c *export.Config) { c.Server.ShutdownTimeout = 0 }, "-shutdown-timeout 0s"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := defaults(t)
 			tc.modify(&cfg)
-			_, err := New(cfg, app.Deps{})
+			_, err := export.New(cfg, app.Deps{})
 			if tc.want == "" {
 				if err != nil {
 					t.Fatalf("New: %v", err)
@@ -60,33 +60,13 @@ func TestNewRejectsBadFlagsNamingThem(t *testing.T) {
 	}
 }
 
-// TestRunWaitsForShutdown proves the skeleton can be hosted: Run says once at Warn that the
-// export processing is not in this build, keeps running, and returns nil when its context ends.
-func TestRunWaitsForShutdown(t *testing.T) {
-	core, logs := observer.New(zapcore.WarnLevel)
-	svc, err := New(defaults(t), app.Deps{Log: zap.New(core)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("Run = %v, want nil at shutdown", err)
-	}
-	if n := logs.FilterMessageSnippet("decoding not in this build").Len(); n != 1 || logs.Len() != 1 {
-		t.Fatalf("logged %v, want one warning that decoding is not in this build", logs.All())
-	}
-}
-
 func TestReadyPingsTheDatabase(t *testing.T) {
 	pool, err := postgres.NewPool("postgres://nobody@127.0.0.1:1/none?connect_timeout=2")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer pool.Close()
-	svc, err := New(defaults(t), app.Deps{Pool: pool})
+	svc, err := export.New(defaults(t), app.Deps{Pool: pool})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	v1 "github.com/bcosdata/bcosdata/proto/bcosdata/chain/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -64,10 +65,32 @@ func (*StatusRequest) Descriptor() ([]byte, []int) {
 
 // StatusResponse describes consumption progress.
 type StatusResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	LastBlock     uint64                 `protobuf:"varint,1,opt,name=last_block,json=lastBlock,proto3" json:"last_block,omitempty"`
-	Events        uint64                 `protobuf:"varint,2,opt,name=events,proto3" json:"events,omitempty"`
-	Calls         uint64                 `protobuf:"varint,3,opt,name=calls,proto3" json:"calls,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The exported height: the highest block stored (valid when has_height).
+	LastBlock uint64 `protobuf:"varint,1,opt,name=last_block,json=lastBlock,proto3" json:"last_block,omitempty"`
+	// Messages queued for the events and calls topics so far.
+	Events    uint64 `protobuf:"varint,2,opt,name=events,proto3" json:"events,omitempty"`
+	Calls     uint64 `protobuf:"varint,3,opt,name=calls,proto3" json:"calls,omitempty"`
+	HasHeight bool   `protobuf:"varint,4,opt,name=has_height,json=hasHeight,proto3" json:"has_height,omitempty"`
+	// Blocks on the blocks topic the group has not applied yet (one message per block).
+	LagBlocks uint64 `protobuf:"varint,5,opt,name=lag_blocks,json=lagBlocks,proto3" json:"lag_blocks,omitempty"`
+	// Partitions halted at a message no retry can apply; the group resumes there after a fix
+	// and a restart.
+	HaltedPartitions []*HaltedPartition `protobuf:"bytes,6,rep,name=halted_partitions,json=haltedPartitions,proto3" json:"halted_partitions,omitempty"`
+	// The failure being retried (database, broker, publishing), empty when none.
+	LastError string `protobuf:"bytes,7,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	// Blocks stored, and blocks before the start skipped on purpose.
+	Blocks        uint64 `protobuf:"varint,8,opt,name=blocks,proto3" json:"blocks,omitempty"`
+	SkippedBlocks uint64 `protobuf:"varint,9,opt,name=skipped_blocks,json=skippedBlocks,proto3" json:"skipped_blocks,omitempty"`
+	// Where this deployment began (-start-block, -start-time; fixed by the first run).
+	StartBlock uint64                 `protobuf:"varint,10,opt,name=start_block,json=startBlock,proto3" json:"start_block,omitempty"`
+	StartTime  *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	// Decoded messages committed but not yet published.
+	OutboxBacklog uint64 `protobuf:"varint,12,opt,name=outbox_backlog,json=outboxBacklog,proto3" json:"outbox_backlog,omitempty"`
+	// Logs and calls of registered contracts that did not decode.
+	DecodeFailures uint64 `protobuf:"varint,13,opt,name=decode_failures,json=decodeFailures,proto3" json:"decode_failures,omitempty"`
+	// The consumer group.
+	GroupId       string `protobuf:"bytes,14,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -123,6 +146,177 @@ func (x *StatusResponse) GetCalls() uint64 {
 	return 0
 }
 
+func (x *StatusResponse) GetHasHeight() bool {
+	if x != nil {
+		return x.HasHeight
+	}
+	return false
+}
+
+func (x *StatusResponse) GetLagBlocks() uint64 {
+	if x != nil {
+		return x.LagBlocks
+	}
+	return 0
+}
+
+func (x *StatusResponse) GetHaltedPartitions() []*HaltedPartition {
+	if x != nil {
+		return x.HaltedPartitions
+	}
+	return nil
+}
+
+func (x *StatusResponse) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
+func (x *StatusResponse) GetBlocks() uint64 {
+	if x != nil {
+		return x.Blocks
+	}
+	return 0
+}
+
+func (x *StatusResponse) GetSkippedBlocks() uint64 {
+	if x != nil {
+		return x.SkippedBlocks
+	}
+	return 0
+}
+
+func (x *StatusResponse) GetStartBlock() uint64 {
+	if x != nil {
+		return x.StartBlock
+	}
+	return 0
+}
+
+func (x *StatusResponse) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *StatusResponse) GetOutboxBacklog() uint64 {
+	if x != nil {
+		return x.OutboxBacklog
+	}
+	return 0
+}
+
+func (x *StatusResponse) GetDecodeFailures() uint64 {
+	if x != nil {
+		return x.DecodeFailures
+	}
+	return 0
+}
+
+func (x *StatusResponse) GetGroupId() string {
+	if x != nil {
+		return x.GroupId
+	}
+	return ""
+}
+
+// HaltedPartition is a blocks topic partition stopped at a message its handler rejected.
+type HaltedPartition struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Topic     string                 `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
+	Partition int32                  `protobuf:"varint,2,opt,name=partition,proto3" json:"partition,omitempty"`
+	Offset    int64                  `protobuf:"varint,3,opt,name=offset,proto3" json:"offset,omitempty"`
+	// The message's block number, when its block-number header had one.
+	BlockNumber   uint64                 `protobuf:"varint,4,opt,name=block_number,json=blockNumber,proto3" json:"block_number,omitempty"`
+	HasBlock      bool                   `protobuf:"varint,5,opt,name=has_block,json=hasBlock,proto3" json:"has_block,omitempty"`
+	Error         string                 `protobuf:"bytes,6,opt,name=error,proto3" json:"error,omitempty"`
+	Time          *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=time,proto3" json:"time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HaltedPartition) Reset() {
+	*x = HaltedPartition{}
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HaltedPartition) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HaltedPartition) ProtoMessage() {}
+
+func (x *HaltedPartition) ProtoReflect() protoreflect.Message {
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HaltedPartition.ProtoReflect.Descriptor instead.
+func (*HaltedPartition) Descriptor() ([]byte, []int) {
+	return file_bcosdata_export_v1_export_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *HaltedPartition) GetTopic() string {
+	if x != nil {
+		return x.Topic
+	}
+	return ""
+}
+
+func (x *HaltedPartition) GetPartition() int32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *HaltedPartition) GetOffset() int64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+func (x *HaltedPartition) GetBlockNumber() uint64 {
+	if x != nil {
+		return x.BlockNumber
+	}
+	return 0
+}
+
+func (x *HaltedPartition) GetHasBlock() bool {
+	if x != nil {
+		return x.HasBlock
+	}
+	return false
+}
+
+func (x *HaltedPartition) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *HaltedPartition) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
 // ListEventsRequest filters events; empty fields match everything.
 type ListEventsRequest struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
@@ -138,7 +332,7 @@ type ListEventsRequest struct {
 
 func (x *ListEventsRequest) Reset() {
 	*x = ListEventsRequest{}
-	mi := &file_bcosdata_export_v1_export_proto_msgTypes[2]
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -150,7 +344,7 @@ func (x *ListEventsRequest) String() string {
 func (*ListEventsRequest) ProtoMessage() {}
 
 func (x *ListEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_bcosdata_export_v1_export_proto_msgTypes[2]
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -163,7 +357,7 @@ func (x *ListEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEventsRequest.ProtoReflect.Descriptor instead.
 func (*ListEventsRequest) Descriptor() ([]byte, []int) {
-	return file_bcosdata_export_v1_export_proto_rawDescGZIP(), []int{2}
+	return file_bcosdata_export_v1_export_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ListEventsRequest) GetContractAddress() []byte {
@@ -219,7 +413,7 @@ type ListEventsResponse struct {
 
 func (x *ListEventsResponse) Reset() {
 	*x = ListEventsResponse{}
-	mi := &file_bcosdata_export_v1_export_proto_msgTypes[3]
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -231,7 +425,7 @@ func (x *ListEventsResponse) String() string {
 func (*ListEventsResponse) ProtoMessage() {}
 
 func (x *ListEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_bcosdata_export_v1_export_proto_msgTypes[3]
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -244,7 +438,7 @@ func (x *ListEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListEventsResponse) Descriptor() ([]byte, []int) {
-	return file_bcosdata_export_v1_export_proto_rawDescGZIP(), []int{3}
+	return file_bcosdata_export_v1_export_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ListEventsResponse) GetEvents() []*v1.DecodedEvent {
@@ -276,7 +470,7 @@ type ListCallsRequest struct {
 
 func (x *ListCallsRequest) Reset() {
 	*x = ListCallsRequest{}
-	mi := &file_bcosdata_export_v1_export_proto_msgTypes[4]
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -288,7 +482,7 @@ func (x *ListCallsRequest) String() string {
 func (*ListCallsRequest) ProtoMessage() {}
 
 func (x *ListCallsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_bcosdata_export_v1_export_proto_msgTypes[4]
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -301,7 +495,7 @@ func (x *ListCallsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCallsRequest.ProtoReflect.Descriptor instead.
 func (*ListCallsRequest) Descriptor() ([]byte, []int) {
-	return file_bcosdata_export_v1_export_proto_rawDescGZIP(), []int{4}
+	return file_bcosdata_export_v1_export_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ListCallsRequest) GetContractAddress() []byte {
@@ -357,7 +551,7 @@ type ListCallsResponse struct {
 
 func (x *ListCallsResponse) Reset() {
 	*x = ListCallsResponse{}
-	mi := &file_bcosdata_export_v1_export_proto_msgTypes[5]
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -369,7 +563,7 @@ func (x *ListCallsResponse) String() string {
 func (*ListCallsResponse) ProtoMessage() {}
 
 func (x *ListCallsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_bcosdata_export_v1_export_proto_msgTypes[5]
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -382,7 +576,7 @@ func (x *ListCallsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCallsResponse.ProtoReflect.Descriptor instead.
 func (*ListCallsResponse) Descriptor() ([]byte, []int) {
-	return file_bcosdata_export_v1_export_proto_rawDescGZIP(), []int{5}
+	return file_bcosdata_export_v1_export_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ListCallsResponse) GetCalls() []*v1.DecodedCall {
@@ -403,13 +597,38 @@ var File_bcosdata_export_v1_export_proto protoreflect.FileDescriptor
 
 const file_bcosdata_export_v1_export_proto_rawDesc = "" +
 	"\n" +
-	"\x1fbcosdata/export/v1/export.proto\x12\x12bcosdata.export.v1\x1a\x1dbcosdata/chain/v1/chain.proto\"\x0f\n" +
-	"\rStatusRequest\"]\n" +
+	"\x1fbcosdata/export/v1/export.proto\x12\x12bcosdata.export.v1\x1a\x1dbcosdata/chain/v1/chain.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x0f\n" +
+	"\rStatusRequest\"\x92\x04\n" +
 	"\x0eStatusResponse\x12\x1d\n" +
 	"\n" +
 	"last_block\x18\x01 \x01(\x04R\tlastBlock\x12\x16\n" +
 	"\x06events\x18\x02 \x01(\x04R\x06events\x12\x14\n" +
-	"\x05calls\x18\x03 \x01(\x04R\x05calls\"\xd3\x01\n" +
+	"\x05calls\x18\x03 \x01(\x04R\x05calls\x12\x1d\n" +
+	"\n" +
+	"has_height\x18\x04 \x01(\bR\thasHeight\x12\x1d\n" +
+	"\n" +
+	"lag_blocks\x18\x05 \x01(\x04R\tlagBlocks\x12P\n" +
+	"\x11halted_partitions\x18\x06 \x03(\v2#.bcosdata.export.v1.HaltedPartitionR\x10haltedPartitions\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\a \x01(\tR\tlastError\x12\x16\n" +
+	"\x06blocks\x18\b \x01(\x04R\x06blocks\x12%\n" +
+	"\x0eskipped_blocks\x18\t \x01(\x04R\rskippedBlocks\x12\x1f\n" +
+	"\vstart_block\x18\n" +
+	" \x01(\x04R\n" +
+	"startBlock\x129\n" +
+	"\n" +
+	"start_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x12%\n" +
+	"\x0eoutbox_backlog\x18\f \x01(\x04R\routboxBacklog\x12'\n" +
+	"\x0fdecode_failures\x18\r \x01(\x04R\x0edecodeFailures\x12\x19\n" +
+	"\bgroup_id\x18\x0e \x01(\tR\agroupId\"\xe3\x01\n" +
+	"\x0fHaltedPartition\x12\x14\n" +
+	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x1c\n" +
+	"\tpartition\x18\x02 \x01(\x05R\tpartition\x12\x16\n" +
+	"\x06offset\x18\x03 \x01(\x03R\x06offset\x12!\n" +
+	"\fblock_number\x18\x04 \x01(\x04R\vblockNumber\x12\x1b\n" +
+	"\thas_block\x18\x05 \x01(\bR\bhasBlock\x12\x14\n" +
+	"\x05error\x18\x06 \x01(\tR\x05error\x12.\n" +
+	"\x04time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"\xd3\x01\n" +
 	"\x11ListEventsRequest\x12)\n" +
 	"\x10contract_address\x18\x01 \x01(\fR\x0fcontractAddress\x12\x1d\n" +
 	"\n" +
@@ -454,31 +673,36 @@ func file_bcosdata_export_v1_export_proto_rawDescGZIP() []byte {
 	return file_bcosdata_export_v1_export_proto_rawDescData
 }
 
-var file_bcosdata_export_v1_export_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_bcosdata_export_v1_export_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_bcosdata_export_v1_export_proto_goTypes = []any{
-	(*StatusRequest)(nil),      // 0: bcosdata.export.v1.StatusRequest
-	(*StatusResponse)(nil),     // 1: bcosdata.export.v1.StatusResponse
-	(*ListEventsRequest)(nil),  // 2: bcosdata.export.v1.ListEventsRequest
-	(*ListEventsResponse)(nil), // 3: bcosdata.export.v1.ListEventsResponse
-	(*ListCallsRequest)(nil),   // 4: bcosdata.export.v1.ListCallsRequest
-	(*ListCallsResponse)(nil),  // 5: bcosdata.export.v1.ListCallsResponse
-	(*v1.DecodedEvent)(nil),    // 6: bcosdata.chain.v1.DecodedEvent
-	(*v1.DecodedCall)(nil),     // 7: bcosdata.chain.v1.DecodedCall
+	(*StatusRequest)(nil),         // 0: bcosdata.export.v1.StatusRequest
+	(*StatusResponse)(nil),        // 1: bcosdata.export.v1.StatusResponse
+	(*HaltedPartition)(nil),       // 2: bcosdata.export.v1.HaltedPartition
+	(*ListEventsRequest)(nil),     // 3: bcosdata.export.v1.ListEventsRequest
+	(*ListEventsResponse)(nil),    // 4: bcosdata.export.v1.ListEventsResponse
+	(*ListCallsRequest)(nil),      // 5: bcosdata.export.v1.ListCallsRequest
+	(*ListCallsResponse)(nil),     // 6: bcosdata.export.v1.ListCallsResponse
+	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
+	(*v1.DecodedEvent)(nil),       // 8: bcosdata.chain.v1.DecodedEvent
+	(*v1.DecodedCall)(nil),        // 9: bcosdata.chain.v1.DecodedCall
 }
 var file_bcosdata_export_v1_export_proto_depIdxs = []int32{
-	6, // 0: bcosdata.export.v1.ListEventsResponse.events:type_name -> bcosdata.chain.v1.DecodedEvent
-	7, // 1: bcosdata.export.v1.ListCallsResponse.calls:type_name -> bcosdata.chain.v1.DecodedCall
-	0, // 2: bcosdata.export.v1.ExportService.Status:input_type -> bcosdata.export.v1.StatusRequest
-	2, // 3: bcosdata.export.v1.ExportService.ListEvents:input_type -> bcosdata.export.v1.ListEventsRequest
-	4, // 4: bcosdata.export.v1.ExportService.ListCalls:input_type -> bcosdata.export.v1.ListCallsRequest
-	1, // 5: bcosdata.export.v1.ExportService.Status:output_type -> bcosdata.export.v1.StatusResponse
-	3, // 6: bcosdata.export.v1.ExportService.ListEvents:output_type -> bcosdata.export.v1.ListEventsResponse
-	5, // 7: bcosdata.export.v1.ExportService.ListCalls:output_type -> bcosdata.export.v1.ListCallsResponse
-	5, // [5:8] is the sub-list for method output_type
-	2, // [2:5] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	2, // 0: bcosdata.export.v1.StatusResponse.halted_partitions:type_name -> bcosdata.export.v1.HaltedPartition
+	7, // 1: bcosdata.export.v1.StatusResponse.start_time:type_name -> google.protobuf.Timestamp
+	7, // 2: bcosdata.export.v1.HaltedPartition.time:type_name -> google.protobuf.Timestamp
+	8, // 3: bcosdata.export.v1.ListEventsResponse.events:type_name -> bcosdata.chain.v1.DecodedEvent
+	9, // 4: bcosdata.export.v1.ListCallsResponse.calls:type_name -> bcosdata.chain.v1.DecodedCall
+	0, // 5: bcosdata.export.v1.ExportService.Status:input_type -> bcosdata.export.v1.StatusRequest
+	3, // 6: bcosdata.export.v1.ExportService.ListEvents:input_type -> bcosdata.export.v1.ListEventsRequest
+	5, // 7: bcosdata.export.v1.ExportService.ListCalls:input_type -> bcosdata.export.v1.ListCallsRequest
+	1, // 8: bcosdata.export.v1.ExportService.Status:output_type -> bcosdata.export.v1.StatusResponse
+	4, // 9: bcosdata.export.v1.ExportService.ListEvents:output_type -> bcosdata.export.v1.ListEventsResponse
+	6, // 10: bcosdata.export.v1.ExportService.ListCalls:output_type -> bcosdata.export.v1.ListCallsResponse
+	8, // [8:11] is the sub-list for method output_type
+	5, // [5:8] is the sub-list for method input_type
+	5, // [5:5] is the sub-list for extension type_name
+	5, // [5:5] is the sub-list for extension extendee
+	0, // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_bcosdata_export_v1_export_proto_init() }
@@ -492,7 +716,7 @@ func file_bcosdata_export_v1_export_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_bcosdata_export_v1_export_proto_rawDesc), len(file_bcosdata_export_v1_export_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   6,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

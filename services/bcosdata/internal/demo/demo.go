@@ -1,7 +1,8 @@
 // Package demo runs the whole pipeline in one process on embedded defaults: a local PostgreSQL
 // cluster, an in-process Kafka-protocol broker, the fiscosim node simulator producing traffic,
 // and every service (stash ingesting the simulator's binlog files, verifying every block and
-// publishing to Kafka; export and reconcile, whose processing is not in this build yet) hosted
+// publishing to Kafka; export storing and decoding them with the sample contracts registered;
+// reconcile, whose processing is not in this build yet) hosted
 // on one gRPC server and one PostgreSQL pool, the way bcosdata hosts them. It is what
 // `make demo` runs: nothing has to be installed or running beforehand except Go and the
 // PostgreSQL server binaries.
@@ -27,6 +28,7 @@ import (
 	"github.com/bcosdata/bcosdata/libs/app"
 	"github.com/bcosdata/bcosdata/libs/postgres"
 	"github.com/bcosdata/bcosdata/libs/postgres/pglocal"
+	exportv1 "github.com/bcosdata/bcosdata/proto/bcosdata/export/v1"
 	stashv1 "github.com/bcosdata/bcosdata/proto/bcosdata/stash/v1"
 	"github.com/bcosdata/bcosdata/services/export"
 	"github.com/bcosdata/bcosdata/services/fiscosim"
@@ -65,7 +67,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Data, "data", ".data/demo", "directory for the demo's chain, PostgreSQL cluster and Kafka log; kept between runs")
 	fs.BoolVar(&c.Fresh, "fresh", false, "delete the data directory first and start a new chain")
 	fs.DurationVar(&c.Duration, "duration", 0, "stop after this long (0: run until interrupted)")
-	fs.Uint64Var(&c.Blocks, "blocks", 0, "stop once stash has published this block (0: no limit)")
+	fs.Uint64Var(&c.Blocks, "blocks", 0, "stop once stash has published and export has stored this block (0: no limit)")
 	fs.Float64Var(&c.TPS, "tps", 20, "transactions per second the simulator sends")
 	fs.DurationVar(&c.BlockEvery, "block-interval", time.Second, "time between simulated blocks")
 	fs.IntVar(&c.MaxTxs, "max-txs", 1000, "most transactions per simulated block")
@@ -224,6 +226,9 @@ func (c Config) Run(ctx context.Context, out io.Writer) error {
 	srv.AddCheck("stash", stashSvc.Ready)
 	exportCfg := serviceDefaults[export.Config]()
 	exportCfg.Chain, exportCfg.Group, exportCfg.Kafka.Brokers, exportCfg.DB.URL = c.Chain, group, []string{kafkaAddr}, dbURL
+	if exportCfg.Contracts, err = writeContracts(filepath.Join(data, "contracts")); err != nil {
+		return err
+	}
 	exportSvc, err := export.New(exportCfg, deps("export"))
 	if err != nil {
 		return fmt.Errorf("build export: %w", err)
@@ -241,8 +246,8 @@ func (c Config) Run(ctx context.Context, out io.Writer) error {
 	}
 	say("  grpc      %s: StashService, ExportService, ReconcileService, health, reflection", srv.GRPCAddr())
 	say("  admin     http://%s: /metrics, /readyz (all three services)", srv.AdminAddr())
-	say("  services  stash ingests, verifies and publishes; export and reconcile are hosted, their processing is not in this build yet")
-	say("  topics    bcos.%s.group%d.blocks.v1, bcos.%s.group%d.state.v1", c.Chain, simCfg.Group, c.Chain, simCfg.Group)
+	say("  services  stash ingests, verifies and publishes; export stores and decodes (contracts %s); reconcile is hosted, its processing is not in this build yet", exportCfg.Contracts)
+	say("  topics    bcos.%[1]s.group%[2]d.blocks.v1, .state.v1 (stash), .events.v1, .calls.v1 (export)", c.Chain, simCfg.Group)
 	say("Ctrl-C stops the demo; progress every %s:", c.StatusEvery)
 
 	g, gctx := errgroup.WithContext(ctx)
@@ -312,7 +317,8 @@ func traversable(path string) bool {
 // errDone ends the demo once the requested block is published.
 var errDone = errors.New("requested blocks published")
 
-// report prints the chain head and stash progress until ctx ends.
+// report prints the chain head, stash and export progress until ctx ends; with Blocks set
+// it ends the demo once both stash and export got that far.
 func (c Config) report(ctx context.Context, stashAddr string, sim *fiscosim.Sim, say func(string, ...any)) error {
 	conn, err := grpc.NewClient(stashAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -320,6 +326,7 @@ func (c Config) report(ctx context.Context, stashAddr string, sim *fiscosim.Sim,
 	}
 	defer conn.Close()
 	client := stashv1.NewStashServiceClient(conn)
+	exp := exportv1.NewExportServiceClient(conn)
 	tick := time.NewTicker(c.StatusEvery)
 	defer tick.Stop()
 	for {
@@ -337,8 +344,18 @@ func (c Config) report(ctx context.Context, stashAddr string, sim *fiscosim.Sim,
 		if f := st.GetFailure(); f != nil {
 			line += fmt.Sprintf(" | STOPPED at block %d: %s: %s", f.GetBlockNumber(), f.GetCheck(), f.GetMessage())
 		}
+		exported := false
+		if es, err := exp.Status(ctx, &exportv1.StatusRequest{}); err != nil {
+			line += fmt.Sprintf(" | export status: %v", err)
+		} else if es.GetHasHeight() {
+			exported = es.GetLastBlock() >= c.Blocks
+			line += fmt.Sprintf(" | export exported %d, events %d, calls %d", es.GetLastBlock(), es.GetEvents(), es.GetCalls())
+			for _, h := range es.GetHaltedPartitions() {
+				line += fmt.Sprintf(" | export HALTED %s/%d at block %d: %s", h.GetTopic(), h.GetPartition(), h.GetBlockNumber(), h.GetError())
+			}
+		}
 		say("%s", line)
-		if c.Blocks > 0 && st.GetLastPublished() >= c.Blocks {
+		if c.Blocks > 0 && st.GetLastPublished() >= c.Blocks && exported {
 			return errDone
 		}
 	}

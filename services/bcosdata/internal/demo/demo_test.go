@@ -46,10 +46,13 @@ func TestDemoRunsPipelineAndResumes(t *testing.T) {
 	if err := cfg.Run(t.Context(), &first); err != nil {
 		t.Fatalf("first run: %v\n%s", err, first.String())
 	}
-	for _, want := range []string{"StashService, ExportService, ReconcileService", "export and reconcile are hosted"} {
+	for _, want := range []string{"StashService, ExportService, ReconcileService", "export stores and decodes"} {
 		if !strings.Contains(first.String(), want) {
 			t.Errorf("first run does not say %q:\n%s", want, first.String())
 		}
+	}
+	if m := regexp.MustCompile(`export exported (\d+), events (\d+)`).FindAllStringSubmatch(first.String(), -1); len(m) == 0 || m[len(m)-1][2] == "0" {
+		t.Errorf("first run shows no exported block with decoded events:\n%s", first.String())
 	}
 	n1 := last(first.String())
 	if n1 < 5 {
@@ -61,7 +64,14 @@ func TestDemoRunsPipelineAndResumes(t *testing.T) {
 	if err := cfg.Run(t.Context(), &second); err != nil {
 		t.Fatalf("second run: %v\n%s", err, second.String())
 	}
-	firstLine := published.FindStringSubmatch(second.String())
+	// The first progress line after the stash opened its storage (before, it reports 0).
+	var firstLine []string
+	for _, m := range published.FindAllStringSubmatch(second.String(), -1) {
+		if m[1] != "0" {
+			firstLine = m
+			break
+		}
+	}
 	if firstLine == nil {
 		t.Fatalf("second run printed no progress:\n%s", second.String())
 	}

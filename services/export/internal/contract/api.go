@@ -16,9 +16,6 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 )
 
-// errNotImplemented is returned by the stubs until the decoder lands.
-var errNotImplemented = errors.New("contract decoding not implemented yet")
-
 // Suite names the chain's hash family for selectors and topics.
 type Suite uint8
 
@@ -73,6 +70,9 @@ type Table struct {
 	// Columns are the parameter columns in ABI order (inputs, then outputs for methods),
 	// skipped parameters left out.
 	Columns []Column
+	// ID is the method's 4-byte selector or the event's 32-byte topic0, computed with the
+	// chain's hash (nil for constructors).
+	ID []byte
 }
 
 // Arg is one decoded parameter as the bus and the API show it.
@@ -108,52 +108,78 @@ type Contract struct {
 	Learn bool
 	// Tables are its typed tables (events, methods, constructor), not skipped ones.
 	Tables []*Table
-}
+	// ABI is the ABI JSON array as configured.
+	ABI []byte
+	// Bin is the configured creation bytecode, nil when none was given.
+	Bin []byte
 
-// DecodeLog decodes one log of this contract by its first topic. A log whose topic matches
-// no event of the ABI returns ErrUnknownItem.
-func (c *Contract) DecodeLog(topics [][]byte, data []byte) (*Row, error) {
-	return nil, errNotImplemented
-}
-
-// DecodeCall decodes a call's input by its selector, and its outputs from the receipt's
-// output when the call succeeded. A selector no method matches returns ErrUnknownItem.
-func (c *Contract) DecodeCall(input, output []byte, succeeded bool) (*Row, error) {
-	return nil, errNotImplemented
-}
-
-// DecodeConstructor decodes the constructor arguments that follow the creation bytecode in
-// a deployment transaction's input.
-func (c *Contract) DecodeConstructor(input []byte) (*Row, error) {
-	return nil, errNotImplemented
+	code    []byte // Bin without its metadata trailer
+	hasMeta bool   // Bin ended with a metadata trailer
+	items   []*item
+	events  map[common.Hash]*item
+	methods map[[4]byte]*item
+	ctor    *item
 }
 
 // ErrUnknownItem reports a selector or topic that no method or event of the ABI has.
 var ErrUnknownItem = errors.New("no ABI item matches")
 
+// ErrSkippedItem reports an event, method or constructor the file's skip option (Data-Export
+// generatedOff) excludes: it is known, but nothing of it is exported.
+var ErrSkippedItem = errors.New("ABI item skipped by configuration")
+
+// ErrMalformed reports data that does not decode against the ABI item its selector or topic
+// names: short or inconsistent ABI encoding, a wrong number of topics, a deployment input that
+// does not start with the contract's creation code.
+var ErrMalformed = errors.New("data does not match the ABI")
+
+// ErrNoBytecode reports a constructor decode for a contract configured without bin.
+var ErrNoBytecode = errors.New("contract has no creation bytecode configured")
+
 // Registry is the set of contracts from the -contracts file.
-type Registry struct{}
+type Registry struct {
+	contracts []*Contract
+	tables    []*Table
+	byAddr    map[common.Address]*Contract
+	opts      Options
+}
 
 // Load reads the -contracts YAML file; paths inside it are relative to it. Errors name the
 // file (and the contract entry) and the reason: a missing or unparsable ABI, bad bytecode,
 // a malformed address, two contracts claiming one address, a table name collision.
 func Load(path string, suite Suite) (*Registry, error) {
-	return nil, errNotImplemented
+	return loadFile(path, suite)
 }
 
 // Contracts returns the registered contracts in file order.
-func (r *Registry) Contracts() []*Contract { return nil }
+func (r *Registry) Contracts() []*Contract { return r.contracts }
 
 // Tables returns every typed table of every contract.
-func (r *Registry) Tables() []*Table { return nil }
+func (r *Registry) Tables() []*Table { return r.tables }
+
+// Options returns the file's options (the pipeline reads DisabledData and SkipBaseColumns).
+func (r *Registry) Options() Options { return r.opts }
 
 // ByAddress returns the contract configured at a fixed address.
-func (r *Registry) ByAddress(addr common.Address) (*Contract, bool) { return nil, false }
+func (r *Registry) ByAddress(addr common.Address) (*Contract, bool) {
+	c, ok := r.byAddr[addr]
+	return c, ok
+}
 
 // MatchCreation returns the contract whose creation bytecode (CBOR metadata stripped) starts
 // the deployment input, so identical contracts compiled elsewhere still match; the rest of
-// the input is the constructor arguments. Only contracts that give their bytecode match.
-func (r *Registry) MatchCreation(input []byte) (*Contract, bool) { return nil, false }
-
-// RevertReason decodes an Error(string) revert output.
-func RevertReason(output []byte) (string, bool) { return "", false }
+// the input is the constructor arguments. Only contracts that give their bytecode match,
+// and only those with learn: true (a contract known by fixed addresses only is found with
+// ByAddress). When several match, the longest code wins.
+func (r *Registry) MatchCreation(input []byte) (*Contract, bool) {
+	var best *Contract
+	for _, c := range r.contracts {
+		if !c.Learn || c.code == nil {
+			continue
+		}
+		if _, ok := c.constructorArgs(input); ok && (best == nil || len(c.code) > len(best.code)) {
+			best = c
+		}
+	}
+	return best, best != nil
+}

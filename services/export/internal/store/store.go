@@ -1,0 +1,283 @@
+// Package store keeps export's tables in PostgreSQL schema "export": blocks, transactions with
+// their receipts, logs, the registered contracts and their deployments, one typed table per
+// event, method and constructor of each registered contract, decode failures, the outbox of the
+// decoded topics, the progress row and the consumed Kafka offsets.
+//
+// Every write happens in a transaction the caller owns (one per batch of blocks), and every
+// such transaction first takes the export write lock (Lock): writers of several instances
+// then see each other's committed rows (a deployment learned by one is seen by the next) and
+// the outbox's sequence follows commit order. Rows land by COPY into a staging table and
+// INSERT … ON CONFLICT DO NOTHING on their natural key, so applying a batch again changes
+// nothing.
+package store
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/bcosdata/bcosdata/libs/postgres"
+)
+
+// Schema is the PostgreSQL schema export owns.
+const Schema = "export"
+
+// DefaultPartitionBlocks is how many blocks one partition of a large table holds.
+const DefaultPartitionBlocks = 1_000_000
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Migrations returns the embedded schema migrations.
+func Migrations() fs.FS {
+	sub, err := fs.Sub(migrationFiles, "migrations")
+	if err != nil {
+		panic(err) // The embedded directory is part of the binary.
+	}
+	return sub
+}
+
+// ErrIdentity reports a database holding another chain's or group's export.
+var ErrIdentity = errors.New("database holds another chain's export")
+
+// lockKey is the transaction-level advisory lock every writing transaction takes first.
+const lockKey = int64(0x62636f7365787031) // "bcosexp1"
+
+// Store is export's PostgreSQL storage. Safe for concurrent use.
+type Store struct {
+	pool *pgxpool.Pool
+	// PartitionBlocks is the block range of one partition; set before the first write.
+	partitionBlocks uint64
+
+	mu sync.Mutex
+	// parts holds the partitions known to exist (committed), by partition table name.
+	parts map[string]bool
+}
+
+// Open migrates the schema. partitionBlocks 0 means DefaultPartitionBlocks.
+func Open(ctx context.Context, pool *pgxpool.Pool, partitionBlocks uint64) (*Store, error) {
+	if err := postgres.Migrate(ctx, pool, Schema, Migrations()); err != nil {
+		return nil, err
+	}
+	if partitionBlocks == 0 {
+		partitionBlocks = DefaultPartitionBlocks
+	}
+	return &Store{pool: pool, partitionBlocks: partitionBlocks, parts: map[string]bool{}}, nil
+}
+
+// Pool returns the store's pool.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// Start is where a deployment begins: blocks before StartBlock, or before StartTime when it
+// is set, are skipped.
+type Start struct {
+	Block uint64
+	Time  time.Time
+}
+
+// Skips reports whether a block is before the start.
+func (st Start) Skips(number uint64, t time.Time) bool {
+	return number < st.Block || (!st.Time.IsZero() && t.Before(st.Time))
+}
+
+// Init creates the progress row for chain and group with the start the flags give, or checks
+// that the existing row is theirs and returns the start it recorded: the start of a
+// deployment is chosen once.
+func (s *Store) Init(ctx context.Context, chain string, group uint, start Start) (Start, error) {
+	var t *time.Time
+	if !start.Time.IsZero() {
+		t = &start.Time
+	}
+	_, err := s.pool.Exec(ctx, `INSERT INTO export.progress (chain, grp, start_block, start_time) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING`,
+		chain, int64(group), int64(start.Block), t)
+	if err != nil {
+		return Start{}, fmt.Errorf("create progress row: %w", err)
+	}
+	var (
+		c  string
+		g  int64
+		sb int64
+		st *time.Time
+	)
+	if err := s.pool.QueryRow(ctx, `SELECT chain, grp, start_block, start_time FROM export.progress`).Scan(&c, &g, &sb, &st); err != nil {
+		return Start{}, fmt.Errorf("read progress row: %w", err)
+	}
+	if c != chain || uint(g) != group {
+		return Start{}, fmt.Errorf("open export of chain %s group %d: %w: it is chain %s group %d", chain, group, ErrIdentity, c, g)
+	}
+	got := Start{Block: uint64(sb)}
+	if st != nil {
+		got.Time = *st
+	}
+	return got, nil
+}
+
+// Progress is the progress row.
+type Progress struct {
+	Height    uint64
+	HasHeight bool
+	Blocks    uint64
+	Skipped   uint64
+	Start     Start
+}
+
+// Progress reads the progress row.
+func (s *Store) Progress(ctx context.Context) (Progress, error) {
+	var (
+		p      Progress
+		h      *int64
+		b, sk  int64
+		sb     int64
+		starts *time.Time
+	)
+	err := s.pool.QueryRow(ctx, `SELECT exported_height, blocks, skipped_blocks, start_block, start_time FROM export.progress`).Scan(&h, &b, &sk, &sb, &starts)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return p, nil
+	}
+	if err != nil {
+		return p, fmt.Errorf("read progress: %w", err)
+	}
+	if h != nil {
+		p.Height, p.HasHeight = uint64(*h), true
+	}
+	p.Blocks, p.Skipped, p.Start.Block = uint64(b), uint64(sk), uint64(sb)
+	if starts != nil {
+		p.Start.Time = *starts
+	}
+	return p, nil
+}
+
+// Begin starts a writing transaction holding the export write lock. Every transaction that
+// writes rows or the outbox goes through it.
+func (s *Store) Begin(ctx context.Context) (*Tx, error) {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("begin: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey); err != nil {
+		_ = tx.Rollback(ctx)
+		return nil, fmt.Errorf("take export write lock: %w", err)
+	}
+	return &Tx{Tx: tx, s: s, written: map[string]int64{}}, nil
+}
+
+// Tx is a writing transaction. Commit it with Commit, which also remembers the partitions it
+// created.
+type Tx struct {
+	pgx.Tx
+	s       *Store
+	pending []string
+	// written counts the rows inserted by table (replays excluded).
+	written map[string]int64
+}
+
+// Written returns the rows this transaction inserted, by table.
+func (t *Tx) Written() map[string]int64 { return t.written }
+
+// Commit commits and remembers the partitions created.
+func (t *Tx) Commit(ctx context.Context) error {
+	if err := t.Tx.Commit(ctx); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	t.s.mu.Lock()
+	for _, p := range t.pending {
+		t.s.parts[p] = true
+	}
+	t.s.mu.Unlock()
+	return nil
+}
+
+// Rollback ends an unfinished transaction; it is a no-op after Commit.
+func (t *Tx) Rollback(ctx context.Context) { _ = t.Tx.Rollback(ctx) }
+
+// forget drops the cached partitions of a table, after it was dropped.
+func (s *Store) forget(table string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for p := range s.parts {
+		if len(p) > len(table) && p[:len(table)] == table && p[len(table):len(table)+2] == "_p" {
+			delete(s.parts, p)
+		}
+	}
+}
+
+// ensurePartitions creates the partitions of a partitioned table that blocks need.
+func (t *Tx) ensurePartitions(ctx context.Context, table string, blocks []uint64) error {
+	size := t.s.partitionBlocks
+	seen := map[uint64]bool{}
+	for _, b := range blocks {
+		k := b / size
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		name := partitionName(table, k)
+		t.s.mu.Lock()
+		known := t.s.parts[name]
+		t.s.mu.Unlock()
+		if known {
+			continue
+		}
+		sql := fmt.Sprintf(`CREATE TABLE IF NOT EXISTS export.%s PARTITION OF export.%s FOR VALUES FROM (%d) TO (%d)`,
+			pgx.Identifier{name}.Sanitize(), pgx.Identifier{table}.Sanitize(), k*size, (k+1)*size)
+		if _, err := t.Exec(ctx, sql); err != nil {
+			return fmt.Errorf("create partition %s of %s for blocks %d-%d: %w", name, table, k*size, (k+1)*size-1, err)
+		}
+		t.pending = append(t.pending, name)
+	}
+	return nil
+}
+
+// partitionName is the name of partition k of table; names too long for PostgreSQL's 63
+// bytes are cut, the table's own name staying a prefix.
+func partitionName(table string, k uint64) string {
+	suffix := fmt.Sprintf("_p%d", k)
+	if len(table)+len(suffix) > 63 {
+		table = table[:63-len(suffix)]
+	}
+	return table + suffix
+}
+
+// upsert writes rows into export.<table> through a staging table: COPY, then INSERT … ON
+// CONFLICT DO NOTHING, so rows already there (a replay) are left as they are. It returns the
+// rows inserted.
+func (t *Tx) upsert(ctx context.Context, table string, cols []string, rows [][]any) (int64, error) {
+	if len(rows) == 0 {
+		return 0, nil
+	}
+	stage := "stage_" + table
+	if len(stage) > 63 {
+		stage = stage[:63]
+	}
+	qt, qs := "export."+pgx.Identifier{table}.Sanitize(), pgx.Identifier{stage}.Sanitize()
+	list := ""
+	for i, c := range cols {
+		if i > 0 {
+			list += ", "
+		}
+		list += pgx.Identifier{c}.Sanitize()
+	}
+	if _, err := t.Exec(ctx, fmt.Sprintf(`CREATE TEMP TABLE IF NOT EXISTS %s (LIKE %s INCLUDING DEFAULTS) ON COMMIT DROP`, qs, qt)); err != nil {
+		return 0, fmt.Errorf("create staging table for %s: %w", table, err)
+	}
+	if _, err := t.Exec(ctx, `TRUNCATE `+qs); err != nil {
+		return 0, fmt.Errorf("empty staging table for %s: %w", table, err)
+	}
+	if _, err := t.CopyFrom(ctx, pgx.Identifier{stage}, cols, pgx.CopyFromRows(rows)); err != nil {
+		return 0, fmt.Errorf("copy %d rows for %s: %w", len(rows), table, err)
+	}
+	tag, err := t.Exec(ctx, fmt.Sprintf(`INSERT INTO %s (%s) SELECT %s FROM %s ON CONFLICT DO NOTHING`, qt, list, list, qs))
+	if err != nil {
+		return 0, fmt.Errorf("insert %d rows into %s: %w", len(rows), table, err)
+	}
+	n := tag.RowsAffected()
+	t.written[table] += n
+	return n, nil
+}

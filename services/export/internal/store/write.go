@@ -1,0 +1,242 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"math/big"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgtype"
+)
+
+// Block is a row of export.blocks.
+type Block struct {
+	Number      uint64
+	Hash        []byte
+	Parent      []byte
+	Time        time.Time
+	TimestampMS uint64
+	Sealer      []byte
+	SealerIndex uint64
+	TxCount     int
+	GasUsed     *big.Int
+}
+
+// Tx is a row of export.transactions.
+type Transaction struct {
+	BlockNumber     uint64
+	Index           uint32
+	Hash            []byte
+	From            []byte
+	To              []byte // nil for a creation
+	Input           []byte
+	Value           *big.Int
+	Nonce           *big.Int
+	BlockLimit      *big.Int
+	Gas             *big.Int
+	GasPrice        *big.Int
+	Status          uint32
+	RevertReason    *string
+	Output          []byte
+	GasUsed         *big.Int
+	ContractAddress []byte // nil unless a creation succeeded
+}
+
+// Log is a row of export.logs.
+type Log struct {
+	BlockNumber uint64
+	TxHash      []byte
+	TxIndex     uint32
+	LogIndex    uint32
+	Address     []byte
+	Topics      [][]byte
+	Data        []byte
+}
+
+// Numeric returns n as an exact numeric for pgx (nil is 0).
+func Numeric(n *big.Int) pgtype.Numeric {
+	if n == nil {
+		n = new(big.Int)
+	}
+	return pgtype.Numeric{Int: n, Exp: 0, Valid: true}
+}
+
+// nullable keeps nil byte slices NULL and turns empty ones into empty bytea.
+func nullable(b []byte) any {
+	if b == nil {
+		return nil
+	}
+	return b
+}
+
+// WriteBase writes blocks with their transactions and logs, creating the partitions they need,
+// and moves the progress row on. Rows already stored are left as they are.
+func (t *Tx) WriteBase(ctx context.Context, blocks []Block, txs []Transaction, logs []Log, skipped int) error {
+	numbers := make([]uint64, 0, len(blocks))
+	brows := make([][]any, 0, len(blocks))
+	for _, b := range blocks {
+		numbers = append(numbers, b.Number)
+		brows = append(brows, []any{int64(b.Number), b.Hash, b.Parent, b.Time, int64(b.TimestampMS), nullable(b.Sealer), int64(b.SealerIndex), b.TxCount, Numeric(b.GasUsed)})
+	}
+	for _, table := range []string{"transactions", "logs"} {
+		if err := t.ensurePartitions(ctx, table, numbers); err != nil {
+			return err
+		}
+	}
+	newBlocks, err := t.upsert(ctx, "blocks", []string{"number", "hash", "parent_hash", "time", "timestamp_ms", "sealer", "sealer_index", "tx_count", "gas_used"}, brows)
+	if err != nil {
+		return err
+	}
+	trows := make([][]any, 0, len(txs))
+	for _, x := range txs {
+		var sel []byte
+		if x.To != nil && len(x.Input) >= 4 {
+			sel = x.Input[:4]
+		}
+		trows = append(trows, []any{int64(x.BlockNumber), int32(x.Index), x.Hash, x.From, nullable(x.To), x.Input, nullable(sel),
+			Numeric(x.Value), Numeric(x.Nonce), Numeric(x.BlockLimit), Numeric(x.Gas), Numeric(x.GasPrice),
+			int32(x.Status), x.RevertReason, x.Output, Numeric(x.GasUsed), nullable(x.ContractAddress)})
+	}
+	if _, err := t.upsert(ctx, "transactions", []string{"block_number", "transaction_index", "hash", "from_address", "to_address", "input", "selector",
+		"value", "nonce", "block_limit", "gas", "gas_price", "status", "revert_reason", "output", "gas_used", "contract_address"}, trows); err != nil {
+		return err
+	}
+	lrows := make([][]any, 0, len(logs))
+	for _, l := range logs {
+		lrows = append(lrows, []any{int64(l.BlockNumber), l.TxHash, int32(l.TxIndex), int32(l.LogIndex), l.Address, l.Topics, l.Data})
+	}
+	if _, err := t.upsert(ctx, "logs", []string{"block_number", "transaction_hash", "transaction_index", "log_index", "address", "topics", "data"}, lrows); err != nil {
+		return err
+	}
+	var high *int64
+	for _, n := range numbers {
+		if high == nil || int64(n) > *high {
+			v := int64(n)
+			high = &v
+		}
+	}
+	if _, err := t.Exec(ctx, `UPDATE export.progress SET exported_height = GREATEST(exported_height, $1), blocks = blocks + $2,
+		skipped_blocks = skipped_blocks + $3, updated_at = now()`, high, newBlocks, int64(skipped)); err != nil {
+		return fmt.Errorf("move progress: %w", err)
+	}
+	return nil
+}
+
+// Deployment is a row of export.deployments.
+type Deployment struct {
+	Address     []byte
+	Contract    string
+	BlockNumber uint64
+	TxHash      []byte
+	Learned     bool
+}
+
+// AddDeployments records deployments and returns those that were not known yet.
+func (t *Tx) AddDeployments(ctx context.Context, ds []Deployment) ([]Deployment, error) {
+	var fresh []Deployment
+	for _, d := range ds {
+		var block *int64
+		if d.Learned {
+			v := int64(d.BlockNumber)
+			block = &v
+		}
+		tag, err := t.Exec(ctx, `INSERT INTO export.deployments (address, contract, block_number, transaction_hash, learned) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (address) DO NOTHING`,
+			d.Address, d.Contract, block, nullable(d.TxHash), d.Learned)
+		if err != nil {
+			return nil, fmt.Errorf("record deployment of %s at %x: %w", d.Contract, d.Address, err)
+		}
+		if tag.RowsAffected() == 1 {
+			fresh = append(fresh, d)
+			t.written["deployments"]++
+		}
+	}
+	return fresh, nil
+}
+
+// Deployments returns the contract known at each of addrs, by address (as a string of bytes).
+func (t *Tx) Deployments(ctx context.Context, addrs [][]byte) (map[string]string, error) {
+	out := map[string]string{}
+	if len(addrs) == 0 {
+		return out, nil
+	}
+	rows, err := t.Query(ctx, `SELECT address, contract FROM export.deployments WHERE address = ANY($1)`, addrs)
+	if err != nil {
+		return nil, fmt.Errorf("read deployments: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var a []byte
+		var c string
+		if err := rows.Scan(&a, &c); err != nil {
+			return nil, fmt.Errorf("read deployments: %w", err)
+		}
+		out[string(a)] = c
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read deployments: %w", err)
+	}
+	return out, nil
+}
+
+// Failure is a row of export.decode_failures.
+type Failure struct {
+	BlockNumber uint64
+	TxHash      []byte
+	LogIndex    int32
+	Contract    string
+	Address     []byte
+	Err         string
+}
+
+// WriteFailures records decode failures.
+func (t *Tx) WriteFailures(ctx context.Context, fs []Failure) error {
+	rows := make([][]any, 0, len(fs))
+	for _, f := range fs {
+		rows = append(rows, []any{int64(f.BlockNumber), f.TxHash, f.LogIndex, f.Contract, nullable(f.Address), f.Err})
+	}
+	_, err := t.upsert(ctx, "decode_failures", []string{"block_number", "transaction_hash", "log_index", "contract", "address", "error"}, rows)
+	return err
+}
+
+// Message is an outbox row: one message of the events or calls topic.
+type Message struct {
+	Topic       string
+	Key         []byte
+	Value       []byte
+	Schema      string
+	BlockNumber uint64
+	TxHash      []byte
+	LogIndex    int32
+}
+
+// WriteOutbox queues messages for the publisher; a message already queued for the same
+// topic, transaction and log index is left as it was.
+func (t *Tx) WriteOutbox(ctx context.Context, ms []Message) error {
+	if len(ms) == 0 {
+		return nil
+	}
+	var (
+		topics, schemas []string
+		keys, values    [][]byte
+		blocks          []int64
+		hashes          [][]byte
+		logs            []int32
+	)
+	for _, m := range ms {
+		topics, keys, values, schemas = append(topics, m.Topic), append(keys, m.Key), append(values, m.Value), append(schemas, m.Schema)
+		blocks, hashes, logs = append(blocks, int64(m.BlockNumber)), append(hashes, m.TxHash), append(logs, m.LogIndex)
+	}
+	// Not through a staging table: seq is assigned in the order given, which is the order the
+	// messages are published in.
+	tag, err := t.Exec(ctx, `INSERT INTO export.outbox (topic, key, value, schema, block_number, transaction_hash, log_index)
+		SELECT topic, key, value, schema, block_number, transaction_hash, log_index
+		FROM unnest($1::text[], $2::bytea[], $3::bytea[], $4::text[], $5::bigint[], $6::bytea[], $7::integer[])
+			WITH ORDINALITY AS m(topic, key, value, schema, block_number, transaction_hash, log_index, ord)
+		ORDER BY ord
+		ON CONFLICT DO NOTHING`, topics, keys, values, schemas, blocks, hashes, logs)
+	if err != nil {
+		return fmt.Errorf("queue %d messages: %w", len(ms), err)
+	}
+	t.written["outbox"] += tag.RowsAffected()
+	return nil
+}
