@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	kafkago "github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/bcosdata/bcosdata/libs/app"
 	"github.com/bcosdata/bcosdata/libs/await"
@@ -191,6 +192,55 @@ func TestExportsEveryRowOnceWhateverTheInstances(t *testing.T) {
 		}
 		if n := countRows(t, from.pool, `SELECT count(*) FROM export.blocks WHERE number < 20`); n != 0 {
 			t.Errorf("%d blocks before the start stored", n)
+		}
+	})
+
+	t.Run("start time", func(t *testing.T) {
+		b := &chainv1.Block{}
+		if err := proto.Unmarshal(msgs[20].Value, b); err != nil {
+			t.Fatal(err)
+		}
+		from := newEnv(t, 3)
+		from.produce(msgs)
+		cfg := from.config("")
+		cfg.StartTime = time.UnixMilli(int64(b.GetHeader().GetTimestampMs())).UTC().Format(time.RFC3339Nano)
+		r := from.start(cfg)
+		waitStatus(t, r.client, "blocks from the start time exported", func(s *exportv1.StatusResponse) bool {
+			return s.GetBlocks() == uint64(want.blocks-20) && s.GetSkippedBlocks() == 20
+		})
+		if n := countRows(t, from.pool, `SELECT min(number) FROM export.blocks`); n != 20 {
+			t.Errorf("first block stored %d, want 20 (the first at or after %s)", n, cfg.StartTime)
+		}
+	})
+
+	t.Run("changed contracts file rebuilds the tables", func(t *testing.T) {
+		changed := newEnv(t, 3)
+		changed.produce(msgs)
+		r := changed.start(changed.config(samples))
+		caughtUp(t, r.client, uint64(want.blocks))
+		before := countRows(t, changed.pool, `SELECT count(*) FROM export.asset_transfer`)
+		r.stop()
+		abs, err := filepath.Abs(filepath.Dir(samples))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := os.ReadFile(samples)
+		if err != nil {
+			t.Fatal(err)
+		}
+		file := filepath.Join(t.TempDir(), "contracts.yaml")
+		text := strings.ReplaceAll(string(body), "../../../../", abs+"/../../../../")
+		text = "skipParams:\n  Asset: {Transfer: [memo]}\n" + text
+		if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r = changed.start(changed.config(file))
+		caughtUp(t, r.client, uint64(want.blocks))
+		if n := countRows(t, changed.pool, `SELECT count(*) FROM information_schema.columns WHERE table_schema = 'export' AND table_name = 'asset_transfer' AND column_name = 'memo'`); n != 0 {
+			t.Error("asset_transfer still has the memo column the changed file skips")
+		}
+		if after := countRows(t, changed.pool, `SELECT count(*) FROM export.asset_transfer`); after != before || after == 0 {
+			t.Errorf("asset_transfer holds %d rows after the rebuild, %d before", after, before)
 		}
 	})
 

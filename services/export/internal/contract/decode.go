@@ -188,7 +188,7 @@ func (b *rowBuilder) add(p *param, v any, raw []byte) error {
 	}
 	if raw == nil {
 		// The standalone encoding of the value; a value go-ethereum just decoded packs.
-		raw, _ = abi.Arguments{{Type: p.typ}}.Pack(v)
+		raw, _ = abi.Arguments{{Type: p.dtyp}}.Pack(v)
 	}
 	b.row.Args = append(b.row.Args, Arg{Name: p.name, Type: p.typ.String(), Indexed: p.indexed, Value: cv.text, Raw: raw})
 	if p.col >= 0 {

@@ -36,17 +36,18 @@ type item struct {
 	kind    Kind
 	rawName string // ABI name, "constructor" for the constructor
 	sig     string
-	id      []byte // selector or topic in the chain's hash
-	table   *Table // nil when skipped
-	inputs  abi.Arguments
+	id      []byte        // selector or topic in the chain's hash
+	table   *Table        // nil when skipped
+	inputs  abi.Arguments // as decoded: decodeType applied (quirks.go)
 	outputs abi.Arguments
 	params  []param // inputs then outputs
 }
 
 // param is one parameter of an item and where it goes.
 type param struct {
-	name    string // Arg.Name: the ABI name, arg<i> or out<i>
-	typ     abi.Type
+	name    string   // Arg.Name: the ABI name, arg<i> or out<i>
+	typ     abi.Type // the ABI's type
+	dtyp    abi.Type // the type go-ethereum decodes with (quirks.go)
 	indexed bool
 	output  bool
 	column  string // column name, computed even when skipped so names stay stable
@@ -334,6 +335,19 @@ func (c *Contract) parseABI(raw []byte, hash func(...[]byte) common.Hash) (err e
 			}
 			it.params = append(it.params, param{name: name, typ: p.Type, output: true})
 		}
+		if it.inputs, err = decodeArgs(it.inputs); err != nil {
+			return fmt.Errorf("entry %d (%s): %w", i, it.sig, err)
+		}
+		if it.outputs, err = decodeArgs(it.outputs); err != nil {
+			return fmt.Errorf("entry %d (%s): %w", i, it.sig, err)
+		}
+		for j := range it.params {
+			if j < len(it.inputs) {
+				it.params[j].dtyp = it.inputs[j].Type
+			} else {
+				it.params[j].dtyp = it.outputs[j-len(it.inputs)].Type
+			}
+		}
 		switch it.kind {
 		case EventTable:
 			c.events[common.BytesToHash(it.id)] = it
@@ -349,6 +363,19 @@ func (c *Contract) parseABI(raw []byte, hash func(...[]byte) common.Hash) (err e
 		c.items = append(c.items, it)
 	}
 	return nil
+}
+
+// decodeArgs returns a copy of args with decodeType applied.
+func decodeArgs(args abi.Arguments) (abi.Arguments, error) {
+	out := make(abi.Arguments, len(args))
+	for i, a := range args {
+		t, err := decodeType(a.Type)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = abi.Argument{Name: a.Name, Type: t, Indexed: a.Indexed}
+	}
+	return out, nil
 }
 
 func argTypes(args abi.Arguments) []string {

@@ -268,15 +268,22 @@ func toBytes(rv reflect.Value) ([]byte, error) {
 func writeJSON(buf *bytes.Buffer, t abi.Type, rv reflect.Value) error {
 	switch t.T {
 	case abi.SliceTy, abi.ArrayTy:
-		if rv.Kind() != reflect.Slice && rv.Kind() != reflect.Array {
+		var n int
+		var elem func(int) reflect.Value
+		switch {
+		case rv.Kind() == reflect.Slice || rv.Kind() == reflect.Array:
+			n, elem = rv.Len(), rv.Index
+		case rv.Kind() == reflect.Struct && t.T == abi.ArrayTy && rv.NumField() == t.Size:
+			n, elem = rv.NumField(), rv.Field // a static array decoded as a tuple (quirks.go)
+		default:
 			return fmt.Errorf("array decoded as %s", rv.Type())
 		}
 		buf.WriteByte('[')
-		for i := range rv.Len() {
+		for i := range n {
 			if i > 0 {
 				buf.WriteByte(',')
 			}
-			if err := writeJSON(buf, *t.Elem, rv.Index(i)); err != nil {
+			if err := writeJSON(buf, *t.Elem, elem(i)); err != nil {
 				return err
 			}
 		}
