@@ -1,8 +1,20 @@
 package export_test
 
 import (
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
+	kafkago "github.com/segmentio/kafka-go"
+
+	"github.com/bcosdata/bcosdata/libs/await"
+	"github.com/bcosdata/bcosdata/libs/kafka"
+	exportv1 "github.com/bcosdata/bcosdata/proto/bcosdata/export/v1"
 )
 
 // TestEndToEndMatchesTheRecord runs fiscosim's full traffic mix (about 400 transactions: every
@@ -21,9 +33,154 @@ func TestEndToEndMatchesTheRecord(t *testing.T) {
 			r := e.start(e.e2eConfig(sm, file))
 			recs, blocks := runSimAndStash(t, sm, e.broker.Addrs())
 			caughtUp(t, r.client, uint64(blocks))
-			events := drainTopic(t, e.broker.Addrs(), "bcos.chain0.group1.events.v1", 2)
+			events := drainTopic(t, e.broker.Addrs(), eventsTopic, 2)
 			checkRecord(t, e.pool, sm, file, recs, events, false)
 			t.Logf("%d blocks, %d transactions end to end in %s", blocks, len(recs), time.Since(began).Round(time.Millisecond))
 		})
 	}
+}
+
+// TestEndToEndInstancesAndLateRegistration: on the full-mix chain (three partitions), two
+// instances in one consumer group store exactly the rows one instance stores, and a contract
+// registered after export consumed the whole chain (Ledger, added on a restart) gets its whole
+// history: the same rows in every table as a run that had it from the start, the events topic
+// then holding every recorded event once.
+func TestEndToEndInstancesAndLateRegistration(t *testing.T) {
+	t.Parallel()
+	ch := fullChain(t, false)
+	file := writeContractsFile(t, false, allContracts...)
+
+	one := newEnv(t, e2ePartitions)
+	one.produceTo(ch.msgs, byBlock)
+	r := one.start(one.e2eConfig(false, file))
+	caughtUp(t, r.client, uint64(ch.blocks))
+	checkRecord(t, one.pool, false, file, ch.recs, drainTopic(t, one.broker.Addrs(), eventsTopic, 2), false)
+	base := snapshot(t, one.pool)
+
+	t.Run("two instances equal one", func(t *testing.T) {
+		two := newEnv(t, e2ePartitions)
+		a, b := two.start(two.e2eConfig(false, file)), two.start(two.e2eConfig(false, file))
+		two.produceTo(ch.msgs, byBlock)
+		caughtUp(t, a.client, uint64(ch.blocks))
+		caughtUp(t, b.client, uint64(ch.blocks))
+		if diff := cmp.Diff(base, snapshot(t, two.pool)); diff != "" {
+			t.Errorf("two instances stored other rows than one (-one +two):\n%s", diff)
+		}
+		checkRecord(t, two.pool, false, file, ch.recs, drainTopic(t, two.broker.Addrs(), eventsTopic, 2), false)
+	})
+
+	t.Run("Ledger registered later", func(t *testing.T) {
+		late := newEnv(t, e2ePartitions)
+		late.produceTo(ch.msgs, byBlock)
+		without := writeContractsFile(t, false, "Asset", "Evidence", "Registry")
+		r := late.start(late.e2eConfig(false, without))
+		caughtUp(t, r.client, uint64(ch.blocks))
+		// Without Ledger: no Ledger row anywhere, everything else as recorded.
+		checkRecord(t, late.pool, false, without, ch.recs, drainTopic(t, late.broker.Addrs(), eventsTopic, 2), false)
+		r.stop()
+		r = late.start(late.e2eConfig(false, file))
+		caughtUp(t, r.client, uint64(ch.blocks))
+		if diff := cmp.Diff(base, snapshot(t, late.pool)); diff != "" {
+			t.Errorf("Ledger registered later stored other rows than registered from the start (-from start +later):\n%s", diff)
+		}
+		checkRecord(t, late.pool, false, file, ch.recs, drainTopic(t, late.broker.Addrs(), eventsTopic, 2), false)
+	})
+}
+
+const eventsTopic = "bcos.chain0.group1.events.v1"
+
+// TestEndToEndKilledRepeatedly runs export as a child process (this test binary again) on the
+// full-mix chain and kills it with SIGKILL four times while it consumes, the chain arriving in
+// four parts; a last instance finishes. No row of any table is lost or duplicated (checked
+// against the record), and the events topic holds every recorded event, a republished one
+// byte-identical to its first copy.
+func TestEndToEndKilledRepeatedly(t *testing.T) {
+	t.Parallel()
+	ch := fullChain(t, false)
+	file := writeContractsFile(t, false, allContracts...)
+	e := newEnv(t, e2ePartitions)
+	const kills = 4
+	stored := 0
+	for i := range kills {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), childEnv+"=1", childDSNEnv+"="+e.dsn, childBrokersEnv+"="+strings.Join(e.broker.Addrs(), ","), childContractsEnv+"="+file)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		part := ch.msgs[i*len(ch.msgs)/kills : (i+1)*len(ch.msgs)/kills]
+		e.produceTo(part, byBlock)
+		before := stored
+		await.For(t, 60*time.Second, fmt.Sprintf("child %d stored blocks", i), func() error {
+			select {
+			case err := <-exited:
+				t.Fatalf("child %d exited: %v\n%s", i, err, stderr.String())
+			default:
+			}
+			// The first child creates the schema: until then the query fails, and is retried.
+			if err := e.pool.QueryRow(t.Context(), `SELECT count(*) FROM export.blocks`).Scan(&stored); err != nil {
+				return err
+			}
+			if stored <= before {
+				return fmt.Errorf("%d blocks stored", stored)
+			}
+			return nil
+		})
+		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		<-exited
+		stored = countRows(t, e.pool, `SELECT count(*) FROM export.blocks`)
+		t.Logf("kill %d: %d of %d blocks stored, %d events published", i+1, stored, ch.blocks, topicSize(t, e.broker.Addrs(), eventsTopic, 2))
+	}
+	r := e.start(e.e2eConfig(false, file))
+	caughtUp(t, r.client, uint64(ch.blocks))
+	if n := countRows(t, e.pool, `SELECT count(*) FROM export.blocks`); n != ch.blocks {
+		t.Errorf("%d blocks stored, want %d", n, ch.blocks)
+	}
+	events := drainTopic(t, e.broker.Addrs(), eventsTopic, 2)
+	checkRecord(t, e.pool, false, file, ch.recs, events, true)
+	t.Logf("events topic: %d messages for the recorded events", len(events))
+}
+
+// TestEndToEndPoisonHaltsItsPartition puts a garbage message on partition 1 of the full-mix
+// chain's blocks topic (three partitions): partition 1 halts there and Status names its topic,
+// partition, offset and block, while the other partitions are exported to the end.
+func TestEndToEndPoisonHaltsItsPartition(t *testing.T) {
+	t.Parallel()
+	ch := fullChain(t, false)
+	e := newEnv(t, e2ePartitions)
+	const poisonBlock = 13 // partition 1 holds blocks 1, 4, 7, 10, then the garbage at offset 4
+	var before, after []kafkago.Message
+	for _, m := range ch.msgs {
+		if blockOf(m) < poisonBlock {
+			before = append(before, m)
+		} else {
+			after = append(after, m)
+		}
+	}
+	e.produceTo(before, byBlock)
+	garbage := kafkago.Message{Key: kafka.BlockKey(poisonBlock), Value: []byte{0xff, 0x01, 0x02, 'n', 'o', 't', ' ', 'a', ' ', 'b', 'l', 'o', 'c', 'k'},
+		Headers: kafka.Headers(kafka.ContentTypeProtobuf, "bcosdata.chain.v1.Block", poisonBlock)}
+	e.produceTo([]kafkago.Message{garbage}, byBlock)
+	e.produceTo(after, byBlock)
+	r := e.start(e.e2eConfig(false, writeContractsFile(t, false, allContracts...)))
+	halted := 0 // blocks behind the garbage: 13, 16, …, 40
+	for b := poisonBlock; b < ch.blocks; b += e2ePartitions {
+		halted++
+	}
+	st := waitStatus(t, r.client, "partition 1 halted and the others exported", func(s *exportv1.StatusResponse) bool {
+		return len(s.GetHaltedPartitions()) == 1 && s.GetBlocks() == uint64(ch.blocks-halted)
+	})
+	h := st.GetHaltedPartitions()[0]
+	if h.GetTopic() != blocksTopic || h.GetPartition() != 1 || h.GetOffset() != 4 || h.GetBlockNumber() != poisonBlock || h.GetError() == "" {
+		t.Errorf("halt = %v, want %s partition 1 at offset 4, block %d, with its error", h, blocksTopic, poisonBlock)
+	}
+	if n := countRows(t, e.pool, fmt.Sprintf(`SELECT count(*) FROM export.blocks WHERE number >= %d AND number %% 3 = 1`, poisonBlock)); n != 0 {
+		t.Errorf("%d blocks behind the garbage on its partition stored", n)
+	}
+	t.Logf("halted: %v", h)
 }
