@@ -178,9 +178,9 @@ func New(cfg Config, deps app.Deps) (*Service, error) {
 		if cfg.Crypto == "sm" {
 			suite = contract.SM3
 		}
-		r, err := contract.Load(cfg.Contracts, suite)
+		r, err := contract.Load(cfg.Contracts, suite, contract.WithReservedTables(store.Tables...))
 		if err != nil {
-			return nil, fmt.Errorf("-contracts %s: %w", cfg.Contracts, err)
+			return nil, fmt.Errorf("-contracts: %w", err) // the error names the file, line and entry
 		}
 		reg = r
 	}

@@ -203,13 +203,15 @@ func (e *env) config(contracts string) export.Config {
 // running is an export service running in the test process.
 type running struct {
 	svc    *export.Service
+	reg    *prometheus.Registry
 	client exportv1.ExportServiceClient
 	stop   func()
 }
 
 func (e *env) start(cfg export.Config) *running {
 	e.t.Helper()
-	svc, err := export.New(cfg, app.Deps{Log: zaptest.NewLogger(e.t, zaptest.Level(zap.WarnLevel)), Metrics: prometheus.NewRegistry(), Pool: e.pool})
+	reg := prometheus.NewRegistry()
+	svc, err := export.New(cfg, app.Deps{Log: zaptest.NewLogger(e.t, zaptest.Level(zap.WarnLevel)), Metrics: reg, Pool: e.pool})
 	if err != nil {
 		e.t.Fatalf("export.New: %v", err)
 	}
@@ -244,7 +246,7 @@ func (e *env) start(cfg export.Config) *running {
 		})
 	}
 	e.t.Cleanup(stop)
-	return &running{svc: svc, client: exportv1.NewExportServiceClient(conn), stop: stop}
+	return &running{svc: svc, reg: reg, client: exportv1.NewExportServiceClient(conn), stop: stop}
 }
 
 // waitStatus waits until Status satisfies cond.

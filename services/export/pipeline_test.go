@@ -247,9 +247,19 @@ func TestExportsEveryRowOnceWhateverTheInstances(t *testing.T) {
 	t.Run("two instances equal one", func(t *testing.T) {
 		two := newEnv(t, 3)
 		a, b := two.start(two.config(samples)), two.start(two.config(samples))
+		ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+		defer cancel()
+		if _, err := two.broker.Cluster().WaitGroupStable(ctx, "bcosdata-export-chain0-group1", 2); err != nil {
+			t.Fatalf("wait for both instances in the group: %v", err)
+		}
 		two.produce(msgs)
 		caughtUp(t, a.client, uint64(want.blocks))
 		caughtUp(t, b.client, uint64(want.blocks))
+		na, nb := applied(t, a), applied(t, b)
+		if na == 0 || nb == 0 || na+nb < float64(want.blocks) {
+			t.Errorf("instances applied %v and %v blocks of %d; want both a share", na, nb, want.blocks)
+		}
+		t.Logf("instances applied %v and %v blocks", na, nb)
 		if diff := cmp.Diff(base, snapshot(t, two.pool)); diff != "" {
 			t.Errorf("two instances stored other rows than one (-one +two):\n%s", diff)
 		}
@@ -415,5 +425,83 @@ func TestKilledMidStreamLosesAndDuplicatesNothing(t *testing.T) {
 	}
 	if typed != len(events) {
 		t.Errorf("typed event tables hold %d rows, events topic %d events", typed, len(events))
+	}
+}
+
+// applied returns the blocks an instance applied (bcosdata_export_blocks_total).
+func applied(t *testing.T, r *running) float64 {
+	t.Helper()
+	mfs, err := r.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "bcosdata_export_blocks_total" {
+			return mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	return 0
+}
+
+// TestUndecodableLogIsRecordedNotPoison corrupts the data of one log of a registered contract:
+// the stream goes on, the failure is stored and counted for the contract.
+func TestUndecodableLogIsRecordedNotPoison(t *testing.T) {
+	t.Parallel()
+	msgs := slices.Clone(blockMessages(t))
+	want := count(t, msgs)
+	var corrupted []byte
+	for i, m := range msgs {
+		b := &chainv1.Block{}
+		if err := proto.Unmarshal(m.Value, b); err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range b.GetReceipts() {
+			for _, l := range r.GetLogs() {
+				if corrupted == nil && len(l.GetTopics()) == 3 && len(l.GetData()) > 64 { // Asset Transfer
+					l.Data = l.GetData()[:7]
+					corrupted = r.GetTransactionHash()
+				}
+			}
+		}
+		if corrupted != nil {
+			v, err := proto.MarshalOptions{Deterministic: true}.Marshal(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			msgs[i].Value = v
+			break
+		}
+	}
+	if corrupted == nil {
+		t.Fatal("no Transfer log in the simulated chain")
+	}
+	e := newEnv(t, 1)
+	e.produce(msgs)
+	r := e.start(e.config(samples))
+	st := caughtUp(t, r.client, uint64(want.blocks))
+	if st.GetDecodeFailures() != 1 || len(st.GetHaltedPartitions()) != 0 {
+		t.Errorf("status %v, want one decode failure and no halt", st)
+	}
+	var contract, msg string
+	if err := e.pool.QueryRow(t.Context(), `SELECT contract, error FROM export.decode_failures WHERE transaction_hash = $1`, corrupted).Scan(&contract, &msg); err != nil {
+		t.Fatalf("read the recorded failure: %v", err)
+	}
+	if contract != "Asset" {
+		t.Errorf("failure recorded for %s, want Asset: %s", contract, msg)
+	}
+	mfs, err := r.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, mf := range mfs {
+		if mf.GetName() == "bcosdata_export_decode_failures_total" {
+			for _, m := range mf.GetMetric() {
+				found = found || (m.GetLabel()[0].GetValue() == "Asset" && m.GetCounter().GetValue() == 1)
+			}
+		}
+	}
+	if !found {
+		t.Error("bcosdata_export_decode_failures_total{contract=\"Asset\"} is not 1")
 	}
 }

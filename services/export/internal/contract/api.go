@@ -8,6 +8,15 @@
 // and writes the Values of each Row; the publisher turns a Row's Args into DecodedEvent and
 // DecodedCall messages. Selectors and event topics follow the chain's crypto suite (Keccak-256
 // on ECDSA chains, SM3 on SM chains).
+//
+// Where the rules live: the -contracts file format and its Data-Export aliases in file.go;
+// table and column naming, CommonColumns and the 63-byte limit in naming.go; SQL types, pgx
+// values, text sanitising and JSON in types.go; metadata stripping in metadata.go. Decoding
+// is go-ethereum's accounts/abi (v1.9.16) behind two guards: budget.go refuses encodings whose
+// overlapping offsets would blow up memory, quirks.go works around its mis-sized static arrays
+// of tuples. Anonymous events get no table: without topic0 a log cannot be attributed.
+//
+// A Registry and its Contracts are immutable after Load and safe for concurrent use.
 package contract
 
 import (
@@ -82,7 +91,9 @@ type Arg struct {
 	Indexed bool
 	// Value is the JSON-friendly text: decimal for integers (exact, any sign and size),
 	// 0x-hex for bytes and hashes, lowercase 0x addresses, "true"/"false", the UTF-8 string,
-	// and JSON for arrays and tuples (with the same rules inside).
+	// and JSON for arrays and tuples (with the same rules inside). An indexed string, bytes,
+	// array or tuple is the 0x-hex topic hash (Type stays the ABI type). Invalid UTF-8 and
+	// NUL become U+FFFD (see types.go).
 	Value string
 	// Raw is the parameter's ABI encoding (the topic for indexed parameters).
 	Raw []byte
@@ -147,8 +158,8 @@ type Registry struct {
 // Load reads the -contracts YAML file; paths inside it are relative to it. Errors name the
 // file (and the contract entry) and the reason: a missing or unparsable ABI, bad bytecode,
 // a malformed address, two contracts claiming one address, a table name collision.
-func Load(path string, suite Suite) (*Registry, error) {
-	return loadFile(path, suite)
+func Load(path string, suite Suite, opts ...LoadOption) (*Registry, error) {
+	return loadFile(path, suite, opts...)
 }
 
 // Contracts returns the registered contracts in file order.

@@ -206,3 +206,19 @@ contracts:
 		t.Fatalf("skipped param: values %v args %v", row.Values, argValues(row))
 	}
 }
+
+// TestCustomErrorsIgnored: solc 0.8 ABIs carry "error" entries go-ethereum v1.9.16 rejects.
+func TestCustomErrorsIgnored(t *testing.T) {
+	c := oneContract(t, "T", `[{"type":"error","name":"Low","inputs":[{"name":"have","type":"uint256"}]},
+		{"type":"function","name":"f","stateMutability":"nonpayable","inputs":[],"outputs":[]}]`, Keccak)
+	if len(c.Tables) != 1 || c.Tables[0].Name != "t_f" {
+		t.Fatalf("tables %+v", c.Tables)
+	}
+}
+
+func TestReservedTables(t *testing.T) {
+	_, err := load("test.yaml", []byte("contracts:\n"+asset), baseFiles.read, Keccak, WithReservedTables("blocks", "asset_issue"))
+	if err == nil || !strings.Contains(err.Error(), "table name asset_issue of Asset.Issue(uint256) collides with the service's own tables") {
+		t.Fatalf("error %v", err)
+	}
+}

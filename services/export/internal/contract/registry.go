@@ -68,7 +68,7 @@ func newHasher(s Suite) (func(...[]byte) common.Hash, error) {
 	return nil, fmt.Errorf("unknown crypto suite %d", s)
 }
 
-func loadFile(path string, suite Suite) (*Registry, error) {
+func loadFile(path string, suite Suite, opts ...LoadOption) (*Registry, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("load contracts: %w", err)
@@ -80,11 +80,28 @@ func loadFile(path string, suite Suite) (*Registry, error) {
 		}
 		return os.ReadFile(name)
 	}
-	return load(path, data, read, suite)
+	return load(path, data, read, suite, opts...)
+}
+
+// LoadOption adjusts Load.
+type LoadOption func(*loadConfig)
+
+type loadConfig struct {
+	reserved []string
+}
+
+// WithReservedTables makes Load refuse a typed table whose name is one of names (after
+// affixes), e.g. the pipeline's own tables in the same schema.
+func WithReservedTables(names ...string) LoadOption {
+	return func(c *loadConfig) { c.reserved = append(c.reserved, names...) }
 }
 
 // load builds a registry from the -contracts file's bytes; name is the file for errors.
-func load(name string, data []byte, read readFunc, suite Suite) (*Registry, error) {
+func load(name string, data []byte, read readFunc, suite Suite, opts ...LoadOption) (*Registry, error) {
+	var cfg loadConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
 	fail := func(err error) (*Registry, error) {
 		var le *lineError
 		if errors.As(err, &le) && le.line > 0 {
@@ -122,6 +139,9 @@ func load(name string, data []byte, read readFunc, suite Suite) (*Registry, erro
 	}
 	names := make(map[string]int)
 	tableOwner := make(map[string]string)
+	for _, t := range cfg.reserved {
+		tableOwner[t] = "the service's own tables"
+	}
 	for i, cy := range f.contracts {
 		c, err := buildContract(cy, read, hash, r.opts)
 		if err != nil {
@@ -152,9 +172,9 @@ func load(name string, data []byte, read readFunc, suite Suite) (*Registry, erro
 		c.Tables = kept
 		for _, t := range c.Tables {
 			if other, dup := tableOwner[t.Name]; dup {
-				return fail(fmt.Errorf("table name %s of %s.%s collides with a table of %s", t.Name, c.Name, t.Signature, other))
+				return fail(fmt.Errorf("table name %s of %s.%s collides with %s", t.Name, c.Name, t.Signature, other))
 			}
-			tableOwner[t.Name] = c.Name + "." + t.Signature
+			tableOwner[t.Name] = "a table of " + c.Name + "." + t.Signature
 			r.tables = append(r.tables, t)
 		}
 	}
@@ -280,6 +300,11 @@ func (c *Contract) parseABI(raw []byte, hash func(...[]byte) common.Hash) (err e
 		var head abiEntry
 		if err := json.Unmarshal(e, &head); err != nil {
 			return fmt.Errorf("entry %d: %w", i, err)
+		}
+		if head.Type == "error" {
+			// solc ≥ 0.8.4 custom errors: go-ethereum v1.9.16 does not know them, and they
+			// make no table (revert data is not decoded beyond Error(string)).
+			continue
 		}
 		one := append(append([]byte{'['}, e...), ']')
 		a, err := abi.JSON(bytes.NewReader(one))
@@ -465,7 +490,7 @@ func (c *Contract) itemOf(t *Table) *item {
 func (c *Contract) match(ref string) []*item {
 	var out []*item
 	for _, it := range c.items {
-		if it.sig == ref || it.rawName == ref || (strings.HasPrefix(ref, "constructor") && it.kind == ConstructorTable && ref == "constructor") {
+		if it.sig == ref || it.rawName == ref { // the constructor's rawName is "constructor"
 			out = append(out, it)
 		}
 	}

@@ -29,6 +29,12 @@ import (
 // Schema is the PostgreSQL schema export owns.
 const Schema = "export"
 
+// Tables are export's own tables in the schema, which no typed table may be named. (Partitions
+// are named <table>_p<k>; a typed table named like another table's partition would need an
+// item literally ending in "P<k>".)
+var Tables = []string{"progress", "blocks", "transactions", "logs", "contracts", "deployments", "decode_failures",
+	"outbox", "outbox_progress", "kafka_offsets", "schema_version"}
+
 // DefaultPartitionBlocks is how many blocks one partition of a large table holds.
 const DefaultPartitionBlocks = 1_000_000
 
