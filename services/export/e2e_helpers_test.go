@@ -204,7 +204,7 @@ func byBlock(m kafkago.Message) int { return int(blockOf(m) % e2ePartitions) }
 // writeContractsFile writes, in a temporary directory, copies of the named sample contracts'
 // ABI and creation code for the suite and a contracts file registering them with learn: true,
 // and returns the file's path.
-func writeContractsFile(t *testing.T, sm bool, names ...string) string {
+func writeContractsFile(t testing.TB, sm bool, names ...string) string {
 	t.Helper()
 	dir := t.TempDir()
 	simtest.WriteContracts(t, dir, sm, names...)
