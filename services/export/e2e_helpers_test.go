@@ -232,9 +232,11 @@ func (e *env) e2eConfig(sm bool, contracts string) export.Config {
 // recipient and revert reason; every log once; every deployment of a registered contract
 // learned; every recorded event of a known address once in its typed table, every call to a
 // known address (failed ones with their status) once in its method table, every constructor
-// once, each column equal to the recorded value; and nothing else. republished allows an
-// event on the topic more than once if every copy has the same bytes.
-func checkRecord(t *testing.T, pool *pgxpool.Pool, sm bool, contractsFile string, recs []sent.Record, events []kafkago.Message, republished bool) {
+// once, each column equal to the recorded value; and nothing else. The events topic holds
+// one message per decoded event and the calls topic one per decoded call and constructor;
+// republished allows a message more than once if every copy has the same bytes, and the
+// number of such extra copies is returned.
+func checkRecord(t *testing.T, pool *pgxpool.Pool, brokers []string, sm bool, contractsFile string, recs []sent.Record, republished bool) (republishedCopies int) {
 	t.Helper()
 	suite := suiteOf(sm)
 	csuite := contract.Keccak
@@ -356,7 +358,7 @@ func checkRecord(t *testing.T, pool *pgxpool.Pool, sm bool, contractsFile string
 	}
 	bytea := func(b []byte) string { return `\x` + hex.EncodeToString(b) }
 	var logs, wantEvents int
-	eventKeys := map[string]bool{}
+	eventKeys, callKeys := map[string]bool{}, map[string]bool{}
 	for _, r := range recs {
 		tx, ok := txs[r.TxHash]
 		if !ok {
@@ -396,6 +398,7 @@ func checkRecord(t *testing.T, pool *pgxpool.Pool, sm bool, contractsFile string
 		case r.Deploy && registered[r.Contract]:
 			if tb := tables[tableKey{r.Contract, contract.ConstructorTable, ""}]; tb != nil {
 				add(tb, r.TxHash.Hex(), withParams(t, tb, base(tb.Kind), r.Inputs, r.Outputs, suite))
+				callKeys[fmt.Sprintf("%x", r.TxHash)] = true
 			} else if len(r.Inputs) > 0 {
 				t.Errorf("%s has constructor arguments but no constructor table", r.Contract)
 			}
@@ -425,6 +428,7 @@ func checkRecord(t *testing.T, pool *pgxpool.Pool, sm bool, contractsFile string
 				}
 			}
 			add(tb, r.TxHash.Hex(), row)
+			callKeys[fmt.Sprintf("%x", r.TxHash)] = true
 		}
 		for i, ev := range r.Events {
 			logs++
@@ -495,32 +499,49 @@ func checkRecord(t *testing.T, pool *pgxpool.Pool, sm bool, contractsFile string
 		t.Errorf("%d decode failures, e.g. %q", n, errs)
 	}
 
-	// The events topic: one message per recorded event of a known address.
-	seen := map[string][]byte{}
-	for _, m := range events {
-		ev, err := kafka.Decode[chainv1.DecodedEvent](m)
-		if err != nil {
-			t.Fatalf("events topic: %v", err)
-		}
-		k := fmt.Sprintf("%x/%d", ev.GetTransactionHash(), ev.GetLogIndex())
-		if prev, ok := seen[k]; ok {
-			if !republished {
-				t.Errorf("event %s published twice", k)
-			} else if !bytes.Equal(prev, m.Value) {
-				t.Errorf("event %s republished with other bytes", k)
+	// The decoded topics: one message per recorded event of a known address, one per call
+	// to a known address and per constructor of a registered contract.
+	for _, topic := range []struct {
+		name string
+		want map[string]bool
+		key  func(m kafkago.Message) (string, error)
+	}{
+		{eventsTopic, eventKeys, func(m kafkago.Message) (string, error) {
+			ev, err := kafka.Decode[chainv1.DecodedEvent](m)
+			return fmt.Sprintf("%x/%d", ev.GetTransactionHash(), ev.GetLogIndex()), err
+		}},
+		{callsTopic, callKeys, func(m kafkago.Message) (string, error) {
+			c, err := kafka.Decode[chainv1.DecodedCall](m)
+			return fmt.Sprintf("%x", c.GetTransactionHash()), err
+		}},
+	} {
+		seen := map[string][]byte{}
+		for _, m := range drainTopic(t, brokers, topic.name, 2) {
+			k, err := topic.key(m)
+			if err != nil {
+				t.Fatalf("%s: %v", topic.name, err)
 			}
-			continue
+			if prev, ok := seen[k]; ok {
+				republishedCopies++
+				if !republished {
+					t.Errorf("%s: %s published twice", topic.name, k)
+				} else if !bytes.Equal(prev, m.Value) {
+					t.Errorf("%s: %s republished with other bytes", topic.name, k)
+				}
+				continue
+			}
+			seen[k] = m.Value
+			if !topic.want[k] {
+				t.Errorf("%s: %s is not in the record", topic.name, k)
+			}
 		}
-		seen[k] = m.Value
-		if !eventKeys[k] {
-			t.Errorf("event %s on the events topic is not in the record", k)
+		if len(seen) != len(topic.want) {
+			t.Errorf("%s holds %d distinct messages, the record %d", topic.name, len(seen), len(topic.want))
 		}
-	}
-	if len(seen) != wantEvents {
-		t.Errorf("events topic holds %d distinct events, the record %d", len(seen), wantEvents)
 	}
 	t.Logf("method tables without calls in the record (getters): %v", empty)
-	t.Logf("checked %d transactions, %d logs, %d decoded events, %d deployments, %d typed tables against the record", len(recs), logs, wantEvents, len(wantDeploys), len(reg.Tables()))
+	t.Logf("checked %d transactions, %d logs, %d decoded events, %d decoded calls, %d deployments, %d typed tables against the record", len(recs), logs, wantEvents, len(callKeys), len(wantDeploys), len(reg.Tables()))
+	return republishedCopies
 }
 
 func deref(s *string) string {
