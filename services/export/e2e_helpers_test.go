@@ -7,8 +7,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"math/big"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -357,6 +359,7 @@ func checkRecord(t *testing.T, pool *pgxpool.Pool, brokers []string, sm bool, co
 		want[tb.Name][key] = row
 	}
 	bytea := func(b []byte) string { return `\x` + hex.EncodeToString(b) }
+	kinds := map[string]int{} // the kinds of value compared, see valueKind
 	var logs, wantEvents int
 	eventKeys, callKeys := map[string]bool{}, map[string]bool{}
 	for _, r := range recs {
@@ -376,6 +379,10 @@ func checkRecord(t *testing.T, pool *pgxpool.Pool, brokers []string, sm bool, co
 		var reason *string
 		if r.Reverted {
 			reason = &r.RevertReason
+			kinds["revert reason"]++
+			if strings.ContainsFunc(r.RevertReason, func(c rune) bool { return c >= 0x80 }) {
+				kinds["non-ASCII revert reason"]++
+			}
 		}
 		if (tx.status != 0) != r.Reverted || !bytes.Equal(tx.from, r.From.Bytes()) || !bytes.Equal(tx.to, wantTo) || !bytes.Equal(tx.created, wantCreated) || !cmp.Equal(tx.reason, reason) {
 			t.Errorf("transaction %x (%s.%s): status %d, from %x, to %x, created %x, reason %v; record: reverted %v (%q), from %x, to %x, created %x",
@@ -397,7 +404,7 @@ func checkRecord(t *testing.T, pool *pgxpool.Pool, brokers []string, sm bool, co
 		switch name, ok := known[r.To]; {
 		case r.Deploy && registered[r.Contract]:
 			if tb := tables[tableKey{r.Contract, contract.ConstructorTable, ""}]; tb != nil {
-				add(tb, r.TxHash.Hex(), withParams(t, tb, base(tb.Kind), r.Inputs, r.Outputs, suite))
+				add(tb, r.TxHash.Hex(), withParams(t, tb, base(tb.Kind), r.Inputs, r.Outputs, suite, kinds))
 				callKeys[fmt.Sprintf("%x", r.TxHash)] = true
 			} else if len(r.Inputs) > 0 {
 				t.Errorf("%s has constructor arguments but no constructor table", r.Contract)
@@ -415,7 +422,7 @@ func checkRecord(t *testing.T, pool *pgxpool.Pool, brokers []string, sm bool, co
 			if r.Reverted {
 				outs = nil
 			}
-			row := withParams(t, tb, base(tb.Kind), r.Inputs, outs, suite)
+			row := withParams(t, tb, base(tb.Kind), r.Inputs, outs, suite, kinds)
 			if r.Reverted || r.Outputs == nil {
 				for _, c := range tb.Columns {
 					if c.Output {
@@ -447,7 +454,7 @@ func checkRecord(t *testing.T, pool *pgxpool.Pool, brokers []string, sm bool, co
 			row := base(tb.Kind)
 			row["log_index"] = json.Number(fmt.Sprint(i))
 			row["contract_address"] = bytea(ev.Address.Bytes())
-			add(tb, fmt.Sprintf("%s/%d", r.TxHash.Hex(), i), withParams(t, tb, row, ev.Args, nil, suite))
+			add(tb, fmt.Sprintf("%s/%d", r.TxHash.Hex(), i), withParams(t, tb, row, ev.Args, nil, suite, kinds))
 			eventKeys[fmt.Sprintf("%x/%d", r.TxHash, i)] = true
 			wantEvents++
 		}
@@ -539,6 +546,19 @@ func checkRecord(t *testing.T, pool *pgxpool.Pool, brokers []string, sm bool, co
 			t.Errorf("%s holds %d distinct messages, the record %d", topic.name, len(seen), len(topic.want))
 		}
 	}
+	if registered["Ledger"] {
+		for _, k := range hardKinds {
+			if kinds[k] == 0 {
+				t.Errorf("no %s compared: the chain does not cover it", k)
+			}
+		}
+	}
+	t.Logf("values compared by kind: %v", kinds)
+	for _, tb := range reg.Tables() {
+		if n := countRows(t, pool, fmt.Sprintf(`SELECT count(*) FROM export.%s x JOIN export.blocks b ON b.number = x.block_number WHERE x.block_time IS DISTINCT FROM b.time`, pgx.Identifier{tb.Name}.Sanitize())); n != 0 {
+			t.Errorf("%s: %d rows whose block_time is not their block's time", tb.Name, n)
+		}
+	}
 	t.Logf("method tables without calls in the record (getters): %v", empty)
 	t.Logf("checked %d transactions, %d logs, %d decoded events, %d decoded calls, %d deployments, %d typed tables against the record", len(recs), logs, wantEvents, len(callKeys), len(wantDeploys), len(reg.Tables()))
 	return republishedCopies
@@ -599,7 +619,7 @@ func readTyped(t *testing.T, pool *pgxpool.Pool, tb *contract.Table) map[string]
 
 // withParams adds to row the parameter columns of tb with the recorded values: inputs (or
 // event arguments) in ABI order, then outputs.
-func withParams(t *testing.T, tb *contract.Table, row map[string]any, inputs, outputs []sent.Value, suite *cryptosuite.Suite) map[string]any {
+func withParams(t *testing.T, tb *contract.Table, row map[string]any, inputs, outputs []sent.Value, suite *cryptosuite.Suite, kinds map[string]int) map[string]any {
 	t.Helper()
 	in, out := 0, 0
 	for _, c := range tb.Columns {
@@ -631,7 +651,7 @@ func withParams(t *testing.T, tb *contract.Table, row map[string]any, inputs, ou
 			t.Errorf("%s column %s is %s %s (indexed %v), the record has %s %s (indexed %v)", tb.Name, c.Name, c.Param, c.ABIType, c.Indexed, name, v.Type, v.Indexed)
 			continue
 		}
-		row[c.Name] = columnValue(t, c, v, suite)
+		row[c.Name] = columnValue(t, c, v, suite, kinds)
 	}
 	if in != len(inputs) || (outputs != nil && out != len(outputs)) {
 		t.Errorf("%s: %d input and %d output columns, the record has %d and %d values", tb.Name, in, out, len(inputs), len(outputs))
@@ -642,8 +662,9 @@ func withParams(t *testing.T, tb *contract.Table, row map[string]any, inputs, ou
 // columnValue is what to_jsonb shows for column c holding the recorded value v: computed from
 // the record's own JSON (decimal integers, 0x hex bytes, lowercase addresses, tuples as
 // objects), with bytea as \x hex and an indexed string or bytes as the chain's hash of it.
-func columnValue(t *testing.T, c contract.Column, v sent.Value, suite *cryptosuite.Suite) any {
+func columnValue(t *testing.T, c contract.Column, v sent.Value, suite *cryptosuite.Suite, kinds map[string]int) any {
 	t.Helper()
+	kinds[valueKind(c, v)]++
 	enc, err := json.Marshal(v)
 	if err != nil {
 		t.Fatal(err)
@@ -673,4 +694,59 @@ func columnValue(t *testing.T, c contract.Column, v sent.Value, suite *cryptosui
 		return `\x` + strings.TrimPrefix(m.Value.(string), "0x")
 	}
 	return m.Value
+}
+
+// hardKinds are the kinds of value a decoder gets wrong most easily; the full mix has them all.
+var hardKinds = []string{"integer beyond 2^64", "negative integer", "non-ASCII string", "empty string",
+	"empty bytes", "long bytes", "bytesN", "indexed string or bytes (topic hash)", "struct (jsonb)", "dynamic array (jsonb)",
+	"empty array (jsonb)", "fixed array (jsonb)", "address", "bool", "non-ASCII revert reason"}
+
+// valueKind classifies a compared value for the coverage check.
+func valueKind(c contract.Column, v sent.Value) string {
+	switch {
+	case c.Indexed && (v.Type == "string" || v.Type == "bytes"):
+		return "indexed string or bytes (topic hash)"
+	case strings.HasPrefix(v.Type, "("):
+		return "struct (jsonb)"
+	case strings.HasSuffix(v.Type, "[]"):
+		if reflect.ValueOf(v.Value).Len() == 0 {
+			return "empty array (jsonb)"
+		}
+		return "dynamic array (jsonb)"
+	case strings.HasSuffix(v.Type, "]"):
+		return "fixed array (jsonb)"
+	case v.Type == "string":
+		s := v.Value.(string)
+		if s == "" {
+			return "empty string"
+		}
+		for _, r := range s {
+			if r >= 0x80 {
+				return "non-ASCII string"
+			}
+		}
+		return "string"
+	case v.Type == "bytes":
+		switch n := len(v.Value.([]byte)); {
+		case n == 0:
+			return "empty bytes"
+		case n >= 1024:
+			return "long bytes"
+		}
+		return "bytes"
+	case strings.HasPrefix(v.Type, "bytes"):
+		return "bytesN"
+	case strings.HasPrefix(v.Type, "int") || strings.HasPrefix(v.Type, "uint"):
+		n, ok := new(big.Int).SetString(fmt.Sprint(v.Value), 10)
+		switch {
+		case !ok:
+			return "integer"
+		case n.Sign() < 0:
+			return "negative integer"
+		case n.BitLen() > 64:
+			return "integer beyond 2^64"
+		}
+		return "integer"
+	}
+	return v.Type
 }
