@@ -62,24 +62,30 @@ func TestEndToEndInstancesAndLateRegistration(t *testing.T) {
 		two.produceTo(ch.msgs, byBlock)
 		caughtUp(t, a.client, uint64(ch.blocks))
 		caughtUp(t, b.client, uint64(ch.blocks))
-		// Both instances hold partitions of the blocks topic, so both applied blocks.
-		resp, err := (&kafkago.Client{Addr: kafkago.TCP(two.broker.Addrs()...)}).DescribeGroups(t.Context(),
-			&kafkago.DescribeGroupsRequest{GroupIDs: []string{"bcosdata-export-chain0-group1"}})
-		if err != nil || len(resp.Groups) != 1 {
-			t.Fatalf("describe the consumer group: %v %v", resp, err)
-		}
-		var holders int
-		for _, m := range resp.Groups[0].Members {
-			for _, tp := range m.MemberAssignments.Topics {
-				if tp.Topic == blocksTopic && len(tp.Partitions) > 0 {
-					holders++
-					t.Logf("member %s holds %s partitions %v", m.MemberID, tp.Topic, tp.Partitions)
+		// The group has both instances, each holding partitions of the blocks topic (waited
+		// for: a rebalance may still be settling).
+		client := &kafkago.Client{Addr: kafkago.TCP(two.broker.Addrs()...)}
+		await.For(t, 30*time.Second, "both instances hold partitions of "+blocksTopic, func() error {
+			resp, err := client.DescribeGroups(t.Context(), &kafkago.DescribeGroupsRequest{GroupIDs: []string{"bcosdata-export-chain0-group1"}})
+			if err != nil {
+				return err
+			}
+			var held []string
+			for _, g := range resp.Groups {
+				for _, m := range g.Members {
+					for _, tp := range m.MemberAssignments.Topics {
+						if tp.Topic == blocksTopic && len(tp.Partitions) > 0 {
+							held = append(held, fmt.Sprintf("%s: %v", m.MemberID, tp.Partitions))
+						}
+					}
 				}
 			}
-		}
-		if holders != 2 {
-			t.Errorf("%d members hold partitions of %s, want both instances", holders, blocksTopic)
-		}
+			if len(held) != 2 {
+				return fmt.Errorf("members holding partitions: %v", held)
+			}
+			t.Logf("partitions held: %v", held)
+			return nil
+		})
 		if diff := cmp.Diff(base, snapshot(t, two.pool)); diff != "" {
 			t.Errorf("two instances stored other rows than one (-one +two):\n%s", diff)
 		}
