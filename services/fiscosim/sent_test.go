@@ -74,8 +74,8 @@ func TestSentMatchesChain(t *testing.T) {
 				if rec.Reverted {
 					reverts++
 					want := append([]byte{0x08, 0xc3, 0x79, 0xa0}, pack(t, abi.Arguments{{Type: mustType(t, "string")}}, []any{rec.RevertReason})...)
-					if rc.Status == "0x0" || rc.Output != hexOf(want) || len(rc.Logs) != 0 {
-						t.Fatalf("%s: want revert %q, got status %s output %s", what, rec.RevertReason, rc.Status, rc.Output)
+					if rc.Status == "0x0" || rc.Output != hexOf(want) || len(rc.Logs) != 0 || len(rec.Events) != 0 || rec.Outputs != nil {
+						t.Fatalf("%s: want revert %q without events or outputs, got status %s output %s, %d logs; recorded %d events, outputs %v", what, rec.RevertReason, rc.Status, rc.Output, len(rc.Logs), len(rec.Events), rec.Outputs)
 					}
 					continue
 				}

@@ -459,7 +459,7 @@ func (g *Generator) output(u Unsigned, c *contracts.Contract, vals ...any) {
 // revert records that the call fails with reason.
 func revert(u Unsigned, reason string) {
 	if u.Record != nil {
-		u.Record.Reverted, u.Record.RevertReason = true, reason
+		u.Record.Reverted, u.Record.RevertReason, u.Record.Events = true, reason, nil // a reverted transaction emits nothing
 	}
 }
 

@@ -1,0 +1,459 @@
+package export_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	kafkago "github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/bcosdata/bcosdata/libs/app"
+	"github.com/bcosdata/bcosdata/libs/await"
+	"github.com/bcosdata/bcosdata/libs/kafka"
+	"github.com/bcosdata/bcosdata/libs/kafka/kafkatest"
+	"github.com/bcosdata/bcosdata/libs/postgres"
+	"github.com/bcosdata/bcosdata/libs/postgres/pgtest"
+	exportv1 "github.com/bcosdata/bcosdata/proto/bcosdata/export/v1"
+	"github.com/bcosdata/bcosdata/services/export"
+	"github.com/bcosdata/bcosdata/services/fiscosim"
+	"github.com/bcosdata/bcosdata/services/stash"
+)
+
+// benchExportTxsEnv overrides the size of the benchmark chain (default 1,000,000 transactions).
+const benchExportTxsEnv = "BCOSDATA_BENCH_EXPORT_TXS"
+
+// benchPartitions is the partition count of the blocks topic in the benchmark: one per core.
+const benchPartitions = 2
+
+// BenchmarkExport measures export consuming a bulk chain of the full mix (Asset, Evidence,
+// Ledger and Registry calls and events, all four registered) that stash verified and
+// published, and beside it, in the same run, the ceiling: the same rows written by plain
+// COPY into copies of the same tables (same columns and indexes), the database's own write
+// rate. export/copy is the ratio of the two row rates (target ≥ 0.5). The processor time of
+// export (this process), of PostgreSQL and of the broker (a child process) per transaction is
+// reported beside it.
+func BenchmarkExport(b *testing.B) {
+	txs := 1_000_000
+	if v := os.Getenv(benchExportTxsEnv); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1000 {
+			b.Fatalf("%s=%q: want a number of at least 1000", benchExportTxsEnv, v)
+		}
+		txs = n
+	}
+	dir, blocks := benchExportChain(b, txs)
+	broker := startExportBenchBroker(b)
+	benchPublish(b, dir, broker.addrs, blocks)
+	file := writeContractsFile(b, false, allContracts...)
+	for b.Loop() {
+		dsn := pgtest.NewDB(b)
+		pool, err := postgres.NewPool(dsn)
+		if err != nil {
+			b.Fatal(err)
+		}
+		run := benchConsume(b, pool, dsn, broker, file, blocks)
+		var stored, failures, typed int
+		if err := pool.QueryRow(b.Context(), `SELECT (SELECT count(*) FROM export.transactions), (SELECT count(*) FROM export.decode_failures),
+			(SELECT count(*) FROM export.outbox)`).Scan(&stored, &failures, &typed); err != nil {
+			b.Fatal(err)
+		}
+		if stored != txs || failures != 0 || typed == 0 {
+			b.Fatalf("export stored %d of %d transactions, %d decode failures, %d decoded messages", stored, txs, failures, typed)
+		}
+		rows, copyTook := copyCeiling(b, pool)
+		pool.Close()
+		exportRows := float64(rows) / run.took.Seconds()
+		copyRows := float64(rows) / copyTook.Seconds()
+		b.ReportMetric(float64(txs)/run.took.Seconds(), "export-tx/s")
+		b.ReportMetric(exportRows, "export-rows/s")
+		b.ReportMetric(copyRows, "copy-rows/s")
+		b.ReportMetric(exportRows/copyRows, "export/copy")
+		b.ReportMetric(float64(rows), "rows")
+		b.ReportMetric(run.first.Seconds(), "first-block-s")
+		b.ReportMetric(float64(txs)/(run.took-run.first).Seconds(), "after-first-tx/s")
+		if run.cpu.ok {
+			perTx := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 / float64(txs) }
+			b.ReportMetric(perTx(run.cpu.self), "export-cpu-µs/tx")
+			b.ReportMetric(perTx(run.cpu.postgres), "pg-cpu-µs/tx")
+			b.ReportMetric(perTx(run.cpu.broker), "broker-cpu-µs/tx")
+		}
+	}
+}
+
+// benchExportChain writes (once, cached in the temporary directory) a bulk chain of txs
+// transactions of the full mix and returns its binlog directory and block count.
+func benchExportChain(b *testing.B, txs int) (string, int) {
+	b.Helper()
+	root := filepath.Join(os.TempDir(), fmt.Sprintf("bcosdata-export-bench-%d", txs))
+	cfg := fiscosim.DefaultConfig()
+	cfg.Data = root
+	cfg.RPCAddr, cfg.BinlogAddr = "", ""
+	cfg.Bulk, cfg.Txs, cfg.MaxTxs, cfg.Accounts, cfg.Progress = true, txs, 1000, 100, false
+	cfg.Mix = fiscosim.MixFull
+	cfg.Clock = fiscosim.ClockSim
+	done := filepath.Join(root, "complete")
+	bin := filepath.Join(root, "group1", "BinaryLogs")
+	if head, err := os.ReadFile(done); err == nil {
+		n, err := strconv.Atoi(string(head))
+		if err == nil {
+			return bin, n + 1
+		}
+	}
+	os.RemoveAll(root)
+	start := time.Now()
+	sim, err := fiscosim.New(cfg, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := sim.Run(context.Background()); err != nil {
+		b.Fatalf("write bench chain: %v", err)
+	}
+	if err := os.WriteFile(done, []byte(fmt.Sprint(sim.HeadNumber())), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("wrote a %d-transaction full-mix chain of %d blocks to %s in %s", txs, sim.HeadNumber()+1, bin, time.Since(start).Round(time.Second))
+	return bin, int(sim.HeadNumber()) + 1
+}
+
+// benchPublish runs stash on the chain until it published every block to the broker, and
+// This is set-up: nothing of it is measured.
+func benchPublish(b *testing.B, dir string, brokers []string, blocks int) {
+	b.Helper()
+	start := time.Now()
+	scfg := stash.DefaultConfig()
+	scfg.Sources = app.StringList{"file://" + dir}
+	scfg.Partitions = benchPartitions
+	scfg.Kafka = kafka.Flags{Brokers: brokers, MaxMessageBytes: kafka.MaxBlockMessageBytes}
+	scfg.DB = postgres.Flags{URL: pgtest.NewDB(b)}
+	scfg.CacheDir = b.TempDir()
+	scfg.Poll = 50 * time.Millisecond
+	svc, err := stash.New(scfg, app.Deps{Log: zap.NewNop(), Metrics: prometheus.NewRegistry()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			b.Errorf("stash Run: %v", err)
+		}
+	}()
+	await.For(b, 60*time.Minute, "stash published the chain", func() error {
+		n := 0
+		for p := range benchPartitions {
+			n += partitionSize(brokers, blocksTopic, p)
+		}
+		if n < blocks {
+			return fmt.Errorf("%d of %d blocks published", n, blocks)
+		}
+		return nil
+	})
+	b.Logf("stash published %d blocks in %s", blocks, time.Since(start).Round(time.Millisecond))
+}
+
+// partitionSize is the number of messages in partition p of topic, -1 when unknown.
+func partitionSize(brokers []string, topic string, p int) int {
+	conn, err := kafkago.DialLeader(context.Background(), "tcp", brokers[0], topic, p)
+	if err != nil {
+		return -1
+	}
+	defer conn.Close()
+	last, err := conn.ReadLastOffset()
+	if err != nil {
+		return -1
+	}
+	return int(last)
+}
+
+// consumed is one export run: how long it took to apply and publish everything, and the
+// processor time used meanwhile.
+type consumed struct {
+	// took runs from Run to the last message published; first to the first block stored
+	// (start-up: migrations, contracts, joining the group).
+	took, first time.Duration
+	cpu         cpuTimes
+}
+
+// benchConsume runs export on the blocks topic from the start until every block is exported
+// and every decoded message published.
+func benchConsume(b *testing.B, pool *pgxpool.Pool, dsn string, broker exportBenchBroker, file string, blocks int) consumed {
+	b.Helper()
+	var cfg export.Config
+	cfg.RegisterFlags(newFlagSet())
+	cfg.Kafka = kafka.Flags{Brokers: broker.addrs, MaxMessageBytes: kafka.MaxBlockMessageBytes}
+	cfg.DB = postgres.Flags{URL: dsn}
+	cfg.Contracts = file
+	cfg.GroupID = fmt.Sprintf("bench-%d", time.Now().UnixNano())
+	cfg.HeartbeatInterval, cfg.SessionTimeout = kafkatest.HeartbeatInterval, kafkatest.SessionTimeout
+	svc, err := export.New(cfg, app.Deps{Log: zap.NewNop(), Metrics: prometheus.NewRegistry(), Pool: pool})
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Warm the pool so no backend that ends mid-run takes its processor time with it.
+	conns := make([]*pgxpool.Conn, 0, 4)
+	for range cap(conns) {
+		c, err := pool.Acquire(b.Context())
+		if err != nil {
+			b.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	for _, c := range conns {
+		c.Release()
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	g := grpc.NewServer()
+	svc.Register(g)
+	go g.Serve(lis)
+	defer g.Stop()
+	cc, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cc.Close()
+	client := exportv1.NewExportServiceClient(cc)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	// The server's processes are the postmaster and its children, the backends among them.
+	var backend int32
+	if err := pool.QueryRow(b.Context(), `SELECT pg_backend_pid()`).Scan(&backend); err != nil {
+		b.Fatal(err)
+	}
+	postmaster := parentOf(int(backend))
+	before := readCPUOf(broker.pid, postmaster)
+	start := time.Now()
+	go func() { done <- svc.Run(ctx) }()
+	var took, first time.Duration
+	await.For(b, 60*time.Minute, "export caught up", func() error {
+		st, err := client.Status(b.Context(), &exportv1.StatusRequest{})
+		if err != nil {
+			return err
+		}
+		if first == 0 && st.GetBlocks() > 0 {
+			first = time.Since(start)
+		}
+		if st.GetBlocks() != uint64(blocks) || st.GetOutboxBacklog() != 0 {
+			return fmt.Errorf("%d of %d blocks, %d messages to publish", st.GetBlocks(), blocks, st.GetOutboxBacklog())
+		}
+		took = time.Since(start)
+		return nil
+	})
+	used := readCPUOf(broker.pid, postmaster).sub(before)
+	cancel()
+	if err := <-done; err != nil {
+		b.Errorf("export Run: %v", err)
+	}
+	return consumed{took: took, first: first, cpu: used}
+}
+
+// copyCeiling copies every row export wrote (base tables, typed tables, deployments and the
+// outbox) into fresh tables of the same columns and indexes with COPY, in one transaction,
+// and returns the row count and how long the COPY and commit took.
+func copyCeiling(b *testing.B, pool *pgxpool.Pool) (int64, time.Duration) {
+	b.Helper()
+	ctx := b.Context()
+	tables := []string{"blocks", "transactions", "logs", "deployments", "outbox"}
+	rows, err := pool.Query(ctx, `SELECT unnest(tables) FROM export.contracts`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	typed, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		b.Fatal(err)
+	}
+	tables = append(tables, typed...)
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Release()
+	pg := conn.Conn().PgConn()
+	if _, err := pg.Exec(ctx, `DROP SCHEMA IF EXISTS copybench CASCADE; CREATE SCHEMA copybench`).ReadAll(); err != nil {
+		b.Fatal(err)
+	}
+	data := make([]bytes.Buffer, len(tables))
+	for i, t := range tables {
+		id := pgx.Identifier{t}.Sanitize()
+		ddl := fmt.Sprintf(`CREATE TABLE copybench.%s (LIKE export.%s INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING INDEXES)`, id, id)
+		if _, err := pg.Exec(ctx, ddl).ReadAll(); err != nil {
+			b.Fatalf("%s: %v", ddl, err)
+		}
+		if _, err := pg.CopyTo(ctx, &data[i], fmt.Sprintf(`COPY (SELECT * FROM export.%s) TO STDOUT (FORMAT binary)`, id)); err != nil {
+			b.Fatalf("copy out %s: %v", t, err)
+		}
+	}
+	var n int64
+	start := time.Now()
+	if _, err := pg.Exec(ctx, `BEGIN`).ReadAll(); err != nil {
+		b.Fatal(err)
+	}
+	for i, t := range tables {
+		tag, err := pg.CopyFrom(ctx, &data[i], fmt.Sprintf(`COPY copybench.%s FROM STDIN (FORMAT binary)`, pgx.Identifier{t}.Sanitize()))
+		if err != nil {
+			b.Fatalf("copy into %s: %v", t, err)
+		}
+		n += tag.RowsAffected()
+	}
+	if _, err := pg.Exec(ctx, `COMMIT`).ReadAll(); err != nil {
+		b.Fatal(err)
+	}
+	took := time.Since(start)
+	if _, err := pg.Exec(ctx, `DROP SCHEMA copybench CASCADE`).ReadAll(); err != nil {
+		b.Fatal(err)
+	}
+	return n, took
+}
+
+// cpuTimes is processor time used so far by this process, by the broker process and by the
+// processes of the benchmark's PostgreSQL server (the approach of stash's BenchmarkIngest,
+// narrowed to one server: other test binaries on the machine run servers of their own, whose
+// processes come and go during the measurement).
+type cpuTimes struct {
+	self, broker, postgres time.Duration
+	ok                     bool // /proc was readable
+}
+
+func (c cpuTimes) sub(d cpuTimes) cpuTimes {
+	return cpuTimes{self: c.self - d.self, broker: c.broker - d.broker, postgres: c.postgres - d.postgres, ok: c.ok && d.ok}
+}
+
+func readCPUOf(brokerPID, postmasterPID int) cpuTimes {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return cpuTimes{}
+	}
+	out := cpuTimes{self: time.Duration(ru.Utime.Nano() + ru.Stime.Nano())}
+	stats, err := filepath.Glob("/proc/[0-9]*/stat")
+	if err != nil || len(stats) == 0 {
+		return out
+	}
+	out.ok = true
+	broker := fmt.Sprintf("/proc/%d/stat", brokerPID)
+	for _, p := range stats {
+		raw, err := os.ReadFile(p)
+		if err != nil {
+			continue // the process ended
+		}
+		s := string(raw)
+		open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+		if open < 0 || end < open || end+2 > len(s) {
+			continue
+		}
+		f := strings.Fields(s[end+2:])
+		if len(f) < 13 {
+			continue
+		}
+		pid, _ := strconv.Atoi(strings.TrimSpace(s[:open]))
+		ppid, _ := strconv.Atoi(f[1])
+		ut, err1 := strconv.ParseInt(f[11], 10, 64)
+		st, err2 := strconv.ParseInt(f[12], 10, 64)
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		used := time.Duration(ut+st) * time.Second / 100 // USER_HZ
+		switch {
+		case p == broker:
+			out.broker = used
+		case pid == postmasterPID || ppid == postmasterPID:
+			out.postgres += used
+		}
+	}
+	return out
+}
+
+// parentOf is the parent process id of pid (0 when unknown).
+func parentOf(pid int) int {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(raw)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 2 {
+		return 0
+	}
+	ppid, _ := strconv.Atoi(f[1])
+	return ppid
+}
+
+// The benchmark's broker runs in a child process (this test binary again, running
+// TestExportBenchBrokerChild) so that its processor time is told apart from export's.
+const exportBenchBrokerEnv = "BCOSDATA_EXPORT_BENCH_BROKER_DIR"
+
+// TestExportBenchBrokerChild is the benchmark's broker process; it does nothing in a normal
+// test run. It prints the broker's address and serves until its standard input closes.
+func TestExportBenchBrokerChild(t *testing.T) {
+	dir := os.Getenv(exportBenchBrokerEnv)
+	if dir == "" {
+		t.Skip("the benchmark's broker process; runs only when started by BenchmarkExport")
+	}
+	broker := kafkatest.NewBroker(t, kafkatest.WithDataDir(dir), kafkatest.WithMaxMessageBytes(kafka.MaxBlockMessageBytes))
+	fmt.Printf("broker %s\n", strings.Join(broker.Addrs(), ","))
+	_, _ = io.Copy(io.Discard, os.Stdin)
+}
+
+type exportBenchBroker struct {
+	addrs []string
+	pid   int
+}
+
+func startExportBenchBroker(b *testing.B) exportBenchBroker {
+	b.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestExportBenchBrokerChild$", "-test.count=1", "-test.v")
+	cmd.Env = append(os.Environ(), exportBenchBrokerEnv+"="+b.TempDir())
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatalf("start broker process: %v", err)
+	}
+	b.Cleanup(func() {
+		stdin.Close()
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+	})
+	lines := bufio.NewScanner(stdout)
+	for lines.Scan() {
+		if addrs, ok := strings.CutPrefix(lines.Text(), "broker "); ok {
+			go func() { _, _ = io.Copy(io.Discard, stdout) }()
+			return exportBenchBroker{addrs: strings.Split(addrs, ","), pid: cmd.Process.Pid}
+		}
+	}
+	b.Fatalf("broker process printed no address: %v\n%s", lines.Err(), stderr.String())
+	return exportBenchBroker{}
+}
