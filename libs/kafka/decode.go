@@ -64,7 +64,7 @@ func decode(m kafkago.Message, into proto.Message) error {
 	}
 	mediaType, _, err := mime.ParseMediaType(string(ct))
 	if err != nil {
-		return fmt.Errorf("%w: header %s %q: %v", ErrContentType, HeaderContentType, ct, err)
+		return fmt.Errorf("%w: header %s %q: %w", ErrContentType, HeaderContentType, ct, err)
 	}
 	switch mediaType {
 	case ContentTypeProtobuf:
@@ -75,7 +75,7 @@ func decode(m kafkago.Message, into proto.Message) error {
 		return fmt.Errorf("%w: header %s is %q, want %s or %s", ErrContentType, HeaderContentType, ct, ContentTypeProtobuf, ContentTypeJSON)
 	}
 	if err != nil {
-		return fmt.Errorf("%w: %d bytes of %s as %s: %v", ErrPayload, len(m.Value), mediaType, want, err)
+		return fmt.Errorf("%w: %d bytes of %s as %s: %w", ErrPayload, len(m.Value), mediaType, want, err)
 	}
 	return nil
 }

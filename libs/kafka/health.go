@@ -91,14 +91,6 @@ func (h *health) ok(key string) {
 	h.setReady(h.readyLocked())
 }
 
-// failing reports whether key has an ongoing outage.
-func (h *health) failing(key string) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	_, ok := h.outages[key]
-	return ok
-}
-
 // err returns nil when ready, else the ongoing outages' errors, oldest first.
 func (h *health) err() error {
 	h.mu.Lock()

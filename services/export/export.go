@@ -412,7 +412,7 @@ func (s *Service) lagValue() (uint64, bool) {
 
 func ignoreCancel(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
-		return nil
+		return nil //nolint:nilerr // stopping is not an error, whatever the last attempt said
 	}
 	return err
 }

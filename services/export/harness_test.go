@@ -193,6 +193,13 @@ func newEnv(t *testing.T, partitions int32) *env {
 // produce writes block messages to the blocks topic, keyed by block number as stash does.
 func (e *env) produce(msgs []kafkago.Message) {
 	e.t.Helper()
+	if err := e.write(msgs); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// write publishes msgs to the blocks topic; unlike produce it may run in another goroutine.
+func (e *env) write(msgs []kafkago.Message) error {
 	w := kafka.NewWriter(kafka.WriterConfig{Brokers: e.broker.Addrs(), Topic: blocksTopic})
 	defer w.Close()
 	out := make([]kafkago.Message, 0, len(msgs))
@@ -200,8 +207,9 @@ func (e *env) produce(msgs []kafkago.Message) {
 		out = append(out, kafkago.Message{Key: m.Key, Value: m.Value, Headers: m.Headers})
 	}
 	if err := w.WriteMessages(e.t.Context(), out...); err != nil {
-		e.t.Fatalf("produce %d blocks: %v", len(msgs), err)
+		return fmt.Errorf("produce %d blocks: %w", len(msgs), err)
 	}
+	return nil
 }
 
 // config is an export configuration on the env with short timings.

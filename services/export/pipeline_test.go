@@ -397,11 +397,15 @@ func TestKilledMidStreamLosesAndDuplicatesNothing(t *testing.T) {
 		}
 		return nil
 	})
-	go e.produce(msgs[len(msgs)/2:])
+	produced := make(chan error, 1)
+	go func() { produced <- e.write(msgs[len(msgs)/2:]) }()
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	<-exited
+	if err := <-produced; err != nil {
+		t.Fatal(err)
+	}
 	killedAt := countRows(t, e.pool, `SELECT count(*) FROM export.blocks`)
 	t.Logf("killed with %d of %d blocks stored; child stderr: %q", killedAt, want.blocks, stderr.String())
 

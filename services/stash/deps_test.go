@@ -92,7 +92,7 @@ func (r *running) notReady(t *testing.T, want ...string) error {
 		}
 		for _, w := range want {
 			if !strings.Contains(err.Error(), w) {
-				return nil, fmt.Errorf("readiness error %q", err)
+				return nil, fmt.Errorf("readiness error does not say %q yet: %w", w, err)
 			}
 		}
 		return err, nil

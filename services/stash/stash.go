@@ -213,7 +213,7 @@ func (s *Service) probe(ctx context.Context, pool *pgxpool.Pool, pub *publish.Pu
 // stopping is not an error).
 func unlessStopped(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
-		return nil
+		return nil //nolint:nilerr // stopping is not an error, whatever the last attempt said
 	}
 	return err
 }

@@ -41,7 +41,7 @@ func (c *Contract) DecodeLog(topics [][]byte, data []byte) (row *Row, err error)
 	}
 	vals, err := unpack(it.inputs, data)
 	if err != nil {
-		return nil, fmt.Errorf("event %s.%s: %w: %v", c.Name, it.sig, ErrMalformed, err)
+		return nil, fmt.Errorf("event %s.%s: %w: %w", c.Name, it.sig, ErrMalformed, err)
 	}
 	b := newRowBuilder(it)
 	topic, next := 1, 0
@@ -52,7 +52,7 @@ func (c *Contract) DecodeLog(topics [][]byte, data []byte) (row *Row, err error)
 				return nil, fmt.Errorf("event %s.%s: %w: missing values", c.Name, it.sig, ErrMalformed)
 			}
 			if err := b.add(p, vals[next], nil); err != nil {
-				return nil, fmt.Errorf("event %s.%s: %s: %w: %v", c.Name, it.sig, p.name, ErrMalformed, err)
+				return nil, fmt.Errorf("event %s.%s: %s: %w: %w", c.Name, it.sig, p.name, ErrMalformed, err)
 			}
 			next++
 			continue
@@ -63,7 +63,7 @@ func (c *Contract) DecodeLog(topics [][]byte, data []byte) (row *Row, err error)
 			return nil, fmt.Errorf("event %s.%s: topic %d has %d bytes: %w", c.Name, it.sig, topic-1, len(t), ErrMalformed)
 		}
 		if err := b.addTopic(p, t); err != nil {
-			return nil, fmt.Errorf("event %s.%s: %s: %w: %v", c.Name, it.sig, p.name, ErrMalformed, err)
+			return nil, fmt.Errorf("event %s.%s: %s: %w: %w", c.Name, it.sig, p.name, ErrMalformed, err)
 		}
 	}
 	return b.row, nil
@@ -87,12 +87,12 @@ func (c *Contract) DecodeCall(input, output []byte, succeeded bool) (row *Row, e
 	}
 	ins, err := unpack(it.inputs, input[4:])
 	if err != nil {
-		return nil, fmt.Errorf("method %s.%s input: %w: %v", c.Name, it.sig, ErrMalformed, err)
+		return nil, fmt.Errorf("method %s.%s input: %w: %w", c.Name, it.sig, ErrMalformed, err)
 	}
 	var outs []any
 	if succeeded && len(it.outputs) > 0 {
 		if outs, err = unpack(it.outputs, output); err != nil {
-			return nil, fmt.Errorf("method %s.%s output: %w: %v", c.Name, it.sig, ErrMalformed, err)
+			return nil, fmt.Errorf("method %s.%s output: %w: %w", c.Name, it.sig, ErrMalformed, err)
 		}
 	}
 	return c.buildRow(it, ins, outs)
@@ -119,7 +119,7 @@ func (c *Contract) DecodeConstructor(input []byte) (row *Row, err error) {
 	}
 	vals, err := unpack(c.ctor.inputs, args)
 	if err != nil {
-		return nil, fmt.Errorf("constructor of %s: %w: %v", c.Name, ErrMalformed, err)
+		return nil, fmt.Errorf("constructor of %s: %w: %w", c.Name, ErrMalformed, err)
 	}
 	return c.buildRow(c.ctor, vals, nil)
 }
@@ -167,7 +167,7 @@ func (c *Contract) buildRow(it *item, ins, outs []any) (*Row, error) {
 			return nil, fmt.Errorf("%s.%s: %w: missing values", c.Name, it.sig, ErrMalformed)
 		}
 		if err := b.add(p, v, nil); err != nil {
-			return nil, fmt.Errorf("%s.%s: %s: %w: %v", c.Name, it.sig, p.name, ErrMalformed, err)
+			return nil, fmt.Errorf("%s.%s: %s: %w: %w", c.Name, it.sig, p.name, ErrMalformed, err)
 		}
 	}
 	return b.row, nil

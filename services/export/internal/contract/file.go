@@ -1,6 +1,7 @@
 package contract
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -208,7 +209,7 @@ func parseContracts(n *yaml.Node) ([]contractYAML, error) {
 
 // yamlReason strips yaml.v3's "yaml: unmarshal errors:" framing.
 func yamlReason(err error) string {
-	if te, ok := err.(*yaml.TypeError); ok {
+	if te, ok := errors.AsType[*yaml.TypeError](err); ok {
 		return strings.Join(te.Errors, "; ")
 	}
 	return err.Error()

@@ -46,7 +46,7 @@ func TestLoadErrors(t *testing.T) {
 		{"not a mapping", "- a\n", "test.yaml:1: want a mapping"},
 		{"yaml syntax", "contracts: [\n", "test.yaml: yaml: line"},
 		{"unknown top-level key", "contracts: []\ntablePrefx: x\n", `test.yaml:2: unknown key "tablePrefx"`},
-		{"unknown contract key", "contracts:\n  - name: A\n    abi: a.json\n    adress: x\n", `test.yaml:4: contracts[0]: unknown key "adress"`},
+		{"unknown contract key", "contracts:\n  - name: A\n    abi: a.json\n    adress: x\n", `test.yaml:4: contracts[0]: unknown key "adress"`}, //nolint:misspell // the typo is the case
 		{"contracts not a list", "contracts: {a: 1}\n", "test.yaml:1: contracts: want a list"},
 		{"wrong value type", "contracts:\n  - name: A\n    abi: a.json\n    learn: maybe\n", "test.yaml:2: contracts[0]: line 4: cannot unmarshal"},
 		{"missing name", "contracts:\n  - abi: a.json\n", "test.yaml:2: contracts[0] \"\": name missing"},

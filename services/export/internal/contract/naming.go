@@ -97,7 +97,7 @@ func ident(s string) string {
 // validAffix reports whether a configured prefix or suffix keeps names identifiers.
 func validAffix(s string) bool {
 	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_') {
+		if (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '_' {
 			return false
 		}
 	}
@@ -148,8 +148,6 @@ func newUniqueNamer(reserved ...string) *uniqueNamer {
 	}
 	return u
 }
-
-func (u *uniqueNamer) taken(name string) bool { return u.used[name] }
 
 // claim returns name, or name_<n> for the smallest n ≥ 2 that is free, each kept an identifier.
 func (u *uniqueNamer) claim(name string) string {

@@ -239,7 +239,7 @@ func toBig(rv reflect.Value) (*big.Int, error) {
 		return big.NewInt(rv.Int()), nil
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
 		return new(big.Int).SetUint64(rv.Uint()), nil
-	case reflect.Ptr:
+	case reflect.Pointer:
 		if n, ok := rv.Interface().(*big.Int); ok && n != nil {
 			return new(big.Int).Set(n), nil
 		}

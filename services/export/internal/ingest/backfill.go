@@ -150,7 +150,7 @@ func (p *Pipeline) Backfill(ctx context.Context, k *contract.Contract) error {
 		n := 0
 		for _, x := range creations {
 			m, ok := p.contracts.matchCreation(x.Input)
-			if !ok || m.Name != k.Name || !(k.Learn || fixedAt(k, x.ContractAddress)) {
+			if !ok || m.Name != k.Name || (!k.Learn && !fixedAt(k, x.ContractAddress)) {
 				continue
 			}
 			if k.Learn && len(x.ContractAddress) > 0 {
