@@ -18,6 +18,7 @@ import (
 
 	"github.com/bcosdata/bcosdata/libs/app"
 	"github.com/bcosdata/bcosdata/libs/await"
+	"github.com/bcosdata/bcosdata/libs/benchcpu"
 	"github.com/bcosdata/bcosdata/libs/fisco/binlog"
 	"github.com/bcosdata/bcosdata/libs/fisco/block"
 	"github.com/bcosdata/bcosdata/libs/fisco/cryptosuite"
@@ -73,14 +74,14 @@ func BenchmarkIngest(b *testing.B) {
 		b.ReportMetric(float64(txs)/run.publish.Seconds(), "published-tx/s")
 		b.ReportMetric(run.index.Seconds(), "keyindex-s")
 		b.ReportMetric(ingestTxs/recoverTxs, "ingest/recover")
-		if run.cpu.ok && rec.cpu.ok {
-			perTx := func(d time.Duration, n int) float64 { return float64(d.Nanoseconds()) / 1e3 / float64(n) }
-			recoverCPU := perTx(rec.cpu.self, rec.txs)
+		if run.cpu.OK && rec.cpu.OK {
+			perTx := benchcpu.PerUnit
+			recoverCPU := perTx(rec.cpu.Self, rec.txs)
 			b.ReportMetric(recoverCPU, "recover-cpu-µs/tx")
-			b.ReportMetric(perTx(run.cpu.self, txs), "stash-cpu-µs/tx")
-			b.ReportMetric(perTx(run.cpu.broker, txs), "broker-cpu-µs/tx")
-			b.ReportMetric(perTx(run.cpu.postgres, txs), "pg-cpu-µs/tx")
-			b.ReportMetric(recoverCPU/perTx(run.cpu.self, txs), "stash-only/recover")
+			b.ReportMetric(perTx(run.cpu.Self, txs), "stash-cpu-µs/tx")
+			b.ReportMetric(perTx(run.cpu.Broker, txs), "broker-cpu-µs/tx")
+			b.ReportMetric(perTx(run.cpu.Postgres, txs), "pg-cpu-µs/tx")
+			b.ReportMetric(recoverCPU/perTx(run.cpu.Self, txs), "stash-only/recover")
 		}
 	}
 }
@@ -149,12 +150,12 @@ func readAll(b *testing.B, dir string) (blocks int, bytes int64, took time.Durat
 type recovery struct {
 	txs  int
 	took time.Duration
-	cpu  cpuTimes
+	cpu  benchcpu.Times
 }
 
 func (r recovery) add(o recovery) recovery {
 	return recovery{txs: r.txs + o.txs, took: r.took + o.took,
-		cpu: cpuTimes{self: r.cpu.self + o.cpu.self, ok: r.cpu.ok && o.cpu.ok}}
+		cpu: benchcpu.Times{Self: r.cpu.Self + o.cpu.Self, OK: r.cpu.OK && o.cpu.OK}}
 }
 
 // recoverRate recovers the senders of the first n transactions of dir on the given number of
@@ -191,7 +192,7 @@ func recoverRate(b *testing.B, dir string, n, workers int) recovery {
 	}
 	txs = txs[:min(n, len(txs))]
 	suite := cryptosuite.ECDSA()
-	cpu0 := readCPU(0)
+	cpu0 := benchcpu.Read(0, 0)
 	start := time.Now()
 	var wg sync.WaitGroup
 	for w := range workers {
@@ -205,7 +206,7 @@ func recoverRate(b *testing.B, dir string, n, workers int) recovery {
 		})
 	}
 	wg.Wait()
-	return recovery{txs: len(txs), took: time.Since(start), cpu: readCPU(0).sub(cpu0)}
+	return recovery{txs: len(txs), took: time.Since(start), cpu: benchcpu.Read(0, 0).Sub(cpu0)}
 }
 
 // nopStore and nopPublisher stand in for PostgreSQL and Kafka, to time the pipeline alone:
@@ -262,7 +263,7 @@ type ingestRun struct {
 	// the time to build the key indexes afterwards.
 	ingest, publish, index time.Duration
 	// cpu is the processor time used until the last block was published.
-	cpu cpuTimes
+	cpu benchcpu.Times
 }
 
 // ingestAll runs the stash on dir until block last is stored (ingest) and published, then
@@ -270,10 +271,10 @@ type ingestRun struct {
 // it would build itself at the first pause.
 func ingestAll(b *testing.B, dir string, last int) ingestRun {
 	b.Helper()
-	broker := startBenchBroker(b)
+	broker := benchcpu.StartBroker(b, "TestBenchBrokerChild")
 	cfg := stash.DefaultConfig()
 	cfg.Sources, cfg.Chain, cfg.Group, cfg.Crypto = []string{"file://" + dir}, "bench", 1, "ecdsa"
-	cfg.Kafka = kafka.Flags{Brokers: broker.addrs, MaxMessageBytes: kafka.MaxBlockMessageBytes}
+	cfg.Kafka = kafka.Flags{Brokers: broker.Addrs, MaxMessageBytes: kafka.MaxBlockMessageBytes}
 	cfg.Partitions, cfg.Poll = 1, 10*time.Millisecond
 	cfg.RetryMin, cfg.RetryMax, cfg.Workers = 50*time.Millisecond, time.Second, runtime.GOMAXPROCS(0)
 	pool := pgtest.NewPool(b)
@@ -285,7 +286,12 @@ func ingestAll(b *testing.B, dir string, last int) ingestRun {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	var run ingestRun
-	cpu0 := readCPU(broker.pid)
+	// Only this benchmark's server: other test binaries run servers of their own.
+	postmaster, err := benchcpu.Postmaster(b.Context(), pool)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cpu0 := benchcpu.Read(broker.PID, postmaster)
 	start := time.Now()
 	go func() { done <- svc.Run(ctx) }()
 	stop := func() {
@@ -313,7 +319,7 @@ func ingestAll(b *testing.B, dir string, last int) ingestRun {
 			}
 			return fmt.Errorf("verified %d, published %d of %d", st.GetLastVerified(), st.GetLastPublished(), last)
 		}
-		run.cpu = readCPU(broker.pid).sub(cpu0)
+		run.cpu = benchcpu.Read(broker.PID, postmaster).Sub(cpu0)
 		if run.ingest == 0 {
 			run.ingest = time.Since(start)
 		}

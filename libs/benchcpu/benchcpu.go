@@ -1,0 +1,200 @@
+// Package benchcpu tells apart the processor time a benchmark's processes spend: the process
+// under test, the Kafka broker it runs in a child process, and its PostgreSQL server. On a
+// production deployment each has machines of its own; on our two shared cores a benchmark must
+// report each one's CPU per unit of work beside its wall-clock figures.
+//
+// Times are read from getrusage and /proc, so they are Linux-only: elsewhere Times.OK is false
+// and a benchmark leaves the CPU figures out.
+package benchcpu
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/bcosdata/bcosdata/libs/kafka/kafkatest"
+)
+
+// Times is processor time (user + system) used so far.
+type Times struct {
+	// Self is this process: the code under test and the benchmark's own driver.
+	Self time.Duration
+	// Broker is the broker child process.
+	Broker time.Duration
+	// Postgres is the PostgreSQL server's processes (see Read).
+	Postgres time.Duration
+	// OK is false where /proc cannot be read.
+	OK bool
+}
+
+// Sub returns t − u: the time used between two readings.
+func (t Times) Sub(u Times) Times {
+	return Times{Self: t.Self - u.Self, Broker: t.Broker - u.Broker, Postgres: t.Postgres - u.Postgres, OK: t.OK && u.OK}
+}
+
+// PerUnit returns d per unit of work in microseconds (0 when n is 0).
+func PerUnit(d time.Duration, n int) float64 {
+	if n == 0 {
+		return 0
+	}
+	return float64(d.Microseconds()) / float64(n)
+}
+
+// Read reads the processor time of this process, of the broker process brokerPID (0: none) and
+// of PostgreSQL: the postmaster postmasterPID and its children when it is not 0 (other test
+// binaries on the machine run servers of their own, whose processes come and go), else every
+// process named postgres. Backends that exited are no longer counted, which a benchmark avoids
+// by keeping its connections open for the whole measurement.
+func Read(brokerPID, postmasterPID int) Times {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return Times{}
+	}
+	out := Times{Self: time.Duration(ru.Utime.Nano() + ru.Stime.Nano())}
+	stats, err := filepath.Glob("/proc/[0-9]*/stat")
+	if err != nil || len(stats) == 0 {
+		return out
+	}
+	out.OK = true
+	for _, path := range stats {
+		p, ok := readStat(path)
+		switch {
+		case !ok:
+		case brokerPID != 0 && p.pid == brokerPID:
+			out.Broker = p.used
+		case postmasterPID != 0 && (p.pid == postmasterPID || p.ppid == postmasterPID):
+			out.Postgres += p.used
+		case postmasterPID == 0 && p.name == "postgres":
+			out.Postgres += p.used
+		}
+	}
+	return out
+}
+
+// Postmaster returns the process id of the PostgreSQL server pool talks to, read through a
+// backend's parent, for Read. It must run on the same machine as the server.
+func Postmaster(ctx context.Context, pool *pgxpool.Pool) (int, error) {
+	var backend int32
+	if err := pool.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&backend); err != nil {
+		return 0, fmt.Errorf("read the backend's process id: %w", err)
+	}
+	p, ok := readStat(fmt.Sprintf("/proc/%d/stat", backend))
+	if !ok {
+		return 0, fmt.Errorf("read /proc/%d/stat: the server is not on this machine", backend)
+	}
+	return p.ppid, nil
+}
+
+type procStat struct {
+	pid, ppid int
+	name      string
+	used      time.Duration
+}
+
+// clockTicks is USER_HZ, the unit of /proc/<pid>/stat times: 100 on every Linux platform Go
+// supports.
+const clockTicks = 100
+
+// readStat reads a process's id, parent, command name and user+system time from its
+// /proc/<pid>/stat.
+func readStat(path string) (procStat, bool) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return procStat{}, false // the process ended
+	}
+	s := string(b)
+	open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+	if open < 0 || end < open || end+2 > len(s) {
+		return procStat{}, false
+	}
+	f := strings.Fields(s[end+2:])
+	if len(f) < 13 {
+		return procStat{}, false
+	}
+	pid, err0 := strconv.Atoi(strings.TrimSpace(s[:open]))
+	ppid, err1 := strconv.Atoi(f[1])
+	utime, err2 := strconv.ParseInt(f[11], 10, 64)
+	stime, err3 := strconv.ParseInt(f[12], 10, 64)
+	if err0 != nil || err1 != nil || err2 != nil || err3 != nil {
+		return procStat{}, false
+	}
+	return procStat{pid: pid, ppid: ppid, name: s[open+1 : end], used: time.Duration(utime+stime) * time.Second / clockTicks}, true
+}
+
+// brokerEnv carries the broker child's data directory; its presence makes the child serve.
+const brokerEnv = "BCOSDATA_BENCH_BROKER_DIR"
+
+// ServeBroker is the body of the test function a benchmark re-executes as its broker process
+// (see StartBroker). In a normal test run it skips; in the child it prints the broker's
+// address and serves until its standard input closes.
+func ServeBroker(t *testing.T, opts ...kafkatest.Option) {
+	dir := os.Getenv(brokerEnv)
+	if dir == "" {
+		t.Skip("a benchmark's broker process; runs only when a benchmark starts it")
+	}
+	broker := kafkatest.NewBroker(t, append([]kafkatest.Option{kafkatest.WithDataDir(dir)}, opts...)...)
+	fmt.Printf("broker %s\n", strings.Join(broker.Addrs(), ","))
+	_, _ = io.Copy(io.Discard, os.Stdin)
+}
+
+// Broker is a broker running in a child process.
+type Broker struct {
+	Addrs []string
+	PID   int
+}
+
+// StartBroker runs this test binary again as a broker process, running the test function
+// childTest (which calls ServeBroker), and stops it when the benchmark ends.
+func StartBroker(b *testing.B, childTest string) Broker {
+	b.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^"+childTest+"$", "-test.count=1", "-test.v")
+	cmd.Env = append(os.Environ(), brokerEnv+"="+b.TempDir())
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatalf("start broker process: %v", err)
+	}
+	b.Cleanup(func() {
+		stdin.Close()
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		t := time.NewTimer(10 * time.Second)
+		defer t.Stop()
+		select {
+		case <-done:
+		case <-t.C:
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	})
+	// The first "broker" line names the address; the child prints it within a second.
+	lines := bufio.NewScanner(stdout)
+	for lines.Scan() {
+		if addrs, ok := strings.CutPrefix(lines.Text(), "broker "); ok {
+			go func() { _, _ = io.Copy(io.Discard, stdout) }()
+			return Broker{Addrs: strings.Split(addrs, ","), PID: cmd.Process.Pid}
+		}
+	}
+	b.Fatalf("broker process printed no address: %v\n%s", lines.Err(), stderr.String())
+	return Broker{}
+}
