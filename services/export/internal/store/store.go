@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/bcosdata/bcosdata/libs/postgres"
@@ -189,7 +190,29 @@ type Tx struct {
 	pending []string
 	// written counts the rows inserted by table (replays excluded).
 	written map[string]int64
+	// copyFresh lets WriteBase find the batch's blocks not stored before (fresh); their rows
+	// are copied straight into their tables (see CopyFresh).
+	copyFresh bool
+	fresh     map[uint64]bool
 }
+
+// CopyFresh makes WriteBase, and the writes after it, copy the rows of blocks not stored
+// before straight into their tables instead of through a staging table and INSERT … ON
+// CONFLICT: under the write lock, a block not in export.blocks has no rows anywhere, because
+// its base rows are only written with it and every decoded row, failure and message of a block
+// is derived from its stored rows or written with it. Rows of other blocks (replays, decoded
+// history) still go through staging. Should the assumption ever fail, the COPY fails with a
+// unique violation (IsUniqueViolation) and the batch can be applied again without CopyFresh.
+func (t *Tx) CopyFresh() { t.copyFresh = true }
+
+// IsUniqueViolation reports an error of a write that met a row already stored.
+func IsUniqueViolation(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505"
+}
+
+// isFresh reports a block of the batch that was not stored before it.
+func (t *Tx) isFresh(n uint64) bool { return t.fresh[n] }
 
 // Written returns the rows this transaction inserted, by table.
 func (t *Tx) Written() map[string]int64 { return t.written }
@@ -283,15 +306,7 @@ func (t *Tx) upsert(ctx context.Context, table string, cols []string, rows [][]a
 	if _, err := t.Exec(ctx, `TRUNCATE `+qs); err != nil {
 		return 0, fmt.Errorf("empty staging table for %s: %w", table, err)
 	}
-	for _, c := range t.s.null[table] {
-		for i, name := range cols {
-			if name == c {
-				for _, r := range rows {
-					r[i] = nil
-				}
-			}
-		}
-	}
+	t.blank(table, cols, rows)
 	if _, err := t.CopyFrom(ctx, pgx.Identifier{stage}, cols, pgx.CopyFromRows(rows)); err != nil {
 		return 0, fmt.Errorf("copy %d rows for %s: %w", len(rows), table, err)
 	}
@@ -302,4 +317,59 @@ func (t *Tx) upsert(ctx context.Context, table string, cols []string, rows [][]a
 	n := tag.RowsAffected()
 	t.written[table] += n
 	return n, nil
+}
+
+// blank sets the columns written NULL (WriteNull) of rows.
+func (t *Tx) blank(table string, cols []string, rows [][]any) {
+	for _, c := range t.s.null[table] {
+		for i, name := range cols {
+			if name == c {
+				for _, r := range rows {
+					r[i] = nil
+				}
+			}
+		}
+	}
+}
+
+// copyNew copies rows known not to be stored (see CopyFresh) straight into export.<table>.
+func (t *Tx) copyNew(ctx context.Context, table string, cols []string, rows [][]any) (int64, error) {
+	if len(rows) == 0 {
+		return 0, nil
+	}
+	t.blank(table, cols, rows)
+	n, err := t.CopyFrom(ctx, pgx.Identifier{Schema, table}, cols, pgx.CopyFromRows(rows))
+	if err != nil {
+		return 0, fmt.Errorf("copy %d rows into %s: %w", len(rows), table, err)
+	}
+	t.written[table] += n
+	return n, nil
+}
+
+// write writes rows of fresh blocks (see CopyFresh) by COPY and the others through upsert,
+// and returns the rows inserted.
+func (t *Tx) write(ctx context.Context, table string, cols []string, fresh, others [][]any) (int64, error) {
+	n, err := t.copyNew(ctx, table, cols, fresh)
+	if err != nil {
+		return 0, err
+	}
+	m, err := t.upsert(ctx, table, cols, others)
+	return n + m, err
+}
+
+// storedBlocks returns which of numbers are in export.blocks.
+func (t *Tx) storedBlocks(ctx context.Context, numbers []uint64) (map[uint64]bool, error) {
+	rows, err := t.Query(ctx, `SELECT number FROM export.blocks WHERE number = ANY($1)`, int64s(numbers))
+	if err != nil {
+		return nil, fmt.Errorf("read stored blocks: %w", err)
+	}
+	ns, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, fmt.Errorf("read stored blocks: %w", err)
+	}
+	out := make(map[uint64]bool, len(ns))
+	for _, n := range ns {
+		out[uint64(n)] = true
+	}
+	return out, nil
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/big"
 	"time"
@@ -70,43 +71,83 @@ func nullable(b []byte) any {
 	return b
 }
 
+// ErrDuplicate reports a batch holding a block twice, which CopyFresh does not take: apply
+// such a batch without it.
+var ErrDuplicate = errors.New("duplicate rows in a batch")
+
 // WriteBase writes blocks with their transactions and logs, creating the partitions they need,
 // and moves the progress row on. Rows already stored are left as they are.
 func (t *Tx) WriteBase(ctx context.Context, blocks []Block, txs []Transaction, logs []Log, skipped int) error {
 	numbers := make([]uint64, 0, len(blocks))
-	brows := make([][]any, 0, len(blocks))
 	for _, b := range blocks {
 		numbers = append(numbers, b.Number)
-		brows = append(brows, []any{int64(b.Number), b.Hash, b.Parent, b.Time, int64(b.TimestampMS), nullable(b.Sealer), int64(b.SealerIndex), b.TxCount, Numeric(b.GasUsed)})
+	}
+	t.fresh = map[uint64]bool{}
+	if t.copyFresh && len(numbers) > 0 {
+		stored, err := t.storedBlocks(ctx, numbers)
+		if err != nil {
+			return err
+		}
+		for _, n := range numbers {
+			if !stored[n] {
+				t.fresh[n] = true
+			}
+		}
+	}
+	var bfresh, brows [][]any
+	seen := map[uint64]bool{}
+	for _, b := range blocks {
+		row := []any{int64(b.Number), b.Hash, b.Parent, b.Time, int64(b.TimestampMS), nullable(b.Sealer), int64(b.SealerIndex), b.TxCount, Numeric(b.GasUsed)}
+		switch {
+		case t.fresh[b.Number] && seen[b.Number]:
+			// A block twice in one batch: its rows are in the batch twice, which only
+			// the staging path tolerates.
+			return fmt.Errorf("block %d twice in one batch: %w", b.Number, ErrDuplicate)
+		case t.fresh[b.Number]:
+			bfresh = append(bfresh, row)
+		default:
+			brows = append(brows, row)
+		}
+		seen[b.Number] = true
 	}
 	for _, table := range []string{"transactions", "logs"} {
 		if err := t.ensurePartitions(ctx, table, numbers); err != nil {
 			return err
 		}
 	}
-	newBlocks, err := t.upsert(ctx, "blocks", []string{"number", "hash", "parent_hash", "time", "timestamp_ms", "sealer", "sealer_index", "tx_count", "gas_used"}, brows)
+	newBlocks, err := t.write(ctx, "blocks", []string{"number", "hash", "parent_hash", "time", "timestamp_ms", "sealer", "sealer_index", "tx_count", "gas_used"}, bfresh, brows)
 	if err != nil {
 		return err
 	}
-	trows := make([][]any, 0, len(txs))
+	var tfresh, trows [][]any
 	for _, x := range txs {
 		var sel []byte
 		if x.To != nil && len(x.Input) >= 4 {
 			sel = x.Input[:4]
 		}
-		trows = append(trows, []any{int64(x.BlockNumber), int32(x.Index), x.Hash, x.From, nullable(x.To), x.Input, nullable(sel),
+		row := []any{int64(x.BlockNumber), int32(x.Index), x.Hash, x.From, nullable(x.To), x.Input, nullable(sel),
 			Numeric(x.Value), Numeric(x.Nonce), Numeric(x.BlockLimit), Numeric(x.Gas), Numeric(x.GasPrice),
-			int32(x.Status), x.RevertReason, x.Output, Numeric(x.GasUsed), nullable(x.ContractAddress)})
+			int32(x.Status), x.RevertReason, x.Output, Numeric(x.GasUsed), nullable(x.ContractAddress)}
+		if t.fresh[x.BlockNumber] {
+			tfresh = append(tfresh, row)
+		} else {
+			trows = append(trows, row)
+		}
 	}
-	if _, err := t.upsert(ctx, "transactions", []string{"block_number", "transaction_index", "hash", "from_address", "to_address", "input", "selector",
-		"value", "nonce", "block_limit", "gas", "gas_price", "status", "revert_reason", "output", "gas_used", "contract_address"}, trows); err != nil {
+	if _, err := t.write(ctx, "transactions", []string{"block_number", "transaction_index", "hash", "from_address", "to_address", "input", "selector",
+		"value", "nonce", "block_limit", "gas", "gas_price", "status", "revert_reason", "output", "gas_used", "contract_address"}, tfresh, trows); err != nil {
 		return err
 	}
-	lrows := make([][]any, 0, len(logs))
+	var lfresh, lrows [][]any
 	for _, l := range logs {
-		lrows = append(lrows, []any{int64(l.BlockNumber), l.TxHash, int32(l.TxIndex), int32(l.LogIndex), l.Address, l.Topics, l.Data})
+		row := []any{int64(l.BlockNumber), l.TxHash, int32(l.TxIndex), int32(l.LogIndex), l.Address, l.Topics, l.Data}
+		if t.fresh[l.BlockNumber] {
+			lfresh = append(lfresh, row)
+		} else {
+			lrows = append(lrows, row)
+		}
 	}
-	if _, err := t.upsert(ctx, "logs", []string{"block_number", "transaction_hash", "transaction_index", "log_index", "address", "topics", "data"}, lrows); err != nil {
+	if _, err := t.write(ctx, "logs", []string{"block_number", "transaction_hash", "transaction_index", "log_index", "address", "topics", "data"}, lfresh, lrows); err != nil {
 		return err
 	}
 	var high *int64
@@ -191,11 +232,16 @@ type Failure struct {
 
 // WriteFailures records decode failures.
 func (t *Tx) WriteFailures(ctx context.Context, fs []Failure) error {
-	rows := make([][]any, 0, len(fs))
+	var fresh, rows [][]any
 	for _, f := range fs {
-		rows = append(rows, []any{int64(f.BlockNumber), f.TxHash, f.LogIndex, f.Contract, nullable(f.Address), f.Err})
+		row := []any{int64(f.BlockNumber), f.TxHash, f.LogIndex, f.Contract, nullable(f.Address), f.Err}
+		if t.isFresh(f.BlockNumber) {
+			fresh = append(fresh, row)
+		} else {
+			rows = append(rows, row)
+		}
 	}
-	_, err := t.upsert(ctx, "decode_failures", []string{"block_number", "transaction_hash", "log_index", "contract", "address", "error"}, rows)
+	_, err := t.write(ctx, "decode_failures", []string{"block_number", "transaction_hash", "log_index", "contract", "address", "error"}, fresh, rows)
 	return err
 }
 
@@ -221,6 +267,28 @@ func (t *Tx) WriteOutbox(ctx context.Context, ms []Message) error {
 	if len(ms) == 0 {
 		return nil
 	}
+	cols := []string{"topic", "key", "value", "schema", "block_number", "transaction_hash", "log_index"}
+	allFresh := true
+	for _, m := range ms {
+		allFresh = allFresh && t.isFresh(m.BlockNumber)
+	}
+	if allFresh {
+		// COPY assigns seq in row order too.
+		i := 0
+		n, err := t.CopyFrom(ctx, pgx.Identifier{Schema, "outbox"}, cols, pgx.CopyFromFunc(func() ([]any, error) {
+			if i == len(ms) {
+				return nil, nil
+			}
+			m := ms[i]
+			i++
+			return []any{m.Topic, m.Key, m.Value, m.Schema, int64(m.BlockNumber), m.TxHash, m.LogIndex}, nil
+		}))
+		if err != nil {
+			return fmt.Errorf("copy %d messages into outbox: %w", len(ms), err)
+		}
+		t.written["outbox"] += n
+		return nil
+	}
 	if _, err := t.Exec(ctx, `CREATE TEMP TABLE IF NOT EXISTS stage_outbox (ord integer NOT NULL, topic text, key bytea, value bytea,
 		schema text, block_number bigint, transaction_hash bytea, log_index integer) ON COMMIT DROP`); err != nil {
 		return fmt.Errorf("create staging table for outbox: %w", err)
@@ -237,7 +305,7 @@ func (t *Tx) WriteOutbox(ctx context.Context, ms []Message) error {
 		i++
 		return []any{int32(i), m.Topic, m.Key, m.Value, m.Schema, int64(m.BlockNumber), m.TxHash, m.LogIndex}, nil
 	})
-	if _, err := t.CopyFrom(ctx, pgx.Identifier{"stage_outbox"}, []string{"ord", "topic", "key", "value", "schema", "block_number", "transaction_hash", "log_index"}, src); err != nil {
+	if _, err := t.CopyFrom(ctx, pgx.Identifier{"stage_outbox"}, append([]string{"ord"}, cols...), src); err != nil {
 		return fmt.Errorf("copy %d messages for outbox: %w", len(ms), err)
 	}
 	tag, err := t.Exec(ctx, `INSERT INTO export.outbox (topic, key, value, schema, block_number, transaction_hash, log_index)
