@@ -6,14 +6,18 @@
 // Every write happens in a transaction the caller owns (one per batch of blocks), and every
 // such transaction first takes the export write lock (Lock): writers of several instances
 // then see each other's committed rows (a deployment learned by one is seen by the next) and
-// the outbox's sequence follows commit order. Rows land by COPY into a staging table and
-// INSERT … ON CONFLICT DO NOTHING on their natural key, so applying a batch again changes
-// nothing.
+// the outbox's sequence follows commit order. Rows land by COPY, and applying a batch again
+// changes nothing: rows of blocks not stored before go straight into their tables (no row
+// of such a block can exist, see Tx.CopyFresh); decoded rows and messages of stored blocks
+// are copied after leaving out those whose natural key is stored (insertMissing, WriteOutbox);
+// base rows of stored blocks (replays) and decode failures go through a staging table and
+// INSERT … ON CONFLICT DO NOTHING on their natural key.
 package store
 
 import (
 	"context"
 	"embed"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -372,4 +376,87 @@ func (t *Tx) storedBlocks(ctx context.Context, numbers []uint64) (map[uint64]boo
 		out[uint64(n)] = true
 	}
 	return out, nil
+}
+
+// insertMissing writes rows of blocks that may hold some of them already (decoded history,
+// a repeated backfill): it reads the keys stored in those blocks, leaves out the rows whose
+// key is stored or came earlier in rows, and copies the rest straight into export.<table>,
+// in their order. It is what INSERT … ON CONFLICT DO NOTHING does, without the staging
+// table, whose INSERT … SELECT cost more than the COPY itself; the write lock keeps other
+// writers out meanwhile. key indexes cols: the natural key, cols[key[0]] the block number.
+func (t *Tx) insertMissing(ctx context.Context, table string, cols []string, key []int, rows [][]any) (int64, error) {
+	if len(rows) == 0 {
+		return 0, nil
+	}
+	blocks := map[int64]bool{}
+	var numbers []int64
+	for _, r := range rows {
+		if n := r[key[0]].(int64); !blocks[n] {
+			blocks[n] = true
+			numbers = append(numbers, n)
+		}
+	}
+	list := ""
+	for i, k := range key {
+		if i > 0 {
+			list += ", "
+		}
+		list += pgx.Identifier{cols[k]}.Sanitize()
+	}
+	q := fmt.Sprintf(`SELECT %s FROM export.%s WHERE %s = ANY($1)`, list, pgx.Identifier{table}.Sanitize(), pgx.Identifier{cols[key[0]]}.Sanitize())
+	stored, err := t.Query(ctx, q, numbers)
+	if err != nil {
+		return 0, fmt.Errorf("read stored keys of %s: %w", table, err)
+	}
+	seen := map[string]bool{}
+	var b []byte
+	for stored.Next() {
+		vals, err := stored.Values()
+		if err != nil {
+			stored.Close()
+			return 0, fmt.Errorf("read stored keys of %s: %w", table, err)
+		}
+		b = appendKey(b[:0], vals)
+		seen[string(b)] = true
+	}
+	stored.Close()
+	if err := stored.Err(); err != nil {
+		return 0, fmt.Errorf("read stored keys of %s: %w", table, err)
+	}
+	kv := make([]any, len(key))
+	fresh := make([][]any, 0, len(rows))
+	for _, r := range rows {
+		for i, k := range key {
+			kv[i] = r[k]
+		}
+		b = appendKey(b[:0], kv)
+		if seen[string(b)] {
+			continue
+		}
+		seen[string(b)] = true
+		fresh = append(fresh, r)
+	}
+	return t.copyNew(ctx, table, cols, fresh)
+}
+
+// appendKey appends an unambiguous encoding of key values (as pgx reads them: bigint,
+// integer, text, bytea) to b.
+func appendKey(b []byte, vals []any) []byte {
+	for _, v := range vals {
+		switch v := v.(type) {
+		case int64:
+			b = binary.BigEndian.AppendUint64(append(b, 'q'), uint64(v))
+		case int32:
+			b = binary.BigEndian.AppendUint32(append(b, 'i'), uint32(v))
+		case string:
+			b = append(binary.BigEndian.AppendUint32(append(b, 's'), uint32(len(v))), v...)
+		case []byte:
+			b = append(binary.BigEndian.AppendUint32(append(b, 'b'), uint32(len(v))), v...)
+		case nil:
+			b = append(b, 'n')
+		default:
+			b = fmt.Appendf(append(b, 'x'), "%T:%v;", v, v)
+		}
+	}
+	return b
 }

@@ -174,7 +174,14 @@ func (t *Tx) WriteTyped(ctx context.Context, rows []TypedRow) error {
 		for _, c := range tb.Columns {
 			cols = append(cols, c.Name)
 		}
-		if _, err := t.write(ctx, tb.Name, cols, fresh[tb], byTable[tb]); err != nil {
+		if _, err := t.copyNew(ctx, tb.Name, cols, fresh[tb]); err != nil {
+			return err
+		}
+		key := []int{0, 2} // block_number, transaction_hash
+		if tb.Kind == contract.EventTable {
+			key = append(key, 4) // log_index
+		}
+		if _, err := t.insertMissing(ctx, tb.Name, cols, key, byTable[tb]); err != nil {
 			return err
 		}
 	}

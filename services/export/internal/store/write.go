@@ -257,25 +257,49 @@ type Message struct {
 }
 
 // WriteOutbox queues messages for the publisher; a message already queued for the same
-// topic, transaction and log index is left as it was.
+// topic, transaction and log index is left as it was, and so is a later one of the same key
+// in ms.
 //
-// The messages are copied into a staging table with their position (ord) and inserted in that
-// order, so seq is assigned in the order given, which is the order they are published in.
-// COPY rather than array parameters: encoding seven arrays of a batch's messages cost pgx
-// more than the rest of the batch's writes together.
+// The messages are copied straight into export.outbox, which assigns seq in the order given,
+// the order they are published in. Messages of blocks stored before this batch (decoded
+// history) may be queued already: their keys are looked up first and those found left out.
+// (Not array parameters to one INSERT … unnest: encoding seven arrays of a batch's messages
+// cost pgx more than the rest of the batch's writes together; nor a staging table and INSERT
+// … SELECT … ORDER BY ord ON CONFLICT DO NOTHING: that took longer than everything else in
+// the batch, the staging table and the sort outgrowing temp_buffers and work_mem.)
 func (t *Tx) WriteOutbox(ctx context.Context, ms []Message) error {
 	if len(ms) == 0 {
 		return nil
 	}
-	cols := []string{"topic", "key", "value", "schema", "block_number", "transaction_hash", "log_index"}
-	allFresh := true
+	var (
+		topics []string
+		hashes [][]byte
+		logs   []int32
+	)
 	for _, m := range ms {
-		allFresh = allFresh && t.isFresh(m.BlockNumber)
+		if !t.isFresh(m.BlockNumber) {
+			topics, hashes, logs = append(topics, m.Topic), append(hashes, m.TxHash), append(logs, m.LogIndex)
+		}
 	}
-	if allFresh {
-		// COPY assigns seq in row order too.
-		i := 0
-		n, err := t.CopyFrom(ctx, pgx.Identifier{Schema, "outbox"}, cols, pgx.CopyFromFunc(func() ([]any, error) {
+	if len(topics) > 0 {
+		queued, err := t.queued(ctx, topics, hashes, logs)
+		if err != nil {
+			return err
+		}
+		keep := make([]Message, 0, len(ms))
+		var b []byte
+		for _, m := range ms {
+			b = appendKey(b[:0], []any{m.Topic, m.TxHash, m.LogIndex})
+			if !queued[string(b)] {
+				queued[string(b)] = true
+				keep = append(keep, m)
+			}
+		}
+		ms = keep
+	}
+	i := 0
+	n, err := t.CopyFrom(ctx, pgx.Identifier{Schema, "outbox"}, []string{"topic", "key", "value", "schema", "block_number", "transaction_hash", "log_index"},
+		pgx.CopyFromFunc(func() ([]any, error) {
 			if i == len(ms) {
 				return nil, nil
 			}
@@ -283,37 +307,40 @@ func (t *Tx) WriteOutbox(ctx context.Context, ms []Message) error {
 			i++
 			return []any{m.Topic, m.Key, m.Value, m.Schema, int64(m.BlockNumber), m.TxHash, m.LogIndex}, nil
 		}))
-		if err != nil {
-			return fmt.Errorf("copy %d messages into outbox: %w", len(ms), err)
-		}
-		t.written["outbox"] += n
-		return nil
-	}
-	if _, err := t.Exec(ctx, `CREATE TEMP TABLE IF NOT EXISTS stage_outbox (ord integer NOT NULL, topic text, key bytea, value bytea,
-		schema text, block_number bigint, transaction_hash bytea, log_index integer) ON COMMIT DROP`); err != nil {
-		return fmt.Errorf("create staging table for outbox: %w", err)
-	}
-	if _, err := t.Exec(ctx, `TRUNCATE stage_outbox`); err != nil {
-		return fmt.Errorf("empty staging table for outbox: %w", err)
-	}
-	i := 0
-	src := pgx.CopyFromFunc(func() ([]any, error) {
-		if i == len(ms) {
-			return nil, nil
-		}
-		m := ms[i]
-		i++
-		return []any{int32(i), m.Topic, m.Key, m.Value, m.Schema, int64(m.BlockNumber), m.TxHash, m.LogIndex}, nil
-	})
-	if _, err := t.CopyFrom(ctx, pgx.Identifier{"stage_outbox"}, append([]string{"ord"}, cols...), src); err != nil {
-		return fmt.Errorf("copy %d messages for outbox: %w", len(ms), err)
-	}
-	tag, err := t.Exec(ctx, `INSERT INTO export.outbox (topic, key, value, schema, block_number, transaction_hash, log_index)
-		SELECT topic, key, value, schema, block_number, transaction_hash, log_index FROM stage_outbox ORDER BY ord
-		ON CONFLICT DO NOTHING`)
 	if err != nil {
 		return fmt.Errorf("queue %d messages: %w", len(ms), err)
 	}
-	t.written["outbox"] += tag.RowsAffected()
+	t.written["outbox"] += n
 	return nil
+}
+
+// queued returns which of the keys (topic, transaction hash, log index) are in the outbox, as
+// appendKey encodes them.
+func (t *Tx) queued(ctx context.Context, topics []string, hashes [][]byte, logs []int32) (map[string]bool, error) {
+	rows, err := t.Query(ctx, `SELECT k.topic, k.transaction_hash, k.log_index
+		FROM unnest($1::text[], $2::bytea[], $3::integer[]) AS k(topic, transaction_hash, log_index)
+		WHERE EXISTS (SELECT FROM export.outbox o WHERE o.topic = k.topic AND o.transaction_hash = k.transaction_hash AND o.log_index = k.log_index)`,
+		topics, hashes, logs)
+	if err != nil {
+		return nil, fmt.Errorf("read queued messages: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]bool{}
+	var (
+		topic string
+		hash  []byte
+		log   int32
+		b     []byte
+	)
+	for rows.Next() {
+		if err := rows.Scan(&topic, &hash, &log); err != nil {
+			return nil, fmt.Errorf("read queued messages: %w", err)
+		}
+		b = appendKey(b[:0], []any{topic, hash, log})
+		out[string(b)] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read queued messages: %w", err)
+	}
+	return out, nil
 }
