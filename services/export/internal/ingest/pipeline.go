@@ -129,14 +129,27 @@ func (p *Pipeline) apply(ctx context.Context, msgs []kafkago.Message, b *batch, 
 	if copyFresh {
 		tx.CopyFresh()
 	}
-	blocks, txs, logs := b.base()
-	if err := tx.WriteBase(ctx, blocks, txs, logs, b.skipped); err != nil {
-		return nil, nil, history{}, err
-	}
-	out, backfilled, err := p.decodeBatch(ctx, tx, b)
+	l, err := p.lookUp(ctx, tx, b)
 	if err != nil {
 		return nil, nil, history{}, err
 	}
+	// Decoding only computes: it runs while PostgreSQL takes the base rows.
+	type result struct {
+		out        *decoded
+		backfilled history
+	}
+	decodedc := make(chan result, 1)
+	go func() {
+		out, h := p.decodeLooked(b, l)
+		decodedc <- result{out, h}
+	}()
+	blocks, txs, logs := b.base()
+	err = tx.WriteBase(ctx, blocks, txs, logs, b.skipped)
+	r := <-decodedc
+	if err != nil {
+		return nil, nil, history{}, err
+	}
+	out, backfilled := r.out, r.backfilled
 	if err := p.write(ctx, tx, out); err != nil {
 		return nil, nil, history{}, err
 	}
