@@ -269,8 +269,9 @@ func benchConsume(b *testing.B, pool *pgxpool.Pool, dsn string, broker exportBen
 }
 
 // copyCeiling copies every row export wrote (base tables, typed tables, deployments and the
-// outbox) into fresh tables of the same columns and indexes with COPY, in one transaction,
-// and returns the row count and how long the COPY and commit took.
+// outbox) into fresh tables made like export's (columns, identity, constraints, indexes,
+// partitions: copyTableDDL) with COPY, in one transaction, and returns the row count and how
+// long the COPY and commit took.
 func copyCeiling(b *testing.B, pool *pgxpool.Pool) (int64, time.Duration) {
 	b.Helper()
 	ctx := b.Context()
@@ -296,9 +297,10 @@ func copyCeiling(b *testing.B, pool *pgxpool.Pool) (int64, time.Duration) {
 	data := make([]bytes.Buffer, len(tables))
 	for i, t := range tables {
 		id := pgx.Identifier{t}.Sanitize()
-		ddl := fmt.Sprintf(`CREATE TABLE copybench.%s (LIKE export.%s INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING INDEXES)`, id, id)
-		if _, err := pg.Exec(ctx, ddl).ReadAll(); err != nil {
-			b.Fatalf("%s: %v", ddl, err)
+		for _, ddl := range copyTableDDL(b, conn.Conn(), t) {
+			if _, err := pg.Exec(ctx, ddl).ReadAll(); err != nil {
+				b.Fatalf("%s: %v", ddl, err)
+			}
 		}
 		if _, err := pg.CopyTo(ctx, &data[i], fmt.Sprintf(`COPY (SELECT * FROM export.%s) TO STDOUT (FORMAT binary)`, id)); err != nil {
 			b.Fatalf("copy out %s: %v", t, err)
@@ -324,6 +326,38 @@ func copyCeiling(b *testing.B, pool *pgxpool.Pool) (int64, time.Duration) {
 		b.Fatal(err)
 	}
 	return n, took
+}
+
+// copyTableDDL returns the statements creating copybench.<table> as export.<table> is: the
+// same columns, defaults, identity, constraints and indexes, and for a partitioned table the
+// same partitioning and partitions, so that COPY does the work export's writes must do
+// (tuple routing, every index of every partition).
+func copyTableDDL(b *testing.B, conn *pgx.Conn, table string) []string {
+	b.Helper()
+	id := pgx.Identifier{table}.Sanitize()
+	var key *string
+	if err := conn.QueryRow(b.Context(), `SELECT pg_get_partkeydef(c.oid) FROM pg_class c WHERE c.oid = $1::regclass`,
+		"export."+id).Scan(&key); err != nil {
+		b.Fatalf("read partitioning of %s: %v", table, err)
+	}
+	if key == nil {
+		return []string{fmt.Sprintf(`CREATE TABLE copybench.%s (LIKE export.%s INCLUDING ALL)`, id, id)}
+	}
+	ddl := []string{fmt.Sprintf(`CREATE TABLE copybench.%s (LIKE export.%s INCLUDING ALL) PARTITION BY %s`, id, id, *key)}
+	rows, err := conn.Query(b.Context(), `SELECT c.relname::text, pg_get_expr(c.relpartbound, c.oid) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+		WHERE i.inhparent = $1::regclass ORDER BY 1`, "export."+id)
+	if err != nil {
+		b.Fatalf("read partitions of %s: %v", table, err)
+	}
+	parts, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (string, error) {
+		var name, bound string
+		err := r.Scan(&name, &bound)
+		return fmt.Sprintf(`CREATE TABLE copybench.%s PARTITION OF copybench.%s %s`, pgx.Identifier{name}.Sanitize(), id, bound), err
+	})
+	if err != nil {
+		b.Fatalf("read partitions of %s: %v", table, err)
+	}
+	return append(ddl, parts...)
 }
 
 // cpuTimes is processor time used so far by this process, by the broker process and by the

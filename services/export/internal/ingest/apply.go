@@ -29,18 +29,37 @@ func (b *batch) numbers() []uint64 {
 	return out
 }
 
-// decodeBatch decodes a batch's transactions and logs of registered contracts, in tx: it
-// learns the deployments the batch makes, decodes calls and logs of every known address, and
-// for each deployment that was not known before, decodes the stored history of its address
-// (calls and logs other instances stored before the deployment's block came through).
-func (p *Pipeline) decodeBatch(ctx context.Context, tx *store.Tx, b *batch) (*decoded, history, error) {
-	out := &decoded{}
+// A batch's transactions and logs of registered contracts are decoded in its transaction:
+// lookUp learns the deployments the batch makes and reads the contracts of the addresses it
+// calls, and for each deployment that was not known before the stored history of its address
+// (calls and logs other instances stored before the deployment's block came through);
+// decodeLooked decodes them.
+
+// looked is what decoding a batch reads from the database: the contract of every address
+// the batch calls or that logs in it, the deployments it creates, and the stored history of
+// those not known before.
+type looked struct {
+	known    map[string]string
+	creators map[string]*contract.Contract
+	history  []storedHistory
+}
+
+// storedHistory is the stored calls to and logs of a deployment learned by the batch.
+type storedHistory struct {
+	k    *contract.Contract
+	txs  []store.StoredTx
+	logs []store.StoredLog
+}
+
+// lookUp records the deployments the batch makes and reads what decoding it needs, in tx.
+// It does not read the batch's own rows, so it may run before they are written.
+func (p *Pipeline) lookUp(ctx context.Context, tx *store.Tx, b *batch) (*looked, error) {
+	l := &looked{creators: map[string]*contract.Contract{}}
 	if len(p.contracts.list) == 0 {
-		return out, history{}, nil
+		return l, nil
 	}
 	// Deployments first: a call later in the batch may go to one of them.
 	var learned []store.Deployment
-	creators := map[string]*contract.Contract{}
 	for _, x := range b.txs {
 		if !isCreation(x.To) {
 			continue
@@ -53,60 +72,84 @@ func (p *Pipeline) decodeBatch(ctx context.Context, tx *store.Tx, b *batch) (*de
 			learned = append(learned, store.Deployment{Address: x.ContractAddress, Contract: k.Name, BlockNumber: x.BlockNumber, TxHash: x.Hash, Learned: true})
 		}
 		if k.Learn || fixedAt(k, x.ContractAddress) {
-			creators[string(x.Hash)] = k
+			l.creators[string(x.Hash)] = k
 		}
 	}
 	fresh, err := tx.AddDeployments(ctx, learned)
 	if err != nil {
-		return nil, history{}, err
+		return nil, err
 	}
+	// Each address once: a batch calls few contracts many times.
 	var addrs [][]byte
-	for _, x := range b.txs {
-		if !isCreation(x.To) {
-			addrs = append(addrs, x.To)
+	seen := map[string]bool{}
+	add := func(a []byte) {
+		if !seen[string(a)] {
+			seen[string(a)] = true
+			addrs = append(addrs, a)
 		}
 	}
-	for _, l := range b.logs {
-		addrs = append(addrs, l.Address)
+	for _, x := range b.txs {
+		if !isCreation(x.To) {
+			add(x.To)
+		}
 	}
-	known, err := tx.Deployments(ctx, addrs)
-	if err != nil {
-		return nil, history{}, err
+	for _, lg := range b.logs {
+		add(lg.Address)
+	}
+	if l.known, err = tx.Deployments(ctx, addrs); err != nil {
+		return nil, err
+	}
+	for _, d := range fresh {
+		k, _ := p.contracts.Named(d.Contract)
+		h := storedHistory{k: k}
+		r := store.Range{From: 0, To: math.MaxInt64, Skip: b.numbers()}
+		if h.txs, err = tx.TxsOf(ctx, [][]byte{d.Address}, false, r); err != nil {
+			return nil, err
+		}
+		if h.logs, err = tx.LogsOf(ctx, [][]byte{d.Address}, r); err != nil {
+			return nil, err
+		}
+		l.history = append(l.history, h)
+	}
+	return l, nil
+}
+
+// decodeLooked decodes the batch and the history lookUp read; it only computes.
+func (p *Pipeline) decodeLooked(b *batch, l *looked) (*decoded, history) {
+	out := &decoded{}
+	if len(p.contracts.list) == 0 {
+		return out, history{}
 	}
 	at := func(addr []byte) (*contract.Contract, bool) {
-		name, ok := known[string(addr)]
+		name, ok := l.known[string(addr)]
 		if !ok {
 			return nil, false
 		}
 		return p.contracts.Named(name)
 	}
 	logsOf := map[string][]store.StoredLog{}
-	for _, l := range b.logs {
-		logsOf[string(l.TxHash)] = append(logsOf[string(l.TxHash)], l)
+	for _, lg := range b.logs {
+		logsOf[string(lg.TxHash)] = append(logsOf[string(lg.TxHash)], lg)
 	}
 	for _, x := range b.txs {
-		if k, ok := creators[string(x.Hash)]; ok {
+		if k, ok := l.creators[string(x.Hash)]; ok {
 			p.dec.call(out, x, k)
 		} else if k, ok := at(x.To); ok && !isCreation(x.To) {
 			p.dec.call(out, x, k)
 		}
-		for _, l := range logsOf[string(x.Hash)] {
-			if k, ok := at(l.Address); ok {
-				p.dec.log(out, l, k)
+		for _, lg := range logsOf[string(x.Hash)] {
+			if k, ok := at(lg.Address); ok {
+				p.dec.log(out, lg, k)
 			}
 		}
 	}
 	var backfilled history
-	for _, d := range fresh {
-		k, _ := p.contracts.Named(d.Contract)
-		h, err := p.decodeHistory(ctx, tx, out, k, [][]byte{d.Address}, store.Range{From: 0, To: math.MaxInt64, Skip: b.numbers()})
-		if err != nil {
-			return nil, history{}, err
-		}
-		backfilled.items += h.items
-		backfilled.blocks += h.blocks
+	for _, h := range l.history {
+		got := p.decodeStored(out, h.k, h.txs, h.logs)
+		backfilled.items += got.items
+		backfilled.blocks += got.blocks
 	}
-	return out, backfilled, nil
+	return out, backfilled
 }
 
 // history is what decoding stored history again covered: calls and logs, and the distinct
@@ -124,20 +167,25 @@ func (p *Pipeline) decodeHistory(ctx context.Context, tx *store.Tx, out *decoded
 	if err != nil {
 		return history{}, err
 	}
+	logs, err := tx.LogsOf(ctx, addrs, r)
+	if err != nil {
+		return history{}, err
+	}
+	return p.decodeStored(out, k, txs, logs), nil
+}
+
+// decodeStored decodes stored calls and logs of contract k.
+func (p *Pipeline) decodeStored(out *decoded, k *contract.Contract, txs []store.StoredTx, logs []store.StoredLog) history {
 	blocks := map[uint64]bool{}
 	for _, x := range txs {
 		p.dec.call(out, x, k)
 		blocks[x.BlockNumber] = true
 	}
-	logs, err := tx.LogsOf(ctx, addrs, r)
-	if err != nil {
-		return history{}, err
-	}
 	for _, l := range logs {
 		p.dec.log(out, l, k)
 		blocks[l.BlockNumber] = true
 	}
-	return history{items: len(txs) + len(logs), blocks: len(blocks)}, nil
+	return history{items: len(txs) + len(logs), blocks: len(blocks)}
 }
 
 // write stores what decoding produced.

@@ -93,26 +93,13 @@ func (p *Pipeline) Handle(ctx context.Context, msgs []kafkago.Message) error {
 			return kafka.Permanent(fmt.Errorf("%s partition %d offset %d: %w", m.Topic, m.Partition, m.Offset, err))
 		}
 	}
-	tx, err := p.st.Begin(ctx)
+	tx, out, backfilled, err := p.apply(ctx, msgs, b, true)
+	if errors.Is(err, store.ErrDuplicate) || store.IsUniqueViolation(err) {
+		// Rows of a block thought new met stored ones, or the batch holds a block twice:
+		// through staging, which leaves stored rows as they are.
+		tx, out, backfilled, err = p.apply(ctx, msgs, b, false)
+	}
 	if err != nil {
-		return err
-	}
-	defer tx.Rollback(ctx)
-	blocks, txs, logs := b.base()
-	if err := tx.WriteBase(ctx, blocks, txs, logs, b.skipped); err != nil {
-		return err
-	}
-	out, backfilled, err := p.decodeBatch(ctx, tx, b)
-	if err != nil {
-		return err
-	}
-	if err := p.write(ctx, tx, out); err != nil {
-		return err
-	}
-	if err := p.offsets.Record(ctx, tx.Tx, p.cfg.GroupID, msgs); err != nil {
-		return err
-	}
-	if err := tx.Commit(ctx); err != nil {
 		return err
 	}
 	p.observe(tx, out)
@@ -130,6 +117,49 @@ func (p *Pipeline) Handle(ctx context.Context, msgs []kafkago.Message) error {
 		p.notify()
 	}
 	return nil
+}
+
+// apply writes a batch in one transaction and commits it; copyFresh is store.Tx.CopyFresh.
+func (p *Pipeline) apply(ctx context.Context, msgs []kafkago.Message, b *batch, copyFresh bool) (*store.Tx, *decoded, history, error) {
+	tx, err := p.st.Begin(ctx)
+	if err != nil {
+		return nil, nil, history{}, err
+	}
+	defer tx.Rollback(ctx)
+	if copyFresh {
+		tx.CopyFresh()
+	}
+	l, err := p.lookUp(ctx, tx, b)
+	if err != nil {
+		return nil, nil, history{}, err
+	}
+	// Decoding only computes: it runs while PostgreSQL takes the base rows.
+	type result struct {
+		out        *decoded
+		backfilled history
+	}
+	decodedc := make(chan result, 1)
+	go func() {
+		out, h := p.decodeLooked(b, l)
+		decodedc <- result{out, h}
+	}()
+	blocks, txs, logs := b.base()
+	err = tx.WriteBase(ctx, blocks, txs, logs, b.skipped)
+	r := <-decodedc
+	if err != nil {
+		return nil, nil, history{}, err
+	}
+	out, backfilled := r.out, r.backfilled
+	if err := p.write(ctx, tx, out); err != nil {
+		return nil, nil, history{}, err
+	}
+	if err := p.offsets.Record(ctx, tx.Tx, p.cfg.GroupID, msgs); err != nil {
+		return nil, nil, history{}, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, nil, history{}, err
+	}
+	return tx, out, backfilled, nil
 }
 
 // SeeHeight moves the exported height up to n (it never moves down).

@@ -20,8 +20,12 @@ import (
 	"github.com/bcosdata/bcosdata/services/export/internal/store"
 )
 
-// RoundSize is the most messages one round publishes.
-const RoundSize = 500
+// RoundSize is the most messages one round publishes. A round costs a transaction and a read,
+// and its last batch of each partition waits for the writer's batch timeout: a batch of
+// blocks of 1,000 transactions queues tens of thousands of messages, which rounds of 500
+// published more slowly than they were applied. (The writer's batches stay at its default
+// size, well below the broker's message limit of the decoded topics.)
+const RoundSize = 5000
 
 // Poll is how often the outbox is looked at without a wake-up (rows queued by other
 // instances).

@@ -81,11 +81,11 @@ type Counts struct {
 // decode failures recorded.
 func (s *Store) Counts(ctx context.Context, eventsTopic, callsTopic string) (Counts, error) {
 	var c Counts
-	err := s.pool.QueryRow(ctx, `SELECT
-			(SELECT count(*) FROM export.outbox WHERE topic = $1),
-			(SELECT count(*) FROM export.outbox WHERE topic = $2),
+	// One pass over the outbox for both topics: Status is polled while batches are written.
+	err := s.pool.QueryRow(ctx, `SELECT o.events, o.calls,
 			(SELECT count(*) FROM export.outbox WHERE seq > (SELECT published_seq FROM export.outbox_progress)),
-			(SELECT count(*) FROM export.decode_failures)`, eventsTopic, callsTopic).Scan(&c.Events, &c.Calls, &c.Backlog, &c.Failures)
+			(SELECT count(*) FROM export.decode_failures)
+		FROM (SELECT count(*) FILTER (WHERE topic = $1) AS events, count(*) FILTER (WHERE topic = $2) AS calls FROM export.outbox) o`, eventsTopic, callsTopic).Scan(&c.Events, &c.Calls, &c.Backlog, &c.Failures)
 	if err != nil {
 		return c, fmt.Errorf("count outbox and failures: %w", err)
 	}

@@ -6,14 +6,18 @@
 // Every write happens in a transaction the caller owns (one per batch of blocks), and every
 // such transaction first takes the export write lock (Lock): writers of several instances
 // then see each other's committed rows (a deployment learned by one is seen by the next) and
-// the outbox's sequence follows commit order. Rows land by COPY into a staging table and
-// INSERT … ON CONFLICT DO NOTHING on their natural key, so applying a batch again changes
-// nothing.
+// the outbox's sequence follows commit order. Rows land by COPY, and applying a batch again
+// changes nothing: rows of blocks not stored before go straight into their tables (no row
+// of such a block can exist, see Tx.CopyFresh); decoded rows and messages of stored blocks
+// are copied after leaving out those whose natural key is stored (insertMissing, WriteOutbox);
+// base rows of stored blocks (replays) and decode failures go through a staging table and
+// INSERT … ON CONFLICT DO NOTHING on their natural key.
 package store
 
 import (
 	"context"
 	"embed"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -21,6 +25,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/bcosdata/bcosdata/libs/postgres"
@@ -189,7 +194,29 @@ type Tx struct {
 	pending []string
 	// written counts the rows inserted by table (replays excluded).
 	written map[string]int64
+	// copyFresh lets WriteBase find the batch's blocks not stored before (fresh); their rows
+	// are copied straight into their tables (see CopyFresh).
+	copyFresh bool
+	fresh     map[uint64]bool
 }
+
+// CopyFresh makes WriteBase, and the writes after it, copy the rows of blocks not stored
+// before straight into their tables instead of through a staging table and INSERT … ON
+// CONFLICT: under the write lock, a block not in export.blocks has no rows anywhere, because
+// its base rows are only written with it and every decoded row, failure and message of a block
+// is derived from its stored rows or written with it. Rows of other blocks (replays, decoded
+// history) still go through staging. Should the assumption ever fail, the COPY fails with a
+// unique violation (IsUniqueViolation) and the batch can be applied again without CopyFresh.
+func (t *Tx) CopyFresh() { t.copyFresh = true }
+
+// IsUniqueViolation reports an error of a write that met a row already stored.
+func IsUniqueViolation(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505"
+}
+
+// isFresh reports a block of the batch that was not stored before it.
+func (t *Tx) isFresh(n uint64) bool { return t.fresh[n] }
 
 // Written returns the rows this transaction inserted, by table.
 func (t *Tx) Written() map[string]int64 { return t.written }
@@ -283,15 +310,7 @@ func (t *Tx) upsert(ctx context.Context, table string, cols []string, rows [][]a
 	if _, err := t.Exec(ctx, `TRUNCATE `+qs); err != nil {
 		return 0, fmt.Errorf("empty staging table for %s: %w", table, err)
 	}
-	for _, c := range t.s.null[table] {
-		for i, name := range cols {
-			if name == c {
-				for _, r := range rows {
-					r[i] = nil
-				}
-			}
-		}
-	}
+	t.blank(table, cols, rows)
 	if _, err := t.CopyFrom(ctx, pgx.Identifier{stage}, cols, pgx.CopyFromRows(rows)); err != nil {
 		return 0, fmt.Errorf("copy %d rows for %s: %w", len(rows), table, err)
 	}
@@ -302,4 +321,142 @@ func (t *Tx) upsert(ctx context.Context, table string, cols []string, rows [][]a
 	n := tag.RowsAffected()
 	t.written[table] += n
 	return n, nil
+}
+
+// blank sets the columns written NULL (WriteNull) of rows.
+func (t *Tx) blank(table string, cols []string, rows [][]any) {
+	for _, c := range t.s.null[table] {
+		for i, name := range cols {
+			if name == c {
+				for _, r := range rows {
+					r[i] = nil
+				}
+			}
+		}
+	}
+}
+
+// copyNew copies rows known not to be stored (see CopyFresh) straight into export.<table>.
+func (t *Tx) copyNew(ctx context.Context, table string, cols []string, rows [][]any) (int64, error) {
+	if len(rows) == 0 {
+		return 0, nil
+	}
+	t.blank(table, cols, rows)
+	n, err := t.CopyFrom(ctx, pgx.Identifier{Schema, table}, cols, pgx.CopyFromRows(rows))
+	if err != nil {
+		return 0, fmt.Errorf("copy %d rows into %s: %w", len(rows), table, err)
+	}
+	t.written[table] += n
+	return n, nil
+}
+
+// write writes rows of fresh blocks (see CopyFresh) by COPY and the others through upsert,
+// and returns the rows inserted.
+func (t *Tx) write(ctx context.Context, table string, cols []string, fresh, others [][]any) (int64, error) {
+	n, err := t.copyNew(ctx, table, cols, fresh)
+	if err != nil {
+		return 0, err
+	}
+	m, err := t.upsert(ctx, table, cols, others)
+	return n + m, err
+}
+
+// storedBlocks returns which of numbers are in export.blocks.
+func (t *Tx) storedBlocks(ctx context.Context, numbers []uint64) (map[uint64]bool, error) {
+	rows, err := t.Query(ctx, `SELECT number FROM export.blocks WHERE number = ANY($1)`, int64s(numbers))
+	if err != nil {
+		return nil, fmt.Errorf("read stored blocks: %w", err)
+	}
+	ns, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, fmt.Errorf("read stored blocks: %w", err)
+	}
+	out := make(map[uint64]bool, len(ns))
+	for _, n := range ns {
+		out[uint64(n)] = true
+	}
+	return out, nil
+}
+
+// insertMissing writes rows of blocks that may hold some of them already (decoded history,
+// a repeated backfill): it reads the keys stored in those blocks, leaves out the rows whose
+// key is stored or came earlier in rows, and copies the rest straight into export.<table>,
+// in their order. It is what INSERT … ON CONFLICT DO NOTHING does, without the staging
+// table, whose INSERT … SELECT cost more than the COPY itself; the write lock keeps other
+// writers out meanwhile. key indexes cols: the natural key, cols[key[0]] the block number.
+func (t *Tx) insertMissing(ctx context.Context, table string, cols []string, key []int, rows [][]any) (int64, error) {
+	if len(rows) == 0 {
+		return 0, nil
+	}
+	blocks := map[int64]bool{}
+	var numbers []int64
+	for _, r := range rows {
+		if n := r[key[0]].(int64); !blocks[n] {
+			blocks[n] = true
+			numbers = append(numbers, n)
+		}
+	}
+	list := ""
+	for i, k := range key {
+		if i > 0 {
+			list += ", "
+		}
+		list += pgx.Identifier{cols[k]}.Sanitize()
+	}
+	q := fmt.Sprintf(`SELECT %s FROM export.%s WHERE %s = ANY($1)`, list, pgx.Identifier{table}.Sanitize(), pgx.Identifier{cols[key[0]]}.Sanitize())
+	stored, err := t.Query(ctx, q, numbers)
+	if err != nil {
+		return 0, fmt.Errorf("read stored keys of %s: %w", table, err)
+	}
+	seen := map[string]bool{}
+	var b []byte
+	for stored.Next() {
+		vals, err := stored.Values()
+		if err != nil {
+			stored.Close()
+			return 0, fmt.Errorf("read stored keys of %s: %w", table, err)
+		}
+		b = appendKey(b[:0], vals)
+		seen[string(b)] = true
+	}
+	stored.Close()
+	if err := stored.Err(); err != nil {
+		return 0, fmt.Errorf("read stored keys of %s: %w", table, err)
+	}
+	kv := make([]any, len(key))
+	fresh := make([][]any, 0, len(rows))
+	for _, r := range rows {
+		for i, k := range key {
+			kv[i] = r[k]
+		}
+		b = appendKey(b[:0], kv)
+		if seen[string(b)] {
+			continue
+		}
+		seen[string(b)] = true
+		fresh = append(fresh, r)
+	}
+	return t.copyNew(ctx, table, cols, fresh)
+}
+
+// appendKey appends an unambiguous encoding of key values (as pgx reads them: bigint,
+// integer, text, bytea) to b.
+func appendKey(b []byte, vals []any) []byte {
+	for _, v := range vals {
+		switch v := v.(type) {
+		case int64:
+			b = binary.BigEndian.AppendUint64(append(b, 'q'), uint64(v))
+		case int32:
+			b = binary.BigEndian.AppendUint32(append(b, 'i'), uint32(v))
+		case string:
+			b = append(binary.BigEndian.AppendUint32(append(b, 's'), uint32(len(v))), v...)
+		case []byte:
+			b = append(binary.BigEndian.AppendUint32(append(b, 'b'), uint32(len(v))), v...)
+		case nil:
+			b = append(b, 'n')
+		default:
+			b = fmt.Appendf(append(b, 'x'), "%T:%v;", v, v)
+		}
+	}
+	return b
 }

@@ -143,11 +143,11 @@ type TypedRow struct {
 
 // WriteTyped writes typed rows, creating the partitions they need.
 func (t *Tx) WriteTyped(ctx context.Context, rows []TypedRow) error {
-	byTable := map[*contract.Table][][]any{}
+	byTable, fresh := map[*contract.Table][][]any{}, map[*contract.Table][][]any{}
 	blocks := map[*contract.Table][]uint64{}
 	var order []*contract.Table
 	for _, r := range rows {
-		if _, ok := byTable[r.Table]; !ok {
+		if _, ok := blocks[r.Table]; !ok {
 			order = append(order, r.Table)
 		}
 		v := []any{int64(r.BlockNumber), r.BlockTime, r.TxHash, int32(r.TxIndex)}
@@ -156,7 +156,11 @@ func (t *Tx) WriteTyped(ctx context.Context, rows []TypedRow) error {
 		} else {
 			v = append(v, nullable(r.ContractAddress), r.From, int32(r.Status))
 		}
-		byTable[r.Table] = append(byTable[r.Table], append(v, r.Values...))
+		if t.isFresh(r.BlockNumber) {
+			fresh[r.Table] = append(fresh[r.Table], append(v, r.Values...))
+		} else {
+			byTable[r.Table] = append(byTable[r.Table], append(v, r.Values...))
+		}
 		blocks[r.Table] = append(blocks[r.Table], r.BlockNumber)
 	}
 	for _, tb := range order {
@@ -170,7 +174,14 @@ func (t *Tx) WriteTyped(ctx context.Context, rows []TypedRow) error {
 		for _, c := range tb.Columns {
 			cols = append(cols, c.Name)
 		}
-		if _, err := t.upsert(ctx, tb.Name, cols, byTable[tb]); err != nil {
+		if _, err := t.copyNew(ctx, tb.Name, cols, fresh[tb]); err != nil {
+			return err
+		}
+		key := []int{0, 2} // block_number, transaction_hash
+		if tb.Kind == contract.EventTable {
+			key = append(key, 4) // log_index
+		}
+		if _, err := t.insertMissing(ctx, tb.Name, cols, key, byTable[tb]); err != nil {
 			return err
 		}
 	}

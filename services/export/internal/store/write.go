@@ -2,10 +2,12 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/big"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
@@ -69,43 +71,83 @@ func nullable(b []byte) any {
 	return b
 }
 
+// ErrDuplicate reports a batch holding a block twice, which CopyFresh does not take: apply
+// such a batch without it.
+var ErrDuplicate = errors.New("duplicate rows in a batch")
+
 // WriteBase writes blocks with their transactions and logs, creating the partitions they need,
 // and moves the progress row on. Rows already stored are left as they are.
 func (t *Tx) WriteBase(ctx context.Context, blocks []Block, txs []Transaction, logs []Log, skipped int) error {
 	numbers := make([]uint64, 0, len(blocks))
-	brows := make([][]any, 0, len(blocks))
 	for _, b := range blocks {
 		numbers = append(numbers, b.Number)
-		brows = append(brows, []any{int64(b.Number), b.Hash, b.Parent, b.Time, int64(b.TimestampMS), nullable(b.Sealer), int64(b.SealerIndex), b.TxCount, Numeric(b.GasUsed)})
+	}
+	t.fresh = map[uint64]bool{}
+	if t.copyFresh && len(numbers) > 0 {
+		stored, err := t.storedBlocks(ctx, numbers)
+		if err != nil {
+			return err
+		}
+		for _, n := range numbers {
+			if !stored[n] {
+				t.fresh[n] = true
+			}
+		}
+	}
+	var bfresh, brows [][]any
+	seen := map[uint64]bool{}
+	for _, b := range blocks {
+		row := []any{int64(b.Number), b.Hash, b.Parent, b.Time, int64(b.TimestampMS), nullable(b.Sealer), int64(b.SealerIndex), b.TxCount, Numeric(b.GasUsed)}
+		switch {
+		case t.fresh[b.Number] && seen[b.Number]:
+			// A block twice in one batch: its rows are in the batch twice, which only
+			// the staging path tolerates.
+			return fmt.Errorf("block %d twice in one batch: %w", b.Number, ErrDuplicate)
+		case t.fresh[b.Number]:
+			bfresh = append(bfresh, row)
+		default:
+			brows = append(brows, row)
+		}
+		seen[b.Number] = true
 	}
 	for _, table := range []string{"transactions", "logs"} {
 		if err := t.ensurePartitions(ctx, table, numbers); err != nil {
 			return err
 		}
 	}
-	newBlocks, err := t.upsert(ctx, "blocks", []string{"number", "hash", "parent_hash", "time", "timestamp_ms", "sealer", "sealer_index", "tx_count", "gas_used"}, brows)
+	newBlocks, err := t.write(ctx, "blocks", []string{"number", "hash", "parent_hash", "time", "timestamp_ms", "sealer", "sealer_index", "tx_count", "gas_used"}, bfresh, brows)
 	if err != nil {
 		return err
 	}
-	trows := make([][]any, 0, len(txs))
+	var tfresh, trows [][]any
 	for _, x := range txs {
 		var sel []byte
 		if x.To != nil && len(x.Input) >= 4 {
 			sel = x.Input[:4]
 		}
-		trows = append(trows, []any{int64(x.BlockNumber), int32(x.Index), x.Hash, x.From, nullable(x.To), x.Input, nullable(sel),
+		row := []any{int64(x.BlockNumber), int32(x.Index), x.Hash, x.From, nullable(x.To), x.Input, nullable(sel),
 			Numeric(x.Value), Numeric(x.Nonce), Numeric(x.BlockLimit), Numeric(x.Gas), Numeric(x.GasPrice),
-			int32(x.Status), x.RevertReason, x.Output, Numeric(x.GasUsed), nullable(x.ContractAddress)})
+			int32(x.Status), x.RevertReason, x.Output, Numeric(x.GasUsed), nullable(x.ContractAddress)}
+		if t.fresh[x.BlockNumber] {
+			tfresh = append(tfresh, row)
+		} else {
+			trows = append(trows, row)
+		}
 	}
-	if _, err := t.upsert(ctx, "transactions", []string{"block_number", "transaction_index", "hash", "from_address", "to_address", "input", "selector",
-		"value", "nonce", "block_limit", "gas", "gas_price", "status", "revert_reason", "output", "gas_used", "contract_address"}, trows); err != nil {
+	if _, err := t.write(ctx, "transactions", []string{"block_number", "transaction_index", "hash", "from_address", "to_address", "input", "selector",
+		"value", "nonce", "block_limit", "gas", "gas_price", "status", "revert_reason", "output", "gas_used", "contract_address"}, tfresh, trows); err != nil {
 		return err
 	}
-	lrows := make([][]any, 0, len(logs))
+	var lfresh, lrows [][]any
 	for _, l := range logs {
-		lrows = append(lrows, []any{int64(l.BlockNumber), l.TxHash, int32(l.TxIndex), int32(l.LogIndex), l.Address, l.Topics, l.Data})
+		row := []any{int64(l.BlockNumber), l.TxHash, int32(l.TxIndex), int32(l.LogIndex), l.Address, l.Topics, l.Data}
+		if t.fresh[l.BlockNumber] {
+			lfresh = append(lfresh, row)
+		} else {
+			lrows = append(lrows, row)
+		}
 	}
-	if _, err := t.upsert(ctx, "logs", []string{"block_number", "transaction_hash", "transaction_index", "log_index", "address", "topics", "data"}, lrows); err != nil {
+	if _, err := t.write(ctx, "logs", []string{"block_number", "transaction_hash", "transaction_index", "log_index", "address", "topics", "data"}, lfresh, lrows); err != nil {
 		return err
 	}
 	var high *int64
@@ -190,11 +232,16 @@ type Failure struct {
 
 // WriteFailures records decode failures.
 func (t *Tx) WriteFailures(ctx context.Context, fs []Failure) error {
-	rows := make([][]any, 0, len(fs))
+	var fresh, rows [][]any
 	for _, f := range fs {
-		rows = append(rows, []any{int64(f.BlockNumber), f.TxHash, f.LogIndex, f.Contract, nullable(f.Address), f.Err})
+		row := []any{int64(f.BlockNumber), f.TxHash, f.LogIndex, f.Contract, nullable(f.Address), f.Err}
+		if t.isFresh(f.BlockNumber) {
+			fresh = append(fresh, row)
+		} else {
+			rows = append(rows, row)
+		}
 	}
-	_, err := t.upsert(ctx, "decode_failures", []string{"block_number", "transaction_hash", "log_index", "contract", "address", "error"}, rows)
+	_, err := t.write(ctx, "decode_failures", []string{"block_number", "transaction_hash", "log_index", "contract", "address", "error"}, fresh, rows)
 	return err
 }
 
@@ -210,33 +257,90 @@ type Message struct {
 }
 
 // WriteOutbox queues messages for the publisher; a message already queued for the same
-// topic, transaction and log index is left as it was.
+// topic, transaction and log index is left as it was, and so is a later one of the same key
+// in ms.
+//
+// The messages are copied straight into export.outbox, which assigns seq in the order given,
+// the order they are published in. Messages of blocks stored before this batch (decoded
+// history) may be queued already: their keys are looked up first and those found left out.
+// (Not array parameters to one INSERT … unnest: encoding seven arrays of a batch's messages
+// cost pgx more than the rest of the batch's writes together; nor a staging table and INSERT
+// … SELECT … ORDER BY ord ON CONFLICT DO NOTHING: that took longer than everything else in
+// the batch, the staging table and the sort outgrowing temp_buffers and work_mem.)
 func (t *Tx) WriteOutbox(ctx context.Context, ms []Message) error {
 	if len(ms) == 0 {
 		return nil
 	}
 	var (
-		topics, schemas []string
-		keys, values    [][]byte
-		blocks          []int64
-		hashes          [][]byte
-		logs            []int32
+		topics []string
+		hashes [][]byte
+		logs   []int32
 	)
 	for _, m := range ms {
-		topics, keys, values, schemas = append(topics, m.Topic), append(keys, m.Key), append(values, m.Value), append(schemas, m.Schema)
-		blocks, hashes, logs = append(blocks, int64(m.BlockNumber)), append(hashes, m.TxHash), append(logs, m.LogIndex)
+		if !t.isFresh(m.BlockNumber) {
+			topics, hashes, logs = append(topics, m.Topic), append(hashes, m.TxHash), append(logs, m.LogIndex)
+		}
 	}
-	// Not through a staging table: seq is assigned in the order given, which is the order the
-	// messages are published in.
-	tag, err := t.Exec(ctx, `INSERT INTO export.outbox (topic, key, value, schema, block_number, transaction_hash, log_index)
-		SELECT topic, key, value, schema, block_number, transaction_hash, log_index
-		FROM unnest($1::text[], $2::bytea[], $3::bytea[], $4::text[], $5::bigint[], $6::bytea[], $7::integer[])
-			WITH ORDINALITY AS m(topic, key, value, schema, block_number, transaction_hash, log_index, ord)
-		ORDER BY ord
-		ON CONFLICT DO NOTHING`, topics, keys, values, schemas, blocks, hashes, logs)
+	if len(topics) > 0 {
+		queued, err := t.queued(ctx, topics, hashes, logs)
+		if err != nil {
+			return err
+		}
+		keep := make([]Message, 0, len(ms))
+		var b []byte
+		for _, m := range ms {
+			b = appendKey(b[:0], []any{m.Topic, m.TxHash, m.LogIndex})
+			if !queued[string(b)] {
+				queued[string(b)] = true
+				keep = append(keep, m)
+			}
+		}
+		ms = keep
+	}
+	i := 0
+	n, err := t.CopyFrom(ctx, pgx.Identifier{Schema, "outbox"}, []string{"topic", "key", "value", "schema", "block_number", "transaction_hash", "log_index"},
+		pgx.CopyFromFunc(func() ([]any, error) {
+			if i == len(ms) {
+				return nil, nil
+			}
+			m := ms[i]
+			i++
+			return []any{m.Topic, m.Key, m.Value, m.Schema, int64(m.BlockNumber), m.TxHash, m.LogIndex}, nil
+		}))
 	if err != nil {
 		return fmt.Errorf("queue %d messages: %w", len(ms), err)
 	}
-	t.written["outbox"] += tag.RowsAffected()
+	t.written["outbox"] += n
 	return nil
+}
+
+// queued returns which of the keys (topic, transaction hash, log index) are in the outbox, as
+// appendKey encodes them.
+func (t *Tx) queued(ctx context.Context, topics []string, hashes [][]byte, logs []int32) (map[string]bool, error) {
+	rows, err := t.Query(ctx, `SELECT k.topic, k.transaction_hash, k.log_index
+		FROM unnest($1::text[], $2::bytea[], $3::integer[]) AS k(topic, transaction_hash, log_index)
+		WHERE EXISTS (SELECT FROM export.outbox o WHERE o.topic = k.topic AND o.transaction_hash = k.transaction_hash AND o.log_index = k.log_index)`,
+		topics, hashes, logs)
+	if err != nil {
+		return nil, fmt.Errorf("read queued messages: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]bool{}
+	var (
+		topic string
+		hash  []byte
+		log   int32
+		b     []byte
+	)
+	for rows.Next() {
+		if err := rows.Scan(&topic, &hash, &log); err != nil {
+			return nil, fmt.Errorf("read queued messages: %w", err)
+		}
+		b = appendKey(b[:0], []any{topic, hash, log})
+		out[string(b)] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read queued messages: %w", err)
+	}
+	return out, nil
 }
