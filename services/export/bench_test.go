@@ -1,18 +1,13 @@
 package export_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -26,6 +21,7 @@ import (
 
 	"github.com/bcosdata/bcosdata/libs/app"
 	"github.com/bcosdata/bcosdata/libs/await"
+	"github.com/bcosdata/bcosdata/libs/benchcpu"
 	"github.com/bcosdata/bcosdata/libs/kafka"
 	"github.com/bcosdata/bcosdata/libs/kafka/kafkatest"
 	"github.com/bcosdata/bcosdata/libs/postgres"
@@ -59,8 +55,8 @@ func BenchmarkExport(b *testing.B) {
 		txs = n
 	}
 	dir, blocks := benchExportChain(b, txs)
-	broker := startExportBenchBroker(b)
-	benchPublish(b, dir, broker.addrs, blocks)
+	broker := benchcpu.StartBroker(b, "TestExportBenchBrokerChild")
+	benchPublish(b, dir, broker.Addrs, blocks)
 	file := writeContractsFile(b, false, allContracts...)
 	for b.Loop() {
 		dsn := pgtest.NewDB(b)
@@ -88,11 +84,11 @@ func BenchmarkExport(b *testing.B) {
 		b.ReportMetric(float64(rows), "rows")
 		b.ReportMetric(run.first.Seconds(), "first-block-s")
 		b.ReportMetric(float64(txs)/(run.took-run.first).Seconds(), "after-first-tx/s")
-		if run.cpu.ok {
+		if run.cpu.OK {
 			perTx := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 / float64(txs) }
-			b.ReportMetric(perTx(run.cpu.self), "export-cpu-µs/tx")
-			b.ReportMetric(perTx(run.cpu.postgres), "pg-cpu-µs/tx")
-			b.ReportMetric(perTx(run.cpu.broker), "broker-cpu-µs/tx")
+			b.ReportMetric(perTx(run.cpu.Self), "export-cpu-µs/tx")
+			b.ReportMetric(perTx(run.cpu.Postgres), "pg-cpu-µs/tx")
+			b.ReportMetric(perTx(run.cpu.Broker), "broker-cpu-µs/tx")
 		}
 	}
 }
@@ -190,16 +186,16 @@ type consumed struct {
 	// took runs from Run to the last message published; first to the first block stored
 	// (start-up: migrations, contracts, joining the group).
 	took, first time.Duration
-	cpu         cpuTimes
+	cpu         benchcpu.Times
 }
 
 // benchConsume runs export on the blocks topic from the start until every block is exported
 // and every decoded message published.
-func benchConsume(b *testing.B, pool *pgxpool.Pool, dsn string, broker exportBenchBroker, file string, blocks int) consumed {
+func benchConsume(b *testing.B, pool *pgxpool.Pool, dsn string, broker benchcpu.Broker, file string, blocks int) consumed {
 	b.Helper()
 	var cfg export.Config
 	cfg.RegisterFlags(newFlagSet())
-	cfg.Kafka = kafka.Flags{Brokers: broker.addrs, MaxMessageBytes: kafka.MaxBlockMessageBytes}
+	cfg.Kafka = kafka.Flags{Brokers: broker.Addrs, MaxMessageBytes: kafka.MaxBlockMessageBytes}
 	cfg.DB = postgres.Flags{URL: dsn}
 	cfg.Contracts = file
 	cfg.GroupID = fmt.Sprintf("bench-%d", time.Now().UnixNano())
@@ -237,12 +233,11 @@ func benchConsume(b *testing.B, pool *pgxpool.Pool, dsn string, broker exportBen
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	// The server's processes are the postmaster and its children, the backends among them.
-	var backend int32
-	if err := pool.QueryRow(b.Context(), `SELECT pg_backend_pid()`).Scan(&backend); err != nil {
+	postmaster, err := benchcpu.Postmaster(b.Context(), pool)
+	if err != nil {
 		b.Fatal(err)
 	}
-	postmaster := parentOf(int(backend))
-	before := readCPUOf(broker.pid, postmaster)
+	before := benchcpu.Read(broker.PID, postmaster)
 	start := time.Now()
 	go func() { done <- svc.Run(ctx) }()
 	var took, first time.Duration
@@ -260,7 +255,7 @@ func benchConsume(b *testing.B, pool *pgxpool.Pool, dsn string, broker exportBen
 		took = time.Since(start)
 		return nil
 	})
-	used := readCPUOf(broker.pid, postmaster).sub(before)
+	used := benchcpu.Read(broker.PID, postmaster).Sub(before)
 	cancel()
 	if err := <-done; err != nil {
 		b.Errorf("export Run: %v", err)
@@ -360,134 +355,8 @@ func copyTableDDL(b *testing.B, conn *pgx.Conn, table string) []string {
 	return append(ddl, parts...)
 }
 
-// cpuTimes is processor time used so far by this process, by the broker process and by the
-// processes of the benchmark's PostgreSQL server (the approach of stash's BenchmarkIngest,
-// narrowed to one server: other test binaries on the machine run servers of their own, whose
-// processes come and go during the measurement).
-type cpuTimes struct {
-	self, broker, postgres time.Duration
-	ok                     bool // /proc was readable
-}
-
-func (c cpuTimes) sub(d cpuTimes) cpuTimes {
-	return cpuTimes{self: c.self - d.self, broker: c.broker - d.broker, postgres: c.postgres - d.postgres, ok: c.ok && d.ok}
-}
-
-func readCPUOf(brokerPID, postmasterPID int) cpuTimes {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return cpuTimes{}
-	}
-	out := cpuTimes{self: time.Duration(ru.Utime.Nano() + ru.Stime.Nano())}
-	stats, err := filepath.Glob("/proc/[0-9]*/stat")
-	if err != nil || len(stats) == 0 {
-		return out
-	}
-	out.ok = true
-	broker := fmt.Sprintf("/proc/%d/stat", brokerPID)
-	for _, p := range stats {
-		raw, err := os.ReadFile(p)
-		if err != nil {
-			continue // the process ended
-		}
-		s := string(raw)
-		open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
-		if open < 0 || end < open || end+2 > len(s) {
-			continue
-		}
-		f := strings.Fields(s[end+2:])
-		if len(f) < 13 {
-			continue
-		}
-		pid, _ := strconv.Atoi(strings.TrimSpace(s[:open]))
-		ppid, _ := strconv.Atoi(f[1])
-		ut, err1 := strconv.ParseInt(f[11], 10, 64)
-		st, err2 := strconv.ParseInt(f[12], 10, 64)
-		if err1 != nil || err2 != nil {
-			continue
-		}
-		used := time.Duration(ut+st) * time.Second / 100 // USER_HZ
-		switch {
-		case p == broker:
-			out.broker = used
-		case pid == postmasterPID || ppid == postmasterPID:
-			out.postgres += used
-		}
-	}
-	return out
-}
-
-// parentOf is the parent process id of pid (0 when unknown).
-func parentOf(pid int) int {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	s := string(raw)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(f) < 2 {
-		return 0
-	}
-	ppid, _ := strconv.Atoi(f[1])
-	return ppid
-}
-
-// The benchmark's broker runs in a child process (this test binary again, running
-// TestExportBenchBrokerChild) so that its processor time is told apart from export's.
-const exportBenchBrokerEnv = "BCOSDATA_EXPORT_BENCH_BROKER_DIR"
-
-// TestExportBenchBrokerChild is the benchmark's broker process; it does nothing in a normal
-// test run. It prints the broker's address and serves until its standard input closes.
+// TestExportBenchBrokerChild is BenchmarkExport's broker process (benchcpu.StartBroker runs
+// this test binary again for it); in a normal test run it skips.
 func TestExportBenchBrokerChild(t *testing.T) {
-	dir := os.Getenv(exportBenchBrokerEnv)
-	if dir == "" {
-		t.Skip("the benchmark's broker process; runs only when started by BenchmarkExport")
-	}
-	broker := kafkatest.NewBroker(t, kafkatest.WithDataDir(dir), kafkatest.WithMaxMessageBytes(kafka.MaxBlockMessageBytes))
-	fmt.Printf("broker %s\n", strings.Join(broker.Addrs(), ","))
-	_, _ = io.Copy(io.Discard, os.Stdin)
-}
-
-type exportBenchBroker struct {
-	addrs []string
-	pid   int
-}
-
-func startExportBenchBroker(b *testing.B) exportBenchBroker {
-	b.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestExportBenchBrokerChild$", "-test.count=1", "-test.v")
-	cmd.Env = append(os.Environ(), exportBenchBrokerEnv+"="+b.TempDir())
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		b.Fatalf("start broker process: %v", err)
-	}
-	b.Cleanup(func() {
-		stdin.Close()
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-	})
-	lines := bufio.NewScanner(stdout)
-	for lines.Scan() {
-		if addrs, ok := strings.CutPrefix(lines.Text(), "broker "); ok {
-			go func() { _, _ = io.Copy(io.Discard, stdout) }()
-			return exportBenchBroker{addrs: strings.Split(addrs, ","), pid: cmd.Process.Pid}
-		}
-	}
-	b.Fatalf("broker process printed no address: %v\n%s", lines.Err(), stderr.String())
-	return exportBenchBroker{}
+	benchcpu.ServeBroker(t, kafkatest.WithMaxMessageBytes(kafka.MaxBlockMessageBytes))
 }
