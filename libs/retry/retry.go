@@ -155,6 +155,15 @@ func Value[T any](ctx context.Context, p Policy, fn func(context.Context) (T, er
 	}
 }
 
+// UnlessStopped returns err, or nil when ctx has ended: retries give up only when their caller
+// stops, and stopping is not an error, whatever the last attempt said.
+func UnlessStopped(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return nil //nolint:nilerr // see above
+	}
+	return err
+}
+
 // Every limits how often something happens: Allow reports true at most once per interval.
 // Safe for concurrent use; the zero value with an interval set is ready.
 type Every struct {

@@ -175,3 +175,14 @@ func TestFailureAtShutdownIsNotReported(t *testing.T) {
 		}
 	})
 }
+
+func TestUnlessStopped(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	if err := retry.UnlessStopped(ctx, errDown); !errors.Is(err, errDown) {
+		t.Errorf("running: UnlessStopped = %v, want the error", err)
+	}
+	cancel()
+	if err := retry.UnlessStopped(ctx, errDown); err != nil {
+		t.Errorf("stopped: UnlessStopped = %v, want nil", err)
+	}
+}

@@ -297,7 +297,7 @@ func (s *Service) Run(ctx context.Context) error {
 		return store.Open(ctx, s.deps.Pool, s.cfg.PartitionBlocks)
 	}, onFail)
 	if err != nil {
-		return ignoreCancel(ctx, err)
+		return retry.UnlessStopped(ctx, err)
 	}
 	st.WriteNull(s.plan.Null)
 	began, err := retry.Value(ctx, policy, func(ctx context.Context) (store.Start, error) {
@@ -308,7 +308,7 @@ func (s *Service) Run(ctx context.Context) error {
 		return got, err
 	}, onFail)
 	if err != nil {
-		return ignoreCancel(ctx, err)
+		return retry.UnlessStopped(ctx, err)
 	}
 	if began.Block != s.cfg.StartBlock || !began.Time.Equal(start) {
 		s.log.Warn("start recorded by the first run kept", zap.Uint64("start_block", began.Block), zap.Time("start_time", began.Time))
@@ -328,10 +328,10 @@ func (s *Service) Run(ctx context.Context) error {
 		pipe.SeeHeight(p.Height)
 	}
 	if err := retry.Forever(ctx, policy, pipe.Sync, onFail); err != nil {
-		return ignoreCancel(ctx, err)
+		return retry.UnlessStopped(ctx, err)
 	}
 	if err := retry.Forever(ctx, policy, func(ctx context.Context) error { return s.replaceViews(ctx, st) }, onFail); err != nil {
-		return ignoreCancel(ctx, err)
+		return retry.UnlessStopped(ctx, err)
 	}
 	specs := []kafka.TopicSpec{
 		{Name: events, Partitions: s.cfg.Partitions, ReplicationFactor: s.cfg.Kafka.ReplicationFactor},
@@ -340,7 +340,7 @@ func (s *Service) Run(ctx context.Context) error {
 	if err := retry.Forever(ctx, policy, func(ctx context.Context) error {
 		return kafka.EnsureTopics(ctx, s.cfg.Kafka.Brokers, specs...)
 	}, onFail); err != nil {
-		return ignoreCancel(ctx, err)
+		return retry.UnlessStopped(ctx, err)
 	}
 	consumer, err := kafka.NewConsumer(kafka.ConsumerConfig{Brokers: s.cfg.Kafka.Brokers, GroupID: s.cfg.groupID(), Topics: []string{blocks},
 		MaxMessageBytes: s.cfg.Kafka.MaxMessageBytes, MaxBackoff: s.cfg.RetryMax, Offsets: offsets, Logger: s.log,
@@ -408,13 +408,6 @@ func (s *Service) lagValue() (uint64, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.lag, s.hasLag
-}
-
-func ignoreCancel(ctx context.Context, err error) error {
-	if ctx.Err() != nil {
-		return nil //nolint:nilerr // stopping is not an error, whatever the last attempt said
-	}
-	return err
 }
 
 // Command returns the export process description, used by cmd/export and `bcosdata export`.

@@ -143,7 +143,7 @@ func (s *Service) Run(ctx context.Context) error {
 		return st, nil
 	}, s.db.Retrying("open storage"))
 	if err != nil {
-		return unlessStopped(ctx, err)
+		return retry.UnlessStopped(ctx, err)
 	}
 	s.db.OK()
 	pub := publish.New(publish.Config{Brokers: s.cfg.Kafka.Brokers, Chain: s.chain, Partitions: s.cfg.Partitions,
@@ -159,7 +159,7 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	s.backend.Store(&api.Backend{Pipeline: p, Store: st, Health: s.health, Sources: s.sources})
 	if err := retry.Forever(ctx, policy, pub.EnsureTopics, s.broker.Retrying("create topics")); err != nil {
-		return unlessStopped(ctx, err)
+		return retry.UnlessStopped(ctx, err)
 	}
 	s.broker.OK()
 	s.log.Info("stash started", zap.Strings("sources", s.cfg.Sources), zap.String("blocks_topic", s.chain.BlocksTopic()))
@@ -207,13 +207,4 @@ func (s *Service) probe(ctx context.Context, pool *pgxpool.Pool, pub *publish.Pu
 		check(s.db, "ping", pool.Ping)
 		check(s.broker, "check topics", pub.EnsureTopics)
 	}
-}
-
-// unlessStopped returns err, or nil when ctx has ended (retries give up only then, and
-// stopping is not an error).
-func unlessStopped(ctx context.Context, err error) error {
-	if ctx.Err() != nil {
-		return nil //nolint:nilerr // stopping is not an error, whatever the last attempt said
-	}
-	return err
 }

@@ -220,7 +220,7 @@ func (p *Pipeline) Ready(context.Context) error { return p.cfg.Health.Ready() }
 func (p *Pipeline) Run(ctx context.Context) error {
 	prog, err := retryValue(p, ctx, p.db, "read progress", func(ctx context.Context) (store.Progress, error) { return p.store.Progress(ctx) })
 	if err != nil {
-		return unlessStopped(ctx, err)
+		return retry.UnlessStopped(ctx, err)
 	}
 	if prog.HasVerified {
 		p.status.setVerified(prog.LastVerified, prog.Checkpoint)
@@ -237,7 +237,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	defer stopBg()
 	bg.Go(func() { p.logProgress(bgCtx) })
 	if err := p.republish(ctx, prog); err != nil {
-		return unlessStopped(ctx, err)
+		return retry.UnlessStopped(ctx, err)
 	}
 	// After a failed block, the stream is restarted from it with a backoff, reset by progress.
 	backoff := retry.Policy{Min: p.cfg.RetryMin, Max: p.cfg.RetryMax}.NewBackoff()
@@ -308,7 +308,7 @@ func (p *Pipeline) runOnce(ctx context.Context, from uint64) error {
 	tip, err := retryValue(p, ctx, p.db, "read chain tip", func(ctx context.Context) (verify.Tip, error) { return p.store.Tip(ctx, from) })
 	if err != nil {
 		// Retries end only when ctx does.
-		return unlessStopped(ctx, err)
+		return retry.UnlessStopped(ctx, err)
 	}
 	chain := verify.NewChain(tip, p.verifier.Suite())
 

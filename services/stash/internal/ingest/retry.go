@@ -34,12 +34,3 @@ func retryValue[T any](p *Pipeline, ctx context.Context, dep *health.Dep, what s
 	}
 	return v, err
 }
-
-// unlessStopped returns err, or nil when ctx has ended (the retries that produced err give up
-// only then, and stopping is not an error).
-func unlessStopped(ctx context.Context, err error) error {
-	if ctx.Err() == nil {
-		return err
-	}
-	return nil
-}
