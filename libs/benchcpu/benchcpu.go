@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -133,6 +134,10 @@ func readStat(path string) (procStat, bool) {
 	return procStat{pid: pid, ppid: ppid, name: s[open+1 : end], used: time.Duration(utime+stime) * time.Second / clockTicks}, true
 }
 
+// BrokerProfileEnv names a file the broker child writes its CPU profile to (go tool pprof),
+// for finding where a benchmark's broker time goes.
+const BrokerProfileEnv = "BCOSDATA_BENCH_BROKER_CPUPROFILE"
+
 // brokerEnv carries the broker child's data directory; its presence makes the child serve.
 const brokerEnv = "BCOSDATA_BENCH_BROKER_DIR"
 
@@ -143,6 +148,17 @@ func ServeBroker(t *testing.T, opts ...kafkatest.Option) {
 	dir := os.Getenv(brokerEnv)
 	if dir == "" {
 		t.Skip("a benchmark's broker process; runs only when a benchmark starts it")
+	}
+	if path := os.Getenv(BrokerProfileEnv); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			t.Fatalf("%s: %v", BrokerProfileEnv, err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			t.Fatalf("%s: %v", BrokerProfileEnv, err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	broker := kafkatest.NewBroker(t, append([]kafkatest.Option{kafkatest.WithDataDir(dir)}, opts...)...)
 	fmt.Printf("broker %s\n", strings.Join(broker.Addrs(), ","))

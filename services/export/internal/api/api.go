@@ -59,7 +59,7 @@ func (s *Server) Status(ctx context.Context, _ *exportv1.StatusRequest) (*export
 	if !p.Start.Time.IsZero() {
 		resp.StartTime = timestamppb.New(p.Start.Time)
 	}
-	counts, err := b.Store.Counts(ctx, b.EventsTopic, b.CallsTopic)
+	counts, err := b.Store.Counts(ctx)
 	if err != nil {
 		return nil, status.Error(codes.Unavailable, err.Error())
 	}

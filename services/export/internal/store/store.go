@@ -194,6 +194,9 @@ type Tx struct {
 	pending []string
 	// written counts the rows inserted by table (replays excluded).
 	written map[string]int64
+	// events, calls and failures are what this transaction adds to the counters of the
+	// progress row (export.progress events_queued, calls_queued, decode_failures).
+	events, calls, failures int64
 	// copyFresh lets WriteBase find the batch's blocks not stored before (fresh); their rows
 	// are copied straight into their tables (see CopyFresh).
 	copyFresh bool
@@ -221,8 +224,15 @@ func (t *Tx) isFresh(n uint64) bool { return t.fresh[n] }
 // Written returns the rows this transaction inserted, by table.
 func (t *Tx) Written() map[string]int64 { return t.written }
 
-// Commit commits and remembers the partitions created.
+// Commit adds what the transaction queued and recorded to the progress row's counters,
+// commits, and remembers the partitions created.
 func (t *Tx) Commit(ctx context.Context) error {
+	if t.events != 0 || t.calls != 0 || t.failures != 0 {
+		if _, err := t.Exec(ctx, `UPDATE export.progress SET events_queued = events_queued + $1, calls_queued = calls_queued + $2,
+			decode_failures = decode_failures + $3`, t.events, t.calls, t.failures); err != nil {
+			return fmt.Errorf("count queued messages and decode failures: %w", err)
+		}
+	}
 	if err := t.Tx.Commit(ctx); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}

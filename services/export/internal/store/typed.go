@@ -110,9 +110,11 @@ func (t *Tx) ResetContract(ctx context.Context, name string, tables []string) er
 		}
 		t.s.forget(tb)
 	}
-	if _, err := t.Exec(ctx, `DELETE FROM export.decode_failures WHERE contract = $1`, name); err != nil {
+	tag, err := t.Exec(ctx, `DELETE FROM export.decode_failures WHERE contract = $1`, name)
+	if err != nil {
 		return fmt.Errorf("clear decode failures of %s: %w", name, err)
 	}
+	t.failures -= tag.RowsAffected()
 	if _, err := t.Exec(ctx, `DELETE FROM export.deployments WHERE contract = $1`, name); err != nil {
 		return fmt.Errorf("clear deployments of %s: %w", name, err)
 	}

@@ -241,9 +241,16 @@ func (t *Tx) WriteFailures(ctx context.Context, fs []Failure) error {
 			rows = append(rows, row)
 		}
 	}
-	_, err := t.write(ctx, "decode_failures", []string{"block_number", "transaction_hash", "log_index", "contract", "address", "error"}, fresh, rows)
+	n, err := t.write(ctx, "decode_failures", []string{"block_number", "transaction_hash", "log_index", "contract", "address", "error"}, fresh, rows)
+	t.failures += n
 	return err
 }
+
+// The message types of the outbox, by which its counters tell events from calls.
+const (
+	SchemaEvent = "bcosdata.chain.v1.DecodedEvent"
+	SchemaCall  = "bcosdata.chain.v1.DecodedCall"
+)
 
 // Message is an outbox row: one message of the events or calls topic.
 type Message struct {
@@ -272,17 +279,18 @@ func (t *Tx) WriteOutbox(ctx context.Context, ms []Message) error {
 		return nil
 	}
 	var (
+		blocks []int64
 		topics []string
 		hashes [][]byte
 		logs   []int32
 	)
 	for _, m := range ms {
 		if !t.isFresh(m.BlockNumber) {
-			topics, hashes, logs = append(topics, m.Topic), append(hashes, m.TxHash), append(logs, m.LogIndex)
+			blocks, topics, hashes, logs = append(blocks, int64(m.BlockNumber)), append(topics, m.Topic), append(hashes, m.TxHash), append(logs, m.LogIndex)
 		}
 	}
 	if len(topics) > 0 {
-		queued, err := t.queued(ctx, topics, hashes, logs)
+		queued, err := t.queued(ctx, blocks, topics, hashes, logs)
 		if err != nil {
 			return err
 		}
@@ -311,16 +319,25 @@ func (t *Tx) WriteOutbox(ctx context.Context, ms []Message) error {
 		return fmt.Errorf("queue %d messages: %w", len(ms), err)
 	}
 	t.written["outbox"] += n
+	for _, m := range ms {
+		switch m.Schema {
+		case SchemaEvent:
+			t.events++
+		case SchemaCall:
+			t.calls++
+		}
+	}
 	return nil
 }
 
-// queued returns which of the keys (topic, transaction hash, log index) are in the outbox, as
-// appendKey encodes them.
-func (t *Tx) queued(ctx context.Context, topics []string, hashes [][]byte, logs []int32) (map[string]bool, error) {
+// queued returns which of the messages (block, topic, transaction hash, log index) are in the
+// outbox, keyed (topic, transaction hash, log index) as appendKey encodes them.
+func (t *Tx) queued(ctx context.Context, blocks []int64, topics []string, hashes [][]byte, logs []int32) (map[string]bool, error) {
 	rows, err := t.Query(ctx, `SELECT k.topic, k.transaction_hash, k.log_index
-		FROM unnest($1::text[], $2::bytea[], $3::integer[]) AS k(topic, transaction_hash, log_index)
-		WHERE EXISTS (SELECT FROM export.outbox o WHERE o.topic = k.topic AND o.transaction_hash = k.transaction_hash AND o.log_index = k.log_index)`,
-		topics, hashes, logs)
+		FROM unnest($1::bigint[], $2::text[], $3::bytea[], $4::integer[]) AS k(block_number, topic, transaction_hash, log_index)
+		WHERE EXISTS (SELECT FROM export.outbox o WHERE o.block_number = k.block_number AND o.transaction_hash = k.transaction_hash
+			AND o.log_index = k.log_index AND o.topic = k.topic)`,
+		blocks, topics, hashes, logs)
 	if err != nil {
 		return nil, fmt.Errorf("read queued messages: %w", err)
 	}
