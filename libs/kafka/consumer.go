@@ -53,6 +53,7 @@ const (
 	DefaultInitialBackoff   = 100 * time.Millisecond
 	DefaultMaxBackoff       = 10 * time.Second
 	DefaultMaxWait          = 500 * time.Millisecond
+	DefaultFetchMaxBytes    = 4 << 20
 	DefaultCommitTimeout    = 10 * time.Second
 	DefaultLogInterval      = 30 * time.Second
 )
@@ -107,6 +108,14 @@ type ConsumerConfig struct {
 	// MaxMessageBytes is the largest message the consumer can fetch (and dead-letter); default
 	// DefaultMaxMessageBytes.
 	MaxMessageBytes int
+	// FetchMaxBytes is how much one fetch asks the broker for; default DefaultFetchMaxBytes.
+	// A larger message still arrives whole (brokers return the first record batch of a fetch
+	// whatever its size, KIP-74), so this bounds the work per fetch, not the message size. It
+	// used to be MaxMessageBytes (64 MiB for blocks), and building responses that size took
+	// the broker longer than kafka-go waits for a response header (MaxWait) on a loaded
+	// machine: the reader timed out, dialled again and fetched the same data again, dozens of
+	// times over on a long backlog.
+	FetchMaxBytes int
 	// MaxWait is how long a fetch waits on the broker for new data; default DefaultMaxWait.
 	MaxWait time.Duration
 	// CommitTimeout bounds one offset commit; default DefaultCommitTimeout.
@@ -140,6 +149,7 @@ func (c *ConsumerConfig) setDefaults() {
 	setDefault(&c.MaxBackoff, DefaultMaxBackoff)
 	setDefault(&c.MaxMessageBytes, DefaultMaxMessageBytes)
 	setDefault(&c.MaxWait, DefaultMaxWait)
+	setDefault(&c.FetchMaxBytes, DefaultFetchMaxBytes)
 	setDefault(&c.CommitTimeout, DefaultCommitTimeout)
 	setDefault(&c.LogInterval, DefaultLogInterval)
 	if c.Logger == nil {
@@ -223,7 +233,7 @@ func NewConsumer(cfg ConsumerConfig, h Handler) (*Consumer, error) {
 		GroupID:     cfg.GroupID,
 		GroupTopics: cfg.Topics,
 		MinBytes:    1,
-		MaxBytes:    cfg.MaxMessageBytes,
+		MaxBytes:    cfg.FetchMaxBytes,
 		MaxWait:     cfg.MaxWait,
 		// Zero means synchronous commits: CommitMessages returns once the broker has the
 		// offsets, so "committed" in the log and the metrics is true.

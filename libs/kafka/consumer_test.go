@@ -472,7 +472,8 @@ func TestConsumerGroupMembersSplitPartitions(t *testing.T) {
 }
 
 // TestConsumerAppliesMessageOverOneMiB produces a 3 MiB block with the writer to a topic created
-// by EnsureTopics and checks the consumer hands it over whole.
+// by EnsureTopics and checks the consumer hands it over whole, although each fetch asks for
+// 1 MiB only (the broker returns a larger first batch whole).
 func TestConsumerAppliesMessageOverOneMiB(t *testing.T) {
 	t.Parallel()
 	const size, limit = 3 << 20, 8 << 20
@@ -498,6 +499,7 @@ func TestConsumerAppliesMessageOverOneMiB(t *testing.T) {
 
 	cfg := fastConsumerConfig(b, group, topic)
 	cfg.MaxMessageBytes = limit
+	cfg.FetchMaxBytes = 1 << 20
 	h := newRecorder(nil)
 	startConsumer(t, t.Context(), cfg, h)
 	h.waitFor(t, "the big message", func(a []kafkago.Message) bool { return len(a) == 1 })
