@@ -170,7 +170,8 @@ func TestHTTPAPIServesJSONAndErrors(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("Serve: %v", err)
 	}
-	if _, err := http.Get(base + OpenAPIPath); err == nil {
+	if resp, err := http.Get(base + OpenAPIPath); err == nil {
+		resp.Body.Close()
 		t.Error("HTTP API still answers after Serve returned")
 	}
 }

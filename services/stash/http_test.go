@@ -141,7 +141,7 @@ func checkFormats(t *testing.T, path string, v any) (hexes, decimals int) {
 					t.Errorf("%s.%s = %v, want a 0x hex string", path, k, x)
 				case isHex && (s != "" || (k != "to" && k != "contract_address")) && !hexRE.MatchString(s):
 					t.Errorf("%s.%s = %q, want lowercase 0x hex", path, k, s)
-				case isDec && !(isStr && decimalRE.MatchString(s)):
+				case isDec && (!isStr || !decimalRE.MatchString(s)):
 					t.Errorf("%s.%s = %v, want a decimal string", path, k, x)
 				case isHex:
 					hexes++
