@@ -73,6 +73,13 @@ func (c Command) Run(ctx context.Context, args []string, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	if c.Server.HTTPAddr != "" {
+		hs, ok := svc.(HTTPService)
+		if !ok {
+			return &UsageError{Err: fmt.Errorf("-http.addr %s: %s has no HTTP API", c.Server.HTTPAddr, c.Name)}
+		}
+		srv.AddHTTP(c.Server.HTTPAddr, hs.HTTPAPI())
+	}
 	return Serve(ctx, srv, svc)
 }
 

@@ -1,7 +1,8 @@
 // Package app is the process scaffolding every bcosdata service shares: configuration from
 // flags with environment fallback, the zap logger, and a server that runs a gRPC endpoint (with
 // health and reflection) beside an admin HTTP endpoint (/metrics, /livez, /readyz, pprof) and
-// drains both gracefully.
+// the services' public HTTP/JSON APIs (grpc-gateway in front of the gRPC endpoint, with their
+// OpenAPI documents), and drains them all gracefully.
 //
 // Services stay libraries: they register their gRPC APIs and readiness checks on a Server built
 // here, so the same code runs as its own binary or inside the all-in-one bcosdata process, where

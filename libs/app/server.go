@@ -31,6 +31,10 @@ type ServerConfig struct {
 	GRPCAddr string
 	// AdminAddr is the admin HTTP listen address; empty disables it.
 	AdminAddr string
+	// HTTPAddr is the listen address of the service's public HTTP/JSON API (grpc-gateway);
+	// empty disables it. Command serves the API there when the service has one; a host of
+	// several services (bcosdata demo) gives each its own with AddHTTP instead.
+	HTTPAddr string
 	// ShutdownTimeout bounds the graceful drain of in-flight RPCs and HTTP requests; 0 means
 	// DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
@@ -61,9 +65,19 @@ func (c *ServerConfig) RegisterFlags(fs interface {
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", DefaultShutdownTimeout, "how long to drain in-flight requests on shutdown")
 }
 
+// RegisterHTTPFlag adds -http.addr with the given default.
+func (c *ServerConfig) RegisterHTTPFlag(fs interface {
+	StringVar(*string, string, string, string)
+}, httpAddr string) {
+	fs.StringVar(&c.HTTPAddr, "http.addr", httpAddr, "HTTP/JSON API listen address, with the OpenAPI document at "+OpenAPIPath+" (empty disables it; needs -grpc.addr, which it calls)")
+}
+
 // Validate reports unusable values, naming the flag.
 func (c ServerConfig) Validate() error {
 	var errs []error
+	if c.HTTPAddr != "" && c.GRPCAddr == "" {
+		errs = append(errs, fmt.Errorf("-http.addr %s: needs -grpc.addr, the API it serves over HTTP", c.HTTPAddr))
+	}
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("-shutdown-timeout %s: want more than 0", c.ShutdownTimeout))
 	}
@@ -97,6 +111,7 @@ type Server struct {
 	checks   map[string]Check
 	grpcLis  net.Listener
 	adminLis net.Listener
+	gateways []*gateway
 
 	// statusMu orders publications of the readiness state, so /readyz and the gRPC health
 	// status never show different probes.
@@ -304,7 +319,7 @@ func (s *Server) Listen() error {
 		}
 		s.adminLis = l
 	}
-	return nil
+	return s.listenHTTPLocked()
 }
 
 // GRPCAddr returns the bound gRPC address, or "" before Listen.
@@ -324,7 +339,8 @@ func addrOf(mu *sync.Mutex, l *net.Listener) string {
 
 // Run serves until ctx is done or a listener fails, probing readiness at start and every
 // ProbeInterval. Then it drains: readiness turns false, the listeners stop accepting, in-flight
-// RPCs and HTTP requests get ShutdownTimeout to finish, and whatever remains is cancelled.
+// RPCs and HTTP requests get ShutdownTimeout to finish, and whatever remains is cancelled. The
+// HTTP APIs stop before the gRPC server, whose RPCs their requests are.
 // When Run returns, no RPC handler is running any more (unless one ignored its cancelled
 // context for a further few seconds, which is logged).
 func (s *Server) Run(ctx context.Context) error {
@@ -332,7 +348,7 @@ func (s *Server) Run(ctx context.Context) error {
 		return err
 	}
 	s.followServices()
-	errc := make(chan error, 2)
+	errc := make(chan error, 2+len(s.gateways))
 	var admin *http.Server
 	if s.adminLis != nil {
 		admin = &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second}
@@ -342,6 +358,10 @@ func (s *Server) Run(ctx context.Context) error {
 	if s.grpcLis != nil {
 		go func() { errc <- s.grpc.Serve(s.grpcLis) }()
 		s.log.Info("grpc listening", zap.String("addr", s.grpcLis.Addr().String()))
+	}
+	gwConn, err := s.startHTTP(errc)
+	if err != nil {
+		errc <- err
 	}
 
 	probeCtx, stopProbes := context.WithCancel(ctx)
@@ -369,7 +389,14 @@ func (s *Server) Run(ctx context.Context) error {
 	s.Drain()
 	stopProbes()
 	<-probed
-	s.stopGRPC()
+	deadline := time.Now().Add(s.cfg.ShutdownTimeout)
+	if err := s.stopHTTP(deadline); err != nil && runErr == nil {
+		runErr = err
+	}
+	s.stopGRPC(time.Until(deadline))
+	if gwConn != nil {
+		_ = gwConn.Close()
+	}
 	if admin != nil {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
 		defer cancel()
@@ -380,12 +407,12 @@ func (s *Server) Run(ctx context.Context) error {
 	return runErr
 }
 
-// stopGRPC stops accepting, lets in-flight RPCs finish within ShutdownTimeout, then cancels the
-// rest and waits a little for their handlers to return.
-func (s *Server) stopGRPC() {
+// stopGRPC stops accepting, lets in-flight RPCs finish within timeout, then cancels the rest
+// and waits a little for their handlers to return.
+func (s *Server) stopGRPC(timeout time.Duration) {
 	stopped := make(chan struct{})
 	go func() { s.grpc.GracefulStop(); close(stopped) }()
-	timer := time.NewTimer(s.cfg.ShutdownTimeout)
+	timer := time.NewTimer(max(timeout, 0))
 	defer timer.Stop()
 	select {
 	case <-stopped:

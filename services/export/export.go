@@ -91,6 +91,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.RetryMin, "retry.min", 500*time.Millisecond, "first backoff while the database or the broker is away")
 	fs.DurationVar(&c.RetryMax, "retry.max", 30*time.Second, "longest backoff while the database or the broker is away")
 	c.Server.RegisterFlags(fs, "127.0.0.1:9102", "127.0.0.1:9202")
+	c.Server.RegisterHTTPFlag(fs, "127.0.0.1:9302")
 	c.Log.Register(fs)
 }
 
@@ -234,6 +235,11 @@ func New(cfg Config, deps app.Deps) (*Service, error) {
 
 // Register adds ExportService to g.
 func (s *Service) Register(g *grpc.Server) { exportv1.RegisterExportServiceServer(g, s.api) }
+
+// HTTPAPI returns ExportService's HTTP/JSON API (routes under /v1/export/).
+func (s *Service) HTTPAPI() app.API {
+	return app.API{Name: "export", Register: exportv1.RegisterExportServiceHandler, OpenAPI: exportv1.OpenAPI}
+}
 
 // Ready reports whether the database answers and the consumer runs without an ongoing
 // failure (fetching from the broker, applying, committing) and the publisher reaches the

@@ -44,6 +44,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.DB.RegisterFlagsWithPrefix("db.", fs, "reconcile")
 	fs.StringVar(&c.InboxDir, "inbox", "", "directory watched for business files")
 	c.Server.RegisterFlags(fs, "127.0.0.1:9103", "127.0.0.1:9203")
+	c.Server.RegisterHTTPFlag(fs, "127.0.0.1:9303")
 	c.Log.Register(fs)
 }
 
@@ -93,6 +94,11 @@ func (s *Service) Ready(ctx context.Context) error {
 
 // Register adds ReconcileService to g.
 func (s *Service) Register(g *grpc.Server) { reconcilev1.RegisterReconcileServiceServer(g, s) }
+
+// HTTPAPI returns ReconcileService's HTTP/JSON API (routes under /v1/reconcile/).
+func (s *Service) HTTPAPI() app.API {
+	return app.API{Name: "reconcile", Register: reconcilev1.RegisterReconcileServiceHandler, OpenAPI: reconcilev1.OpenAPI}
+}
 
 // Run waits for ctx to be done: the reconcile processing is not in this build, which Run says once
 // at Warn, so that the service can be hosted beside the others without stopping them.

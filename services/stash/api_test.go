@@ -10,13 +10,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/testing/protocmp"
 
 	"github.com/bcosdata/bcosdata/libs/await"
 	"github.com/bcosdata/bcosdata/libs/fisco/binlog"
 	stashv1 "github.com/bcosdata/bcosdata/proto/bcosdata/stash/v1"
+	"github.com/bcosdata/bcosdata/services/stash/internal/api"
 )
 
 // TestAPIOnFixture exercises GetBlock, GetStateChanges, VerifyRange and Snapshot on a stash of
@@ -34,34 +37,46 @@ func TestAPIOnFixture(t *testing.T) {
 		published := h.readTopic(t, "bcos.chain0.group1.blocks.v1", 22)
 		for _, n := range []uint64{0, 1, 21} {
 			want := numberToHash(t, recs[n])
-			byNum, err := c.GetBlock(ctx, &stashv1.GetBlockRequest{Selector: &stashv1.GetBlockRequest_Number{Number: n}})
+			byNum, err := c.GetBlock(ctx, &stashv1.GetBlockRequest{Selector: &stashv1.GetBlockRequest_BlockNumber{BlockNumber: n}})
 			if err != nil {
 				t.Fatalf("GetBlock(%d): %v", n, err)
 			}
-			if got := hex.EncodeToString(byNum.GetBlock().GetHeader().GetHash()); got != want {
-				t.Fatalf("GetBlock(%d) hash %s, want %s", n, got, want)
+			if got := byNum.GetBlock().GetHeader().GetHash(); got != "0x"+want {
+				t.Fatalf("GetBlock(%d) hash %s, want 0x%s", n, got, want)
 			}
-			hash, _ := hex.DecodeString(want)
-			byHash, err := c.GetBlock(ctx, &stashv1.GetBlockRequest{Selector: &stashv1.GetBlockRequest_Hash{Hash: hash}})
-			if err != nil {
-				t.Fatalf("GetBlock(%s): %v", want, err)
+			// With 0x or without, any case.
+			for _, h := range []string{"0x" + want, strings.ToUpper(want)} {
+				byHash, err := c.GetBlock(ctx, &stashv1.GetBlockRequest{Selector: &stashv1.GetBlockRequest_BlockHash{BlockHash: h}})
+				if err != nil {
+					t.Fatalf("GetBlock(%s): %v", h, err)
+				}
+				if !proto.Equal(byNum.GetBlock(), byHash.GetBlock()) {
+					t.Errorf("block %d by number and by hash %s differ", n, h)
+				}
 			}
-			if !proto.Equal(byNum.GetBlock(), byHash.GetBlock()) {
-				t.Errorf("block %d by number and by hash differ", n)
-			}
-			// GetBlock is the published message plus the whole block RLP.
+			// GetBlock is the view of the published message plus the whole block RLP.
 			withRaw := decodeBlock(t, published[n])
-			withRaw.Raw = byNum.GetBlock().GetRaw()
-			if !proto.Equal(byNum.GetBlock(), withRaw) {
-				t.Errorf("GetBlock(%d) differs from the published message", n)
+			withRaw.Raw = fromHex(t, byNum.GetBlock().GetRaw())
+			if diff := cmp.Diff(api.BlockView(withRaw), byNum.GetBlock(), protocmp.Transform()); diff != "" {
+				t.Errorf("GetBlock(%d) differs from the published message (-published +GetBlock):\n%s", n, diff)
 			}
-			if raw := byNum.GetBlock().GetRaw(); len(raw) == 0 || !bytes.Equal(raw, rebuildBlock(t, byNum.GetBlock())) {
+			if raw := withRaw.GetRaw(); len(raw) == 0 || !bytes.Equal(raw, rebuildBlock(t, withRaw)) {
 				t.Errorf("GetBlock(%d) raw is not the block RLP (%d bytes)", n, len(raw))
 			}
 		}
-		_, err := c.GetBlock(ctx, &stashv1.GetBlockRequest{Selector: &stashv1.GetBlockRequest_Number{Number: 99}})
-		if status.Code(err) != codes.NotFound {
-			t.Errorf("GetBlock(99) = %v, want NotFound", err)
+		for _, tc := range []struct {
+			req  *stashv1.GetBlockRequest
+			code codes.Code
+		}{
+			{&stashv1.GetBlockRequest{Selector: &stashv1.GetBlockRequest_BlockNumber{BlockNumber: 99}}, codes.NotFound},
+			{&stashv1.GetBlockRequest{Selector: &stashv1.GetBlockRequest_BlockHash{BlockHash: "0x" + strings.Repeat("ab", 32)}}, codes.NotFound},
+			{&stashv1.GetBlockRequest{Selector: &stashv1.GetBlockRequest_BlockHash{BlockHash: "0x1234"}}, codes.InvalidArgument},
+			{&stashv1.GetBlockRequest{Selector: &stashv1.GetBlockRequest_BlockHash{BlockHash: "0xzz"}}, codes.InvalidArgument},
+			{&stashv1.GetBlockRequest{}, codes.InvalidArgument},
+		} {
+			if _, err := c.GetBlock(ctx, tc.req); status.Code(err) != tc.code {
+				t.Errorf("GetBlock(%v) = %v, want %s", tc.req, err, tc.code)
+			}
 		}
 	})
 
@@ -72,8 +87,8 @@ func TestAPIOnFixture(t *testing.T) {
 			if err != nil {
 				t.Fatalf("GetStateChanges(%d): %v", n, err)
 			}
-			if !proto.Equal(resp.GetStateChange(), decodeState(t, published[n])) {
-				t.Errorf("GetStateChanges(%d) differs from the published message", n)
+			if diff := cmp.Diff(api.StateChangeView(decodeState(t, published[n])), resp.GetStateChange(), protocmp.Transform()); diff != "" {
+				t.Errorf("GetStateChanges(%d) differs from the published message (-published +GetStateChanges):\n%s", n, diff)
 			}
 		}
 	})
@@ -153,7 +168,7 @@ func TestAPIOnFixture(t *testing.T) {
 // verifyRange runs VerifyRange and returns the last message, failures of all messages merged.
 func verifyRange(t *testing.T, c stashv1.StashServiceClient, from, to uint64) *stashv1.VerifyRangeResponse {
 	t.Helper()
-	st, err := c.VerifyRange(t.Context(), &stashv1.VerifyRangeRequest{From: from, To: to})
+	st, err := c.VerifyRange(t.Context(), &stashv1.VerifyRangeRequest{FromBlock: from, ToBlock: to})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,9 +207,9 @@ func snapshot(t *testing.T, c stashv1.StashServiceClient, n uint64) map[string]s
 		for i, r := range m.GetRows() {
 			var vals bytes.Buffer
 			for _, v := range r.GetValues() {
-				fmt.Fprintf(&vals, "|%t:%x", v.GetPresent(), v.GetValue())
+				fmt.Fprintf(&vals, "|%t:%x", v.GetPresent(), fromHex(t, v.GetValue()))
 			}
-			out[fmt.Sprintf("%s/%d", m.GetTable(), r.GetId())] = fmt.Sprintf("%d|%s=%x%s@%d", r.GetStatus(), strings.Join(append([]string{m.GetKeyField()}, m.GetValueFields()...), ","), r.GetKey(), vals.String(), m.GetRowBlockNumbers()[i])
+			out[fmt.Sprintf("%s/%d", m.GetTable(), r.GetId())] = fmt.Sprintf("%d|%s=%x%s@%d", r.GetStatus(), strings.Join(append([]string{m.GetKeyField()}, m.GetValueFields()...), ","), fromHex(t, r.GetKey()), vals.String(), m.GetRowBlockNumbers()[i])
 		}
 	}
 	t.Fatal("Snapshot never ended")
@@ -226,4 +241,14 @@ func replay(recs []*binlog.Record, n uint64) map[string]string {
 		}
 	}
 	return out
+}
+
+// fromHex decodes an API byte string, which must be 0x hex.
+func fromHex(t *testing.T, s string) []byte {
+	t.Helper()
+	b, err := hex.DecodeString(strings.TrimPrefix(s, "0x"))
+	if err != nil || !strings.HasPrefix(s, "0x") {
+		t.Fatalf("API byte string %q is not 0x hex", s)
+	}
+	return b
 }

@@ -70,6 +70,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.RetryMax, "retry.max", 30*time.Second, "longest backoff")
 	fs.IntVar(&c.BatchBlocks, "batch.blocks", 256, "most blocks committed to PostgreSQL in one transaction")
 	c.Server.RegisterFlags(fs, "127.0.0.1:9101", "127.0.0.1:9201")
+	c.Server.RegisterHTTPFlag(fs, "127.0.0.1:9301")
 	c.Log.Register(fs)
 }
 

@@ -245,7 +245,7 @@ func TestDatabaseDown(t *testing.T) {
 	if serr != nil {
 		t.Fatalf("Status before the storage is open: %v", serr)
 	}
-	if st.GetLastVerified() != 0 || st.GetCheckpoint() != nil || len(st.GetSources()) != 1 {
+	if st.GetLastVerified() != 0 || st.GetCheckpoint() != "" || len(st.GetSources()) != 1 {
 		t.Errorf("Status before the storage is open: %v", st)
 	}
 	if d := run.dependency(t, "database", false); !strings.Contains(d.GetError(), "connection refused") {

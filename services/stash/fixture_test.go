@@ -221,8 +221,8 @@ func TestFixtureDirectory(t *testing.T) {
 				t.Fatalf("block %d checkpoint %x, independent computation %x", rec.BlockNumber, stored, prev)
 			}
 		}
-		if !bytes.Equal(st.GetCheckpoint(), prev[:]) {
-			t.Errorf("Status checkpoint %x, want %x", st.GetCheckpoint(), prev)
+		if want := "0x" + hex.EncodeToString(prev[:]); st.GetCheckpoint() != want {
+			t.Errorf("Status checkpoint %s, want %s", st.GetCheckpoint(), want)
 		}
 		// The value README.md quotes for this file.
 		if got := hex.EncodeToString(prev[:]); got != fixtureCheckpoint21 {

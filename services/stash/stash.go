@@ -100,6 +100,11 @@ func New(cfg Config, deps app.Deps) (*Service, error) {
 // Register adds StashService to g.
 func (s *Service) Register(g *grpc.Server) { stashv1.RegisterStashServiceServer(g, s.api) }
 
+// HTTPAPI returns StashService's HTTP/JSON API (routes under /v1/stash/).
+func (s *Service) HTTPAPI() app.API {
+	return app.API{Name: "stash", Register: stashv1.RegisterStashServiceHandler, OpenAPI: stashv1.OpenAPI}
+}
+
 // Ready reports whether the service has its storage open and its database, broker and sources
 // answer; the error names each dependency that does not and why.
 func (s *Service) Ready(context.Context) error {

@@ -6,6 +6,11 @@
 
 // Package bcosdata.stash.v1 is the stash service API: ingestion status, verified blocks and
 // state change-sets, re-verification and storage snapshots.
+//
+// The API is read by people and JSON clients (grpcurl, the HTTP gateway), so its messages hold
+// no `bytes`: hashes, addresses, node ids and byte strings are lowercase 0x hex, 256-bit
+// quantities decimal strings. The Kafka payloads in bcosdata.chain.v1 keep the raw bytes; the
+// Block, StateChange and Row messages here are their API views, field for field.
 
 package stashv1
 
@@ -75,8 +80,9 @@ type StatusResponse struct {
 	Sources       []*SourceStatus `protobuf:"bytes,5,rep,name=sources,proto3" json:"sources,omitempty"`
 	// Set when the stream is stopped at a block that failed verification.
 	Failure *VerificationFailure `protobuf:"bytes,6,opt,name=failure,proto3" json:"failure,omitempty"`
-	// Checkpoint hash chain head (encoding in services/stash/README.md).
-	Checkpoint []byte `protobuf:"bytes,7,opt,name=checkpoint,proto3" json:"checkpoint,omitempty"`
+	// Checkpoint hash chain head as 0x hex (encoding in services/stash/README.md); empty while
+	// no block is verified.
+	Checkpoint string `protobuf:"bytes,7,opt,name=checkpoint,proto3" json:"checkpoint,omitempty"`
 	// The state of everything the stash depends on: "database", "broker" and "source <url>"
 	// for each source. The stash is ready when all are. While the storage is not open yet the
 	// progress fields above are empty and the dependencies say why.
@@ -157,11 +163,11 @@ func (x *StatusResponse) GetFailure() *VerificationFailure {
 	return nil
 }
 
-func (x *StatusResponse) GetCheckpoint() []byte {
+func (x *StatusResponse) GetCheckpoint() string {
 	if x != nil {
 		return x.Checkpoint
 	}
-	return nil
+	return ""
 }
 
 func (x *StatusResponse) GetDependencies() []*Dependency {
@@ -464,8 +470,8 @@ type GetBlockRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Types that are valid to be assigned to Selector:
 	//
-	//	*GetBlockRequest_Number
-	//	*GetBlockRequest_Hash
+	//	*GetBlockRequest_BlockNumber
+	//	*GetBlockRequest_BlockHash
 	Selector      isGetBlockRequest_Selector `protobuf_oneof:"selector"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -508,44 +514,45 @@ func (x *GetBlockRequest) GetSelector() isGetBlockRequest_Selector {
 	return nil
 }
 
-func (x *GetBlockRequest) GetNumber() uint64 {
+func (x *GetBlockRequest) GetBlockNumber() uint64 {
 	if x != nil {
-		if x, ok := x.Selector.(*GetBlockRequest_Number); ok {
-			return x.Number
+		if x, ok := x.Selector.(*GetBlockRequest_BlockNumber); ok {
+			return x.BlockNumber
 		}
 	}
 	return 0
 }
 
-func (x *GetBlockRequest) GetHash() []byte {
+func (x *GetBlockRequest) GetBlockHash() string {
 	if x != nil {
-		if x, ok := x.Selector.(*GetBlockRequest_Hash); ok {
-			return x.Hash
+		if x, ok := x.Selector.(*GetBlockRequest_BlockHash); ok {
+			return x.BlockHash
 		}
 	}
-	return nil
+	return ""
 }
 
 type isGetBlockRequest_Selector interface {
 	isGetBlockRequest_Selector()
 }
 
-type GetBlockRequest_Number struct {
-	Number uint64 `protobuf:"varint,1,opt,name=number,proto3,oneof"`
+type GetBlockRequest_BlockNumber struct {
+	BlockNumber uint64 `protobuf:"varint,1,opt,name=block_number,json=blockNumber,proto3,oneof"`
 }
 
-type GetBlockRequest_Hash struct {
-	Hash []byte `protobuf:"bytes,2,opt,name=hash,proto3,oneof"`
+type GetBlockRequest_BlockHash struct {
+	// 0x hex, 32 bytes.
+	BlockHash string `protobuf:"bytes,2,opt,name=block_hash,json=blockHash,proto3,oneof"`
 }
 
-func (*GetBlockRequest_Number) isGetBlockRequest_Selector() {}
+func (*GetBlockRequest_BlockNumber) isGetBlockRequest_Selector() {}
 
-func (*GetBlockRequest_Hash) isGetBlockRequest_Selector() {}
+func (*GetBlockRequest_BlockHash) isGetBlockRequest_Selector() {}
 
 // GetBlockResponse carries the block.
 type GetBlockResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Block         *v1.Block              `protobuf:"bytes,1,opt,name=block,proto3" json:"block,omitempty"`
+	Block         *Block                 `protobuf:"bytes,1,opt,name=block,proto3" json:"block,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -580,7 +587,7 @@ func (*GetBlockResponse) Descriptor() ([]byte, []int) {
 	return file_bcosdata_stash_v1_stash_proto_rawDescGZIP(), []int{6}
 }
 
-func (x *GetBlockResponse) GetBlock() *v1.Block {
+func (x *GetBlockResponse) GetBlock() *Block {
 	if x != nil {
 		return x.Block
 	}
@@ -635,7 +642,7 @@ func (x *GetStateChangesRequest) GetBlockNumber() uint64 {
 // GetStateChangesResponse carries the change-set.
 type GetStateChangesResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	StateChange   *v1.StateChange        `protobuf:"bytes,1,opt,name=state_change,json=stateChange,proto3" json:"state_change,omitempty"`
+	StateChange   *StateChange           `protobuf:"bytes,1,opt,name=state_change,json=stateChange,proto3" json:"state_change,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -670,18 +677,19 @@ func (*GetStateChangesResponse) Descriptor() ([]byte, []int) {
 	return file_bcosdata_stash_v1_stash_proto_rawDescGZIP(), []int{8}
 }
 
-func (x *GetStateChangesResponse) GetStateChange() *v1.StateChange {
+func (x *GetStateChangesResponse) GetStateChange() *StateChange {
 	if x != nil {
 		return x.StateChange
 	}
 	return nil
 }
 
-// VerifyRangeRequest re-verifies [from, to] (to = 0 means the last stored block).
+// VerifyRangeRequest re-verifies [from_block, to_block] (to_block = 0 means the last stored
+// block).
 type VerifyRangeRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	From          uint64                 `protobuf:"varint,1,opt,name=from,proto3" json:"from,omitempty"`
-	To            uint64                 `protobuf:"varint,2,opt,name=to,proto3" json:"to,omitempty"`
+	FromBlock     uint64                 `protobuf:"varint,1,opt,name=from_block,json=fromBlock,proto3" json:"from_block,omitempty"`
+	ToBlock       uint64                 `protobuf:"varint,2,opt,name=to_block,json=toBlock,proto3" json:"to_block,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -716,16 +724,16 @@ func (*VerifyRangeRequest) Descriptor() ([]byte, []int) {
 	return file_bcosdata_stash_v1_stash_proto_rawDescGZIP(), []int{9}
 }
 
-func (x *VerifyRangeRequest) GetFrom() uint64 {
+func (x *VerifyRangeRequest) GetFromBlock() uint64 {
 	if x != nil {
-		return x.From
+		return x.FromBlock
 	}
 	return 0
 }
 
-func (x *VerifyRangeRequest) GetTo() uint64 {
+func (x *VerifyRangeRequest) GetToBlock() uint64 {
 	if x != nil {
-		return x.To
+		return x.ToBlock
 	}
 	return 0
 }
@@ -865,7 +873,7 @@ func (x *SnapshotRequest) GetTables() []string {
 type SnapshotResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Table string                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
-	Rows  []*v1.Row              `protobuf:"bytes,2,rep,name=rows,proto3" json:"rows,omitempty"`
+	Rows  []*Row                 `protobuf:"bytes,2,rep,name=rows,proto3" json:"rows,omitempty"`
 	// Block number of each row's version (_num_), parallel to rows.
 	RowBlockNumbers []uint64 `protobuf:"varint,3,rep,packed,name=row_block_numbers,json=rowBlockNumbers,proto3" json:"row_block_numbers,omitempty"`
 	// The table's key field name.
@@ -913,7 +921,7 @@ func (x *SnapshotResponse) GetTable() string {
 	return ""
 }
 
-func (x *SnapshotResponse) GetRows() []*v1.Row {
+func (x *SnapshotResponse) GetRows() []*Row {
 	if x != nil {
 		return x.Rows
 	}
@@ -941,6 +949,1000 @@ func (x *SnapshotResponse) GetValueFields() []string {
 	return nil
 }
 
+// Block is bcosdata.chain.v1.Block as the API shows it: the stored block with its decoded
+// header, transactions, receipts and signatures, and the whole block RLP in raw.
+type Block struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Chain        string                 `protobuf:"bytes,1,opt,name=chain,proto3" json:"chain,omitempty"`
+	Group        uint32                 `protobuf:"varint,2,opt,name=group,proto3" json:"group,omitempty"`
+	Crypto       v1.CryptoSuite         `protobuf:"varint,3,opt,name=crypto,proto3,enum=bcosdata.chain.v1.CryptoSuite" json:"crypto,omitempty"`
+	Header       *BlockHeader           `protobuf:"bytes,4,opt,name=header,proto3" json:"header,omitempty"`
+	Transactions []*Transaction         `protobuf:"bytes,5,rep,name=transactions,proto3" json:"transactions,omitempty"`
+	Receipts     []*Receipt             `protobuf:"bytes,6,rep,name=receipts,proto3" json:"receipts,omitempty"`
+	// The sealer signatures this copy of the block carries.
+	Signatures []*SealerSignature `protobuf:"bytes,7,rep,name=signatures,proto3" json:"signatures,omitempty"`
+	// The block RLP as the node stored it, 0x hex.
+	Raw           string           `protobuf:"bytes,8,opt,name=raw,proto3" json:"raw,omitempty"`
+	Verification  *v1.Verification `protobuf:"bytes,9,opt,name=verification,proto3" json:"verification,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Block) Reset() {
+	*x = Block{}
+	mi := &file_bcosdata_stash_v1_stash_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Block) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Block) ProtoMessage() {}
+
+func (x *Block) ProtoReflect() protoreflect.Message {
+	mi := &file_bcosdata_stash_v1_stash_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Block.ProtoReflect.Descriptor instead.
+func (*Block) Descriptor() ([]byte, []int) {
+	return file_bcosdata_stash_v1_stash_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *Block) GetChain() string {
+	if x != nil {
+		return x.Chain
+	}
+	return ""
+}
+
+func (x *Block) GetGroup() uint32 {
+	if x != nil {
+		return x.Group
+	}
+	return 0
+}
+
+func (x *Block) GetCrypto() v1.CryptoSuite {
+	if x != nil {
+		return x.Crypto
+	}
+	return v1.CryptoSuite(0)
+}
+
+func (x *Block) GetHeader() *BlockHeader {
+	if x != nil {
+		return x.Header
+	}
+	return nil
+}
+
+func (x *Block) GetTransactions() []*Transaction {
+	if x != nil {
+		return x.Transactions
+	}
+	return nil
+}
+
+func (x *Block) GetReceipts() []*Receipt {
+	if x != nil {
+		return x.Receipts
+	}
+	return nil
+}
+
+func (x *Block) GetSignatures() []*SealerSignature {
+	if x != nil {
+		return x.Signatures
+	}
+	return nil
+}
+
+func (x *Block) GetRaw() string {
+	if x != nil {
+		return x.Raw
+	}
+	return ""
+}
+
+func (x *Block) GetVerification() *v1.Verification {
+	if x != nil {
+		return x.Verification
+	}
+	return nil
+}
+
+// BlockHeader is the 13-field 2.x header plus its hash; hashes and byte strings are 0x hex,
+// gas_limit and gas_used decimal.
+type BlockHeader struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	Hash             string                 `protobuf:"bytes,1,opt,name=hash,proto3" json:"hash,omitempty"`
+	ParentHash       string                 `protobuf:"bytes,2,opt,name=parent_hash,json=parentHash,proto3" json:"parent_hash,omitempty"`
+	Number           uint64                 `protobuf:"varint,3,opt,name=number,proto3" json:"number,omitempty"`
+	StateRoot        string                 `protobuf:"bytes,4,opt,name=state_root,json=stateRoot,proto3" json:"state_root,omitempty"`
+	TransactionsRoot string                 `protobuf:"bytes,5,opt,name=transactions_root,json=transactionsRoot,proto3" json:"transactions_root,omitempty"`
+	ReceiptsRoot     string                 `protobuf:"bytes,6,opt,name=receipts_root,json=receiptsRoot,proto3" json:"receipts_root,omitempty"`
+	DbHash           string                 `protobuf:"bytes,7,opt,name=db_hash,json=dbHash,proto3" json:"db_hash,omitempty"`
+	LogsBloom        string                 `protobuf:"bytes,8,opt,name=logs_bloom,json=logsBloom,proto3" json:"logs_bloom,omitempty"`
+	// Decimal.
+	GasLimit string `protobuf:"bytes,9,opt,name=gas_limit,json=gasLimit,proto3" json:"gas_limit,omitempty"`
+	// Decimal.
+	GasUsed string `protobuf:"bytes,10,opt,name=gas_used,json=gasUsed,proto3" json:"gas_used,omitempty"`
+	// Milliseconds since the Unix epoch.
+	TimestampMs uint64   `protobuf:"varint,11,opt,name=timestamp_ms,json=timestampMs,proto3" json:"timestamp_ms,omitempty"`
+	ExtraData   []string `protobuf:"bytes,12,rep,name=extra_data,json=extraData,proto3" json:"extra_data,omitempty"`
+	// Index of the proposer in sealer_list.
+	Sealer uint64 `protobuf:"varint,13,opt,name=sealer,proto3" json:"sealer,omitempty"`
+	// 64-byte node ids (public keys), 0x hex.
+	SealerList []string `protobuf:"bytes,14,rep,name=sealer_list,json=sealerList,proto3" json:"sealer_list,omitempty"`
+	// The header RLP, 0x hex.
+	Raw           string `protobuf:"bytes,15,opt,name=raw,proto3" json:"raw,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BlockHeader) Reset() {
+	*x = BlockHeader{}
+	mi := &file_bcosdata_stash_v1_stash_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BlockHeader) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BlockHeader) ProtoMessage() {}
+
+func (x *BlockHeader) ProtoReflect() protoreflect.Message {
+	mi := &file_bcosdata_stash_v1_stash_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BlockHeader.ProtoReflect.Descriptor instead.
+func (*BlockHeader) Descriptor() ([]byte, []int) {
+	return file_bcosdata_stash_v1_stash_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *BlockHeader) GetHash() string {
+	if x != nil {
+		return x.Hash
+	}
+	return ""
+}
+
+func (x *BlockHeader) GetParentHash() string {
+	if x != nil {
+		return x.ParentHash
+	}
+	return ""
+}
+
+func (x *BlockHeader) GetNumber() uint64 {
+	if x != nil {
+		return x.Number
+	}
+	return 0
+}
+
+func (x *BlockHeader) GetStateRoot() string {
+	if x != nil {
+		return x.StateRoot
+	}
+	return ""
+}
+
+func (x *BlockHeader) GetTransactionsRoot() string {
+	if x != nil {
+		return x.TransactionsRoot
+	}
+	return ""
+}
+
+func (x *BlockHeader) GetReceiptsRoot() string {
+	if x != nil {
+		return x.ReceiptsRoot
+	}
+	return ""
+}
+
+func (x *BlockHeader) GetDbHash() string {
+	if x != nil {
+		return x.DbHash
+	}
+	return ""
+}
+
+func (x *BlockHeader) GetLogsBloom() string {
+	if x != nil {
+		return x.LogsBloom
+	}
+	return ""
+}
+
+func (x *BlockHeader) GetGasLimit() string {
+	if x != nil {
+		return x.GasLimit
+	}
+	return ""
+}
+
+func (x *BlockHeader) GetGasUsed() string {
+	if x != nil {
+		return x.GasUsed
+	}
+	return ""
+}
+
+func (x *BlockHeader) GetTimestampMs() uint64 {
+	if x != nil {
+		return x.TimestampMs
+	}
+	return 0
+}
+
+func (x *BlockHeader) GetExtraData() []string {
+	if x != nil {
+		return x.ExtraData
+	}
+	return nil
+}
+
+func (x *BlockHeader) GetSealer() uint64 {
+	if x != nil {
+		return x.Sealer
+	}
+	return 0
+}
+
+func (x *BlockHeader) GetSealerList() []string {
+	if x != nil {
+		return x.SealerList
+	}
+	return nil
+}
+
+func (x *BlockHeader) GetRaw() string {
+	if x != nil {
+		return x.Raw
+	}
+	return ""
+}
+
+// SealerSignature is one [index, signature] entry of the block's signature list.
+type SealerSignature struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Index     uint32                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	Signature string                 `protobuf:"bytes,2,opt,name=signature,proto3" json:"signature,omitempty"`
+	// The signer's node id, sealer_list[index].
+	NodeId        string `protobuf:"bytes,3,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SealerSignature) Reset() {
+	*x = SealerSignature{}
+	mi := &file_bcosdata_stash_v1_stash_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SealerSignature) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SealerSignature) ProtoMessage() {}
+
+func (x *SealerSignature) ProtoReflect() protoreflect.Message {
+	mi := &file_bcosdata_stash_v1_stash_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SealerSignature.ProtoReflect.Descriptor instead.
+func (*SealerSignature) Descriptor() ([]byte, []int) {
+	return file_bcosdata_stash_v1_stash_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *SealerSignature) GetIndex() uint32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *SealerSignature) GetSignature() string {
+	if x != nil {
+		return x.Signature
+	}
+	return ""
+}
+
+func (x *SealerSignature) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+// Transaction is a signed 2.x transaction with its recovered sender; hashes, addresses and byte
+// strings are 0x hex, the 256-bit quantities (nonce, gas_price, gas, block_limit, value,
+// chain_id, group_id) decimal.
+type Transaction struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Hash       string                 `protobuf:"bytes,1,opt,name=hash,proto3" json:"hash,omitempty"`
+	Index      uint32                 `protobuf:"varint,2,opt,name=index,proto3" json:"index,omitempty"`
+	Nonce      string                 `protobuf:"bytes,3,opt,name=nonce,proto3" json:"nonce,omitempty"`
+	GasPrice   string                 `protobuf:"bytes,4,opt,name=gas_price,json=gasPrice,proto3" json:"gas_price,omitempty"`
+	Gas        string                 `protobuf:"bytes,5,opt,name=gas,proto3" json:"gas,omitempty"`
+	BlockLimit string                 `protobuf:"bytes,6,opt,name=block_limit,json=blockLimit,proto3" json:"block_limit,omitempty"`
+	// Empty for contract creation.
+	To        string `protobuf:"bytes,7,opt,name=to,proto3" json:"to,omitempty"`
+	Value     string `protobuf:"bytes,8,opt,name=value,proto3" json:"value,omitempty"`
+	Input     string `protobuf:"bytes,9,opt,name=input,proto3" json:"input,omitempty"`
+	ChainId   string `protobuf:"bytes,10,opt,name=chain_id,json=chainId,proto3" json:"chain_id,omitempty"`
+	GroupId   string `protobuf:"bytes,11,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
+	ExtraData string `protobuf:"bytes,12,opt,name=extra_data,json=extraData,proto3" json:"extra_data,omitempty"`
+	// Sender recovered (ECDSA) or verified (SM2) from the signature.
+	From string `protobuf:"bytes,13,opt,name=from,proto3" json:"from,omitempty"`
+	// ECDSA: r||s||v (v = recovery id 0/1); SM2: r||s||public key.
+	Signature string `protobuf:"bytes,14,opt,name=signature,proto3" json:"signature,omitempty"`
+	// The signed transaction RLP.
+	Raw           string `protobuf:"bytes,15,opt,name=raw,proto3" json:"raw,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Transaction) Reset() {
+	*x = Transaction{}
+	mi := &file_bcosdata_stash_v1_stash_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Transaction) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Transaction) ProtoMessage() {}
+
+func (x *Transaction) ProtoReflect() protoreflect.Message {
+	mi := &file_bcosdata_stash_v1_stash_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Transaction.ProtoReflect.Descriptor instead.
+func (*Transaction) Descriptor() ([]byte, []int) {
+	return file_bcosdata_stash_v1_stash_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *Transaction) GetHash() string {
+	if x != nil {
+		return x.Hash
+	}
+	return ""
+}
+
+func (x *Transaction) GetIndex() uint32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *Transaction) GetNonce() string {
+	if x != nil {
+		return x.Nonce
+	}
+	return ""
+}
+
+func (x *Transaction) GetGasPrice() string {
+	if x != nil {
+		return x.GasPrice
+	}
+	return ""
+}
+
+func (x *Transaction) GetGas() string {
+	if x != nil {
+		return x.Gas
+	}
+	return ""
+}
+
+func (x *Transaction) GetBlockLimit() string {
+	if x != nil {
+		return x.BlockLimit
+	}
+	return ""
+}
+
+func (x *Transaction) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
+}
+
+func (x *Transaction) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
+func (x *Transaction) GetInput() string {
+	if x != nil {
+		return x.Input
+	}
+	return ""
+}
+
+func (x *Transaction) GetChainId() string {
+	if x != nil {
+		return x.ChainId
+	}
+	return ""
+}
+
+func (x *Transaction) GetGroupId() string {
+	if x != nil {
+		return x.GroupId
+	}
+	return ""
+}
+
+func (x *Transaction) GetExtraData() string {
+	if x != nil {
+		return x.ExtraData
+	}
+	return ""
+}
+
+func (x *Transaction) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *Transaction) GetSignature() string {
+	if x != nil {
+		return x.Signature
+	}
+	return ""
+}
+
+func (x *Transaction) GetRaw() string {
+	if x != nil {
+		return x.Raw
+	}
+	return ""
+}
+
+// Receipt is a transaction receipt; hashes, addresses and byte strings are 0x hex, gas_used and
+// remain_gas decimal.
+type Receipt struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	TransactionHash  string                 `protobuf:"bytes,1,opt,name=transaction_hash,json=transactionHash,proto3" json:"transaction_hash,omitempty"`
+	TransactionIndex uint32                 `protobuf:"varint,2,opt,name=transaction_index,json=transactionIndex,proto3" json:"transaction_index,omitempty"`
+	StateRoot        string                 `protobuf:"bytes,3,opt,name=state_root,json=stateRoot,proto3" json:"state_root,omitempty"`
+	GasUsed          string                 `protobuf:"bytes,4,opt,name=gas_used,json=gasUsed,proto3" json:"gas_used,omitempty"`
+	// Set only for contract creation.
+	ContractAddress string `protobuf:"bytes,5,opt,name=contract_address,json=contractAddress,proto3" json:"contract_address,omitempty"`
+	LogsBloom       string `protobuf:"bytes,6,opt,name=logs_bloom,json=logsBloom,proto3" json:"logs_bloom,omitempty"`
+	// Execution status (0 = success; 22 = revert).
+	Status uint32 `protobuf:"varint,7,opt,name=status,proto3" json:"status,omitempty"`
+	Output string `protobuf:"bytes,8,opt,name=output,proto3" json:"output,omitempty"`
+	// Set for 8-field receipts (2.9.0 and later) only.
+	RemainGas *string `protobuf:"bytes,9,opt,name=remain_gas,json=remainGas,proto3,oneof" json:"remain_gas,omitempty"`
+	Logs      []*Log  `protobuf:"bytes,10,rep,name=logs,proto3" json:"logs,omitempty"`
+	Hash      string  `protobuf:"bytes,11,opt,name=hash,proto3" json:"hash,omitempty"`
+	// The receipt RLP.
+	Raw           string `protobuf:"bytes,12,opt,name=raw,proto3" json:"raw,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Receipt) Reset() {
+	*x = Receipt{}
+	mi := &file_bcosdata_stash_v1_stash_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Receipt) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Receipt) ProtoMessage() {}
+
+func (x *Receipt) ProtoReflect() protoreflect.Message {
+	mi := &file_bcosdata_stash_v1_stash_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Receipt.ProtoReflect.Descriptor instead.
+func (*Receipt) Descriptor() ([]byte, []int) {
+	return file_bcosdata_stash_v1_stash_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *Receipt) GetTransactionHash() string {
+	if x != nil {
+		return x.TransactionHash
+	}
+	return ""
+}
+
+func (x *Receipt) GetTransactionIndex() uint32 {
+	if x != nil {
+		return x.TransactionIndex
+	}
+	return 0
+}
+
+func (x *Receipt) GetStateRoot() string {
+	if x != nil {
+		return x.StateRoot
+	}
+	return ""
+}
+
+func (x *Receipt) GetGasUsed() string {
+	if x != nil {
+		return x.GasUsed
+	}
+	return ""
+}
+
+func (x *Receipt) GetContractAddress() string {
+	if x != nil {
+		return x.ContractAddress
+	}
+	return ""
+}
+
+func (x *Receipt) GetLogsBloom() string {
+	if x != nil {
+		return x.LogsBloom
+	}
+	return ""
+}
+
+func (x *Receipt) GetStatus() uint32 {
+	if x != nil {
+		return x.Status
+	}
+	return 0
+}
+
+func (x *Receipt) GetOutput() string {
+	if x != nil {
+		return x.Output
+	}
+	return ""
+}
+
+func (x *Receipt) GetRemainGas() string {
+	if x != nil && x.RemainGas != nil {
+		return *x.RemainGas
+	}
+	return ""
+}
+
+func (x *Receipt) GetLogs() []*Log {
+	if x != nil {
+		return x.Logs
+	}
+	return nil
+}
+
+func (x *Receipt) GetHash() string {
+	if x != nil {
+		return x.Hash
+	}
+	return ""
+}
+
+func (x *Receipt) GetRaw() string {
+	if x != nil {
+		return x.Raw
+	}
+	return ""
+}
+
+// Log is one event log of a receipt.
+type Log struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Address string                 `protobuf:"bytes,1,opt,name=address,proto3" json:"address,omitempty"`
+	Topics  []string               `protobuf:"bytes,2,rep,name=topics,proto3" json:"topics,omitempty"`
+	Data    string                 `protobuf:"bytes,3,opt,name=data,proto3" json:"data,omitempty"`
+	// Position within the receipt.
+	Index         uint32 `protobuf:"varint,4,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Log) Reset() {
+	*x = Log{}
+	mi := &file_bcosdata_stash_v1_stash_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Log) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Log) ProtoMessage() {}
+
+func (x *Log) ProtoReflect() protoreflect.Message {
+	mi := &file_bcosdata_stash_v1_stash_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Log.ProtoReflect.Descriptor instead.
+func (*Log) Descriptor() ([]byte, []int) {
+	return file_bcosdata_stash_v1_stash_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *Log) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *Log) GetTopics() []string {
+	if x != nil {
+		return x.Topics
+	}
+	return nil
+}
+
+func (x *Log) GetData() string {
+	if x != nil {
+		return x.Data
+	}
+	return ""
+}
+
+func (x *Log) GetIndex() uint32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+// StateChange is bcosdata.chain.v1.StateChange as the API shows it: a block's storage
+// change-set from the binlog.
+type StateChange struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Chain       string                 `protobuf:"bytes,1,opt,name=chain,proto3" json:"chain,omitempty"`
+	Group       uint32                 `protobuf:"varint,2,opt,name=group,proto3" json:"group,omitempty"`
+	BlockNumber uint64                 `protobuf:"varint,3,opt,name=block_number,json=blockNumber,proto3" json:"block_number,omitempty"`
+	// 0x hex.
+	BlockHash string `protobuf:"bytes,4,opt,name=block_hash,json=blockHash,proto3" json:"block_hash,omitempty"`
+	// Tables in the order the node wrote them (by name).
+	Tables        []*TableChange `protobuf:"bytes,5,rep,name=tables,proto3" json:"tables,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StateChange) Reset() {
+	*x = StateChange{}
+	mi := &file_bcosdata_stash_v1_stash_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StateChange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StateChange) ProtoMessage() {}
+
+func (x *StateChange) ProtoReflect() protoreflect.Message {
+	mi := &file_bcosdata_stash_v1_stash_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StateChange.ProtoReflect.Descriptor instead.
+func (*StateChange) Descriptor() ([]byte, []int) {
+	return file_bcosdata_stash_v1_stash_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *StateChange) GetChain() string {
+	if x != nil {
+		return x.Chain
+	}
+	return ""
+}
+
+func (x *StateChange) GetGroup() uint32 {
+	if x != nil {
+		return x.Group
+	}
+	return 0
+}
+
+func (x *StateChange) GetBlockNumber() uint64 {
+	if x != nil {
+		return x.BlockNumber
+	}
+	return 0
+}
+
+func (x *StateChange) GetBlockHash() string {
+	if x != nil {
+		return x.BlockHash
+	}
+	return ""
+}
+
+func (x *StateChange) GetTables() []*TableChange {
+	if x != nil {
+		return x.Tables
+	}
+	return nil
+}
+
+// TableChange is one storage table's rows changed by a block.
+type TableChange struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The key field name.
+	KeyField string `protobuf:"bytes,2,opt,name=key_field,json=keyField,proto3" json:"key_field,omitempty"`
+	// Value field names in table order, without the key and the _status_/_num_/_id_ specials.
+	ValueFields   []string `protobuf:"bytes,3,rep,name=value_fields,json=valueFields,proto3" json:"value_fields,omitempty"`
+	Rows          []*Row   `protobuf:"bytes,4,rep,name=rows,proto3" json:"rows,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TableChange) Reset() {
+	*x = TableChange{}
+	mi := &file_bcosdata_stash_v1_stash_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TableChange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TableChange) ProtoMessage() {}
+
+func (x *TableChange) ProtoReflect() protoreflect.Message {
+	mi := &file_bcosdata_stash_v1_stash_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TableChange.ProtoReflect.Descriptor instead.
+func (*TableChange) Descriptor() ([]byte, []int) {
+	return file_bcosdata_stash_v1_stash_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *TableChange) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *TableChange) GetKeyField() string {
+	if x != nil {
+		return x.KeyField
+	}
+	return ""
+}
+
+func (x *TableChange) GetValueFields() []string {
+	if x != nil {
+		return x.ValueFields
+	}
+	return nil
+}
+
+func (x *TableChange) GetRows() []*Row {
+	if x != nil {
+		return x.Rows
+	}
+	return nil
+}
+
+// Row is one storage row version; key and values are the node's bytes as 0x hex.
+type Row struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The node's _id_.
+	Id uint64 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The node's _status_: 0 normal, 1 deleted.
+	Status uint32     `protobuf:"varint,2,opt,name=status,proto3" json:"status,omitempty"`
+	Kind   v1.RowKind `protobuf:"varint,3,opt,name=kind,proto3,enum=bcosdata.chain.v1.RowKind" json:"kind,omitempty"`
+	Key    string     `protobuf:"bytes,4,opt,name=key,proto3" json:"key,omitempty"`
+	// One per value field, in the order of the table's value fields.
+	Values        []*FieldValue `protobuf:"bytes,5,rep,name=values,proto3" json:"values,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Row) Reset() {
+	*x = Row{}
+	mi := &file_bcosdata_stash_v1_stash_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Row) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Row) ProtoMessage() {}
+
+func (x *Row) ProtoReflect() protoreflect.Message {
+	mi := &file_bcosdata_stash_v1_stash_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Row.ProtoReflect.Descriptor instead.
+func (*Row) Descriptor() ([]byte, []int) {
+	return file_bcosdata_stash_v1_stash_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *Row) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *Row) GetStatus() uint32 {
+	if x != nil {
+		return x.Status
+	}
+	return 0
+}
+
+func (x *Row) GetKind() v1.RowKind {
+	if x != nil {
+		return x.Kind
+	}
+	return v1.RowKind(0)
+}
+
+func (x *Row) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *Row) GetValues() []*FieldValue {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
+
+// FieldValue is a field's bytes as 0x hex; absent differs from empty in binlogs written by
+// 2.5.0+.
+type FieldValue struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Value         string                 `protobuf:"bytes,1,opt,name=value,proto3" json:"value,omitempty"`
+	Present       bool                   `protobuf:"varint,2,opt,name=present,proto3" json:"present,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FieldValue) Reset() {
+	*x = FieldValue{}
+	mi := &file_bcosdata_stash_v1_stash_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FieldValue) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FieldValue) ProtoMessage() {}
+
+func (x *FieldValue) ProtoReflect() protoreflect.Message {
+	mi := &file_bcosdata_stash_v1_stash_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FieldValue.ProtoReflect.Descriptor instead.
+func (*FieldValue) Descriptor() ([]byte, []int) {
+	return file_bcosdata_stash_v1_stash_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *FieldValue) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
+func (x *FieldValue) GetPresent() bool {
+	if x != nil {
+		return x.Present
+	}
+	return false
+}
+
 var File_bcosdata_stash_v1_stash_proto protoreflect.FileDescriptor
 
 const file_bcosdata_stash_v1_stash_proto_rawDesc = "" +
@@ -955,7 +1957,7 @@ const file_bcosdata_stash_v1_stash_proto_rawDesc = "" +
 	"\asources\x18\x05 \x03(\v2\x1f.bcosdata.stash.v1.SourceStatusR\asources\x12@\n" +
 	"\afailure\x18\x06 \x01(\v2&.bcosdata.stash.v1.VerificationFailureR\afailure\x12\x1e\n" +
 	"\n" +
-	"checkpoint\x18\a \x01(\fR\n" +
+	"checkpoint\x18\a \x01(\tR\n" +
 	"checkpoint\x12A\n" +
 	"\fdependencies\x18\b \x03(\v2\x1d.bcosdata.stash.v1.DependencyR\fdependencies\"~\n" +
 	"\n" +
@@ -985,21 +1987,23 @@ const file_bcosdata_stash_v1_stash_proto_rawDesc = "" +
 	"\x06source\x18\x04 \x01(\tR\x06source\x12\x12\n" +
 	"\x04file\x18\x05 \x01(\tR\x04file\x12\x16\n" +
 	"\x06offset\x18\x06 \x01(\x03R\x06offset\x12.\n" +
-	"\x04time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"M\n" +
-	"\x0fGetBlockRequest\x12\x18\n" +
-	"\x06number\x18\x01 \x01(\x04H\x00R\x06number\x12\x14\n" +
-	"\x04hash\x18\x02 \x01(\fH\x00R\x04hashB\n" +
+	"\x04time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"c\n" +
+	"\x0fGetBlockRequest\x12#\n" +
+	"\fblock_number\x18\x01 \x01(\x04H\x00R\vblockNumber\x12\x1f\n" +
+	"\n" +
+	"block_hash\x18\x02 \x01(\tH\x00R\tblockHashB\n" +
 	"\n" +
 	"\bselector\"B\n" +
 	"\x10GetBlockResponse\x12.\n" +
-	"\x05block\x18\x01 \x01(\v2\x18.bcosdata.chain.v1.BlockR\x05block\";\n" +
+	"\x05block\x18\x01 \x01(\v2\x18.bcosdata.stash.v1.BlockR\x05block\";\n" +
 	"\x16GetStateChangesRequest\x12!\n" +
 	"\fblock_number\x18\x01 \x01(\x04R\vblockNumber\"\\\n" +
 	"\x17GetStateChangesResponse\x12A\n" +
-	"\fstate_change\x18\x01 \x01(\v2\x1e.bcosdata.chain.v1.StateChangeR\vstateChange\"8\n" +
-	"\x12VerifyRangeRequest\x12\x12\n" +
-	"\x04from\x18\x01 \x01(\x04R\x04from\x12\x0e\n" +
-	"\x02to\x18\x02 \x01(\x04R\x02to\"\xb9\x01\n" +
+	"\fstate_change\x18\x01 \x01(\v2\x1e.bcosdata.stash.v1.StateChangeR\vstateChange\"N\n" +
+	"\x12VerifyRangeRequest\x12\x1d\n" +
+	"\n" +
+	"from_block\x18\x01 \x01(\x04R\tfromBlock\x12\x19\n" +
+	"\bto_block\x18\x02 \x01(\x04R\atoBlock\"\xb9\x01\n" +
 	"\x13VerifyRangeResponse\x12\x1a\n" +
 	"\bverified\x18\x01 \x01(\x04R\bverified\x12\x18\n" +
 	"\acurrent\x18\x02 \x01(\x04R\acurrent\x12\x14\n" +
@@ -1011,10 +2015,112 @@ const file_bcosdata_stash_v1_stash_proto_rawDesc = "" +
 	"\x06tables\x18\x02 \x03(\tR\x06tables\"\xc0\x01\n" +
 	"\x10SnapshotResponse\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12*\n" +
-	"\x04rows\x18\x02 \x03(\v2\x16.bcosdata.chain.v1.RowR\x04rows\x12*\n" +
+	"\x04rows\x18\x02 \x03(\v2\x16.bcosdata.stash.v1.RowR\x04rows\x12*\n" +
 	"\x11row_block_numbers\x18\x03 \x03(\x04R\x0frowBlockNumbers\x12\x1b\n" +
 	"\tkey_field\x18\x04 \x01(\tR\bkeyField\x12!\n" +
-	"\fvalue_fields\x18\x05 \x03(\tR\vvalueFields2\xd3\x03\n" +
+	"\fvalue_fields\x18\x05 \x03(\tR\vvalueFields\"\xba\x03\n" +
+	"\x05Block\x12\x14\n" +
+	"\x05chain\x18\x01 \x01(\tR\x05chain\x12\x14\n" +
+	"\x05group\x18\x02 \x01(\rR\x05group\x126\n" +
+	"\x06crypto\x18\x03 \x01(\x0e2\x1e.bcosdata.chain.v1.CryptoSuiteR\x06crypto\x126\n" +
+	"\x06header\x18\x04 \x01(\v2\x1e.bcosdata.stash.v1.BlockHeaderR\x06header\x12B\n" +
+	"\ftransactions\x18\x05 \x03(\v2\x1e.bcosdata.stash.v1.TransactionR\ftransactions\x126\n" +
+	"\breceipts\x18\x06 \x03(\v2\x1a.bcosdata.stash.v1.ReceiptR\breceipts\x12B\n" +
+	"\n" +
+	"signatures\x18\a \x03(\v2\".bcosdata.stash.v1.SealerSignatureR\n" +
+	"signatures\x12\x10\n" +
+	"\x03raw\x18\b \x01(\tR\x03raw\x12C\n" +
+	"\fverification\x18\t \x01(\v2\x1f.bcosdata.chain.v1.VerificationR\fverification\"\xc8\x03\n" +
+	"\vBlockHeader\x12\x12\n" +
+	"\x04hash\x18\x01 \x01(\tR\x04hash\x12\x1f\n" +
+	"\vparent_hash\x18\x02 \x01(\tR\n" +
+	"parentHash\x12\x16\n" +
+	"\x06number\x18\x03 \x01(\x04R\x06number\x12\x1d\n" +
+	"\n" +
+	"state_root\x18\x04 \x01(\tR\tstateRoot\x12+\n" +
+	"\x11transactions_root\x18\x05 \x01(\tR\x10transactionsRoot\x12#\n" +
+	"\rreceipts_root\x18\x06 \x01(\tR\freceiptsRoot\x12\x17\n" +
+	"\adb_hash\x18\a \x01(\tR\x06dbHash\x12\x1d\n" +
+	"\n" +
+	"logs_bloom\x18\b \x01(\tR\tlogsBloom\x12\x1b\n" +
+	"\tgas_limit\x18\t \x01(\tR\bgasLimit\x12\x19\n" +
+	"\bgas_used\x18\n" +
+	" \x01(\tR\agasUsed\x12!\n" +
+	"\ftimestamp_ms\x18\v \x01(\x04R\vtimestampMs\x12\x1d\n" +
+	"\n" +
+	"extra_data\x18\f \x03(\tR\textraData\x12\x16\n" +
+	"\x06sealer\x18\r \x01(\x04R\x06sealer\x12\x1f\n" +
+	"\vsealer_list\x18\x0e \x03(\tR\n" +
+	"sealerList\x12\x10\n" +
+	"\x03raw\x18\x0f \x01(\tR\x03raw\"^\n" +
+	"\x0fSealerSignature\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\rR\x05index\x12\x1c\n" +
+	"\tsignature\x18\x02 \x01(\tR\tsignature\x12\x17\n" +
+	"\anode_id\x18\x03 \x01(\tR\x06nodeId\"\xf2\x02\n" +
+	"\vTransaction\x12\x12\n" +
+	"\x04hash\x18\x01 \x01(\tR\x04hash\x12\x14\n" +
+	"\x05index\x18\x02 \x01(\rR\x05index\x12\x14\n" +
+	"\x05nonce\x18\x03 \x01(\tR\x05nonce\x12\x1b\n" +
+	"\tgas_price\x18\x04 \x01(\tR\bgasPrice\x12\x10\n" +
+	"\x03gas\x18\x05 \x01(\tR\x03gas\x12\x1f\n" +
+	"\vblock_limit\x18\x06 \x01(\tR\n" +
+	"blockLimit\x12\x0e\n" +
+	"\x02to\x18\a \x01(\tR\x02to\x12\x14\n" +
+	"\x05value\x18\b \x01(\tR\x05value\x12\x14\n" +
+	"\x05input\x18\t \x01(\tR\x05input\x12\x19\n" +
+	"\bchain_id\x18\n" +
+	" \x01(\tR\achainId\x12\x19\n" +
+	"\bgroup_id\x18\v \x01(\tR\agroupId\x12\x1d\n" +
+	"\n" +
+	"extra_data\x18\f \x01(\tR\textraData\x12\x12\n" +
+	"\x04from\x18\r \x01(\tR\x04from\x12\x1c\n" +
+	"\tsignature\x18\x0e \x01(\tR\tsignature\x12\x10\n" +
+	"\x03raw\x18\x0f \x01(\tR\x03raw\"\x9a\x03\n" +
+	"\aReceipt\x12)\n" +
+	"\x10transaction_hash\x18\x01 \x01(\tR\x0ftransactionHash\x12+\n" +
+	"\x11transaction_index\x18\x02 \x01(\rR\x10transactionIndex\x12\x1d\n" +
+	"\n" +
+	"state_root\x18\x03 \x01(\tR\tstateRoot\x12\x19\n" +
+	"\bgas_used\x18\x04 \x01(\tR\agasUsed\x12)\n" +
+	"\x10contract_address\x18\x05 \x01(\tR\x0fcontractAddress\x12\x1d\n" +
+	"\n" +
+	"logs_bloom\x18\x06 \x01(\tR\tlogsBloom\x12\x16\n" +
+	"\x06status\x18\a \x01(\rR\x06status\x12\x16\n" +
+	"\x06output\x18\b \x01(\tR\x06output\x12\"\n" +
+	"\n" +
+	"remain_gas\x18\t \x01(\tH\x00R\tremainGas\x88\x01\x01\x12*\n" +
+	"\x04logs\x18\n" +
+	" \x03(\v2\x16.bcosdata.stash.v1.LogR\x04logs\x12\x12\n" +
+	"\x04hash\x18\v \x01(\tR\x04hash\x12\x10\n" +
+	"\x03raw\x18\f \x01(\tR\x03rawB\r\n" +
+	"\v_remain_gas\"a\n" +
+	"\x03Log\x12\x18\n" +
+	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x16\n" +
+	"\x06topics\x18\x02 \x03(\tR\x06topics\x12\x12\n" +
+	"\x04data\x18\x03 \x01(\tR\x04data\x12\x14\n" +
+	"\x05index\x18\x04 \x01(\rR\x05index\"\xb3\x01\n" +
+	"\vStateChange\x12\x14\n" +
+	"\x05chain\x18\x01 \x01(\tR\x05chain\x12\x14\n" +
+	"\x05group\x18\x02 \x01(\rR\x05group\x12!\n" +
+	"\fblock_number\x18\x03 \x01(\x04R\vblockNumber\x12\x1d\n" +
+	"\n" +
+	"block_hash\x18\x04 \x01(\tR\tblockHash\x126\n" +
+	"\x06tables\x18\x05 \x03(\v2\x1e.bcosdata.stash.v1.TableChangeR\x06tables\"\x8d\x01\n" +
+	"\vTableChange\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n" +
+	"\tkey_field\x18\x02 \x01(\tR\bkeyField\x12!\n" +
+	"\fvalue_fields\x18\x03 \x03(\tR\vvalueFields\x12*\n" +
+	"\x04rows\x18\x04 \x03(\v2\x16.bcosdata.stash.v1.RowR\x04rows\"\xa6\x01\n" +
+	"\x03Row\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x16\n" +
+	"\x06status\x18\x02 \x01(\rR\x06status\x12.\n" +
+	"\x04kind\x18\x03 \x01(\x0e2\x1a.bcosdata.chain.v1.RowKindR\x04kind\x12\x10\n" +
+	"\x03key\x18\x04 \x01(\tR\x03key\x125\n" +
+	"\x06values\x18\x05 \x03(\v2\x1d.bcosdata.stash.v1.FieldValueR\x06values\"<\n" +
+	"\n" +
+	"FieldValue\x12\x14\n" +
+	"\x05value\x18\x01 \x01(\tR\x05value\x12\x18\n" +
+	"\apresent\x18\x02 \x01(\bR\apresent2\xd3\x03\n" +
 	"\fStashService\x12M\n" +
 	"\x06Status\x12 .bcosdata.stash.v1.StatusRequest\x1a!.bcosdata.stash.v1.StatusResponse\x12S\n" +
 	"\bGetBlock\x12\".bcosdata.stash.v1.GetBlockRequest\x1a#.bcosdata.stash.v1.GetBlockResponse\x12h\n" +
@@ -1034,7 +2140,7 @@ func file_bcosdata_stash_v1_stash_proto_rawDescGZIP() []byte {
 	return file_bcosdata_stash_v1_stash_proto_rawDescData
 }
 
-var file_bcosdata_stash_v1_stash_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_bcosdata_stash_v1_stash_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_bcosdata_stash_v1_stash_proto_goTypes = []any{
 	(*StatusRequest)(nil),           // 0: bcosdata.stash.v1.StatusRequest
 	(*StatusResponse)(nil),          // 1: bcosdata.stash.v1.StatusResponse
@@ -1049,38 +2155,59 @@ var file_bcosdata_stash_v1_stash_proto_goTypes = []any{
 	(*VerifyRangeResponse)(nil),     // 10: bcosdata.stash.v1.VerifyRangeResponse
 	(*SnapshotRequest)(nil),         // 11: bcosdata.stash.v1.SnapshotRequest
 	(*SnapshotResponse)(nil),        // 12: bcosdata.stash.v1.SnapshotResponse
-	(*timestamppb.Timestamp)(nil),   // 13: google.protobuf.Timestamp
-	(*v1.Block)(nil),                // 14: bcosdata.chain.v1.Block
-	(*v1.StateChange)(nil),          // 15: bcosdata.chain.v1.StateChange
-	(*v1.Row)(nil),                  // 16: bcosdata.chain.v1.Row
+	(*Block)(nil),                   // 13: bcosdata.stash.v1.Block
+	(*BlockHeader)(nil),             // 14: bcosdata.stash.v1.BlockHeader
+	(*SealerSignature)(nil),         // 15: bcosdata.stash.v1.SealerSignature
+	(*Transaction)(nil),             // 16: bcosdata.stash.v1.Transaction
+	(*Receipt)(nil),                 // 17: bcosdata.stash.v1.Receipt
+	(*Log)(nil),                     // 18: bcosdata.stash.v1.Log
+	(*StateChange)(nil),             // 19: bcosdata.stash.v1.StateChange
+	(*TableChange)(nil),             // 20: bcosdata.stash.v1.TableChange
+	(*Row)(nil),                     // 21: bcosdata.stash.v1.Row
+	(*FieldValue)(nil),              // 22: bcosdata.stash.v1.FieldValue
+	(*timestamppb.Timestamp)(nil),   // 23: google.protobuf.Timestamp
+	(v1.CryptoSuite)(0),             // 24: bcosdata.chain.v1.CryptoSuite
+	(*v1.Verification)(nil),         // 25: bcosdata.chain.v1.Verification
+	(v1.RowKind)(0),                 // 26: bcosdata.chain.v1.RowKind
 }
 var file_bcosdata_stash_v1_stash_proto_depIdxs = []int32{
 	3,  // 0: bcosdata.stash.v1.StatusResponse.sources:type_name -> bcosdata.stash.v1.SourceStatus
 	4,  // 1: bcosdata.stash.v1.StatusResponse.failure:type_name -> bcosdata.stash.v1.VerificationFailure
 	2,  // 2: bcosdata.stash.v1.StatusResponse.dependencies:type_name -> bcosdata.stash.v1.Dependency
-	13, // 3: bcosdata.stash.v1.Dependency.since:type_name -> google.protobuf.Timestamp
-	13, // 4: bcosdata.stash.v1.SourceStatus.last_error_time:type_name -> google.protobuf.Timestamp
-	13, // 5: bcosdata.stash.v1.SourceStatus.ready_since:type_name -> google.protobuf.Timestamp
-	13, // 6: bcosdata.stash.v1.VerificationFailure.time:type_name -> google.protobuf.Timestamp
-	14, // 7: bcosdata.stash.v1.GetBlockResponse.block:type_name -> bcosdata.chain.v1.Block
-	15, // 8: bcosdata.stash.v1.GetStateChangesResponse.state_change:type_name -> bcosdata.chain.v1.StateChange
+	23, // 3: bcosdata.stash.v1.Dependency.since:type_name -> google.protobuf.Timestamp
+	23, // 4: bcosdata.stash.v1.SourceStatus.last_error_time:type_name -> google.protobuf.Timestamp
+	23, // 5: bcosdata.stash.v1.SourceStatus.ready_since:type_name -> google.protobuf.Timestamp
+	23, // 6: bcosdata.stash.v1.VerificationFailure.time:type_name -> google.protobuf.Timestamp
+	13, // 7: bcosdata.stash.v1.GetBlockResponse.block:type_name -> bcosdata.stash.v1.Block
+	19, // 8: bcosdata.stash.v1.GetStateChangesResponse.state_change:type_name -> bcosdata.stash.v1.StateChange
 	4,  // 9: bcosdata.stash.v1.VerifyRangeResponse.failures:type_name -> bcosdata.stash.v1.VerificationFailure
-	16, // 10: bcosdata.stash.v1.SnapshotResponse.rows:type_name -> bcosdata.chain.v1.Row
-	0,  // 11: bcosdata.stash.v1.StashService.Status:input_type -> bcosdata.stash.v1.StatusRequest
-	5,  // 12: bcosdata.stash.v1.StashService.GetBlock:input_type -> bcosdata.stash.v1.GetBlockRequest
-	7,  // 13: bcosdata.stash.v1.StashService.GetStateChanges:input_type -> bcosdata.stash.v1.GetStateChangesRequest
-	9,  // 14: bcosdata.stash.v1.StashService.VerifyRange:input_type -> bcosdata.stash.v1.VerifyRangeRequest
-	11, // 15: bcosdata.stash.v1.StashService.Snapshot:input_type -> bcosdata.stash.v1.SnapshotRequest
-	1,  // 16: bcosdata.stash.v1.StashService.Status:output_type -> bcosdata.stash.v1.StatusResponse
-	6,  // 17: bcosdata.stash.v1.StashService.GetBlock:output_type -> bcosdata.stash.v1.GetBlockResponse
-	8,  // 18: bcosdata.stash.v1.StashService.GetStateChanges:output_type -> bcosdata.stash.v1.GetStateChangesResponse
-	10, // 19: bcosdata.stash.v1.StashService.VerifyRange:output_type -> bcosdata.stash.v1.VerifyRangeResponse
-	12, // 20: bcosdata.stash.v1.StashService.Snapshot:output_type -> bcosdata.stash.v1.SnapshotResponse
-	16, // [16:21] is the sub-list for method output_type
-	11, // [11:16] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	21, // 10: bcosdata.stash.v1.SnapshotResponse.rows:type_name -> bcosdata.stash.v1.Row
+	24, // 11: bcosdata.stash.v1.Block.crypto:type_name -> bcosdata.chain.v1.CryptoSuite
+	14, // 12: bcosdata.stash.v1.Block.header:type_name -> bcosdata.stash.v1.BlockHeader
+	16, // 13: bcosdata.stash.v1.Block.transactions:type_name -> bcosdata.stash.v1.Transaction
+	17, // 14: bcosdata.stash.v1.Block.receipts:type_name -> bcosdata.stash.v1.Receipt
+	15, // 15: bcosdata.stash.v1.Block.signatures:type_name -> bcosdata.stash.v1.SealerSignature
+	25, // 16: bcosdata.stash.v1.Block.verification:type_name -> bcosdata.chain.v1.Verification
+	18, // 17: bcosdata.stash.v1.Receipt.logs:type_name -> bcosdata.stash.v1.Log
+	20, // 18: bcosdata.stash.v1.StateChange.tables:type_name -> bcosdata.stash.v1.TableChange
+	21, // 19: bcosdata.stash.v1.TableChange.rows:type_name -> bcosdata.stash.v1.Row
+	26, // 20: bcosdata.stash.v1.Row.kind:type_name -> bcosdata.chain.v1.RowKind
+	22, // 21: bcosdata.stash.v1.Row.values:type_name -> bcosdata.stash.v1.FieldValue
+	0,  // 22: bcosdata.stash.v1.StashService.Status:input_type -> bcosdata.stash.v1.StatusRequest
+	5,  // 23: bcosdata.stash.v1.StashService.GetBlock:input_type -> bcosdata.stash.v1.GetBlockRequest
+	7,  // 24: bcosdata.stash.v1.StashService.GetStateChanges:input_type -> bcosdata.stash.v1.GetStateChangesRequest
+	9,  // 25: bcosdata.stash.v1.StashService.VerifyRange:input_type -> bcosdata.stash.v1.VerifyRangeRequest
+	11, // 26: bcosdata.stash.v1.StashService.Snapshot:input_type -> bcosdata.stash.v1.SnapshotRequest
+	1,  // 27: bcosdata.stash.v1.StashService.Status:output_type -> bcosdata.stash.v1.StatusResponse
+	6,  // 28: bcosdata.stash.v1.StashService.GetBlock:output_type -> bcosdata.stash.v1.GetBlockResponse
+	8,  // 29: bcosdata.stash.v1.StashService.GetStateChanges:output_type -> bcosdata.stash.v1.GetStateChangesResponse
+	10, // 30: bcosdata.stash.v1.StashService.VerifyRange:output_type -> bcosdata.stash.v1.VerifyRangeResponse
+	12, // 31: bcosdata.stash.v1.StashService.Snapshot:output_type -> bcosdata.stash.v1.SnapshotResponse
+	27, // [27:32] is the sub-list for method output_type
+	22, // [22:27] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_bcosdata_stash_v1_stash_proto_init() }
@@ -1089,16 +2216,17 @@ func file_bcosdata_stash_v1_stash_proto_init() {
 		return
 	}
 	file_bcosdata_stash_v1_stash_proto_msgTypes[5].OneofWrappers = []any{
-		(*GetBlockRequest_Number)(nil),
-		(*GetBlockRequest_Hash)(nil),
+		(*GetBlockRequest_BlockNumber)(nil),
+		(*GetBlockRequest_BlockHash)(nil),
 	}
+	file_bcosdata_stash_v1_stash_proto_msgTypes[17].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_bcosdata_stash_v1_stash_proto_rawDesc), len(file_bcosdata_stash_v1_stash_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   13,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -6,6 +6,11 @@
 
 // Package bcosdata.stash.v1 is the stash service API: ingestion status, verified blocks and
 // state change-sets, re-verification and storage snapshots.
+//
+// The API is read by people and JSON clients (grpcurl, the HTTP gateway), so its messages hold
+// no `bytes`: hashes, addresses, node ids and byte strings are lowercase 0x hex, 256-bit
+// quantities decimal strings. The Kafka payloads in bcosdata.chain.v1 keep the raw bytes; the
+// Block, StateChange and Row messages here are their API views, field for field.
 
 package stashv1
 

@@ -51,12 +51,15 @@ type Config struct {
 	RPCAddr    string
 	BinlogAddr string
 	// Server is the one gRPC and admin HTTP server that hosts every service.
-	Server      app.ServerConfig
-	Chain       string
-	StatusEvery time.Duration
-	MaxTxs      int
-	BlockEvery  time.Duration
-	Log         app.LogFlags
+	Server app.ServerConfig
+	// StashHTTP, ExportHTTP and ReconcileHTTP are the services' HTTP/JSON APIs, each on its own
+	// port as when they run apart (empty disables one).
+	StashHTTP, ExportHTTP, ReconcileHTTP string
+	Chain                                string
+	StatusEvery                          time.Duration
+	MaxTxs                               int
+	BlockEvery                           time.Duration
+	Log                                  app.LogFlags
 
 	// The stash.* address flags of the demo that hosted stash alone; kept as aliases.
 	stashGRPC, stashAdmin string
@@ -76,6 +79,9 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.RPCAddr, "rpc.addr", "127.0.0.1:8545", "fiscosim JSON-RPC listen address")
 	fs.StringVar(&c.BinlogAddr, "binlog.addr", "127.0.0.1:8546", "fiscosim binlog HTTP listen address")
 	c.Server.RegisterFlags(fs, "127.0.0.1:9101", "127.0.0.1:9201")
+	fs.StringVar(&c.StashHTTP, "stash.http.addr", "127.0.0.1:9301", "stash's HTTP/JSON API listen address (empty disables it)")
+	fs.StringVar(&c.ExportHTTP, "export.http.addr", "127.0.0.1:9302", "export's HTTP/JSON API listen address (empty disables it)")
+	fs.StringVar(&c.ReconcileHTTP, "reconcile.http.addr", "127.0.0.1:9303", "reconcile's HTTP/JSON API listen address (empty disables it)")
 	fs.StringVar(&c.stashGRPC, "stash.grpc.addr", "", "old name of -grpc.addr")
 	fs.StringVar(&c.stashAdmin, "stash.admin.addr", "", "old name of -admin.addr")
 	fs.StringVar(&c.Chain, "chain", "chain0", "chain name used in topic names")
@@ -106,6 +112,13 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Server.Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	if c.Server.GRPCAddr == "" {
+		for flag, addr := range map[string]string{"stash.http.addr": c.StashHTTP, "export.http.addr": c.ExportHTTP, "reconcile.http.addr": c.ReconcileHTTP} {
+			if addr != "" {
+				errs = append(errs, fmt.Errorf("-%s %s: needs -grpc.addr, the API it serves over HTTP", flag, addr))
+			}
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -241,11 +254,20 @@ func (c Config) Run(ctx context.Context, out io.Writer) error {
 		return fmt.Errorf("build reconcile: %w", err)
 	}
 	srv.AddCheck("reconcile", reconcileSvc.Ready)
+	for _, h := range []struct {
+		addr string
+		svc  app.HTTPService
+	}{{c.StashHTTP, stashSvc}, {c.ExportHTTP, exportSvc}, {c.ReconcileHTTP, reconcileSvc}} {
+		if h.addr != "" {
+			srv.AddHTTP(h.addr, h.svc.HTTPAPI())
+		}
+	}
 	if err := srv.Listen(); err != nil {
 		return err
 	}
 	say("  grpc      %s: StashService, ExportService, ReconcileService, health, reflection", srv.GRPCAddr())
 	say("  admin     http://%s: /metrics, /readyz (all three services)", srv.AdminAddr())
+	c.sayHTTP(srv, say)
 	say("  services  stash ingests, verifies and publishes; export stores and decodes (contracts %s); reconcile is hosted, its processing is not in this build yet", exportCfg.Contracts)
 	say("  topics    bcos.%[1]s.group%[2]d.blocks.v1, .state.v1 (stash), .events.v1, .calls.v1 (export)", c.Chain, simCfg.Group)
 	say("Ctrl-C stops the demo; progress every %s:", c.StatusEvery)
@@ -262,6 +284,25 @@ func (c Config) Run(ctx context.Context, out io.Writer) error {
 		say("demo stopped; run it again to resume from where it left off")
 	}
 	return err
+}
+
+// sayHTTP prints where the HTTP/JSON APIs listen and a few requests to try, over HTTP and gRPC.
+func (c Config) sayHTTP(srv *app.Server, say func(string, ...any)) {
+	stash, export, reconcile := srv.HTTPAddr("stash"), srv.HTTPAddr("export"), srv.HTTPAddr("reconcile")
+	for _, h := range []struct{ name, addr string }{{"stash", stash}, {"export", export}, {"reconcile", reconcile}} {
+		if h.addr != "" {
+			say("  http      %-9s http://%s/v1/%s/ (JSON), OpenAPI http://%s%s", h.name, h.addr, h.name, h.addr, app.OpenAPIPath)
+		}
+	}
+	say("  try       grpcurl -plaintext -d '{\"block_number\": 1}' %s bcosdata.stash.v1.StashService/GetBlock", srv.GRPCAddr())
+	if stash != "" {
+		say("            curl -s http://%s/v1/stash/status", stash)
+		say("            curl -s http://%s/v1/stash/blocks/1", stash)
+		say("            curl -s http://%s/v1/stash/blocks/1/state-changes", stash)
+	}
+	if export != "" {
+		say("            curl -s http://%s/v1/export/status", export)
+	}
 }
 
 // stash builds the stash service on the simulator's binlog directory.

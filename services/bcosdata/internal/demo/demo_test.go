@@ -29,6 +29,7 @@ func TestDemoRunsPipelineAndResumes(t *testing.T) {
 		Data: data, TPS: 50, MaxTxs: 100, BlockEvery: 100 * time.Millisecond,
 		KafkaAddr: "127.0.0.1:0", RPCAddr: "127.0.0.1:0", BinlogAddr: "127.0.0.1:0",
 		Server: app.ServerConfig{GRPCAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0"}, Chain: "demo",
+		StashHTTP: "127.0.0.1:0", ExportHTTP: "127.0.0.1:0", ReconcileHTTP: "127.0.0.1:0",
 		StatusEvery: 200 * time.Millisecond, Duration: 2 * time.Minute, Blocks: 5,
 	}
 	cfg.Log.Level = "error"
@@ -46,7 +47,8 @@ func TestDemoRunsPipelineAndResumes(t *testing.T) {
 	if err := cfg.Run(t.Context(), &first); err != nil {
 		t.Fatalf("first run: %v\n%s", err, first.String())
 	}
-	for _, want := range []string{"StashService, ExportService, ReconcileService", "export stores and decodes"} {
+	for _, want := range []string{"StashService, ExportService, ReconcileService", "export stores and decodes",
+		"/v1/stash/blocks/1", "/v1/export/status", "reconcile http://127.0.0.1:", "/v1/openapi.json", `'{"block_number": 1}'`} {
 		if !strings.Contains(first.String(), want) {
 			t.Errorf("first run does not say %q:\n%s", want, first.String())
 		}

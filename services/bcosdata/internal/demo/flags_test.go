@@ -46,6 +46,7 @@ func TestParseRejectsBadNumbersNamingTheFlag(t *testing.T) {
 		{"-status-every", "-1s", "-status-every -1s"},
 		{"-duration", "-1m", "-duration -1m0s"},
 		{"-shutdown-timeout", "0s", "-shutdown-timeout 0s"},
+		{"-grpc.addr", "", "-stash.http.addr 127.0.0.1:9301: needs -grpc.addr"},
 	} {
 		t.Run(tc.flag, func(t *testing.T) {
 			_, err := parse([]string{tc.flag, tc.value}, io.Discard)

@@ -4,7 +4,10 @@ package api
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
+	"fmt"
+	"strings"
 
 	"github.com/ethereum/go-ethereum/common"
 	"google.golang.org/grpc/codes"
@@ -82,7 +85,7 @@ func (s *Server) Status(context.Context, *stashv1.StatusRequest) (*stashv1.Statu
 	st := b.Pipeline.Status()
 	if st.HasVerified {
 		resp.LastVerified = st.LastVerified
-		resp.Checkpoint = st.Checkpoint[:]
+		resp.Checkpoint = hexOf(st.Checkpoint[:])
 	}
 	if st.HasPublished {
 		resp.LastPublished = st.LastPublished
@@ -113,24 +116,25 @@ func (s *Server) GetBlock(ctx context.Context, req *stashv1.GetBlockRequest) (*s
 	}
 	var n uint64
 	switch sel := req.GetSelector().(type) {
-	case *stashv1.GetBlockRequest_Number:
-		n = sel.Number
-	case *stashv1.GetBlockRequest_Hash:
-		if len(sel.Hash) != common.HashLength {
-			return nil, status.Errorf(codes.InvalidArgument, "hash has %d bytes, want 32", len(sel.Hash))
+	case *stashv1.GetBlockRequest_BlockNumber:
+		n = sel.BlockNumber
+	case *stashv1.GetBlockRequest_BlockHash:
+		h, err := parseHash(sel.BlockHash)
+		if err != nil {
+			return nil, status.Errorf(codes.InvalidArgument, "block_hash %q: %v", sel.BlockHash, err)
 		}
-		if n, err = b.Store.NumberByHash(ctx, common.BytesToHash(sel.Hash)); err != nil {
+		if n, err = b.Store.NumberByHash(ctx, h); err != nil {
 			return nil, storeError(err)
 		}
 	default:
-		return nil, status.Error(codes.InvalidArgument, "select a block by number or hash")
+		return nil, status.Error(codes.InvalidArgument, "select a block by block_number or block_hash")
 	}
 	blk, err := b.Store.Load(ctx, n)
 	if err != nil {
 		return nil, storeError(err)
 	}
 	s.verifier.Rehash(blk)
-	return &stashv1.GetBlockResponse{Block: s.chain.BlockMessage(blk)}, nil
+	return &stashv1.GetBlockResponse{Block: BlockView(s.chain.BlockMessage(blk))}, nil
 }
 
 // GetStateChanges implements StashServiceServer.
@@ -146,7 +150,20 @@ func (s *Server) GetStateChanges(ctx context.Context, req *stashv1.GetStateChang
 	if !blk.HasState {
 		return nil, status.Errorf(codes.FailedPrecondition, "block %d was read over JSON-RPC: the stash has no change-set for it", blk.Number)
 	}
-	return &stashv1.GetStateChangesResponse{StateChange: s.chain.StateMessage(blk)}, nil
+	return &stashv1.GetStateChangesResponse{StateChange: StateChangeView(s.chain.StateMessage(blk))}, nil
+}
+
+// parseHash reads a 32-byte hash in hex, with or without 0x.
+func parseHash(s string) (common.Hash, error) {
+	raw := strings.TrimPrefix(strings.TrimPrefix(s, "0x"), "0X")
+	b, err := hex.DecodeString(raw)
+	if err != nil {
+		return common.Hash{}, errors.New("not hex")
+	}
+	if len(b) != common.HashLength {
+		return common.Hash{}, fmt.Errorf("%d bytes, want %d", len(b), common.HashLength)
+	}
+	return common.Hash(b), nil
 }
 
 func storeError(err error) error {

@@ -14,9 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	chainv1 "github.com/bcosdata/bcosdata/proto/bcosdata/chain/v1"
 	stashv1 "github.com/bcosdata/bcosdata/proto/bcosdata/stash/v1"
-	"github.com/bcosdata/bcosdata/services/stash/internal/state"
 	"github.com/bcosdata/bcosdata/services/stash/internal/store"
 	"github.com/bcosdata/bcosdata/services/stash/internal/verify"
 )
@@ -52,12 +50,12 @@ func (s *Server) VerifyRange(req *stashv1.VerifyRangeRequest, stream stashv1.Sta
 	if !prog.HasVerified {
 		return status.Error(codes.FailedPrecondition, "the stash holds no blocks yet")
 	}
-	from, to := req.GetFrom(), req.GetTo()
+	from, to := req.GetFromBlock(), req.GetToBlock()
 	if to == 0 {
 		to = prog.LastVerified
 	}
 	if from < prog.FirstBlock || to > prog.LastVerified || from > to {
-		return status.Errorf(codes.OutOfRange, "range %d-%d: the stash holds blocks %d-%d", from, to, prog.FirstBlock, prog.LastVerified)
+		return status.Errorf(codes.OutOfRange, "from_block %d to_block %d: the stash holds blocks %d-%d", from, to, prog.FirstBlock, prog.LastVerified)
 	}
 	var tip verify.Tip
 	if from == prog.FirstBlock {
@@ -198,7 +196,7 @@ func (s *Server) Snapshot(req *stashv1.SnapshotRequest, stream stashv1.StashServ
 	err = b.Store.Snapshot(ctx, n, req.GetTables(), snapshotPageRows, func(p store.SnapshotPage) error {
 		resp := &stashv1.SnapshotResponse{Table: p.Table, RowBlockNumbers: p.Nums, KeyField: p.KeyField, ValueFields: p.Fields}
 		for i := range p.Rows {
-			resp.Rows = append(resp.Rows, rowMessage(&p.Rows[i]))
+			resp.Rows = append(resp.Rows, stateRowView(&p.Rows[i]))
 		}
 		return stream.Send(resp)
 	})
@@ -209,12 +207,4 @@ func (s *Server) Snapshot(req *stashv1.SnapshotRequest, stream stashv1.StashServ
 		return storeError(err)
 	}
 	return nil
-}
-
-func rowMessage(r *state.Row) *chainv1.Row {
-	m := &chainv1.Row{Id: r.ID, Status: uint32(r.Status), Kind: chainv1.RowKind(r.Kind), Key: r.Key.Data}
-	for _, v := range r.Values {
-		m.Values = append(m.Values, &chainv1.FieldValue{Value: v.Data, Present: v.Set})
-	}
-	return m
 }

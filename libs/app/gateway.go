@@ -1,0 +1,191 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/encoding/protojson"
+)
+
+// API is a service's public HTTP/JSON API: the grpc-gateway handlers generated from its proto
+// and the proto/gateway.yaml routes, and the OpenAPI document generated beside them.
+type API struct {
+	// Name names the API in logs and in HTTPAddr, e.g. "stash".
+	Name string
+	// Register mounts the generated handlers on mux; they call the gRPC API through conn. It is
+	// the generated Register<Service>Handler (the client form: server streams work, and every
+	// request goes through the gRPC server's interceptors like any other RPC).
+	Register func(ctx context.Context, mux *runtime.ServeMux, conn *grpc.ClientConn) error
+	// OpenAPI is the JSON document served at OpenAPIPath.
+	OpenAPI []byte
+}
+
+// HTTPService is a Service that also offers an HTTP/JSON API.
+type HTTPService interface {
+	Service
+	HTTPAPI() API
+}
+
+// OpenAPIPath is where every HTTP API serves its OpenAPI document.
+const OpenAPIPath = "/v1/openapi.json"
+
+// gatewayMaxRecvBytes bounds one gRPC response the gateway reads from its own server. gRPC's
+// 4 MiB default is below a large block (the broker takes block messages up to 64 MiB, and the
+// API's hex doubles them).
+const gatewayMaxRecvBytes = 512 << 20
+
+// gateway is one public HTTP listener serving one API.
+type gateway struct {
+	addr string
+	api  API
+	lis  net.Listener
+	srv  *http.Server
+}
+
+// AddHTTP serves api's HTTP/JSON API on its own listener at addr, beside the gRPC server whose
+// API it calls. Call it before Listen and Run; the server needs a gRPC address.
+func (s *Server) AddHTTP(addr string, api API) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.gateways = append(s.gateways, &gateway{addr: addr, api: api})
+}
+
+// HTTPAddr returns the bound address of the HTTP API added with that name, or "" before Listen
+// or when there is none.
+func (s *Server) HTTPAddr(name string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, g := range s.gateways {
+		if g.api.Name == name && g.lis != nil {
+			return g.lis.Addr().String()
+		}
+	}
+	return ""
+}
+
+// listenHTTPLocked binds every gateway's address.
+func (s *Server) listenHTTPLocked() error {
+	if len(s.gateways) > 0 && s.cfg.GRPCAddr == "" {
+		return errors.New("an HTTP API needs the gRPC server it calls: -http.addr is set but -grpc.addr is empty")
+	}
+	for _, g := range s.gateways {
+		if g.lis != nil {
+			continue
+		}
+		l, err := net.Listen("tcp", g.addr)
+		if err != nil {
+			return fmt.Errorf("listen http %s (%s API): %w", g.addr, g.api.Name, err)
+		}
+		g.lis = l
+	}
+	return nil
+}
+
+// startHTTP dials the server's own gRPC listener and starts every gateway on it; the returned
+// conn is closed by the caller once the gateways stopped.
+func (s *Server) startHTTP(errc chan<- error) (*grpc.ClientConn, error) {
+	if len(s.gateways) == 0 {
+		return nil, nil
+	}
+	conn, err := grpc.NewClient(dialable(s.grpcLis.Addr()),
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(gatewayMaxRecvBytes)))
+	if err != nil {
+		return nil, fmt.Errorf("dial own grpc %s: %w", s.grpcLis.Addr(), err)
+	}
+	for _, g := range s.gateways {
+		h, err := s.gatewayHandler(g.api, conn)
+		if err != nil {
+			_ = conn.Close()
+			return nil, err
+		}
+		g.srv = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+		go func() { errc <- serveHTTP(g.srv, g.lis) }()
+		s.log.Info("http api listening", zap.String("api", g.api.Name), zap.String("addr", g.lis.Addr().String()))
+	}
+	return conn, nil
+}
+
+// gatewayHandler is the one place every HTTP API request goes through: the generated handlers
+// and the OpenAPI document on a grpc-gateway mux. Authentication (issue 14) belongs here, as a
+// wrapper of the returned handler or a mux option; the gateway already forwards the
+// Authorization header to the gRPC call as "authorization" metadata, so the gRPC server's
+// interceptors see the same credentials for HTTP and gRPC clients.
+func (s *Server) gatewayHandler(api API, conn *grpc.ClientConn) (http.Handler, error) {
+	mux := runtime.NewServeMux(
+		// JSON as the API's protos read: proto field names (block_number, not blockNumber),
+		// zeros and empty lists written out, absent messages and optional fields left out.
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.HTTPBodyMarshaler{
+			Marshaler: &runtime.JSONPb{
+				MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitDefaultValues: true},
+				UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: true},
+			},
+		}),
+	)
+	// The handlers' context only matters to the endpoint form, which closes its own conn on it.
+	if err := api.Register(context.Background(), mux, conn); err != nil {
+		return nil, fmt.Errorf("register %s http api: %w", api.Name, err)
+	}
+	doc := api.OpenAPI
+	if err := mux.HandlePath(http.MethodGet, OpenAPIPath, func(w http.ResponseWriter, _ *http.Request, _ map[string]string) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(doc)
+	}); err != nil {
+		return nil, fmt.Errorf("register %s openapi document: %w", api.Name, err)
+	}
+	return mux, nil
+}
+
+// stopHTTP stops the gateways until deadline: no new requests, in-flight ones (and the RPCs
+// they make) finish; at the deadline the rest are cut, which cancels their RPCs. It runs before
+// the gRPC server stops, so an accepted HTTP request never meets a closed gRPC server.
+func (s *Server) stopHTTP(deadline time.Time) error {
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	for _, g := range s.gateways {
+		if g.srv == nil {
+			continue
+		}
+		wg.Go(func() {
+			err := g.srv.Shutdown(ctx)
+			if errors.Is(err, context.DeadlineExceeded) {
+				s.log.Warn("http drain timed out, cutting the remaining requests", zap.String("api", g.api.Name))
+				err = g.srv.Close()
+			}
+			if err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("shut down %s http api: %w", g.api.Name, err))
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// dialable turns a listener address into one to dial: a wildcard host (":9101",
+// "0.0.0.0:9101") is reached on loopback.
+func dialable(a net.Addr) string {
+	tcp, ok := a.(*net.TCPAddr)
+	if !ok || !tcp.IP.IsUnspecified() {
+		return a.String()
+	}
+	if tcp.IP.To4() == nil {
+		return net.JoinHostPort(net.IPv6loopback.String(), fmt.Sprint(tcp.Port))
+	}
+	return net.JoinHostPort("127.0.0.1", fmt.Sprint(tcp.Port))
+}

@@ -1,0 +1,93 @@
+package reconcile
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bcosdata/bcosdata/libs/app"
+	"github.com/bcosdata/bcosdata/libs/await"
+)
+
+// freeAddr returns a loopback address with a port free a moment ago: Command takes addresses
+// from flags, and the test must know the HTTP one to call it.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// TestHTTPAPI runs the reconcile command with -http.addr and calls its HTTP/JSON API: the
+// routes answer (Unimplemented until reconcile is built, as JSON with HTTP 501) and the
+// OpenAPI document lists them.
+func TestHTTPAPI(t *testing.T) {
+	addr := freeAddr(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		// The database is never reached: readiness fails, the API answers all the same.
+		done <- Command().Run(ctx, []string{"-grpc.addr", "127.0.0.1:0", "-admin.addr", "", "-http.addr", addr,
+			"-db.url", "postgres://nobody@127.0.0.1:1/none?connect_timeout=1", "-log.level", "error"}, io.Discard)
+	}()
+	base := "http://" + addr
+	do := func(method, path, body string) (int, map[string]any) {
+		t.Helper()
+		req, err := http.NewRequestWithContext(t.Context(), method, base+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", method, path, err)
+		}
+		defer resp.Body.Close()
+		var v map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+			t.Fatalf("%s %s: body is not JSON: %v", method, path, err)
+		}
+		return resp.StatusCode, v
+	}
+	await.True(t, 10*time.Second, "the HTTP API to listen", func() bool {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+
+	for _, tc := range []struct{ method, path, body string }{
+		{"POST", "/v1/reconcile/runs", `{"file_uri": "file:///tmp/x.csv"}`},
+		{"GET", "/v1/reconcile/runs/r1", ""},
+		{"GET", "/v1/reconcile/runs/r1/results?page_size=10", ""},
+	} {
+		code, e := do(tc.method, tc.path, tc.body)
+		if code != http.StatusNotImplemented || e["code"] != float64(12) || e["message"] == "" {
+			t.Errorf("%s %s = %d %v, want 501 with code 12 (Unimplemented) and a message", tc.method, tc.path, code, e)
+		}
+	}
+	if code, e := do("GET", "/v1/reconcile/runs/r1/results?page_size=many", ""); code != http.StatusBadRequest || e["code"] != float64(3) {
+		t.Errorf("a page_size that is not a number = %d %v, want 400 with code 3 (InvalidArgument)", code, e)
+	}
+
+	code, doc := do("GET", app.OpenAPIPath, "")
+	paths, _ := doc["paths"].(map[string]any)
+	for _, p := range []string{"/v1/reconcile/runs", "/v1/reconcile/runs/{run_id}", "/v1/reconcile/runs/{run_id}/results"} {
+		if _, ok := paths[p]; code != http.StatusOK || !ok {
+			t.Errorf("openapi document (%d) has no %s: paths %v", code, p, paths)
+		}
+	}
+
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+}
