@@ -1,11 +1,13 @@
 package dashboard
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 
 	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
 	"github.com/grafana/grafana-foundation-sdk/go/table"
+	"github.com/grafana/grafana-foundation-sdk/go/timeseries"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/bcosdata/bcosdata/services/export/internal/contract"
@@ -19,18 +21,75 @@ func ContractUID(name string) string { return uid("bcosdata-contract-", name) }
 func Contract(c *contract.Contract) (dashboard.Dashboard, error) {
 	var ids idGen
 	b := newBoard(ContractUID(c.Name), "bcosdata: contract "+c.Name,
-		fmt.Sprintf("The typed tables of contract %s in schema export: one row per event, method and constructor.", c.Name), "contract")
+		fmt.Sprintf("The typed tables of contract %s in schema export: one row per event, method and constructor; "+
+			"read-only methods (view, pure), which transactions rarely call, in collapsed rows at the end.", c.Name), "contract")
+	readOnly, err := readOnlyMethods(c.ABI)
+	if err != nil {
+		return dashboard.Dashboard{}, fmt.Errorf("read the ABI of %s: %w", c.Name, err)
+	}
+	var later []*contract.Table
 	for _, t := range c.Tables {
-		b.WithRow(dashboard.NewRowBuilder(fmt.Sprintf("%s %s — export.%s", kindName(t.Kind), t.Signature, t.Name)).Id(ids.next()))
-		b.WithPanel(newSeries(&ids, countTitle(t), fmt.Sprintf("Rows of export.%s per interval.", t.Name)).
-			Datasource(postgresRef()).Span(8).Height(8).Unit("none").Min(0).
-			WithTarget(newSQL("A", FormatTimeSeries, CountSQL(t))))
-		b.WithPanel(table.NewPanelBuilder().Id(ids.next()).Title("Latest " + itemName(t)).
-			Description(fmt.Sprintf("The newest rows of export.%s in range; hashes, addresses and bytes as 0x hex, integers exact.", t.Name)).
-			Datasource(postgresRef()).Span(16).Height(8).
-			WithTarget(newSQL("A", FormatTable, LatestSQL(t))))
+		if t.Kind == contract.MethodTable && readOnly[t.Item] {
+			later = append(later, t)
+			continue
+		}
+		b.WithRow(dashboard.NewRowBuilder(rowTitle(t)).Id(ids.next()))
+		b.WithPanel(countPanel(&ids, t))
+		b.WithPanel(latestPanel(&ids, t))
+	}
+	for _, t := range later {
+		b.WithRow(dashboard.NewRowBuilder(rowTitle(t)).Id(ids.next()).Collapsed(true).
+			WithPanel(countPanel(&ids, t)).
+			WithPanel(latestPanel(&ids, t)))
 	}
 	return b.Build()
+}
+
+func rowTitle(t *contract.Table) string {
+	return fmt.Sprintf("%s %s — export.%s", kindName(t.Kind), t.Signature, t.Name)
+}
+
+func countPanel(ids *idGen, t *contract.Table) *timeseries.PanelBuilder {
+	return newSeries(ids, countTitle(t), fmt.Sprintf("Rows of export.%s per interval.", t.Name)).
+		Datasource(postgresRef()).Span(8).Height(8).Unit("none").Min(0).
+		WithTarget(newSQL("A", FormatTimeSeries, CountSQL(t)))
+}
+
+func latestPanel(ids *idGen, t *contract.Table) *table.PanelBuilder {
+	return table.NewPanelBuilder().Id(ids.next()).Title("Latest " + itemName(t)).
+		Description(fmt.Sprintf("The newest rows of export.%s in range; hashes, addresses and bytes as 0x hex, integers exact.", t.Name)).
+		Datasource(postgresRef()).Span(16).Height(8).
+		WithTarget(newSQL("A", FormatTable, LatestSQL(t)))
+}
+
+// readOnlyMethods returns the names of the ABI's functions that are all view or pure (or
+// "constant", as older compilers wrote it): calls nodes answer without a transaction.
+func readOnlyMethods(abi []byte) (map[string]bool, error) {
+	var items []struct {
+		Type            string `json:"type"`
+		Name            string `json:"name"`
+		StateMutability string `json:"stateMutability"`
+		Constant        bool   `json:"constant"`
+	}
+	if err := json.Unmarshal(abi, &items); err != nil {
+		return nil, err
+	}
+	out := map[string]bool{}
+	writes := map[string]bool{}
+	for _, it := range items {
+		if it.Type != "function" && it.Type != "" {
+			continue
+		}
+		if it.StateMutability == "view" || it.StateMutability == "pure" || (it.StateMutability == "" && it.Constant) {
+			out[it.Name] = true
+		} else {
+			writes[it.Name] = true
+		}
+	}
+	for name := range writes {
+		delete(out, name) // an overload that writes keeps the method's tables expanded
+	}
+	return out, nil
 }
 
 func kindName(k contract.Kind) string {

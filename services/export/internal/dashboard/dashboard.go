@@ -120,7 +120,40 @@ func encodeJSON(d dashboard.Dashboard) ([]byte, error) {
 	if err := enc.Encode(d); err != nil {
 		return nil, err
 	}
-	return b.Bytes(), nil
+	return unescapeHTML(b.Bytes()), nil
+}
+
+// unescapeHTML turns the \u003c, \u003e and \u0026 escapes the SDK's own marshalling
+// writes back into <, > and &, which JSON strings may hold as they are; an escaped
+// backslash before them (\\u003c, literal text) is left alone.
+func unescapeHTML(b []byte) []byte {
+	out := make([]byte, 0, len(b))
+	for i := 0; i < len(b); i++ {
+		if b[i] != '\\' {
+			out = append(out, b[i])
+			continue
+		}
+		if i+5 < len(b) && b[i+1] == 'u' && b[i+2] == '0' && b[i+3] == '0' {
+			switch string(b[i+4 : i+6]) {
+			case "3c":
+				out, i = append(out, '<'), i+5
+				continue
+			case "3e":
+				out, i = append(out, '>'), i+5
+				continue
+			case "26":
+				out, i = append(out, '&'), i+5
+				continue
+			}
+		}
+		// Any other escape: copy the backslash and the escaped character together.
+		out = append(out, b[i])
+		if i+1 < len(b) {
+			out = append(out, b[i+1])
+			i++
+		}
+	}
+	return out
 }
 
 // Write writes files under dir, creating directories, and removes generated dashboards
@@ -285,4 +318,19 @@ func newBoard(uid, title, description string, tags ...string) *dashboard.Dashboa
 		Refresh("30s").
 		Tooltip(dashboard.DashboardCursorSyncCrosshair).
 		Readonly()
+}
+
+// PanelsOf returns a dashboard's panels in order, those inside collapsed rows included, rows
+// themselves left out.
+func PanelsOf(d dashboard.Dashboard) []dashboard.Panel {
+	var out []dashboard.Panel
+	for _, p := range d.Panels {
+		switch {
+		case p.Panel != nil:
+			out = append(out, *p.Panel)
+		case p.RowPanel != nil:
+			out = append(out, p.RowPanel.Panels...)
+		}
+	}
+	return out
 }
