@@ -75,6 +75,11 @@ func Chain() (dashboard.Dashboard, error) {
 		WithPanel(piechart.NewPanelBuilder().Id(ids.next()).Title("Transaction status").
 			Description("Receipt statuses of the transactions in range.").
 			Datasource(postgresRef()).Span(6).Height(9).
+			PieType(piechart.PieChartTypeDonut).Orientation(common.VizOrientationAuto).
+			DisplayLabels([]piechart.PieChartLabels{piechart.PieChartLabelsPercent}).
+			Legend(piechart.NewPieChartLegendOptionsBuilder().DisplayMode(common.LegendDisplayModeList).Placement(common.LegendPlacementBottom).
+				ShowLegend(true).Values([]piechart.PieChartLegendValues{piechart.PieChartLegendValuesValue})).
+			Tooltip(common.NewVizTooltipOptionsBuilder().Mode(common.TooltipDisplayModeSingle).Sort(common.SortOrderNone)).
 			ReduceOptions(common.NewReduceDataOptionsBuilder().Values(true).Calcs([]string{"lastNotNull"})).
 			WithTarget(newSQL("A", FormatTable, sqlStatusBreakdown))).
 		WithPanel(tableSQL(&ids, "Busiest contracts", "Called addresses by transactions in range, with the contract they are registered as.", sqlBusiestContracts, 9)).
@@ -100,7 +105,7 @@ func (g *idGen) next() uint32 { *g++; return uint32(*g) }
 // statSQL is a stat panel over a one-value SQL query.
 func statSQL(ids *idGen, title, description, sql, unit string) *stat.PanelBuilder {
 	return stat.NewPanelBuilder().Id(ids.next()).Title(title).Description(description).
-		Datasource(postgresRef()).Span(6).Height(4).Unit(unit).
+		Datasource(postgresRef()).Span(6).Height(4).Unit(unit).Orientation(common.VizOrientationAuto).
 		ReduceOptions(common.NewReduceDataOptionsBuilder().Values(false).Calcs([]string{"lastNotNull"})).
 		WithTarget(newSQL("A", FormatTable, sql))
 }

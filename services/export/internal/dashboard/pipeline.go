@@ -85,7 +85,7 @@ func promSeries(ids *idGen, title, description, unit string, span uint32, querie
 // promStat is a stat panel of one PromQL expression, amber from warn and red from crit.
 func promStat(ids *idGen, title, description, expr string, warn, crit float64) *stat.PanelBuilder {
 	return stat.NewPanelBuilder().Id(ids.next()).Title(title).Description(description).
-		Datasource(prometheusRef()).Span(6).Height(4).Unit("none").
+		Datasource(prometheusRef()).Span(6).Height(4).Unit("none").Orientation(common.VizOrientationAuto).
 		ReduceOptions(common.NewReduceDataOptionsBuilder().Values(false).Calcs([]string{"lastNotNull"})).
 		Thresholds(dashboard.NewThresholdsConfigBuilder().Mode(dashboard.ThresholdsModeAbsolute).Steps([]dashboard.Threshold{
 			{Color: "green"}, {Value: &warn, Color: "orange"}, {Value: &crit, Color: "red"},
