@@ -57,6 +57,9 @@ type Config struct {
 	// for none.
 	Compat       string
 	CompatSchema string
+	// ReaderRole is the read-only SQL role export grants SELECT on its schemas to (created
+	// NOLOGIN when missing); empty grants nothing.
+	ReaderRole string
 	// StartBlock and StartTime choose where a new deployment begins.
 	StartBlock uint64
 	StartTime  string
@@ -84,6 +87,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Contracts, "contracts", "", "contracts file (YAML: names, ABIs, bytecode, addresses, learn); empty exports base tables only")
 	fs.StringVar(&c.Compat, "compat", "", "dataexport: create views with WeBank Data-Export's table and column names over export's tables (block_detail_info, tx_raw_data, <contract>_<event>_event, …); empty: none")
 	fs.StringVar(&c.CompatSchema, "compat.schema", "dataexport", "schema of the -compat views (a schema of their own: in schema export a view name can clash with a typed table)")
+	fs.StringVar(&c.ReaderRole, "db.reader-role", "", "read-only role (e.g. bcosdata_reader) given USAGE and SELECT on schema export and the -compat schema at every start, tables created later included; created NOLOGIN if missing (needs CREATEROLE then); grant it to login roles; empty: none")
 	fs.Uint64Var(&c.StartBlock, "start-block", 0, "first block a new deployment exports; earlier blocks are skipped (recorded)")
 	fs.StringVar(&c.StartTime, "start-time", "", "first block time a new deployment exports (RFC 3339 or 2006-01-02, UTC); earlier blocks are skipped")
 	fs.IntVar(&c.Partitions, "partitions", 1, "partitions of the events and calls topics export creates")
@@ -115,6 +119,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Compat != "" && !schemaName.MatchString(c.CompatSchema) {
 		errs = append(errs, fmt.Errorf("-compat.schema %q: want lowercase letters, digits and underscores", c.CompatSchema))
+	}
+	if c.ReaderRole != "" && !schemaName.MatchString(c.ReaderRole) {
+		errs = append(errs, fmt.Errorf("-db.reader-role %q: want lowercase letters, digits and underscores", c.ReaderRole))
 	}
 	if c.Partitions < 1 {
 		errs = append(errs, fmt.Errorf("-partitions %d: want 1 or more", c.Partitions))
@@ -339,6 +346,9 @@ func (s *Service) Run(ctx context.Context) error {
 	if err := retry.Forever(ctx, policy, func(ctx context.Context) error { return s.replaceViews(ctx, st) }, onFail); err != nil {
 		return retry.UnlessStopped(ctx, err)
 	}
+	if err := retry.Forever(ctx, policy, func(ctx context.Context) error { return s.grantReader(ctx, st) }, onFail); err != nil {
+		return retry.UnlessStopped(ctx, err)
+	}
 	specs := []kafka.TopicSpec{
 		{Name: events, Partitions: s.cfg.Partitions, ReplicationFactor: s.cfg.Kafka.ReplicationFactor},
 		{Name: calls, Partitions: s.cfg.Partitions, ReplicationFactor: s.cfg.Kafka.ReplicationFactor},
@@ -385,6 +395,27 @@ func (s *Service) replaceViews(ctx context.Context, st *store.Store) error {
 	if len(s.views) > 0 {
 		s.log.Info("compat views created", zap.String("schema", s.cfg.CompatSchema), zap.Int("views", len(s.views)))
 	}
+	return nil
+}
+
+// grantReader gives -db.reader-role read access to the export schema and the -compat views,
+// after the views were created. A refusal for lack of privilege is permanent: retrying does
+// not give the export role CREATEROLE or ownership.
+func (s *Service) grantReader(ctx context.Context, st *store.Store) error {
+	if s.cfg.ReaderRole == "" {
+		return nil
+	}
+	var schemas []string
+	if len(s.views) > 0 {
+		schemas = append(schemas, s.cfg.CompatSchema)
+	}
+	if err := st.GrantReader(ctx, s.cfg.ReaderRole, schemas...); err != nil {
+		if errors.Is(err, store.ErrReaderRole) {
+			return retry.Permanent(fmt.Errorf("-db.reader-role %s: %w", s.cfg.ReaderRole, err))
+		}
+		return err
+	}
+	s.log.Info("reader role granted", zap.String("role", s.cfg.ReaderRole))
 	return nil
 }
 

@@ -17,6 +17,7 @@ require (
 	github.com/bcosdata/bcosdata/services/stash v0.0.0-00010101000000-000000000000
 	github.com/ethereum/go-ethereum v1.9.16
 	github.com/google/go-cmp v0.7.0
+	github.com/grafana/grafana-foundation-sdk/go v0.0.22
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/prometheus/client_golang v1.25.0
 	github.com/segmentio/kafka-go v0.4.51

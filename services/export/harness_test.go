@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"regexp"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -50,7 +52,9 @@ var chainBlocks struct {
 	msgs []kafkago.Message
 	// contracts are the simulator's deployments (name and address).
 	contracts []fiscosim.ContractInfo
-	err       error
+	// stashMetrics is what the stash that published the chain registered.
+	stashMetrics *recorder
+	err          error
 }
 
 // simBlocks is the number of blocks after genesis in the simulated chain.
@@ -84,7 +88,8 @@ func blockMessages(t *testing.T) []kafkago.Message {
 		scfg.DB = postgres.Flags{URL: pgtest.NewDB(t)}
 		scfg.CacheDir = t.TempDir()
 		scfg.Poll = 20 * time.Millisecond
-		svc, err := stash.New(scfg, app.Deps{Log: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)), Metrics: prometheus.NewRegistry()})
+		chainBlocks.stashMetrics = &recorder{Registry: prometheus.NewRegistry()}
+		svc, err := stash.New(scfg, app.Deps{Log: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)), Metrics: chainBlocks.stashMetrics})
 		if err != nil {
 			chainBlocks.err = err
 			return
@@ -228,16 +233,19 @@ func (e *env) config(contracts string) export.Config {
 
 // running is an export service running in the test process.
 type running struct {
-	svc    *export.Service
-	reg    *prometheus.Registry
-	client exportv1.ExportServiceClient
-	stop   func()
+	svc *export.Service
+	reg *prometheus.Registry
+	// metrics records the collectors export registered on reg.
+	metrics *recorder
+	client  exportv1.ExportServiceClient
+	stop    func()
 }
 
 func (e *env) start(cfg export.Config) *running {
 	e.t.Helper()
 	reg := prometheus.NewRegistry()
-	svc, err := export.New(cfg, app.Deps{Log: zaptest.NewLogger(e.t, zaptest.Level(zap.WarnLevel)), Metrics: reg, Pool: e.pool})
+	rec := &recorder{Registry: reg}
+	svc, err := export.New(cfg, app.Deps{Log: zaptest.NewLogger(e.t, zaptest.Level(zap.WarnLevel)), Metrics: rec, Pool: e.pool})
 	if err != nil {
 		e.t.Fatalf("export.New: %v", err)
 	}
@@ -272,7 +280,7 @@ func (e *env) start(cfg export.Config) *running {
 		})
 	}
 	e.t.Cleanup(stop)
-	return &running{svc: svc, reg: reg, client: exportv1.NewExportServiceClient(conn), stop: stop}
+	return &running{svc: svc, reg: reg, metrics: rec, client: exportv1.NewExportServiceClient(conn), stop: stop}
 }
 
 // waitStatus waits until Status satisfies cond.
@@ -310,6 +318,56 @@ func count(t *testing.T, msgs []kafkago.Message) expected {
 		}
 	}
 	return x
+}
+
+// recorder is a registry that remembers the collectors registered on it, so that tests can
+// list every metric a service declares, labelled vectors never observed included (Gather
+// leaves those out).
+type recorder struct {
+	*prometheus.Registry
+	mu         sync.Mutex
+	collectors []prometheus.Collector
+}
+
+// Register registers c and records it.
+func (r *recorder) Register(c prometheus.Collector) error {
+	if err := r.Registry.Register(c); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.collectors = append(r.collectors, c)
+	r.mu.Unlock()
+	return nil
+}
+
+// MustRegister registers cs, panicking as prometheus.Registry does on a failure.
+func (r *recorder) MustRegister(cs ...prometheus.Collector) {
+	for _, c := range cs {
+		if err := r.Register(c); err != nil {
+			panic(err)
+		}
+	}
+}
+
+// fqName finds a metric's name in its Desc's text form (Desc keeps it unexported).
+var fqName = regexp.MustCompile(`fqName: "([^"]+)"`)
+
+// Names returns the full names of every metric the registered collectors describe.
+func (r *recorder) Names() map[string]bool {
+	r.mu.Lock()
+	cs := slices.Clone(r.collectors)
+	r.mu.Unlock()
+	out := map[string]bool{}
+	for _, c := range cs {
+		ch := make(chan *prometheus.Desc)
+		go func() { c.Describe(ch); close(ch) }()
+		for d := range ch {
+			if m := fqName.FindStringSubmatch(d.String()); m != nil {
+				out[m[1]] = true
+			}
+		}
+	}
+	return out
 }
 
 func newFlagSet() *flag.FlagSet { return flag.NewFlagSet("export", flag.ContinueOnError) }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"errors"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -26,6 +27,8 @@ func TestBinariesAnswerHelp(t *testing.T) {
 		{"bcosdata", ".", []string{"-h"}, []string{"stash", "export", "reconcile", "binlog", "block", "sim"}},
 		{"bcosdata-binlog", ".", []string{"binlog", "inspect", "-h"}, []string{"-verify", "-json", "-crypto"}},
 		{"bcosdata-stash", ".", []string{"stash", "-h"}, []string{"-source", "$STASH_SOURCE"}},
+		{"bcosdata-export", ".", []string{"export", "-h"}, []string{"-db.reader-role", "$EXPORT_DB_READER_ROLE"}},
+		{"bcosdata-export-dashboards", ".", []string{"export", "dashboards", "-h"}, []string{"-contracts", "-out"}},
 	}
 	built := map[string]string{}
 	for _, tc := range cases {
@@ -63,5 +66,53 @@ func TestUnknownCommandIsUsageError(t *testing.T) {
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != 2 {
 		t.Fatalf("exit: %v, want status 2", err)
+	}
+}
+
+// TestExportDashboardsWritesDeployFiles runs `bcosdata export dashboards` on the sample
+// contracts: it writes exactly the files deploy/grafana carries; without -out it is a usage
+// error.
+func TestExportDashboardsWritesDeployFiles(t *testing.T) {
+	exe := filepath.Join(t.TempDir(), "bcosdata")
+	if out, err := exec.CommandContext(t.Context(), "go", "build", "-o", exe, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	dir := t.TempDir()
+	out, err := exec.CommandContext(t.Context(), exe, "export", "dashboards", "-contracts", "../../../../deploy/contracts/samples.yaml", "-out", dir).CombinedOutput()
+	if err != nil {
+		t.Fatalf("export dashboards: %v\n%s", err, out)
+	}
+	deploy := "../../../../deploy/grafana"
+	n := 0
+	err = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		n++
+		rel, _ := filepath.Rel(dir, p)
+		got, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		want, err := os.ReadFile(filepath.Join(deploy, rel))
+		if err != nil {
+			t.Errorf("%s: generated, not in deploy/grafana: %v", rel, err)
+			return nil
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s differs from deploy/grafana's copy (regenerate it)", rel)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n < 6 {
+		t.Errorf("%d files written, want datasources, provider and dashboards", n)
+	}
+	err = exec.CommandContext(t.Context(), exe, "export", "dashboards").Run()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 {
+		t.Errorf("export dashboards without -out: %v, want exit status 2", err)
 	}
 }

@@ -33,7 +33,7 @@ type Command struct {
 func Table() []Command {
 	cmds := []Command{
 		{"stash", "run the stash service (binlog/RPC ingestion, verification, backup, Kafka)", service(stash.Command)},
-		{"export", "run the export service (ABI decoding into PostgreSQL, gRPC queries)", service(export.Command)},
+		{"export", "run the export service (ABI decoding into PostgreSQL, gRPC queries); `export dashboards -contracts FILE -out DIR` writes Grafana provisioning", exportCommand},
 		{"reconcile", "run the reconcile service (business files vs chain records)", service(reconcile.Command)},
 		{"demo", "run the whole pipeline locally on embedded defaults (PostgreSQL, Kafka, fiscosim; stash, export and reconcile on one gRPC server)", demo.Run},
 		{"sim", "run fiscosim, the FISCO BCOS 2.x node simulator (JSON-RPC, blocks, binlog files)", sim},
@@ -47,6 +47,14 @@ func service(mk func() app.Command) Func {
 	return func(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return mk().Run(ctx, args, stderr)
 	}
+}
+
+// exportCommand runs the export service, or its `dashboards` generator.
+func exportCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "dashboards" {
+		return export.Dashboards(ctx, args[1:], stdout, stderr)
+	}
+	return service(export.Command)(ctx, args, stdout, stderr)
 }
 
 func sim(ctx context.Context, args []string, _, stderr io.Writer) error {
