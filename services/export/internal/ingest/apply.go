@@ -3,8 +3,10 @@ package ingest
 import (
 	"bytes"
 	"context"
+	"maps"
 	"math"
 	"math/big"
+	"slices"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -59,7 +61,35 @@ func (p *Pipeline) lookUp(ctx context.Context, tx *store.Tx, b *batch) (*looked,
 		return l, nil
 	}
 	// Deployments first: a call later in the batch may go to one of them.
+	learned, creators := p.creations(b)
+	l.creators = creators
+	fresh, err := tx.AddDeployments(ctx, learned)
+	if err != nil {
+		return nil, err
+	}
+	if l.known, err = tx.Deployments(ctx, addresses(b)); err != nil {
+		return nil, err
+	}
+	for _, d := range fresh {
+		k, _ := p.contracts.Named(d.Contract)
+		h := storedHistory{k: k}
+		r := store.Range{From: 0, To: math.MaxInt64, Skip: b.numbers()}
+		if h.txs, err = tx.TxsOf(ctx, [][]byte{d.Address}, false, r); err != nil {
+			return nil, err
+		}
+		if h.logs, err = tx.LogsOf(ctx, [][]byte{d.Address}, r); err != nil {
+			return nil, err
+		}
+		l.history = append(l.history, h)
+	}
+	return l, nil
+}
+
+// creations returns the deployments of registered contracts the batch learns (learn: true)
+// and the contract each decodable creation creates, by transaction hash.
+func (p *Pipeline) creations(b *batch) ([]store.Deployment, map[string]*contract.Contract) {
 	var learned []store.Deployment
+	creators := map[string]*contract.Contract{}
 	for _, x := range b.txs {
 		if !isCreation(x.To) {
 			continue
@@ -72,14 +102,15 @@ func (p *Pipeline) lookUp(ctx context.Context, tx *store.Tx, b *batch) (*looked,
 			learned = append(learned, store.Deployment{Address: x.ContractAddress, Contract: k.Name, BlockNumber: x.BlockNumber, TxHash: x.Hash, Learned: true})
 		}
 		if k.Learn || fixedAt(k, x.ContractAddress) {
-			l.creators[string(x.Hash)] = k
+			creators[string(x.Hash)] = k
 		}
 	}
-	fresh, err := tx.AddDeployments(ctx, learned)
-	if err != nil {
-		return nil, err
-	}
-	// Each address once: a batch calls few contracts many times.
+	return learned, creators
+}
+
+// addresses returns the addresses the batch calls or that log in it, each once: a batch
+// calls few contracts many times.
+func addresses(b *batch) [][]byte {
 	var addrs [][]byte
 	seen := map[string]bool{}
 	add := func(a []byte) {
@@ -96,22 +127,60 @@ func (p *Pipeline) lookUp(ctx context.Context, tx *store.Tx, b *batch) (*looked,
 	for _, lg := range b.logs {
 		add(lg.Address)
 	}
-	if l.known, err = tx.Deployments(ctx, addrs); err != nil {
-		return nil, err
+	return addrs
+}
+
+// guess is a batch decoded before its transaction began, from the deployments committed by
+// then and those the batch itself learns. Decoding is most of export's own work on a batch;
+// done before the write lock, it runs while another partition's batch holds the lock instead
+// of holding it. apply uses the guess only when its transaction reads the same deployments
+// (see guessed): a deployment another batch recorded in between makes it decode again.
+type guess struct {
+	known map[string]string
+	out   *decoded
+}
+
+// guess decodes b ahead of its transaction; nil when there is nothing to decode or the
+// deployments could not be read (the transaction reads them again and reports).
+func (p *Pipeline) guess(ctx context.Context, b *batch) *guess {
+	if len(p.contracts.list) == 0 {
+		return nil
 	}
-	for _, d := range fresh {
-		k, _ := p.contracts.Named(d.Contract)
-		h := storedHistory{k: k}
-		r := store.Range{From: 0, To: math.MaxInt64, Skip: b.numbers()}
-		if h.txs, err = tx.TxsOf(ctx, [][]byte{d.Address}, false, r); err != nil {
-			return nil, err
-		}
-		if h.logs, err = tx.LogsOf(ctx, [][]byte{d.Address}, r); err != nil {
-			return nil, err
-		}
-		l.history = append(l.history, h)
+	learned, creators := p.creations(b)
+	addrs := addresses(b)
+	known, err := p.st.Deployments(ctx, addrs)
+	if err != nil {
+		return nil
 	}
-	return l, nil
+	// As the transaction will see them: the batch's own deployments, unless the address
+	// already had one (AddDeployments keeps the first).
+	asked := map[string]bool{}
+	for _, a := range addrs {
+		asked[string(a)] = true
+	}
+	for _, d := range learned {
+		if _, ok := known[string(d.Address)]; !ok && asked[string(d.Address)] {
+			known[string(d.Address)] = d.Contract
+		}
+	}
+	out, _ := p.decodeLooked(b, &looked{known: known, creators: creators})
+	return &guess{known: known, out: out}
+}
+
+// guessed returns the guess's decoding when the transaction's look-up l matches it, with the
+// history l read decoded after it, as decodeLooked would have decoded them together.
+func (p *Pipeline) guessed(g *guess, l *looked) (*decoded, history, bool) {
+	if g == nil || !maps.Equal(g.known, l.known) {
+		return nil, history{}, false
+	}
+	out := &decoded{rows: slices.Clone(g.out.rows), msgs: slices.Clone(g.out.msgs), failures: slices.Clone(g.out.failures)}
+	var backfilled history
+	for _, h := range l.history {
+		got := p.decodeStored(out, h.k, h.txs, h.logs)
+		backfilled.items += got.items
+		backfilled.blocks += got.blocks
+	}
+	return out, backfilled, true
 }
 
 // decodeLooked decodes the batch and the history lookUp read; it only computes.

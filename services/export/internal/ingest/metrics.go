@@ -15,6 +15,7 @@ type Metrics struct {
 	BackfillBlocks *prometheus.CounterVec
 	Published      *prometheus.CounterVec
 	OutboxBacklog  prometheus.Gauge
+	Redecoded      prometheus.Counter
 }
 
 // NewMetrics registers the metrics with reg (nil: not registered).
@@ -43,9 +44,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Messages published from the outbox, by topic."}, []string{"topic"}),
 		OutboxBacklog: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "outbox_backlog",
 			Help: "Decoded messages committed but not yet published."}),
+		Redecoded: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "batches_redecoded_total",
+			Help: "Batches decoded again in their transaction: a deployment of an address they use was recorded after they were decoded ahead of it."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Height, m.Lag, m.Blocks, m.Skipped, m.Rows, m.DecodeFailures, m.Backfills, m.BackfillRows, m.BackfillBlocks, m.Published, m.OutboxBacklog)
+		reg.MustRegister(m.Height, m.Lag, m.Blocks, m.Skipped, m.Rows, m.DecodeFailures, m.Backfills, m.BackfillRows, m.BackfillBlocks, m.Published, m.OutboxBacklog, m.Redecoded)
 	}
 	return m
 }

@@ -93,11 +93,11 @@ func (p *Pipeline) Handle(ctx context.Context, msgs []kafkago.Message) error {
 			return kafka.Permanent(fmt.Errorf("%s partition %d offset %d: %w", m.Topic, m.Partition, m.Offset, err))
 		}
 	}
-	tx, out, backfilled, err := p.apply(ctx, msgs, b, true)
+	tx, out, backfilled, err := p.apply(ctx, msgs, b, true, p.guess(ctx, b))
 	if errors.Is(err, store.ErrDuplicate) || store.IsUniqueViolation(err) {
 		// Rows of a block thought new met stored ones, or the batch holds a block twice:
 		// through staging, which leaves stored rows as they are.
-		tx, out, backfilled, err = p.apply(ctx, msgs, b, false)
+		tx, out, backfilled, err = p.apply(ctx, msgs, b, false, nil)
 	}
 	if err != nil {
 		return err
@@ -119,8 +119,10 @@ func (p *Pipeline) Handle(ctx context.Context, msgs []kafkago.Message) error {
 	return nil
 }
 
-// apply writes a batch in one transaction and commits it; copyFresh is store.Tx.CopyFresh.
-func (p *Pipeline) apply(ctx context.Context, msgs []kafkago.Message, b *batch, copyFresh bool) (*store.Tx, *decoded, history, error) {
+// apply writes a batch in one transaction and commits it; copyFresh is store.Tx.CopyFresh. It
+// uses the guess's decoding if there is one and it still holds, and decodes in the
+// transaction otherwise.
+func (p *Pipeline) apply(ctx context.Context, msgs []kafkago.Message, b *batch, copyFresh bool, g *guess) (*store.Tx, *decoded, history, error) {
 	tx, err := p.st.Begin(ctx)
 	if err != nil {
 		return nil, nil, history{}, err
@@ -140,7 +142,13 @@ func (p *Pipeline) apply(ctx context.Context, msgs []kafkago.Message, b *batch, 
 	}
 	decodedc := make(chan result, 1)
 	go func() {
-		out, h := p.decodeLooked(b, l)
+		out, h, ok := p.guessed(g, l)
+		if !ok {
+			if g != nil {
+				p.metrics.Redecoded.Inc()
+			}
+			out, h = p.decodeLooked(b, l)
+		}
 		decodedc <- result{out, h}
 	}()
 	blocks, txs, logs := b.base()

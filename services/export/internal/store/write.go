@@ -195,13 +195,27 @@ func (t *Tx) AddDeployments(ctx context.Context, ds []Deployment) ([]Deployment,
 	return fresh, nil
 }
 
-// Deployments returns the contract known at each of addrs, by address (as a string of bytes).
+// Deployments returns the contract known at each of addrs, by address (as a string of bytes),
+// as this transaction sees them.
 func (t *Tx) Deployments(ctx context.Context, addrs [][]byte) (map[string]string, error) {
+	return deployments(ctx, t.Tx, addrs)
+}
+
+// Deployments returns the contract known at each of addrs as committed so far, without the
+// write lock: what a batch transaction will read unless another one records a deployment of
+// one of addrs first.
+func (s *Store) Deployments(ctx context.Context, addrs [][]byte) (map[string]string, error) {
+	return deployments(ctx, s.pool, addrs)
+}
+
+func deployments(ctx context.Context, q interface {
+	Query(context.Context, string, ...any) (pgx.Rows, error)
+}, addrs [][]byte) (map[string]string, error) {
 	out := map[string]string{}
 	if len(addrs) == 0 {
 		return out, nil
 	}
-	rows, err := t.Query(ctx, `SELECT address, contract FROM export.deployments WHERE address = ANY($1)`, addrs)
+	rows, err := q.Query(ctx, `SELECT address, contract FROM export.deployments WHERE address = ANY($1)`, addrs)
 	if err != nil {
 		return nil, fmt.Errorf("read deployments: %w", err)
 	}
