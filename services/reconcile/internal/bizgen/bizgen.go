@@ -192,7 +192,6 @@ func isZero(s string) bool {
 type row struct {
 	values  []string
 	exp     Expectation
-	amount  *apd.Decimal // business amount in chain units; nil if none or malformed
 	chain   *apd.Decimal // chain amount for the totals of this outcome; nil if no record
 	counted bool         // the chain record is counted on this row's outcome
 }

@@ -88,7 +88,7 @@ func convertLayout(pattern string) (string, precision, bool, error) {
 			i = j + 1
 			continue
 		}
-		if !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z') {
+		if (r < 'a' || r > 'z') && (r < 'A' || r > 'Z') {
 			if err := literalOK(string(r)); err != nil {
 				return "", p, false, fmt.Errorf("format %q: %w", pattern, err)
 			}

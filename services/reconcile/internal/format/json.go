@@ -175,19 +175,15 @@ func newJSONReader(br *bufio.Reader, file string, _ Options) (Reader, error) {
 }
 
 func (j *jsonReader) fatal(err error) error {
-	var off int64
-	switch e := err.(type) {
-	case *json.SyntaxError:
-		off = e.Offset
-	default:
-		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-			line, col := j.lc.pos(j.lc.read)
-			return fatalf(j.file, line, col, "the JSON array ends early")
-		}
-		return err // the source failed
+	if se, ok := errors.AsType[*json.SyntaxError](err); ok {
+		line, col := j.lc.pos(se.Offset)
+		return fatalf(j.file, line, col, "%v", err)
 	}
-	line, col := j.lc.pos(off)
-	return fatalf(j.file, line, col, "%v", err)
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		line, col := j.lc.pos(j.lc.read)
+		return fatalf(j.file, line, col, "the JSON array ends early")
+	}
+	return err // the source failed
 }
 
 func (j *jsonReader) Header() []string { return nil }

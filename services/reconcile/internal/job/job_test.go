@@ -133,7 +133,7 @@ func TestParseErrors(t *testing.T) {
 	}{
 		{"unknown top key", good + "bogus: 1\n", []string{"jobs.yaml: line 8: unknown key bogus"}},
 		{"unknown job key", strings.Replace(good, "pattern:", "patern: x\n    pattern:", 1), []string{"jobs.yaml: line 4: unknown key patern"}},
-		{"unknown field key", strings.Replace(good, "compare: numeric", "compare: numeric, tolerence: \"1\"", 1), []string{"line 7: unknown key tolerence"}},
+		{"unknown field key", strings.Replace(good, "compare: numeric", "compare: numeric, tolerace: \"1\"", 1), []string{"line 7: unknown key tolerace"}},
 		{"bad duration", strings.Replace(good, "key:", "timeout: soon\n    key:", 1), []string{"line 6:", "as a duration"}},
 		{"not yaml", "jobs: [", []string{"jobs.yaml: "}},
 		{"empty", "", []string{"jobs.yaml: empty file"}},

@@ -80,7 +80,7 @@ type sftpSession struct {
 
 func (s *sftpSession) close() error {
 	s.stop()
-	err := s.Client.Close()
+	err := s.Close()
 	if cerr := s.conn.Close(); err == nil && !errors.Is(cerr, net.ErrClosed) {
 		err = cerr
 	}
