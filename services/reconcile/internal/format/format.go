@@ -74,6 +74,19 @@ func (r Record) Get(name string) (string, bool) {
 	return "", false
 }
 
+// ErrorAt returns a row error for the named column of r, for problems found after reading (a
+// value a comparator cannot read).
+func (r Record) ErrorAt(file, name, reason string) *RowError {
+	e := &RowError{File: file, Line: r.Line, Field: name, Reason: reason}
+	for i, n := range r.Names {
+		if n == name {
+			e.Column = i + 1
+			break
+		}
+	}
+	return e
+}
+
 // RowError is a malformed row; the stream goes on after it.
 type RowError struct {
 	File string

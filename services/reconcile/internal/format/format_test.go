@@ -362,3 +362,11 @@ func FuzzJSONL(f *testing.F) {
 	f.Add([]byte("{\"a\":\"1\"}\n{\"a\":\n[1]\n{} {}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) { fuzzRead(t, data, Options{Format: job.FormatJSONL}) })
 }
+
+func TestRecordErrorAt(t *testing.T) {
+	rec := Record{Line: 7, Names: []string{"id", "金额"}, Values: []string{"1", "x"}}
+	got := rec.ErrorAt("t.csv", "金额", `numeric value "x": not a decimal number`).Error()
+	if want := `t.csv:7:2 (金额): numeric value "x": not a decimal number`; got != want {
+		t.Errorf("got %s, want %s", got, want)
+	}
+}

@@ -203,16 +203,17 @@ type Mapping struct {
 
 // Field is a compared business column.
 type Field struct {
-	Business  string            `yaml:"business"`
-	Chain     string            `yaml:"chain"`
-	Compare   compare.Kind      `yaml:"compare"`
-	Scale     int32             `yaml:"scale"`
-	Tolerance string            `yaml:"tolerance"`
-	Relative  string            `yaml:"relative"`
-	Format    string            `yaml:"format"`
-	Zone      string            `yaml:"zone"`
-	Unit      string            `yaml:"unit"`
-	Map       map[string]string `yaml:"map"`
+	Business  string       `yaml:"business"`
+	Chain     string       `yaml:"chain"`
+	Compare   compare.Kind `yaml:"compare"`
+	Scale     int32        `yaml:"scale"`
+	Tolerance string       `yaml:"tolerance"`
+	Relative  string       `yaml:"relative"`
+	Format    string       `yaml:"format"`
+	Zone      string       `yaml:"zone"` // time: default window.zone
+
+	Unit string            `yaml:"unit"`
+	Map  map[string]string `yaml:"map"`
 }
 
 // Spec returns the comparator configuration of the field.
@@ -237,7 +238,8 @@ type Window struct {
 	Wait time.Duration `yaml:"wait"`
 }
 
-// Budget is how many malformed business rows a run tolerates before it fails. At most one of
+// Budget is how many malformed business rows a run tolerates before it fails: at most MaxRows
+// rows, or at most MaxShare (0 to 1) of all rows read, malformed ones included. At most one of
 // the two is set; neither means none is tolerated.
 type Budget struct {
 	MaxRows  *int     `yaml:"max_rows"`

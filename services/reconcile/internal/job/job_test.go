@@ -270,3 +270,18 @@ func TestLoadMissing(t *testing.T) {
 		t.Errorf("Load missing = %v", err)
 	}
 }
+
+func TestTimeFieldZoneDefaultsToWindow(t *testing.T) {
+	y := strings.Replace(good, "fields: [", "window: {zone: Asia/Shanghai}\n    fields: [{business: t, chain: block_timestamp_ms, compare: time, format: yyyyMMdd}, ", 1)
+	jobs, err := Parse("jobs.yaml", []byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if z := jobs[0].FieldComparators()[0].Spec().Zone; z != "Asia/Shanghai" {
+		t.Errorf("time field zone %q, want the window's", z)
+	}
+	// 2025-12-05 00:00 in Shanghai is 2025-12-04 16:00 UTC.
+	if r := jobs[0].FieldComparators()[0].Compare("20251205", "1764864000000"); !r.Equal {
+		t.Error(r.Diff)
+	}
+}

@@ -66,8 +66,8 @@ func (j *Job) check(v *validator) {
 	}
 	j.checkFormat(v)
 	j.checkChain(v)
+	j.checkWindow(v) // before the mappings: time fields default to the window's zone
 	j.checkMappings(v)
-	j.checkWindow(v)
 	if j.Errors.MaxRows != nil && j.Errors.MaxShare != nil {
 		v.fail("errors", "max_rows or max_share, not both")
 	}
@@ -265,7 +265,11 @@ func (j *Job) checkMappings(v *validator) {
 	}
 	j.fieldCmp = make([]compare.Comparator, len(j.Fields))
 	amountSeen := false
-	for i, f := range j.Fields {
+	for i := range j.Fields {
+		if j.Fields[i].Compare == compare.Time && j.Fields[i].Zone == "" {
+			j.Fields[i].Zone = j.Window.Zone
+		}
+		f := j.Fields[i]
 		field := fmt.Sprintf("fields[%d]", i)
 		if f.Business == "" || f.Chain == "" {
 			v.fail(field, "want both business and chain")
