@@ -358,7 +358,13 @@ func (c *Client) putS3(ctx context.Context, u *url.URL, r io.Reader, size int64)
 	}
 	// An unsigned payload rather than aws-chunked streaming signatures, which not every
 	// S3-compatible store decodes; TLS keeps the body intact on the way.
-	_, err = cl.PutObject(ctx, bucket, key, r, size, minio.PutObjectOptions{DisableContentSha256: true})
+	opts := minio.PutObjectOptions{DisableContentSha256: true}
+	if size < 0 {
+		// Unknown length is a multipart upload whose part is buffered in memory; minio-go
+		// would size parts for a 5 TiB object (over 500 MiB each). 16 MiB parts allow 160 GB.
+		opts.PartSize = 16 << 20
+	}
+	_, err = cl.PutObject(ctx, bucket, key, r, size, opts)
 	if err != nil {
 		return s3Error(err)
 	}
