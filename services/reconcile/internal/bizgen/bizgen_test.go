@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -13,6 +15,8 @@ import (
 	"github.com/bcosdata/bcosdata/services/reconcile/internal/compare"
 	"github.com/bcosdata/bcosdata/services/reconcile/internal/format"
 	"github.com/bcosdata/bcosdata/services/reconcile/internal/job"
+	"github.com/bcosdata/bcosdata/services/reconcile/internal/source"
+	"github.com/bcosdata/bcosdata/services/reconcile/internal/source/sourcetest"
 )
 
 const jobYAML = `jobs:
@@ -266,5 +270,69 @@ func TestGenerateRefuses(t *testing.T) {
 	}
 	if _, err := Generate(io.Discard, &noTol[0], records(3), Plan{WithinTolerance: 1}); err == nil || !strings.Contains(err.Error(), "without a tolerance") {
 		t.Errorf("within tolerance without one: %v", err)
+	}
+}
+
+// TestEverySourceKind puts a generated file of every format on every kind of source, opens it
+// back through source and reconciles it: the layers under the run fit together.
+func TestEverySourceKind(t *testing.T) {
+	dir := t.TempDir()
+	sftpServer := sourcetest.StartSFTP(t)
+	ftpServer := sourcetest.StartFTP(t, t.TempDir())
+	s3 := sourcetest.StartS3(t, "biz")
+	httpDir := t.TempDir()
+	httpBase := sourcetest.StartHTTP(t, httpDir)
+	kinds := []struct {
+		name string
+		dir  string
+		cfg  source.Config
+	}{
+		{"file", "file://" + dir, source.Config{}},
+		{"sftp", sftpServer.URI(dir + "/sftp"), sftpServer.Config()},
+		{"ftp", ftpServer.URI("in"), ftpServer.Config()},
+		{"s3", s3.URI("biz", "in"), s3.Config()},
+		{"http", httpBase, source.Config{}},
+	}
+	for _, pattern := range []string{"t-{yyyyMMdd}.csv", "t-{yyyyMMdd}.txt", "t-{yyyyMMdd}.json", "t-{yyyyMMdd}.jsonl", "t-{yyyyMMdd}.xlsx"} {
+		for _, k := range kinds {
+			t.Run(k.name+" "+pattern, func(t *testing.T) {
+				j := testJob(t, pattern, "{}")
+				j.Source = k.dir
+				tg, err := j.Resolve("2025-12-05")
+				if err != nil {
+					t.Fatal(err)
+				}
+				recs := records(30)
+				var buf bytes.Buffer
+				exp, err := Generate(&buf, j, recs, plan)
+				if err != nil {
+					t.Fatal(err)
+				}
+				c := source.New(k.cfg)
+				if k.name == "http" {
+					if err := os.WriteFile(filepath.Join(httpDir, tg.Name), buf.Bytes(), 0o600); err != nil {
+						t.Fatal(err)
+					}
+				} else if err := c.Put(t.Context(), tg.URI, bytes.NewReader(buf.Bytes()), int64(buf.Len())); err != nil {
+					t.Fatal(err)
+				}
+				f, err := c.Open(t.Context(), tg.URI)
+				if err != nil {
+					t.Fatal(err)
+				}
+				data, err := io.ReadAll(f)
+				_ = f.Close()
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, totals := reconcile(t, j, recs, data)
+				if diff := cmp.Diff(exp.Rows, got); diff != "" {
+					t.Errorf("outcomes (-expected +found):\n%s", diff)
+				}
+				if diff := cmp.Diff(exp.ByOutcome, totals); diff != "" {
+					t.Errorf("totals (-expected +found):\n%s", diff)
+				}
+			})
+		}
 	}
 }

@@ -1,10 +1,8 @@
-package source
+package source_test
 
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"errors"
 	"io"
 	"net"
@@ -17,127 +15,21 @@ import (
 	"testing"
 	"time"
 
-	"github.com/johannesboyne/gofakes3"
-	"github.com/johannesboyne/gofakes3/backend/s3mem"
-	"github.com/pkg/sftp"
-	ftpserver "goftp.io/server/v2"
-	ftpfile "goftp.io/server/v2/driver/file"
 	"golang.org/x/crypto/ssh"
 
 	"github.com/bcosdata/bcosdata/libs/fault"
 	"github.com/bcosdata/bcosdata/services/reconcile/internal/job"
+	"github.com/bcosdata/bcosdata/services/reconcile/internal/source"
+	"github.com/bcosdata/bcosdata/services/reconcile/internal/source/sourcetest"
 )
 
 const (
-	user     = "recon"
-	password = "s3cret"
+	user     = sourcetest.User
+	password = sourcetest.Password
 )
 
 // content is a business file with Chinese text, larger than one SFTP packet and FTP buffer.
 var content = []byte(strings.Repeat("流水号,金额\n0xab,100.00\n", 5000))
-
-// startSFTP serves the real file system over SFTP on loopback; paths in URIs are absolute.
-func startSFTP(t *testing.T) (addr, fingerprint string) {
-	t.Helper()
-	_, key, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := ssh.NewSignerFromKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := &ssh.ServerConfig{PasswordCallback: func(c ssh.ConnMetadata, pass []byte) (*ssh.Permissions, error) {
-		if c.User() == user && string(pass) == password {
-			return nil, nil
-		}
-		return nil, errors.New("wrong password")
-	}}
-	cfg.AddHostKey(signer)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = l.Close() })
-	go func() {
-		for {
-			nc, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go serveSSH(nc, cfg)
-		}
-	}()
-	return l.Addr().String(), ssh.FingerprintSHA256(signer.PublicKey())
-}
-
-func serveSSH(nc net.Conn, cfg *ssh.ServerConfig) {
-	_, chans, reqs, err := ssh.NewServerConn(nc, cfg)
-	if err != nil {
-		return
-	}
-	go ssh.DiscardRequests(reqs)
-	for nch := range chans {
-		if nch.ChannelType() != "session" {
-			_ = nch.Reject(ssh.UnknownChannelType, "session only")
-			continue
-		}
-		ch, chReqs, err := nch.Accept()
-		if err != nil {
-			return
-		}
-		go func() {
-			for req := range chReqs {
-				ok := req.Type == "subsystem" && len(req.Payload) > 4 && string(req.Payload[4:]) == "sftp"
-				_ = req.Reply(ok, nil)
-				if ok {
-					srv, err := sftp.NewServer(ch)
-					if err != nil {
-						return
-					}
-					_ = srv.Serve()
-					_ = srv.Close()
-				}
-			}
-		}()
-	}
-}
-
-// startFTP serves root over FTP on loopback; paths in URIs are relative to root.
-func startFTP(t *testing.T, root string) string {
-	t.Helper()
-	driver, err := ftpfile.NewDriver(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := ftpserver.NewServer(&ftpserver.Options{
-		Driver: driver, Auth: &ftpserver.SimpleAuth{Name: user, Password: password},
-		Perm: ftpserver.NewSimplePerm("recon", "recon"), Hostname: "127.0.0.1", PublicIP: "127.0.0.1",
-		Logger: &ftpserver.DiscardLogger{},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(l) }()
-	t.Cleanup(func() { _ = srv.Shutdown() })
-	return l.Addr().String()
-}
-
-// startS3 serves an in-memory S3 with bucket "biz".
-func startS3(t *testing.T) string {
-	t.Helper()
-	backend := s3mem.New()
-	if err := backend.CreateBucket("biz"); err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(gofakes3.New(backend).Server())
-	t.Cleanup(ts.Close)
-	return strings.TrimPrefix(ts.URL, "http://")
-}
 
 // closedAddr is a loopback address nothing listens on.
 func closedAddr(t *testing.T) string {
@@ -150,7 +42,7 @@ func closedAddr(t *testing.T) string {
 	return addr
 }
 
-func readFile(t *testing.T, c *Client, uri string) (*File, []byte) {
+func readFile(t *testing.T, c *source.Client, uri string) (*source.File, []byte) {
 	t.Helper()
 	f, err := c.Open(t.Context(), uri)
 	if err != nil {
@@ -167,24 +59,24 @@ func readFile(t *testing.T, c *Client, uri string) (*File, []byte) {
 }
 
 // TestKinds writes a file with Put (twice, the second replacing the first), reads it back
-// with Open, and checks a missing file is ErrNotFound, on every writable kind.
+// with Open, and checks a missing file is source.ErrNotFound, on every writable kind.
 func TestKinds(t *testing.T) {
 	dir := t.TempDir()
-	sftpAddr, fp := startSFTP(t)
+	sftpServer := sourcetest.StartSFTP(t)
 	ftpRoot := t.TempDir()
-	ftpAddr := startFTP(t, ftpRoot)
-	s3 := startS3(t)
+	ftpServer := sourcetest.StartFTP(t, ftpRoot)
+	s3 := sourcetest.StartS3(t, "biz")
 	for _, tc := range []struct {
 		name, dir string
-		cfg       Config
+		cfg       source.Config
 	}{
-		{"file", "file://" + dir + "/out", Config{}},
-		{"sftp", "sftp://" + user + "@" + sftpAddr + dir + "/sftp", Config{Password: password, HostKey: fp}},
-		{"ftp", "ftp://" + user + "@" + ftpAddr + "/results/2025", Config{Password: password}},
-		{"s3", "s3://biz/results", Config{S3Endpoint: s3, S3Insecure: true, S3PathStyle: true, S3AccessKey: "k", S3SecretKey: "s"}},
+		{"file", "file://" + dir + "/out", source.Config{}},
+		{"sftp", sftpServer.URI(dir + "/sftp"), sftpServer.Config()},
+		{"ftp", ftpServer.URI("results/2025"), ftpServer.Config()},
+		{"s3", s3.URI("biz", "results"), s3.Config()},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := New(tc.cfg)
+			c := source.New(tc.cfg)
 			uri, err := job.JoinURI(tc.dir, "对账_2025-12-05.csv")
 			if err != nil {
 				t.Fatal(err)
@@ -207,8 +99,8 @@ func TestKinds(t *testing.T) {
 			}
 			missing, _ := job.JoinURI(tc.dir, "missing.csv")
 			_, err = c.Open(t.Context(), missing)
-			if !errors.Is(err, ErrNotFound) {
-				t.Errorf("Open missing: %v, want ErrNotFound", err)
+			if !errors.Is(err, source.ErrNotFound) {
+				t.Errorf("Open missing: %v, want source.ErrNotFound", err)
 			}
 			if err != nil && !strings.Contains(err.Error(), "missing.csv") {
 				t.Errorf("error %v does not name the file", err)
@@ -227,6 +119,19 @@ func TestKinds(t *testing.T) {
 	}
 }
 
+func TestHTTPFileServer(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "对账.csv"), content, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	base := sourcetest.StartHTTP(t, dir)
+	uri, _ := job.JoinURI(base, "对账.csv")
+	f, data := readFile(t, source.New(source.Config{}), uri)
+	if !bytes.Equal(data, content) || f.Size != int64(len(content)) || f.Name != "对账.csv" {
+		t.Errorf("got %d bytes, size %d, name %q", len(data), f.Size, f.Name)
+	}
+}
+
 func TestHTTP(t *testing.T) {
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
@@ -242,15 +147,15 @@ func TestHTTP(t *testing.T) {
 		}
 	}))
 	defer ts.Close()
-	c := New(Config{})
+	c := source.New(source.Config{})
 	f, data := readFile(t, c, ts.URL+"/biz/t.csv")
 	if !bytes.Equal(data, content) || f.Name != "t.csv" || f.Size != int64(len(content)) {
 		t.Errorf("got %d bytes, name %q, size %d", len(data), f.Name, f.Size)
 	}
-	if _, err := c.Open(t.Context(), ts.URL+"/biz/none.csv"); !errors.Is(err, ErrNotFound) {
+	if _, err := c.Open(t.Context(), ts.URL+"/biz/none.csv"); !errors.Is(err, source.ErrNotFound) {
 		t.Errorf("404: %v", err)
 	}
-	if _, err := c.Open(t.Context(), ts.URL+"/biz/broken.csv"); err == nil || errors.Is(err, ErrNotFound) || fault.IsPermanent(err) {
+	if _, err := c.Open(t.Context(), ts.URL+"/biz/broken.csv"); err == nil || errors.Is(err, source.ErrNotFound) || fault.IsPermanent(err) {
 		t.Errorf("502: %v, want a retryable error", err)
 	}
 	if _, err := c.Open(t.Context(), ts.URL+"/biz/secret.csv"); !fault.IsPermanent(err) {
@@ -269,33 +174,34 @@ func TestUnreachableIsTransient(t *testing.T) {
 		"s3://biz/x.csv",
 		"http://" + addr + "/x.csv",
 	} {
-		c := New(Config{InsecureIgnoreHostKey: true, S3Endpoint: addr, S3Insecure: true, Timeout: 5 * time.Second})
+		c := source.New(source.Config{InsecureIgnoreHostKey: true, S3Endpoint: addr, S3Insecure: true, Timeout: 5 * time.Second})
 		ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 		_, err := c.Open(ctx, uri)
 		cancel()
-		if err == nil || errors.Is(err, ErrNotFound) || fault.Classify(err) != fault.Transient {
+		if err == nil || errors.Is(err, source.ErrNotFound) || fault.Classify(err) != fault.Transient {
 			t.Errorf("Open %s: %v (%s), want transient", uri, err, fault.Classify(err))
 		}
 	}
 }
 
 func TestRefusedIsPermanent(t *testing.T) {
-	sftpAddr, fp := startSFTP(t)
-	ftpAddr := startFTP(t, t.TempDir())
+	sftpServer := sourcetest.StartSFTP(t)
+	sftpAddr, fp := sftpServer.Addr, sftpServer.HostKey
+	ftpAddr := sourcetest.StartFTP(t, t.TempDir()).Addr
 	for _, tc := range []struct {
 		uri  string
-		cfg  Config
+		cfg  source.Config
 		want string
 	}{
-		{"sftp://" + user + "@" + sftpAddr + "/x.csv", Config{Password: "wrong", HostKey: fp}, "unable to authenticate"},
-		{"sftp://" + user + "@" + sftpAddr + "/x.csv", Config{Password: password, HostKey: "SHA256:other"}, "host key SHA256:"},
-		{"sftp://" + user + "@" + sftpAddr + "/x.csv", Config{Password: password}, "sftp needs known_hosts or host_key"},
-		{"sftp://" + sftpAddr + "/x.csv", Config{Password: password, HostKey: fp}, "names no user"},
-		{"ftp://" + user + "@" + ftpAddr + "/x.csv", Config{Password: "wrong"}, "530"},
-		{"gopher://h/x.csv", Config{}, `scheme "gopher"`},
-		{"file:///", Config{}, "no file path"},
+		{"sftp://" + user + "@" + sftpAddr + "/x.csv", source.Config{Password: "wrong", HostKey: fp}, "unable to authenticate"},
+		{"sftp://" + user + "@" + sftpAddr + "/x.csv", source.Config{Password: password, HostKey: "SHA256:other"}, "host key SHA256:"},
+		{"sftp://" + user + "@" + sftpAddr + "/x.csv", source.Config{Password: password}, "sftp needs known_hosts or host_key"},
+		{"sftp://" + sftpAddr + "/x.csv", source.Config{Password: password, HostKey: fp}, "names no user"},
+		{"ftp://" + user + "@" + ftpAddr + "/x.csv", source.Config{Password: "wrong"}, "530"},
+		{"gopher://h/x.csv", source.Config{}, `scheme "gopher"`},
+		{"file:///", source.Config{}, "no file path"},
 	} {
-		_, err := New(tc.cfg).Open(t.Context(), tc.uri)
+		_, err := source.New(tc.cfg).Open(t.Context(), tc.uri)
 		if !fault.IsPermanent(err) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Open %s: %v, want permanent containing %q", tc.uri, err, tc.want)
 		}
@@ -308,7 +214,7 @@ func TestRefusedIsPermanent(t *testing.T) {
 func TestKnownHostsAndKeyFile(t *testing.T) {
 	// The server here takes passwords only; the key file must still parse and the known_hosts
 	// entry must let the password through.
-	addr, _ := startSFTP(t)
+	addr := sourcetest.StartSFTP(t).Addr
 	dir := t.TempDir()
 	host, port, _ := net.SplitHostPort(addr)
 	// Learn the server key the way ssh-keyscan would.
@@ -331,35 +237,35 @@ func TestKnownHostsAndKeyFile(t *testing.T) {
 	if err := os.WriteFile(file, content, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c := New(Config{KnownHosts: kh, Password: password})
+	c := source.New(source.Config{KnownHosts: kh, Password: password})
 	if _, data := readFile(t, c, "sftp://"+user+"@"+addr+file); !bytes.Equal(data, content) {
 		t.Error("content differs")
 	}
-	if _, err := New(Config{KnownHosts: kh, KeyFile: filepath.Join(dir, "none")}).Open(t.Context(), "sftp://"+user+"@"+addr+file); !fault.IsPermanent(err) {
+	if _, err := source.New(source.Config{KnownHosts: kh, KeyFile: filepath.Join(dir, "none")}).Open(t.Context(), "sftp://"+user+"@"+addr+file); !fault.IsPermanent(err) {
 		t.Errorf("missing key file: %v", err)
 	}
 }
 
 func TestConfigOf(t *testing.T) {
 	env := map[string]string{"AWS_ACCESS_KEY_ID": "ak", "AWS_SECRET_ACCESS_KEY": "sk", "MY_KEY": "mk", "PW": "pw"}
-	c := ConfigOf(job.SourceOptions{Endpoint: "minio:9000", PathStyle: true, PasswordEnv: "PW"}, func(k string) string { return env[k] })
+	c := source.ConfigOf(job.SourceOptions{Endpoint: "minio:9000", PathStyle: true, PasswordEnv: "PW"}, func(k string) string { return env[k] })
 	if c.S3AccessKey != "ak" || c.S3SecretKey != "sk" || c.Password != "pw" || c.S3Endpoint != "minio:9000" || !c.S3PathStyle {
 		t.Errorf("%+v", c)
 	}
-	c = ConfigOf(job.SourceOptions{AccessKeyEnv: "MY_KEY"}, func(k string) string { return env[k] })
+	c = source.ConfigOf(job.SourceOptions{AccessKeyEnv: "MY_KEY"}, func(k string) string { return env[k] })
 	if c.S3AccessKey != "mk" {
 		t.Errorf("%+v", c)
 	}
 }
 
 func TestCancelStopsSFTPTransfer(t *testing.T) {
-	addr, fp := startSFTP(t)
+	srv := sourcetest.StartSFTP(t)
 	file := filepath.Join(t.TempDir(), "big.csv")
 	if err := os.WriteFile(file, bytes.Repeat(content, 20), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(t.Context())
-	f, err := New(Config{Password: password, HostKey: fp}).Open(ctx, "sftp://"+user+"@"+addr+file)
+	f, err := source.New(srv.Config()).Open(ctx, srv.URI(file))
 	if err != nil {
 		t.Fatal(err)
 	}
