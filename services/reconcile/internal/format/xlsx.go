@@ -14,6 +14,10 @@ import (
 // xlsxReader reads one sheet with excelize's row iterator. The workbook is a zip archive and
 // needs random access: excelize keeps it in memory, and spills worksheets beyond its unzip
 // limit to temporary files, so rows are still produced one at a time.
+//
+// Cells are read as displayed, number formats applied ("1,234.50", a date as its format shows
+// it): what a person checking the sheet sees, and what a CSV saved from it would hold. The
+// comparators read thousands separators; a time field's format must be the displayed one.
 type xlsxReader struct {
 	file   string
 	f      *excelize.File
