@@ -157,6 +157,9 @@ func newGenerator(j *job.Job, records []ChainRecord, plan Plan) (*generator, err
 			return nil, fmt.Errorf("bizgen: job %q compares %s without a tolerance: nothing is within it", j.Name, j.Amount)
 		}
 	}
+	if min(plan.Changed, plan.WithinTolerance, plan.MissingInFile, plan.Extra, plan.Duplicate, plan.Malformed) < 0 {
+		return nil, fmt.Errorf("bizgen: a negative count in plan %+v", plan)
+	}
 	planted := plan.Changed + plan.WithinTolerance + plan.MissingInFile + plan.Duplicate + plan.Malformed
 	if planted > len(records) {
 		return nil, fmt.Errorf("bizgen: the plan changes %d records, there are %d", planted, len(records))

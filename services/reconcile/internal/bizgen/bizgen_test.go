@@ -248,6 +248,7 @@ func TestGenerateRefuses(t *testing.T) {
 	}{
 		{j, records(3), Plan{Changed: 2, Duplicate: 2}, "the plan changes 4 records, there are 3"},
 		{j, nil, Plan{Extra: 1}, "extra rows are made from a record"},
+		{j, records(3), Plan{Malformed: -1}, "a negative count"},
 		{&job.Job{Name: "x"}, records(3), Plan{}, "has not passed Validate"},
 		{j, []ChainRecord{{"tx_hash": "0x01"}}, Plan{}, `no chain field "log_index"`},
 	} {
