@@ -352,7 +352,7 @@ func (s *Service) Run(ctx context.Context) error {
 	s.setErr(nil)
 	s.running.Store(&running{consumer: consumer, publisher: pub})
 	s.backend.Store(&api.Backend{Store: st, GroupID: s.cfg.groupID(), EventsTopic: events, CallsTopic: calls,
-		Halts: consumer.Halts, Lag: s.lagValue})
+		Halts: consumer.Halts, Lag: s.lagValue, Contracts: s.contracts.List()})
 	s.log.Info("export running", zap.String("topic", blocks), zap.String("group", s.cfg.groupID()), zap.Int("contracts", len(s.contracts.List())))
 
 	g, gctx := errgroup.WithContext(ctx)
