@@ -39,6 +39,9 @@ func storeErr(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
 		return status.FromContextError(ctx.Err()).Err()
 	}
+	if store.IsLockConflict(err) {
+		return status.Error(codes.Unavailable, err.Error())
+	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
 		return status.Error(codes.Internal, err.Error())

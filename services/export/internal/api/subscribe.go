@@ -85,12 +85,25 @@ func (sel *selection) matchArgs(args ...[]*chainv1.DecodedArg) bool {
 	return true
 }
 
-func paramsOf(as []*chainv1.DecodedArg) []*exportv1.Param {
-	out := make([]*exportv1.Param, 0, len(as))
-	for _, a := range as {
-		out = append(out, &exportv1.Param{Name: a.GetName(), Type: a.GetType(), Indexed: a.GetIndexed(), Value: a.GetValue()})
+// paramsOf returns a table's parameters, in its column order, from decoded arguments: as
+// the lists show them, skipped parameters left out and the outputs a failed call lacks null.
+func paramsOf(t *contract.Table, args ...[]*chainv1.DecodedArg) (in, out []*exportv1.Param) {
+	for _, c := range t.Columns {
+		p := &exportv1.Param{Name: c.Param, Type: c.ABIType, Indexed: c.Indexed, Null: true}
+		for _, as := range args {
+			for _, a := range as {
+				if a.GetName() == c.Param {
+					p.Value, p.Null = a.GetValue(), false
+				}
+			}
+		}
+		if c.Output {
+			out = append(out, p)
+		} else {
+			in = append(in, p)
+		}
 	}
-	return out
+	return in, out
 }
 
 // follow sends the outbox messages of topic after seq (of blocks from fromBlock on, keyed by
@@ -146,10 +159,11 @@ func (s *Server) SubscribeEvents(req *exportv1.SubscribeEventsRequest, stream ex
 		if t == nil || !sel.matchArgs(ev.GetArgs()) {
 			return nil
 		}
+		params, _ := paramsOf(t, ev.GetArgs())
 		out := &exportv1.Event{BlockNumber: ev.GetBlockNumber(), BlockTime: timestamppb.New(time.UnixMilli(int64(ev.GetBlockTimestampMs()))),
 			TransactionHash: hexOf(ev.GetTransactionHash()), TransactionIndex: ev.GetTransactionIndex(), LogIndex: ev.GetLogIndex(),
 			ContractAddress: hexOf(ev.GetContractAddress()), ContractName: ev.GetContractName(), EventName: ev.GetEventName(),
-			EventSignature: ev.GetEventSignature(), Params: paramsOf(ev.GetArgs()), Table: t.Name}
+			EventSignature: ev.GetEventSignature(), Params: params, Table: t.Name}
 		return stream.Send(&exportv1.SubscribeEventsResponse{Event: out, Cursor: encodeCursor(q.Seq, "events")})
 	})
 }
@@ -187,11 +201,12 @@ func (s *Server) SubscribeCalls(req *exportv1.SubscribeCallsRequest, stream expo
 			!sel.matchArgs(c.GetInputs(), c.GetOutputs()) {
 			return nil
 		}
+		in, outs := paramsOf(t, c.GetInputs(), c.GetOutputs())
 		out := &exportv1.Call{BlockNumber: c.GetBlockNumber(), BlockTime: timestamppb.New(time.UnixMilli(int64(c.GetBlockTimestampMs()))),
 			TransactionHash: hexOf(c.GetTransactionHash()), TransactionIndex: c.GetTransactionIndex(), From: hexOf(c.GetFrom()),
 			ContractAddress: hexOf(c.GetContractAddress()), ContractName: c.GetContractName(), MethodName: c.GetMethodName(),
 			MethodSignature: c.GetMethodSignature(), Status: c.GetStatus(), Deploy: c.GetDeploy(),
-			Inputs: paramsOf(c.GetInputs()), Outputs: paramsOf(c.GetOutputs()), Table: t.Name}
+			Inputs: in, Outputs: outs, Table: t.Name}
 		return stream.Send(&exportv1.SubscribeCallsResponse{Call: out, Cursor: encodeCursor(q.Seq, "calls")})
 	})
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/bcosdata/bcosdata/services/export/internal/contract"
 )
@@ -18,6 +19,46 @@ import (
 // each block incrementally), and a page after a key never repeats or skips a row whatever is
 // written meanwhile. Values only ever travel as parameters; identifiers (typed tables and
 // their columns) come from the contract registry and are quoted.
+
+// readLockTimeout is how long a read waits for a table lock before it gives up and tries
+// again: a batch that creates partitions holds its parent tables' locks until it commits, and
+// a read waiting behind it while holding another table's lock could deadlock with it. With a
+// lock timeout well under PostgreSQL's deadlock_timeout (1 s) the read, not the batch, gives
+// way.
+const readLockTimeout = "100ms"
+
+// readAttempts bounds the tries of a read that meets locked tables (about 5 s in all).
+const readAttempts = 40
+
+// read runs fn in a read-only transaction with the lock timeout, again while it meets a
+// lock it could not take in time (or a deadlock).
+func (s *Store) read(ctx context.Context, fn func(q pgx.Tx) error) error {
+	var err error
+	for range readAttempts {
+		err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, `SET LOCAL lock_timeout = '`+readLockTimeout+`'`); err != nil {
+				return err
+			}
+			return fn(tx)
+		})
+		if !IsLockConflict(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(25 * time.Millisecond):
+		}
+	}
+	return err
+}
+
+// IsLockConflict reports a read that gave way to a writer: a lock not taken in time or a
+// deadlock.
+func IsLockConflict(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "55P03" || pe.Code == "40P01")
+}
 
 // ErrNotFound reports a block or transaction that is not stored.
 var ErrNotFound = errors.New("not stored")
@@ -57,6 +98,11 @@ func (w *where) arg(v any) string {
 }
 
 func (w *where) add(cond string) { w.conds = append(w.conds, cond) }
+
+// clone copies w, so a retried read starts from the same conditions.
+func (w *where) clone() *where {
+	return &where{conds: append([]string(nil), w.conds...), args: append([]any(nil), w.args...)}
+}
 
 func (w *where) sql() string {
 	if len(w.conds) == 0 {
@@ -133,7 +179,11 @@ func (s *Store) Block(ctx context.Context, number uint64, hash []byte) (BlockInf
 	if hash != nil {
 		q, arg = `SELECT `+blockCols+` FROM export.blocks WHERE hash = $1 ORDER BY number LIMIT 1`, hash
 	}
-	b, err := scanBlock(s.pool.QueryRow(ctx, q, arg))
+	var b BlockInfo
+	err := s.read(ctx, func(tx pgx.Tx) (err error) {
+		b, err = scanBlock(tx.QueryRow(ctx, q, arg))
+		return err
+	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return b, ErrNotFound
 	}
@@ -147,28 +197,36 @@ func (s *Store) Block(ctx context.Context, number uint64, hash []byte) (BlockInf
 func (s *Store) Blocks(ctx context.Context, sp Span, p Page) ([]BlockInfo, int64, error) {
 	w := &where{}
 	w.span(sp, "number", "time")
-	total, err := s.total(ctx, p, `SELECT count(*) FROM export.blocks WHERE `+w.sql(), w.args)
-	if err != nil {
-		return nil, 0, err
-	}
-	w.after(p.After, "number")
-	rows, err := s.pool.Query(ctx, `SELECT `+blockCols+` FROM export.blocks WHERE `+w.sql()+` ORDER BY number LIMIT `+w.arg(p.Limit), w.args...)
-	if err != nil {
-		return nil, 0, fmt.Errorf("list blocks: %w", err)
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (BlockInfo, error) { return scanBlock(r) })
+	var (
+		out   []BlockInfo
+		total int64
+	)
+	err := s.read(ctx, func(tx pgx.Tx) (err error) {
+		if total, err = total_(ctx, tx, p, `SELECT count(*) FROM export.blocks WHERE `+w.sql(), w.args); err != nil {
+			return err
+		}
+		w := w.clone()
+		w.after(p.After, "number")
+		rows, err := tx.Query(ctx, `SELECT `+blockCols+` FROM export.blocks WHERE `+w.sql()+` ORDER BY number LIMIT `+w.arg(p.Limit), w.args...)
+		if err != nil {
+			return err
+		}
+		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (BlockInfo, error) { return scanBlock(r) })
+		return err
+	})
 	if err != nil {
 		return nil, 0, fmt.Errorf("list blocks: %w", err)
 	}
 	return out, total, nil
 }
 
-func (s *Store) total(ctx context.Context, p Page, q string, args []any) (int64, error) {
+// total_ counts the rows of a list when the page asks for it.
+func total_(ctx context.Context, tx pgx.Tx, p Page, q string, args []any) (int64, error) {
 	if !p.Total {
 		return 0, nil
 	}
 	var n int64
-	if err := s.pool.QueryRow(ctx, q, args...).Scan(&n); err != nil {
+	if err := tx.QueryRow(ctx, q, args...).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count rows: %w", err)
 	}
 	return n, nil
@@ -217,8 +275,12 @@ func scanTx(row pgx.Row) (TxInfo, error) {
 // Transaction returns the stored transaction of a hash (the lowest block's, should a hash
 // ever be stored twice).
 func (s *Store) Transaction(ctx context.Context, hash []byte) (TxInfo, error) {
-	x, err := scanTx(s.pool.QueryRow(ctx, `SELECT `+txCols+` FROM export.transactions x JOIN export.blocks b ON b.number = x.block_number
-		WHERE x.hash = $1 ORDER BY x.block_number LIMIT 1`, hash))
+	var x TxInfo
+	err := s.read(ctx, func(tx pgx.Tx) (err error) {
+		x, err = scanTx(tx.QueryRow(ctx, `SELECT `+txCols+` FROM export.transactions x JOIN export.blocks b ON b.number = x.block_number
+			WHERE x.hash = $1 ORDER BY x.block_number LIMIT 1`, hash))
+		return err
+	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return x, ErrNotFound
 	}
@@ -279,16 +341,23 @@ func (s *Store) Transactions(ctx context.Context, f TxFilter, p Page) ([]TxInfo,
 		w.add("(" + strings.Join(alts, " OR ") + ")")
 	}
 	from := ` FROM export.transactions x JOIN export.blocks b ON b.number = x.block_number WHERE `
-	total, err := s.total(ctx, p, `SELECT count(*)`+from+w.sql(), w.args)
-	if err != nil {
-		return nil, 0, err
-	}
-	w.after(p.After, "x.block_number", "x.transaction_index")
-	rows, err := s.pool.Query(ctx, `SELECT `+txCols+from+w.sql()+` ORDER BY x.block_number, x.transaction_index LIMIT `+w.arg(p.Limit), w.args...)
-	if err != nil {
-		return nil, 0, fmt.Errorf("list transactions: %w", err)
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (TxInfo, error) { return scanTx(r) })
+	var (
+		out   []TxInfo
+		total int64
+	)
+	err := s.read(ctx, func(tx pgx.Tx) (err error) {
+		if total, err = total_(ctx, tx, p, `SELECT count(*)`+from+w.sql(), w.args); err != nil {
+			return err
+		}
+		w := w.clone()
+		w.after(p.After, "x.block_number", "x.transaction_index")
+		rows, err := tx.Query(ctx, `SELECT `+txCols+from+w.sql()+` ORDER BY x.block_number, x.transaction_index LIMIT `+w.arg(p.Limit), w.args...)
+		if err != nil {
+			return err
+		}
+		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (TxInfo, error) { return scanTx(r) })
+		return err
+	})
 	if err != nil {
 		return nil, 0, fmt.Errorf("list transactions: %w", err)
 	}
@@ -297,18 +366,26 @@ func (s *Store) Transactions(ctx context.Context, f TxFilter, p Page) ([]TxInfo,
 
 // TxLogs returns the stored logs of a transaction in log order.
 func (s *Store) TxLogs(ctx context.Context, block uint64, hash []byte) ([]Log, error) {
-	rows, err := s.pool.Query(ctx, `SELECT log_index, address, topics, data FROM export.logs WHERE block_number = $1 AND transaction_hash = $2 ORDER BY log_index`,
-		int64(block), hash)
+	var out []Log
+	err := s.read(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT log_index, address, topics, data FROM export.logs WHERE block_number = $1 AND transaction_hash = $2 ORDER BY log_index`,
+			int64(block), hash)
+		if err != nil {
+			return err
+		}
+		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Log, error) {
+			l := Log{BlockNumber: block, TxHash: hash}
+			var li int32
+			err := r.Scan(&li, &l.Address, &l.Topics, &l.Data)
+			l.LogIndex = uint32(li)
+			return l, err
+		})
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("read logs of %x: %w", hash, err)
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Log, error) {
-		l := Log{BlockNumber: block, TxHash: hash}
-		var li int32
-		err := r.Scan(&li, &l.Address, &l.Topics, &l.Data)
-		l.LogIndex = uint32(li)
-		return l, err
-	})
+	return out, nil
 }
 
 // ContractsAt returns the contract known at each of addrs (deployments), by address bytes.
@@ -437,23 +514,30 @@ func (s *Store) Decoded(ctx context.Context, q TypedQuery, p Page) ([]DecodedRow
 		}
 		w.add(pgx.Identifier{c.Column}.Sanitize() + " " + c.Op + " " + v)
 	}
-	var total int64
-	if p.Total {
-		parts := make([]string, len(q.Tables))
-		for i, t := range q.Tables {
-			parts[i] = `SELECT count(*) AS n FROM export.` + pgx.Identifier{t.Name}.Sanitize() + ` WHERE ` + w.sql()
+	var (
+		out   []DecodedRow
+		total int64
+	)
+	err := s.read(ctx, func(tx pgx.Tx) (err error) {
+		if p.Total {
+			parts := make([]string, len(q.Tables))
+			for i, t := range q.Tables {
+				parts[i] = `SELECT count(*) AS n FROM export.` + pgx.Identifier{t.Name}.Sanitize() + ` WHERE ` + w.sql()
+			}
+			if total, err = total_(ctx, tx, p, `SELECT coalesce(sum(n), 0)::bigint FROM (`+strings.Join(parts, " UNION ALL ")+`) c`, w.args); err != nil {
+				return err
+			}
 		}
-		n, err := s.total(ctx, p, `SELECT coalesce(sum(n), 0)::bigint FROM (`+strings.Join(parts, " UNION ALL ")+`) c`, w.args)
-		if err != nil {
-			return nil, 0, err
-		}
-		total = n
+		out, err = decodedPage(ctx, tx, q, p, w.clone(), order, events)
+		return err
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("list decoded rows of %s: %w", q.Tables[0].Contract, err)
 	}
-	rows, err := s.decodedPage(ctx, q, p, w, order, events)
-	return rows, total, err
+	return out, total, nil
 }
 
-func (s *Store) decodedPage(ctx context.Context, q TypedQuery, p Page, w *where, order []string, events bool) ([]DecodedRow, error) {
+func decodedPage(ctx context.Context, tx pgx.Tx, q TypedQuery, p Page, w *where, order []string, events bool) ([]DecodedRow, error) {
 	w.after(p.After, order...)
 	limit := w.arg(p.Limit)
 	orderBy := strings.Join(order, ", ")
@@ -475,9 +559,9 @@ func (s *Store) decodedPage(ctx context.Context, q TypedQuery, p Page, w *where,
 	if len(parts) > 1 {
 		sql = `SELECT * FROM (` + strings.Join(parts, " UNION ALL ") + `) u ORDER BY ` + orderBy + ` LIMIT ` + limit
 	}
-	rows, err := s.pool.Query(ctx, sql, w.args...)
+	rows, err := tx.Query(ctx, sql, w.args...)
 	if err != nil {
-		return nil, fmt.Errorf("list decoded rows of %s: %w", q.Tables[0].Contract, err)
+		return nil, err
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (DecodedRow, error) {
 		var (
@@ -490,10 +574,7 @@ func (s *Store) decodedPage(ctx context.Context, q TypedQuery, p Page, w *where,
 		d.Table, d.BlockNumber, d.TxIndex, d.LogIndex, d.Status = q.Tables[t], uint64(bn), uint32(ti), uint32(li), uint32(st)
 		return d, err
 	})
-	if err != nil {
-		return nil, fmt.Errorf("list decoded rows of %s: %w", q.Tables[0].Contract, err)
-	}
-	return out, nil
+	return out, err
 }
 
 // TableRows counts the rows of typed tables, by name.
@@ -501,7 +582,10 @@ func (s *Store) TableRows(ctx context.Context, tables []string) (map[string]int6
 	out := map[string]int64{}
 	for _, t := range tables {
 		var n int64
-		if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM export.`+pgx.Identifier{t}.Sanitize()).Scan(&n); err != nil {
+		err := s.read(ctx, func(tx pgx.Tx) error {
+			return tx.QueryRow(ctx, `SELECT count(*) FROM export.`+pgx.Identifier{t}.Sanitize()).Scan(&n)
+		})
+		if err != nil {
 			return nil, fmt.Errorf("count rows of %s: %w", t, err)
 		}
 		out[t] = n
