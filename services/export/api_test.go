@@ -11,11 +11,13 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/bcosdata/bcosdata/libs/await"
 	exportv1 "github.com/bcosdata/bcosdata/proto/bcosdata/export/v1"
 	"github.com/bcosdata/bcosdata/services/export/internal/contract"
 	"github.com/bcosdata/bcosdata/services/fiscosim/sent"
@@ -37,6 +39,40 @@ func TestQueryAPIMatchesTheRecord(t *testing.T) {
 	m := newModel(t, e.pool, ch, file)
 	c := r.client
 	ctx := t.Context()
+
+	t.Run("status counts the typed tables' rows", func(t *testing.T) {
+		st, err := c.Status(ctx, &exportv1.StatusRequest{IncludeContractRows: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]uint64{}
+		for _, w := range append(slices.Clone(m.events), m.calls...) {
+			want[w.table.Name]++
+		}
+		got := map[string]uint64{}
+		for _, cr := range st.GetContractRows() {
+			var events, calls uint64
+			for _, tr := range cr.GetTables() {
+				if tr.GetRows() > 0 {
+					got[tr.GetTable()] = tr.GetRows()
+				}
+				if tr.GetKind() == exportv1.ItemKind_ITEM_KIND_EVENT {
+					events += tr.GetRows()
+				} else {
+					calls += tr.GetRows()
+				}
+			}
+			if events != cr.GetEvents() || calls != cr.GetCalls() {
+				t.Errorf("%s: %d events and %d calls, its tables add up to %d and %d", cr.GetContract(), cr.GetEvents(), cr.GetCalls(), events, calls)
+			}
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("rows by typed table (-record +status):\n%s", diff)
+		}
+		if plain, err := c.Status(ctx, &exportv1.StatusRequest{}); err != nil || plain.GetContractRows() != nil || plain.GetBlocks() != uint64(ch.blocks) {
+			t.Errorf("Status without contract rows = %v, %v", plain, err)
+		}
+	})
 
 	t.Run("blocks", func(t *testing.T) {
 		var total int64
@@ -344,6 +380,56 @@ func TestQueryAPIMatchesTheRecord(t *testing.T) {
 		sender := m.calls[len(m.calls)/2].rec.From
 		got, total = listCalls(t, &exportv1.ListCallsRequest{From: sender.Hex()}, 7)
 		compareCalls(t, "calls from "+sender.Hex(), got, total, rowsWhere(m.calls, func(w wantRow) bool { return w.rec.From == sender }))
+	})
+
+	t.Run("re-export restores rows", func(t *testing.T) {
+		var tables []string
+		for _, tb := range m.reg.Tables() {
+			if tb.Contract == "Asset" {
+				tables = append(tables, tb.Name)
+			}
+		}
+		deleted := 0
+		for _, name := range tables {
+			tag, err := e.pool.Exec(ctx, `DELETE FROM export.`+pgx.Identifier{name}.Sanitize()+` WHERE block_number BETWEEN 10 AND 30`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			deleted += int(tag.RowsAffected())
+		}
+		if deleted == 0 {
+			t.Fatal("Asset has no rows in blocks 10-30")
+		}
+		for _, bad := range []*exportv1.ReExportRequest{{Contract: "Nope"}, {FromBlock: proto.Uint64(9), ToBlock: proto.Uint64(3)}} {
+			if _, err := c.ReExport(ctx, bad); status.Code(err) != codes.InvalidArgument {
+				t.Errorf("ReExport(%v) = %v, want InvalidArgument", bad, err)
+			}
+		}
+		resp, err := c.ReExport(ctx, &exportv1.ReExportRequest{Contract: "Asset", FromBlock: proto.Uint64(10), ToBlock: proto.Uint64(30)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(resp.GetContracts(), []string{"Asset"}) || resp.GetFromBlock() != 10 || resp.GetToBlock() != 30 {
+			t.Errorf("ReExport = %v", resp)
+		}
+		b := await.Value(t, 60*time.Second, "the re-export of Asset finished", func() (*exportv1.Backfill, error) {
+			got, err := c.GetContract(ctx, &exportv1.GetContractRequest{Contract: &exportv1.GetContractRequest_Name{Name: "Asset"}})
+			if err != nil {
+				return nil, err
+			}
+			if b := got.GetContract().GetBackfill(); b == nil || b.GetRunning() {
+				return nil, fmt.Errorf("not yet: %v", b)
+			}
+			return got.GetContract().GetBackfill(), nil
+		})
+		if b.GetError() != "" || b.GetDoneBlock() != 30 || b.GetFromBlock() != 10 || b.GetPass() != "calls and logs" || b.GetItems() == 0 {
+			t.Errorf("re-export ended with %v", b)
+		}
+		got, total := listEvents(t, &exportv1.ListEventsRequest{Contract: "Asset"}, 100)
+		compareEvents(t, "Asset after its re-export", got, total, rowsWhere(m.events, func(w wantRow) bool { return w.table.Contract == "Asset" }))
+		calls, total := listCalls(t, &exportv1.ListCallsRequest{Contract: "Asset"}, 100)
+		compareCalls(t, "Asset after its re-export", calls, total, rowsWhere(m.calls, func(w wantRow) bool { return w.table.Contract == "Asset" }))
+		t.Logf("%d rows deleted, restored by %v", deleted, b)
 	})
 
 	// Filters on every parameter column of every table holding rows, with values taken from

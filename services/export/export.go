@@ -351,11 +351,13 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	s.setErr(nil)
 	s.running.Store(&running{consumer: consumer, publisher: pub})
+	g, gctx := errgroup.WithContext(ctx)
+	rx := &reexporter{ctx: gctx, pipe: pipe, st: st, log: s.log, state: map[string]*api.Backfill{}}
+	defer rx.wg.Wait()
 	s.backend.Store(&api.Backend{Store: st, GroupID: s.cfg.groupID(), EventsTopic: events, CallsTopic: calls,
-		Halts: consumer.Halts, Lag: s.lagValue, Contracts: s.contracts.List()})
+		Halts: consumer.Halts, Lag: s.lagValue, Contracts: s.contracts.List(), ReExport: rx.start, Backfill: rx.progress})
 	s.log.Info("export running", zap.String("topic", blocks), zap.String("group", s.cfg.groupID()), zap.Int("contracts", len(s.contracts.List())))
 
-	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return consumer.Run(gctx) })
 	g.Go(func() error { return pub.Run(gctx) })
 	g.Go(func() error { s.measureLag(gctx, blocks, offsets); return nil })

@@ -2770,9 +2770,9 @@ type Contract struct {
 	// The ABI JSON as registered.
 	Abi string `protobuf:"bytes,5,opt,name=abi,proto3" json:"abi,omitempty"`
 	// The history of the current registration is decoded (its backfill finished).
-	Backfilled    bool                   `protobuf:"varint,6,opt,name=backfilled,proto3" json:"backfilled,omitempty"`
-	RegisteredAt  *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=registered_at,json=registeredAt,proto3" json:"registered_at,omitempty"`
-	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	Backfilled bool `protobuf:"varint,6,opt,name=backfilled,proto3" json:"backfilled,omitempty"`
+	// The last re-export (ReExport) this instance ran for the contract, if any.
+	Backfill      *Backfill `protobuf:"bytes,7,opt,name=backfill,proto3" json:"backfill,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2849,18 +2849,125 @@ func (x *Contract) GetBackfilled() bool {
 	return false
 }
 
-func (x *Contract) GetRegisteredAt() *timestamppb.Timestamp {
+func (x *Contract) GetBackfill() *Backfill {
 	if x != nil {
-		return x.RegisteredAt
+		return x.Backfill
 	}
 	return nil
 }
 
-func (x *Contract) GetUpdatedAt() *timestamppb.Timestamp {
+// Backfill is the progress of decoding a contract's stored history again.
+type Backfill struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Running bool                   `protobuf:"varint,1,opt,name=running,proto3" json:"running,omitempty"`
+	// "deployments" (learning its deployments), then "calls and logs".
+	Pass string `protobuf:"bytes,2,opt,name=pass,proto3" json:"pass,omitempty"`
+	// The block range, both ends included.
+	FromBlock uint64 `protobuf:"varint,3,opt,name=from_block,json=fromBlock,proto3" json:"from_block,omitempty"`
+	ToBlock   uint64 `protobuf:"varint,4,opt,name=to_block,json=toBlock,proto3" json:"to_block,omitempty"`
+	// The last block of the pass decoded so far.
+	DoneBlock uint64 `protobuf:"varint,5,opt,name=done_block,json=doneBlock,proto3" json:"done_block,omitempty"`
+	// Calls, constructors and logs decoded so far.
+	Items      uint64                 `protobuf:"varint,6,opt,name=items,proto3" json:"items,omitempty"`
+	StartedAt  *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
+	FinishedAt *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=finished_at,json=finishedAt,proto3" json:"finished_at,omitempty"`
+	// Why it stopped, empty when it finished or runs.
+	Error         string `protobuf:"bytes,9,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Backfill) Reset() {
+	*x = Backfill{}
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Backfill) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Backfill) ProtoMessage() {}
+
+func (x *Backfill) ProtoReflect() protoreflect.Message {
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[29]
 	if x != nil {
-		return x.UpdatedAt
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Backfill.ProtoReflect.Descriptor instead.
+func (*Backfill) Descriptor() ([]byte, []int) {
+	return file_bcosdata_export_v1_export_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *Backfill) GetRunning() bool {
+	if x != nil {
+		return x.Running
+	}
+	return false
+}
+
+func (x *Backfill) GetPass() string {
+	if x != nil {
+		return x.Pass
+	}
+	return ""
+}
+
+func (x *Backfill) GetFromBlock() uint64 {
+	if x != nil {
+		return x.FromBlock
+	}
+	return 0
+}
+
+func (x *Backfill) GetToBlock() uint64 {
+	if x != nil {
+		return x.ToBlock
+	}
+	return 0
+}
+
+func (x *Backfill) GetDoneBlock() uint64 {
+	if x != nil {
+		return x.DoneBlock
+	}
+	return 0
+}
+
+func (x *Backfill) GetItems() uint64 {
+	if x != nil {
+		return x.Items
+	}
+	return 0
+}
+
+func (x *Backfill) GetStartedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartedAt
 	}
 	return nil
+}
+
+func (x *Backfill) GetFinishedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.FinishedAt
+	}
+	return nil
+}
+
+func (x *Backfill) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
 }
 
 // Deployment is an address holding a registered contract.
@@ -2877,7 +2984,7 @@ type Deployment struct {
 
 func (x *Deployment) Reset() {
 	*x = Deployment{}
-	mi := &file_bcosdata_export_v1_export_proto_msgTypes[29]
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2889,7 +2996,7 @@ func (x *Deployment) String() string {
 func (*Deployment) ProtoMessage() {}
 
 func (x *Deployment) ProtoReflect() protoreflect.Message {
-	mi := &file_bcosdata_export_v1_export_proto_msgTypes[29]
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2902,7 +3009,7 @@ func (x *Deployment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Deployment.ProtoReflect.Descriptor instead.
 func (*Deployment) Descriptor() ([]byte, []int) {
-	return file_bcosdata_export_v1_export_proto_rawDescGZIP(), []int{29}
+	return file_bcosdata_export_v1_export_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Deployment) GetAddress() string {
@@ -2949,7 +3056,7 @@ type Table struct {
 
 func (x *Table) Reset() {
 	*x = Table{}
-	mi := &file_bcosdata_export_v1_export_proto_msgTypes[30]
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2961,7 +3068,7 @@ func (x *Table) String() string {
 func (*Table) ProtoMessage() {}
 
 func (x *Table) ProtoReflect() protoreflect.Message {
-	mi := &file_bcosdata_export_v1_export_proto_msgTypes[30]
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2974,7 +3081,7 @@ func (x *Table) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Table.ProtoReflect.Descriptor instead.
 func (*Table) Descriptor() ([]byte, []int) {
-	return file_bcosdata_export_v1_export_proto_rawDescGZIP(), []int{30}
+	return file_bcosdata_export_v1_export_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Table) GetName() string {
@@ -3034,7 +3141,7 @@ type Column struct {
 
 func (x *Column) Reset() {
 	*x = Column{}
-	mi := &file_bcosdata_export_v1_export_proto_msgTypes[31]
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3046,7 +3153,7 @@ func (x *Column) String() string {
 func (*Column) ProtoMessage() {}
 
 func (x *Column) ProtoReflect() protoreflect.Message {
-	mi := &file_bcosdata_export_v1_export_proto_msgTypes[31]
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3059,7 +3166,7 @@ func (x *Column) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Column.ProtoReflect.Descriptor instead.
 func (*Column) Descriptor() ([]byte, []int) {
-	return file_bcosdata_export_v1_export_proto_rawDescGZIP(), []int{31}
+	return file_bcosdata_export_v1_export_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *Column) GetName() string {
@@ -3120,7 +3227,7 @@ type RegisterContractRequest struct {
 
 func (x *RegisterContractRequest) Reset() {
 	*x = RegisterContractRequest{}
-	mi := &file_bcosdata_export_v1_export_proto_msgTypes[32]
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3132,7 +3239,7 @@ func (x *RegisterContractRequest) String() string {
 func (*RegisterContractRequest) ProtoMessage() {}
 
 func (x *RegisterContractRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_bcosdata_export_v1_export_proto_msgTypes[32]
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3145,7 +3252,7 @@ func (x *RegisterContractRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterContractRequest.ProtoReflect.Descriptor instead.
 func (*RegisterContractRequest) Descriptor() ([]byte, []int) {
-	return file_bcosdata_export_v1_export_proto_rawDescGZIP(), []int{32}
+	return file_bcosdata_export_v1_export_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *RegisterContractRequest) GetName() string {
@@ -3193,7 +3300,7 @@ type RegisterContractResponse struct {
 
 func (x *RegisterContractResponse) Reset() {
 	*x = RegisterContractResponse{}
-	mi := &file_bcosdata_export_v1_export_proto_msgTypes[33]
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3205,7 +3312,7 @@ func (x *RegisterContractResponse) String() string {
 func (*RegisterContractResponse) ProtoMessage() {}
 
 func (x *RegisterContractResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_bcosdata_export_v1_export_proto_msgTypes[33]
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3218,7 +3325,7 @@ func (x *RegisterContractResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterContractResponse.ProtoReflect.Descriptor instead.
 func (*RegisterContractResponse) Descriptor() ([]byte, []int) {
-	return file_bcosdata_export_v1_export_proto_rawDescGZIP(), []int{33}
+	return file_bcosdata_export_v1_export_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *RegisterContractResponse) GetContract() *Contract {
@@ -3237,7 +3344,7 @@ type ListContractsRequest struct {
 
 func (x *ListContractsRequest) Reset() {
 	*x = ListContractsRequest{}
-	mi := &file_bcosdata_export_v1_export_proto_msgTypes[34]
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3249,7 +3356,7 @@ func (x *ListContractsRequest) String() string {
 func (*ListContractsRequest) ProtoMessage() {}
 
 func (x *ListContractsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_bcosdata_export_v1_export_proto_msgTypes[34]
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3262,7 +3369,7 @@ func (x *ListContractsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListContractsRequest.ProtoReflect.Descriptor instead.
 func (*ListContractsRequest) Descriptor() ([]byte, []int) {
-	return file_bcosdata_export_v1_export_proto_rawDescGZIP(), []int{34}
+	return file_bcosdata_export_v1_export_proto_rawDescGZIP(), []int{35}
 }
 
 // ListContractsResponse is every registered contract.
@@ -3275,7 +3382,7 @@ type ListContractsResponse struct {
 
 func (x *ListContractsResponse) Reset() {
 	*x = ListContractsResponse{}
-	mi := &file_bcosdata_export_v1_export_proto_msgTypes[35]
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3287,7 +3394,7 @@ func (x *ListContractsResponse) String() string {
 func (*ListContractsResponse) ProtoMessage() {}
 
 func (x *ListContractsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_bcosdata_export_v1_export_proto_msgTypes[35]
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3300,7 +3407,7 @@ func (x *ListContractsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListContractsResponse.ProtoReflect.Descriptor instead.
 func (*ListContractsResponse) Descriptor() ([]byte, []int) {
-	return file_bcosdata_export_v1_export_proto_rawDescGZIP(), []int{35}
+	return file_bcosdata_export_v1_export_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ListContractsResponse) GetContracts() []*Contract {
@@ -3324,7 +3431,7 @@ type GetContractRequest struct {
 
 func (x *GetContractRequest) Reset() {
 	*x = GetContractRequest{}
-	mi := &file_bcosdata_export_v1_export_proto_msgTypes[36]
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3336,7 +3443,7 @@ func (x *GetContractRequest) String() string {
 func (*GetContractRequest) ProtoMessage() {}
 
 func (x *GetContractRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_bcosdata_export_v1_export_proto_msgTypes[36]
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3349,7 +3456,7 @@ func (x *GetContractRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetContractRequest.ProtoReflect.Descriptor instead.
 func (*GetContractRequest) Descriptor() ([]byte, []int) {
-	return file_bcosdata_export_v1_export_proto_rawDescGZIP(), []int{36}
+	return file_bcosdata_export_v1_export_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *GetContractRequest) GetContract() isGetContractRequest_Contract {
@@ -3403,7 +3510,7 @@ type GetContractResponse struct {
 
 func (x *GetContractResponse) Reset() {
 	*x = GetContractResponse{}
-	mi := &file_bcosdata_export_v1_export_proto_msgTypes[37]
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3415,7 +3522,7 @@ func (x *GetContractResponse) String() string {
 func (*GetContractResponse) ProtoMessage() {}
 
 func (x *GetContractResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_bcosdata_export_v1_export_proto_msgTypes[37]
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3428,7 +3535,7 @@ func (x *GetContractResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetContractResponse.ProtoReflect.Descriptor instead.
 func (*GetContractResponse) Descriptor() ([]byte, []int) {
-	return file_bcosdata_export_v1_export_proto_rawDescGZIP(), []int{37}
+	return file_bcosdata_export_v1_export_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *GetContractResponse) GetContract() *Contract {
@@ -3438,7 +3545,9 @@ func (x *GetContractResponse) GetContract() *Contract {
 	return nil
 }
 
-// ReExportRequest names what to decode again.
+// ReExportRequest names what to decode again: the stored calls and logs of a block range are
+// decoded with the registered ABIs and the rows and messages missing are written (rows
+// already there stay as they are).
 type ReExportRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// A contract by name, or every contract when empty.
@@ -3452,7 +3561,7 @@ type ReExportRequest struct {
 
 func (x *ReExportRequest) Reset() {
 	*x = ReExportRequest{}
-	mi := &file_bcosdata_export_v1_export_proto_msgTypes[38]
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3464,7 +3573,7 @@ func (x *ReExportRequest) String() string {
 func (*ReExportRequest) ProtoMessage() {}
 
 func (x *ReExportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_bcosdata_export_v1_export_proto_msgTypes[38]
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3477,7 +3586,7 @@ func (x *ReExportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReExportRequest.ProtoReflect.Descriptor instead.
 func (*ReExportRequest) Descriptor() ([]byte, []int) {
-	return file_bcosdata_export_v1_export_proto_rawDescGZIP(), []int{38}
+	return file_bcosdata_export_v1_export_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ReExportRequest) GetContract() string {
@@ -3501,18 +3610,21 @@ func (x *ReExportRequest) GetToBlock() uint64 {
 	return 0
 }
 
-// ReExportResponse reports the re-export started.
+// ReExportResponse reports the re-export started: it runs in the background on the instance
+// that answered; follow it with GetContract (backfill) there, and in the export_backfill
+// metrics.
 type ReExportResponse struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// Follow the progress in GetContract (backfilled) and the export_backfill metrics.
-	Message       string `protobuf:"bytes,1,opt,name=message,proto3" json:"message,omitempty"`
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Contracts     []string               `protobuf:"bytes,1,rep,name=contracts,proto3" json:"contracts,omitempty"`
+	FromBlock     uint64                 `protobuf:"varint,2,opt,name=from_block,json=fromBlock,proto3" json:"from_block,omitempty"`
+	ToBlock       uint64                 `protobuf:"varint,3,opt,name=to_block,json=toBlock,proto3" json:"to_block,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ReExportResponse) Reset() {
 	*x = ReExportResponse{}
-	mi := &file_bcosdata_export_v1_export_proto_msgTypes[39]
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3524,7 +3636,7 @@ func (x *ReExportResponse) String() string {
 func (*ReExportResponse) ProtoMessage() {}
 
 func (x *ReExportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_bcosdata_export_v1_export_proto_msgTypes[39]
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3537,14 +3649,28 @@ func (x *ReExportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReExportResponse.ProtoReflect.Descriptor instead.
 func (*ReExportResponse) Descriptor() ([]byte, []int) {
-	return file_bcosdata_export_v1_export_proto_rawDescGZIP(), []int{39}
+	return file_bcosdata_export_v1_export_proto_rawDescGZIP(), []int{40}
 }
 
-func (x *ReExportResponse) GetMessage() string {
+func (x *ReExportResponse) GetContracts() []string {
 	if x != nil {
-		return x.Message
+		return x.Contracts
 	}
-	return ""
+	return nil
+}
+
+func (x *ReExportResponse) GetFromBlock() uint64 {
+	if x != nil {
+		return x.FromBlock
+	}
+	return 0
+}
+
+func (x *ReExportResponse) GetToBlock() uint64 {
+	if x != nil {
+		return x.ToBlock
+	}
+	return 0
 }
 
 var File_bcosdata_export_v1_export_proto protoreflect.FileDescriptor
@@ -3806,7 +3932,7 @@ const file_bcosdata_export_v1_export_proto_rawDesc = "" +
 	"\a_status\"^\n" +
 	"\x16SubscribeCallsResponse\x12,\n" +
 	"\x04call\x18\x01 \x01(\v2\x18.bcosdata.export.v1.CallR\x04call\x12\x16\n" +
-	"\x06cursor\x18\x02 \x01(\tR\x06cursor\"\xd7\x02\n" +
+	"\x06cursor\x18\x02 \x01(\tR\x06cursor\"\x95\x02\n" +
 	"\bContract\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12@\n" +
 	"\vdeployments\x18\x02 \x03(\v2\x1e.bcosdata.export.v1.DeploymentR\vdeployments\x12\x14\n" +
@@ -3815,10 +3941,22 @@ const file_bcosdata_export_v1_export_proto_rawDesc = "" +
 	"\x03abi\x18\x05 \x01(\tR\x03abi\x12\x1e\n" +
 	"\n" +
 	"backfilled\x18\x06 \x01(\bR\n" +
-	"backfilled\x12?\n" +
-	"\rregistered_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\fregisteredAt\x129\n" +
+	"backfilled\x128\n" +
+	"\bbackfill\x18\a \x01(\v2\x1c.bcosdata.export.v1.BackfillR\bbackfill\"\xb5\x02\n" +
+	"\bBackfill\x12\x18\n" +
+	"\arunning\x18\x01 \x01(\bR\arunning\x12\x12\n" +
+	"\x04pass\x18\x02 \x01(\tR\x04pass\x12\x1d\n" +
 	"\n" +
-	"updated_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\x8e\x01\n" +
+	"from_block\x18\x03 \x01(\x04R\tfromBlock\x12\x19\n" +
+	"\bto_block\x18\x04 \x01(\x04R\atoBlock\x12\x1d\n" +
+	"\n" +
+	"done_block\x18\x05 \x01(\x04R\tdoneBlock\x12\x14\n" +
+	"\x05items\x18\x06 \x01(\x04R\x05items\x129\n" +
+	"\n" +
+	"started_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tstartedAt\x12;\n" +
+	"\vfinished_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"finishedAt\x12\x14\n" +
+	"\x05error\x18\t \x01(\tR\x05error\"\x8e\x01\n" +
 	"\n" +
 	"Deployment\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12!\n" +
@@ -3863,9 +4001,12 @@ const file_bcosdata_export_v1_export_proto_rawDesc = "" +
 	"from_block\x18\x02 \x01(\x04H\x00R\tfromBlock\x88\x01\x01\x12\x1e\n" +
 	"\bto_block\x18\x03 \x01(\x04H\x01R\atoBlock\x88\x01\x01B\r\n" +
 	"\v_from_blockB\v\n" +
-	"\t_to_block\",\n" +
-	"\x10ReExportResponse\x12\x18\n" +
-	"\amessage\x18\x01 \x01(\tR\amessage*k\n" +
+	"\t_to_block\"j\n" +
+	"\x10ReExportResponse\x12\x1c\n" +
+	"\tcontracts\x18\x01 \x03(\tR\tcontracts\x12\x1d\n" +
+	"\n" +
+	"from_block\x18\x02 \x01(\x04R\tfromBlock\x12\x19\n" +
+	"\bto_block\x18\x03 \x01(\x04R\atoBlock*k\n" +
 	"\bItemKind\x12\x19\n" +
 	"\x15ITEM_KIND_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fITEM_KIND_EVENT\x10\x01\x12\x14\n" +
@@ -3910,7 +4051,7 @@ func file_bcosdata_export_v1_export_proto_rawDescGZIP() []byte {
 }
 
 var file_bcosdata_export_v1_export_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_bcosdata_export_v1_export_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
+var file_bcosdata_export_v1_export_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
 var file_bcosdata_export_v1_export_proto_goTypes = []any{
 	(ItemKind)(0),                    // 0: bcosdata.export.v1.ItemKind
 	(FilterOp)(0),                    // 1: bcosdata.export.v1.FilterOp
@@ -3943,97 +4084,99 @@ var file_bcosdata_export_v1_export_proto_goTypes = []any{
 	(*SubscribeCallsRequest)(nil),    // 28: bcosdata.export.v1.SubscribeCallsRequest
 	(*SubscribeCallsResponse)(nil),   // 29: bcosdata.export.v1.SubscribeCallsResponse
 	(*Contract)(nil),                 // 30: bcosdata.export.v1.Contract
-	(*Deployment)(nil),               // 31: bcosdata.export.v1.Deployment
-	(*Table)(nil),                    // 32: bcosdata.export.v1.Table
-	(*Column)(nil),                   // 33: bcosdata.export.v1.Column
-	(*RegisterContractRequest)(nil),  // 34: bcosdata.export.v1.RegisterContractRequest
-	(*RegisterContractResponse)(nil), // 35: bcosdata.export.v1.RegisterContractResponse
-	(*ListContractsRequest)(nil),     // 36: bcosdata.export.v1.ListContractsRequest
-	(*ListContractsResponse)(nil),    // 37: bcosdata.export.v1.ListContractsResponse
-	(*GetContractRequest)(nil),       // 38: bcosdata.export.v1.GetContractRequest
-	(*GetContractResponse)(nil),      // 39: bcosdata.export.v1.GetContractResponse
-	(*ReExportRequest)(nil),          // 40: bcosdata.export.v1.ReExportRequest
-	(*ReExportResponse)(nil),         // 41: bcosdata.export.v1.ReExportResponse
-	(*timestamppb.Timestamp)(nil),    // 42: google.protobuf.Timestamp
+	(*Backfill)(nil),                 // 31: bcosdata.export.v1.Backfill
+	(*Deployment)(nil),               // 32: bcosdata.export.v1.Deployment
+	(*Table)(nil),                    // 33: bcosdata.export.v1.Table
+	(*Column)(nil),                   // 34: bcosdata.export.v1.Column
+	(*RegisterContractRequest)(nil),  // 35: bcosdata.export.v1.RegisterContractRequest
+	(*RegisterContractResponse)(nil), // 36: bcosdata.export.v1.RegisterContractResponse
+	(*ListContractsRequest)(nil),     // 37: bcosdata.export.v1.ListContractsRequest
+	(*ListContractsResponse)(nil),    // 38: bcosdata.export.v1.ListContractsResponse
+	(*GetContractRequest)(nil),       // 39: bcosdata.export.v1.GetContractRequest
+	(*GetContractResponse)(nil),      // 40: bcosdata.export.v1.GetContractResponse
+	(*ReExportRequest)(nil),          // 41: bcosdata.export.v1.ReExportRequest
+	(*ReExportResponse)(nil),         // 42: bcosdata.export.v1.ReExportResponse
+	(*timestamppb.Timestamp)(nil),    // 43: google.protobuf.Timestamp
 }
 var file_bcosdata_export_v1_export_proto_depIdxs = []int32{
 	4,  // 0: bcosdata.export.v1.StatusResponse.halted_partitions:type_name -> bcosdata.export.v1.HaltedPartition
-	42, // 1: bcosdata.export.v1.StatusResponse.start_time:type_name -> google.protobuf.Timestamp
+	43, // 1: bcosdata.export.v1.StatusResponse.start_time:type_name -> google.protobuf.Timestamp
 	5,  // 2: bcosdata.export.v1.StatusResponse.contract_rows:type_name -> bcosdata.export.v1.ContractRows
-	42, // 3: bcosdata.export.v1.HaltedPartition.time:type_name -> google.protobuf.Timestamp
+	43, // 3: bcosdata.export.v1.HaltedPartition.time:type_name -> google.protobuf.Timestamp
 	6,  // 4: bcosdata.export.v1.ContractRows.tables:type_name -> bcosdata.export.v1.TableRows
 	0,  // 5: bcosdata.export.v1.TableRows.kind:type_name -> bcosdata.export.v1.ItemKind
-	42, // 6: bcosdata.export.v1.Block.time:type_name -> google.protobuf.Timestamp
-	42, // 7: bcosdata.export.v1.Transaction.block_time:type_name -> google.protobuf.Timestamp
-	42, // 8: bcosdata.export.v1.Event.block_time:type_name -> google.protobuf.Timestamp
+	43, // 6: bcosdata.export.v1.Block.time:type_name -> google.protobuf.Timestamp
+	43, // 7: bcosdata.export.v1.Transaction.block_time:type_name -> google.protobuf.Timestamp
+	43, // 8: bcosdata.export.v1.Event.block_time:type_name -> google.protobuf.Timestamp
 	10, // 9: bcosdata.export.v1.Event.params:type_name -> bcosdata.export.v1.Param
-	42, // 10: bcosdata.export.v1.Call.block_time:type_name -> google.protobuf.Timestamp
+	43, // 10: bcosdata.export.v1.Call.block_time:type_name -> google.protobuf.Timestamp
 	10, // 11: bcosdata.export.v1.Call.inputs:type_name -> bcosdata.export.v1.Param
 	10, // 12: bcosdata.export.v1.Call.outputs:type_name -> bcosdata.export.v1.Param
 	1,  // 13: bcosdata.export.v1.ParamFilter.op:type_name -> bcosdata.export.v1.FilterOp
 	7,  // 14: bcosdata.export.v1.GetBlockResponse.block:type_name -> bcosdata.export.v1.Block
-	42, // 15: bcosdata.export.v1.ListBlocksRequest.from_time:type_name -> google.protobuf.Timestamp
-	42, // 16: bcosdata.export.v1.ListBlocksRequest.to_time:type_name -> google.protobuf.Timestamp
+	43, // 15: bcosdata.export.v1.ListBlocksRequest.from_time:type_name -> google.protobuf.Timestamp
+	43, // 16: bcosdata.export.v1.ListBlocksRequest.to_time:type_name -> google.protobuf.Timestamp
 	7,  // 17: bcosdata.export.v1.ListBlocksResponse.blocks:type_name -> bcosdata.export.v1.Block
 	8,  // 18: bcosdata.export.v1.GetTransactionResponse.transaction:type_name -> bcosdata.export.v1.Transaction
 	12, // 19: bcosdata.export.v1.GetTransactionResponse.call:type_name -> bcosdata.export.v1.Call
 	11, // 20: bcosdata.export.v1.GetTransactionResponse.events:type_name -> bcosdata.export.v1.Event
 	9,  // 21: bcosdata.export.v1.GetTransactionResponse.logs:type_name -> bcosdata.export.v1.Log
-	42, // 22: bcosdata.export.v1.ListTransactionsRequest.from_time:type_name -> google.protobuf.Timestamp
-	42, // 23: bcosdata.export.v1.ListTransactionsRequest.to_time:type_name -> google.protobuf.Timestamp
+	43, // 22: bcosdata.export.v1.ListTransactionsRequest.from_time:type_name -> google.protobuf.Timestamp
+	43, // 23: bcosdata.export.v1.ListTransactionsRequest.to_time:type_name -> google.protobuf.Timestamp
 	8,  // 24: bcosdata.export.v1.ListTransactionsResponse.transactions:type_name -> bcosdata.export.v1.Transaction
 	13, // 25: bcosdata.export.v1.ListEventsRequest.filters:type_name -> bcosdata.export.v1.ParamFilter
-	42, // 26: bcosdata.export.v1.ListEventsRequest.from_time:type_name -> google.protobuf.Timestamp
-	42, // 27: bcosdata.export.v1.ListEventsRequest.to_time:type_name -> google.protobuf.Timestamp
+	43, // 26: bcosdata.export.v1.ListEventsRequest.from_time:type_name -> google.protobuf.Timestamp
+	43, // 27: bcosdata.export.v1.ListEventsRequest.to_time:type_name -> google.protobuf.Timestamp
 	11, // 28: bcosdata.export.v1.ListEventsResponse.events:type_name -> bcosdata.export.v1.Event
 	13, // 29: bcosdata.export.v1.ListCallsRequest.filters:type_name -> bcosdata.export.v1.ParamFilter
-	42, // 30: bcosdata.export.v1.ListCallsRequest.from_time:type_name -> google.protobuf.Timestamp
-	42, // 31: bcosdata.export.v1.ListCallsRequest.to_time:type_name -> google.protobuf.Timestamp
+	43, // 30: bcosdata.export.v1.ListCallsRequest.from_time:type_name -> google.protobuf.Timestamp
+	43, // 31: bcosdata.export.v1.ListCallsRequest.to_time:type_name -> google.protobuf.Timestamp
 	12, // 32: bcosdata.export.v1.ListCallsResponse.calls:type_name -> bcosdata.export.v1.Call
 	13, // 33: bcosdata.export.v1.SubscribeEventsRequest.filters:type_name -> bcosdata.export.v1.ParamFilter
 	11, // 34: bcosdata.export.v1.SubscribeEventsResponse.event:type_name -> bcosdata.export.v1.Event
 	13, // 35: bcosdata.export.v1.SubscribeCallsRequest.filters:type_name -> bcosdata.export.v1.ParamFilter
 	12, // 36: bcosdata.export.v1.SubscribeCallsResponse.call:type_name -> bcosdata.export.v1.Call
-	31, // 37: bcosdata.export.v1.Contract.deployments:type_name -> bcosdata.export.v1.Deployment
-	32, // 38: bcosdata.export.v1.Contract.tables:type_name -> bcosdata.export.v1.Table
-	42, // 39: bcosdata.export.v1.Contract.registered_at:type_name -> google.protobuf.Timestamp
-	42, // 40: bcosdata.export.v1.Contract.updated_at:type_name -> google.protobuf.Timestamp
-	0,  // 41: bcosdata.export.v1.Table.kind:type_name -> bcosdata.export.v1.ItemKind
-	33, // 42: bcosdata.export.v1.Table.columns:type_name -> bcosdata.export.v1.Column
-	30, // 43: bcosdata.export.v1.RegisterContractResponse.contract:type_name -> bcosdata.export.v1.Contract
-	30, // 44: bcosdata.export.v1.ListContractsResponse.contracts:type_name -> bcosdata.export.v1.Contract
-	30, // 45: bcosdata.export.v1.GetContractResponse.contract:type_name -> bcosdata.export.v1.Contract
-	2,  // 46: bcosdata.export.v1.ExportService.Status:input_type -> bcosdata.export.v1.StatusRequest
-	14, // 47: bcosdata.export.v1.ExportService.GetBlock:input_type -> bcosdata.export.v1.GetBlockRequest
-	16, // 48: bcosdata.export.v1.ExportService.ListBlocks:input_type -> bcosdata.export.v1.ListBlocksRequest
-	18, // 49: bcosdata.export.v1.ExportService.GetTransaction:input_type -> bcosdata.export.v1.GetTransactionRequest
-	20, // 50: bcosdata.export.v1.ExportService.ListTransactions:input_type -> bcosdata.export.v1.ListTransactionsRequest
-	22, // 51: bcosdata.export.v1.ExportService.ListEvents:input_type -> bcosdata.export.v1.ListEventsRequest
-	24, // 52: bcosdata.export.v1.ExportService.ListCalls:input_type -> bcosdata.export.v1.ListCallsRequest
-	26, // 53: bcosdata.export.v1.ExportService.SubscribeEvents:input_type -> bcosdata.export.v1.SubscribeEventsRequest
-	28, // 54: bcosdata.export.v1.ExportService.SubscribeCalls:input_type -> bcosdata.export.v1.SubscribeCallsRequest
-	34, // 55: bcosdata.export.v1.ExportService.RegisterContract:input_type -> bcosdata.export.v1.RegisterContractRequest
-	36, // 56: bcosdata.export.v1.ExportService.ListContracts:input_type -> bcosdata.export.v1.ListContractsRequest
-	38, // 57: bcosdata.export.v1.ExportService.GetContract:input_type -> bcosdata.export.v1.GetContractRequest
-	40, // 58: bcosdata.export.v1.ExportService.ReExport:input_type -> bcosdata.export.v1.ReExportRequest
-	3,  // 59: bcosdata.export.v1.ExportService.Status:output_type -> bcosdata.export.v1.StatusResponse
-	15, // 60: bcosdata.export.v1.ExportService.GetBlock:output_type -> bcosdata.export.v1.GetBlockResponse
-	17, // 61: bcosdata.export.v1.ExportService.ListBlocks:output_type -> bcosdata.export.v1.ListBlocksResponse
-	19, // 62: bcosdata.export.v1.ExportService.GetTransaction:output_type -> bcosdata.export.v1.GetTransactionResponse
-	21, // 63: bcosdata.export.v1.ExportService.ListTransactions:output_type -> bcosdata.export.v1.ListTransactionsResponse
-	23, // 64: bcosdata.export.v1.ExportService.ListEvents:output_type -> bcosdata.export.v1.ListEventsResponse
-	25, // 65: bcosdata.export.v1.ExportService.ListCalls:output_type -> bcosdata.export.v1.ListCallsResponse
-	27, // 66: bcosdata.export.v1.ExportService.SubscribeEvents:output_type -> bcosdata.export.v1.SubscribeEventsResponse
-	29, // 67: bcosdata.export.v1.ExportService.SubscribeCalls:output_type -> bcosdata.export.v1.SubscribeCallsResponse
-	35, // 68: bcosdata.export.v1.ExportService.RegisterContract:output_type -> bcosdata.export.v1.RegisterContractResponse
-	37, // 69: bcosdata.export.v1.ExportService.ListContracts:output_type -> bcosdata.export.v1.ListContractsResponse
-	39, // 70: bcosdata.export.v1.ExportService.GetContract:output_type -> bcosdata.export.v1.GetContractResponse
-	41, // 71: bcosdata.export.v1.ExportService.ReExport:output_type -> bcosdata.export.v1.ReExportResponse
-	59, // [59:72] is the sub-list for method output_type
-	46, // [46:59] is the sub-list for method input_type
-	46, // [46:46] is the sub-list for extension type_name
-	46, // [46:46] is the sub-list for extension extendee
-	0,  // [0:46] is the sub-list for field type_name
+	32, // 37: bcosdata.export.v1.Contract.deployments:type_name -> bcosdata.export.v1.Deployment
+	33, // 38: bcosdata.export.v1.Contract.tables:type_name -> bcosdata.export.v1.Table
+	31, // 39: bcosdata.export.v1.Contract.backfill:type_name -> bcosdata.export.v1.Backfill
+	43, // 40: bcosdata.export.v1.Backfill.started_at:type_name -> google.protobuf.Timestamp
+	43, // 41: bcosdata.export.v1.Backfill.finished_at:type_name -> google.protobuf.Timestamp
+	0,  // 42: bcosdata.export.v1.Table.kind:type_name -> bcosdata.export.v1.ItemKind
+	34, // 43: bcosdata.export.v1.Table.columns:type_name -> bcosdata.export.v1.Column
+	30, // 44: bcosdata.export.v1.RegisterContractResponse.contract:type_name -> bcosdata.export.v1.Contract
+	30, // 45: bcosdata.export.v1.ListContractsResponse.contracts:type_name -> bcosdata.export.v1.Contract
+	30, // 46: bcosdata.export.v1.GetContractResponse.contract:type_name -> bcosdata.export.v1.Contract
+	2,  // 47: bcosdata.export.v1.ExportService.Status:input_type -> bcosdata.export.v1.StatusRequest
+	14, // 48: bcosdata.export.v1.ExportService.GetBlock:input_type -> bcosdata.export.v1.GetBlockRequest
+	16, // 49: bcosdata.export.v1.ExportService.ListBlocks:input_type -> bcosdata.export.v1.ListBlocksRequest
+	18, // 50: bcosdata.export.v1.ExportService.GetTransaction:input_type -> bcosdata.export.v1.GetTransactionRequest
+	20, // 51: bcosdata.export.v1.ExportService.ListTransactions:input_type -> bcosdata.export.v1.ListTransactionsRequest
+	22, // 52: bcosdata.export.v1.ExportService.ListEvents:input_type -> bcosdata.export.v1.ListEventsRequest
+	24, // 53: bcosdata.export.v1.ExportService.ListCalls:input_type -> bcosdata.export.v1.ListCallsRequest
+	26, // 54: bcosdata.export.v1.ExportService.SubscribeEvents:input_type -> bcosdata.export.v1.SubscribeEventsRequest
+	28, // 55: bcosdata.export.v1.ExportService.SubscribeCalls:input_type -> bcosdata.export.v1.SubscribeCallsRequest
+	35, // 56: bcosdata.export.v1.ExportService.RegisterContract:input_type -> bcosdata.export.v1.RegisterContractRequest
+	37, // 57: bcosdata.export.v1.ExportService.ListContracts:input_type -> bcosdata.export.v1.ListContractsRequest
+	39, // 58: bcosdata.export.v1.ExportService.GetContract:input_type -> bcosdata.export.v1.GetContractRequest
+	41, // 59: bcosdata.export.v1.ExportService.ReExport:input_type -> bcosdata.export.v1.ReExportRequest
+	3,  // 60: bcosdata.export.v1.ExportService.Status:output_type -> bcosdata.export.v1.StatusResponse
+	15, // 61: bcosdata.export.v1.ExportService.GetBlock:output_type -> bcosdata.export.v1.GetBlockResponse
+	17, // 62: bcosdata.export.v1.ExportService.ListBlocks:output_type -> bcosdata.export.v1.ListBlocksResponse
+	19, // 63: bcosdata.export.v1.ExportService.GetTransaction:output_type -> bcosdata.export.v1.GetTransactionResponse
+	21, // 64: bcosdata.export.v1.ExportService.ListTransactions:output_type -> bcosdata.export.v1.ListTransactionsResponse
+	23, // 65: bcosdata.export.v1.ExportService.ListEvents:output_type -> bcosdata.export.v1.ListEventsResponse
+	25, // 66: bcosdata.export.v1.ExportService.ListCalls:output_type -> bcosdata.export.v1.ListCallsResponse
+	27, // 67: bcosdata.export.v1.ExportService.SubscribeEvents:output_type -> bcosdata.export.v1.SubscribeEventsResponse
+	29, // 68: bcosdata.export.v1.ExportService.SubscribeCalls:output_type -> bcosdata.export.v1.SubscribeCallsResponse
+	36, // 69: bcosdata.export.v1.ExportService.RegisterContract:output_type -> bcosdata.export.v1.RegisterContractResponse
+	38, // 70: bcosdata.export.v1.ExportService.ListContracts:output_type -> bcosdata.export.v1.ListContractsResponse
+	40, // 71: bcosdata.export.v1.ExportService.GetContract:output_type -> bcosdata.export.v1.GetContractResponse
+	42, // 72: bcosdata.export.v1.ExportService.ReExport:output_type -> bcosdata.export.v1.ReExportResponse
+	60, // [60:73] is the sub-list for method output_type
+	47, // [47:60] is the sub-list for method input_type
+	47, // [47:47] is the sub-list for extension type_name
+	47, // [47:47] is the sub-list for extension extendee
+	0,  // [0:47] is the sub-list for field type_name
 }
 
 func init() { file_bcosdata_export_v1_export_proto_init() }
@@ -4057,18 +4200,18 @@ func file_bcosdata_export_v1_export_proto_init() {
 		(*SubscribeCallsRequest_Cursor)(nil),
 		(*SubscribeCallsRequest_FromBlock)(nil),
 	}
-	file_bcosdata_export_v1_export_proto_msgTypes[36].OneofWrappers = []any{
+	file_bcosdata_export_v1_export_proto_msgTypes[37].OneofWrappers = []any{
 		(*GetContractRequest_Name)(nil),
 		(*GetContractRequest_Address)(nil),
 	}
-	file_bcosdata_export_v1_export_proto_msgTypes[38].OneofWrappers = []any{}
+	file_bcosdata_export_v1_export_proto_msgTypes[39].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_bcosdata_export_v1_export_proto_rawDesc), len(file_bcosdata_export_v1_export_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   40,
+			NumMessages:   41,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -33,6 +33,10 @@ type Backend struct {
 	Lag func() (uint64, bool)
 	// Contracts are the registered contracts (the -contracts file), in file order.
 	Contracts []*contract.Contract
+	// ReExport starts decoding contracts' stored history in [from, to] again (nil ends: the
+	// stored range) and returns the range; Backfill returns a contract's last re-export.
+	ReExport func(ks []*contract.Contract, from, to *uint64) (lo, hi uint64, err error)
+	Backfill func(name string) (Backfill, bool)
 }
 
 // Server implements ExportService.
