@@ -29,7 +29,7 @@ func invalid(field, format string, args ...any) error {
 	return status.Errorf(codes.InvalidArgument, "%s: %s", field, fmt.Sprintf(format, args...))
 }
 
-// ErrNotOpen is the answer before the storage is open.
+// errNotOpen is the answer before the storage is open.
 var errNotOpen = status.Error(codes.Unavailable, "export storage is not open yet: retry shortly")
 
 // storeErr turns a storage error into a status: an ended call keeps its code, an error
@@ -145,7 +145,7 @@ func parseHex(field, s string, n int, what string) ([]byte, error) {
 	return b, nil
 }
 
-// optHash parses an optional 32-byte hash.
+// parseHash parses a 32-byte hash.
 func parseHash(field, s string) ([]byte, error) { return parseHex(field, s, 32, "a 32-byte hash") }
 
 // optAddress parses an optional address: nil for "".

@@ -202,7 +202,7 @@ func (s *Store) Blocks(ctx context.Context, sp Span, p Page) ([]BlockInfo, int64
 		total int64
 	)
 	err := s.read(ctx, func(tx pgx.Tx) (err error) {
-		if total, err = total_(ctx, tx, p, `SELECT count(*) FROM export.blocks WHERE `+w.sql(), w.args); err != nil {
+		if total, err = countRows(ctx, tx, p, `SELECT count(*) FROM export.blocks WHERE `+w.sql(), w.args); err != nil {
 			return err
 		}
 		w := w.clone()
@@ -220,8 +220,8 @@ func (s *Store) Blocks(ctx context.Context, sp Span, p Page) ([]BlockInfo, int64
 	return out, total, nil
 }
 
-// total_ counts the rows of a list when the page asks for it.
-func total_(ctx context.Context, tx pgx.Tx, p Page, q string, args []any) (int64, error) {
+// countRows counts the rows of a list when the page asks for it.
+func countRows(ctx context.Context, tx pgx.Tx, p Page, q string, args []any) (int64, error) {
 	if !p.Total {
 		return 0, nil
 	}
@@ -346,7 +346,7 @@ func (s *Store) Transactions(ctx context.Context, f TxFilter, p Page) ([]TxInfo,
 		total int64
 	)
 	err := s.read(ctx, func(tx pgx.Tx) (err error) {
-		if total, err = total_(ctx, tx, p, `SELECT count(*)`+from+w.sql(), w.args); err != nil {
+		if total, err = countRows(ctx, tx, p, `SELECT count(*)`+from+w.sql(), w.args); err != nil {
 			return err
 		}
 		w := w.clone()
@@ -524,7 +524,7 @@ func (s *Store) Decoded(ctx context.Context, q TypedQuery, p Page) ([]DecodedRow
 			for i, t := range q.Tables {
 				parts[i] = `SELECT count(*) AS n FROM export.` + pgx.Identifier{t.Name}.Sanitize() + ` WHERE ` + w.sql()
 			}
-			if total, err = total_(ctx, tx, p, `SELECT coalesce(sum(n), 0)::bigint FROM (`+strings.Join(parts, " UNION ALL ")+`) c`, w.args); err != nil {
+			if total, err = countRows(ctx, tx, p, `SELECT coalesce(sum(n), 0)::bigint FROM (`+strings.Join(parts, " UNION ALL ")+`) c`, w.args); err != nil {
 				return err
 			}
 		}
