@@ -270,6 +270,24 @@ func TestSubscriptionsAcrossInstances(t *testing.T) {
 			t.Errorf("Ledger event %s of block %d not streamed from block 20", w.key, w.block)
 		}
 	}
+	// One deployment's events, by its address.
+	var ledger string
+	for a, name := range m.known {
+		if name == "Ledger" && len(rowsWhere(m.events, func(w wantRow) bool { return w.event.Address == a })) > 0 {
+			ledger = strings.ToLower(a.Hex())
+		}
+	}
+	byAddress, err := b.client.SubscribeEvents(ctx2, &exportv1.SubscribeEventsRequest{ContractAddress: ledger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantAt := rowsWhere(m.events, func(w wantRow) bool { return strings.EqualFold(w.event.Address.Hex(), ledger) })
+	gotAt := collect(byAddress).wait(t, len(wantAt))
+	for _, g := range gotAt {
+		if g.GetEvent().GetContractAddress() != ledger {
+			t.Errorf("event %s of %s streamed for %s", eventKey(g.GetEvent()), g.GetEvent().GetContractAddress(), ledger)
+		}
+	}
 	t.Logf("streamed %d events and %d filtered calls exactly once across two instances; resumed %d after a cursor; %d Ledger events from block 20",
 		len(gotEvents), len(gotCalls), len(rest), len(wantLedger))
 }

@@ -6,7 +6,9 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
+	exportv1 "github.com/bcosdata/bcosdata/proto/bcosdata/export/v1"
 	"github.com/bcosdata/bcosdata/services/export/internal/store"
 )
 
@@ -36,5 +38,37 @@ func TestPageTokens(t *testing.T) {
 	}
 	if _, err := pageSize(MaxPageSize + 1); status.Code(err) != codes.InvalidArgument {
 		t.Errorf("pageSize(%d) = %v, want InvalidArgument", MaxPageSize+1, err)
+	}
+}
+
+// TestNoBytesInTheAPI: no message of the export API has a bytes field. JSON (grpcurl, the
+// HTTP gateway) shows bytes as base64, which no reader of a hash or an address can use: they
+// are 0x hex strings, and 256-bit numbers decimal strings.
+func TestNoBytesInTheAPI(t *testing.T) {
+	var walk func(md protoreflect.MessageDescriptor, seen map[protoreflect.FullName]bool)
+	walk = func(md protoreflect.MessageDescriptor, seen map[protoreflect.FullName]bool) {
+		if seen[md.FullName()] {
+			return
+		}
+		seen[md.FullName()] = true
+		for i := range md.Fields().Len() {
+			f := md.Fields().Get(i)
+			if f.Kind() == protoreflect.BytesKind {
+				t.Errorf("%s is bytes: JSON shows it as base64", f.FullName())
+			}
+			if f.Message() != nil {
+				walk(f.Message(), seen)
+			}
+		}
+	}
+	seen := map[protoreflect.FullName]bool{}
+	svc := exportv1.File_bcosdata_export_v1_export_proto.Services().Get(0)
+	for i := range svc.Methods().Len() {
+		m := svc.Methods().Get(i)
+		walk(m.Input(), seen)
+		walk(m.Output(), seen)
+	}
+	if len(seen) < 30 {
+		t.Errorf("walked %d messages only", len(seen))
 	}
 }

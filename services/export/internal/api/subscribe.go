@@ -110,7 +110,7 @@ func paramsOf(t *contract.Table, args ...[]*chainv1.DecodedArg) (in, out []*expo
 // key when set) to handle, in sequence order, until ctx ends.
 func follow(ctx context.Context, st *store.Store, topic string, seq int64, fromBlock uint64, key []byte, handle func(store.Queued) error) error {
 	for {
-		qs, err := st.OutboxAfter(ctx, topic, seq, fromBlock, key, subscribeBatch)
+		qs, last, read, err := st.OutboxAfter(ctx, topic, seq, fromBlock, key, subscribeBatch)
 		if err != nil {
 			return storeErr(ctx, err)
 		}
@@ -118,9 +118,9 @@ func follow(ctx context.Context, st *store.Store, topic string, seq int64, fromB
 			if err := handle(q); err != nil {
 				return err
 			}
-			seq = q.Seq
 		}
-		if len(qs) == subscribeBatch {
+		seq = last
+		if read == subscribeBatch {
 			continue
 		}
 		select {

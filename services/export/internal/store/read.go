@@ -593,34 +593,39 @@ func (s *Store) TableRows(ctx context.Context, tables []string) (map[string]int6
 	return out, nil
 }
 
-// OutboxAfter returns the queued messages of topic after seq (at most limit, in sequence
-// order), of blocks from fromBlock on, keyed by key when not nil. Sequence order is commit
-// order across instances (see Begin), so a reader that goes on after the last seq it saw
-// sees every message once.
-func (s *Store) OutboxAfter(ctx context.Context, topic string, seq int64, fromBlock uint64, key []byte, limit int) ([]Queued, error) {
-	w := &where{}
-	w.add("topic = " + w.arg(topic))
-	w.add("seq > " + w.arg(seq))
-	if fromBlock > 0 {
-		w.add("block_number >= " + w.arg(int64(fromBlock)))
-	}
-	if key != nil {
-		w.add("key = " + w.arg(key))
-	}
-	rows, err := s.pool.Query(ctx, `SELECT seq, topic, key, value, schema, block_number, transaction_hash, log_index FROM export.outbox WHERE `+
-		w.sql()+` ORDER BY seq LIMIT `+w.arg(limit), w.args...)
+// OutboxAfter reads the next limit queued messages of topic after seq, in sequence order,
+// and returns those of blocks from fromBlock on and keyed by key (when not nil), the last
+// sequence number read and how many were read. Sequence order is commit order across
+// instances (see Begin), so a reader that goes on after the last seq it read sees every
+// message once; it goes on after the messages that did not match too, so a selective reader
+// does not read them again.
+func (s *Store) OutboxAfter(ctx context.Context, topic string, seq int64, fromBlock uint64, key []byte, limit int) (matched []Queued, last int64, read int, err error) {
+	rows, err := s.pool.Query(ctx, `SELECT seq, topic, key, CASE WHEN m THEN value END, schema, block_number, transaction_hash, log_index, m
+		FROM (SELECT *, block_number >= $3 AND ($4::bytea IS NULL OR key = $4) AS m FROM export.outbox
+			WHERE topic = $1 AND seq > $2 ORDER BY seq LIMIT $5) o ORDER BY seq`, topic, seq, int64(fromBlock), key, limit)
 	if err != nil {
-		return nil, fmt.Errorf("read outbox after %d: %w", seq, err)
+		return nil, seq, 0, fmt.Errorf("read outbox after %d: %w", seq, err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Queued, error) {
-		var q Queued
-		var bn int64
-		err := r.Scan(&q.Seq, &q.Topic, &q.Key, &q.Value, &q.Schema, &bn, &q.TxHash, &q.LogIndex)
+	defer rows.Close()
+	last = seq
+	for rows.Next() {
+		var (
+			q  Queued
+			bn int64
+			m  bool
+		)
+		if err := rows.Scan(&q.Seq, &q.Topic, &q.Key, &q.Value, &q.Schema, &bn, &q.TxHash, &q.LogIndex, &m); err != nil {
+			return nil, seq, 0, fmt.Errorf("read outbox after %d: %w", seq, err)
+		}
 		q.BlockNumber = uint64(bn)
-		return q, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read outbox after %d: %w", seq, err)
+		last = q.Seq
+		read++
+		if m {
+			matched = append(matched, q)
+		}
 	}
-	return out, nil
+	if err := rows.Err(); err != nil {
+		return nil, seq, 0, fmt.Errorf("read outbox after %d: %w", seq, err)
+	}
+	return matched, last, read, nil
 }
