@@ -201,17 +201,17 @@ func apiValue(t *testing.T, c contract.Column, p *exportv1.Param) any {
 		return nil
 	}
 	v := p.GetValue()
-	switch {
-	case c.SQLType == "numeric(78,0)":
+	switch c.SQLType {
+	case "numeric(78,0)":
 		return json.Number(v)
-	case c.SQLType == "bytea":
+	case "bytea":
 		if !strings.HasPrefix(v, "0x") || strings.ToLower(v) != v {
 			t.Errorf("parameter %s = %q: want lowercase 0x hex", c.Param, v)
 		}
 		return `\x` + strings.TrimPrefix(v, "0x")
-	case c.SQLType == "boolean":
+	case "boolean":
 		return v == "true"
-	case c.SQLType == "jsonb":
+	case "jsonb":
 		var x any
 		d := json.NewDecoder(strings.NewReader(v))
 		d.UseNumber()

@@ -460,10 +460,11 @@ func TestQueryAPIMatchesTheRecord(t *testing.T) {
 				}
 				ops := []exportv1.FilterOp{exportv1.FilterOp_FILTER_OP_EQ, exportv1.FilterOp_FILTER_OP_NE}
 				values := []string{text}
-				if col.SQLType == "numeric(78,0)" {
+				switch col.SQLType {
+				case "numeric(78,0)":
 					ops = append(ops, exportv1.FilterOp_FILTER_OP_LT, exportv1.FilterOp_FILTER_OP_LE, exportv1.FilterOp_FILTER_OP_GT, exportv1.FilterOp_FILTER_OP_GE)
 					values = append(values, "18446744073709551616", "0", "-1")
-				} else if col.SQLType == "bytea" || col.SQLType == "text" {
+				case "bytea", "text":
 					ops = append(ops, exportv1.FilterOp_FILTER_OP_LT, exportv1.FilterOp_FILTER_OP_GE)
 				}
 				if col.SQLType == "text" && col.ABIType != "address" {
