@@ -10,6 +10,7 @@ package api
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -37,6 +38,10 @@ type Backend struct {
 	// stored range) and returns the range; Backfill returns a contract's last re-export.
 	ReExport func(ks []*contract.Contract, from, to *uint64) (lo, hi uint64, err error)
 	Backfill func(name string) (Backfill, bool)
+	// Wakeup wakes subscriptions when messages are committed (nil: they poll only);
+	// SubscribePoll is how often they look without it (0: DefaultSubscribePoll).
+	Wakeup        *Wakeup
+	SubscribePoll time.Duration
 }
 
 // Server implements ExportService.

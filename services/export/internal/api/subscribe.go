@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -22,11 +23,42 @@ import (
 // follows commit order across every instance writing the schema (each writing transaction
 // holds the export write lock), so going on after the last sequence number seen replays the
 // stored history and then continues live with no gap and no duplicate at the seam, whichever
-// instance wrote the rows. Messages arrive in commit order: block order within a block, and
+// instance wrote the rows. A caught-up subscription waits for the outbox's notification (every
+// transaction that queues messages notifies at commit, see store.Listen) or, should one be
+// lost, the poll interval. Messages arrive in commit order: block order within a block, and
 // for the chain as a whole when one consumer applies the blocks in order.
 
-// SubscribePoll is how long a caught-up subscription waits before looking at the outbox again.
-var SubscribePoll = 200 * time.Millisecond
+// DefaultSubscribePoll is how long a caught-up subscription waits before looking at the
+// outbox again when no notification wakes it earlier.
+const DefaultSubscribePoll = time.Second
+
+// Wakeup tells waiting subscriptions that messages were committed (export.outbox's
+// notifications, see store.Listen).
+type Wakeup struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+// NewWakeup returns a Wakeup.
+func NewWakeup() *Wakeup { return &Wakeup{ch: make(chan struct{})} }
+
+// Wake wakes every subscription waiting now.
+func (w *Wakeup) Wake() {
+	w.mu.Lock()
+	close(w.ch)
+	w.ch = make(chan struct{})
+	w.mu.Unlock()
+}
+
+// C is closed by the next Wake; take it before reading, so a commit in between is not missed.
+func (w *Wakeup) C() <-chan struct{} {
+	if w == nil {
+		return nil
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.ch
+}
 
 // subscribeBatch is how many outbox messages one read takes.
 const subscribeBatch = 500
@@ -108,9 +140,14 @@ func paramsOf(t *contract.Table, args ...[]*chainv1.DecodedArg) (in, out []*expo
 
 // follow sends the outbox messages of topic after seq (of blocks from fromBlock on, keyed by
 // key when set) to handle, in sequence order, until ctx ends.
-func follow(ctx context.Context, st *store.Store, topic string, seq int64, fromBlock uint64, key []byte, handle func(store.Queued) error) error {
+func follow(ctx context.Context, b *Backend, topic string, seq int64, fromBlock uint64, key []byte, handle func(store.Queued) error) error {
+	poll := b.SubscribePoll
+	if poll <= 0 {
+		poll = DefaultSubscribePoll
+	}
 	for {
-		qs, last, read, err := st.OutboxAfter(ctx, topic, seq, fromBlock, key, subscribeBatch)
+		woken := b.Wakeup.C()
+		qs, last, read, err := b.Store.OutboxAfter(ctx, topic, seq, fromBlock, key, subscribeBatch)
 		if err != nil {
 			return storeErr(ctx, err)
 		}
@@ -126,7 +163,8 @@ func follow(ctx context.Context, st *store.Store, topic string, seq int64, fromB
 		select {
 		case <-ctx.Done():
 			return status.FromContextError(ctx.Err()).Err()
-		case <-time.After(SubscribePoll):
+		case <-woken:
+		case <-time.After(poll):
 		}
 	}
 }
@@ -150,7 +188,7 @@ func (s *Server) SubscribeEvents(req *exportv1.SubscribeEventsRequest, stream ex
 		}
 	}
 	tables := sel.tableSet()
-	return follow(ctx, b.Store, b.EventsTopic, seq, req.GetFromBlock(), sel.address, func(q store.Queued) error {
+	return follow(ctx, b, b.EventsTopic, seq, req.GetFromBlock(), sel.address, func(q store.Queued) error {
 		ev := &chainv1.DecodedEvent{}
 		if err := proto.Unmarshal(q.Value, ev); err != nil {
 			return status.Errorf(codes.Internal, "outbox message %d: %v", q.Seq, err)
@@ -191,7 +229,7 @@ func (s *Server) SubscribeCalls(req *exportv1.SubscribeCallsRequest, stream expo
 		}
 	}
 	tables := sel.tableSet()
-	return follow(ctx, b.Store, b.CallsTopic, seq, req.GetFromBlock(), sel.address, func(q store.Queued) error {
+	return follow(ctx, b, b.CallsTopic, seq, req.GetFromBlock(), sel.address, func(q store.Queued) error {
 		c := &chainv1.DecodedCall{}
 		if err := proto.Unmarshal(q.Value, c); err != nil {
 			return status.Errorf(codes.Internal, "outbox message %d: %v", q.Seq, err)

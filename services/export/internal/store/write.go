@@ -311,6 +311,12 @@ func (t *Tx) WriteOutbox(ctx context.Context, ms []Message) error {
 		return fmt.Errorf("queue %d messages: %w", len(ms), err)
 	}
 	t.written["outbox"] += n
+	if n > 0 {
+		// Delivered at commit (once per transaction), to every instance's listener.
+		if _, err := t.Exec(ctx, `NOTIFY `+OutboxChannel); err != nil {
+			return fmt.Errorf("notify %s: %w", OutboxChannel, err)
+		}
+	}
 	return nil
 }
 
