@@ -3,7 +3,7 @@ package api
 import (
 	"context"
 	"errors"
-	"sort"
+	"slices"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -125,80 +125,53 @@ func (s *Server) GetTransaction(ctx context.Context, req *exportv1.GetTransactio
 	if err != nil {
 		return nil, err
 	}
-	x, err := b.Store.Transaction(ctx, hash)
+	// The typed tables of the call (the method of the selector, or the constructor) and of
+	// the events (by topic 0) of the contracts known at the transaction's addresses.
+	pick := func(d store.TxDetail) []*contract.Table {
+		var out []*contract.Table
+		target := d.Tx.To
+		if target == nil {
+			target = d.Tx.ContractAddress
+		}
+		if k := b.contract(d.Known[string(target)]); k != nil {
+			for _, t := range k.Tables {
+				if (d.Tx.To == nil && t.Kind == contract.ConstructorTable) || (d.Tx.To != nil && t.Kind == contract.MethodTable && string(t.ID) == string(d.Tx.Selector)) {
+					out = append(out, t)
+				}
+			}
+		}
+		for _, l := range d.Logs {
+			k := b.contract(d.Known[string(l.Address)])
+			if k == nil || len(l.Topics) == 0 {
+				continue
+			}
+			for _, t := range k.Tables {
+				if t.Kind == contract.EventTable && string(t.ID) == string(l.Topics[0]) && !slices.Contains(out, t) {
+					out = append(out, t)
+				}
+			}
+		}
+		return out
+	}
+	d, rows, err := b.Store.TransactionDetail(ctx, hash, pick)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, status.Errorf(codes.NotFound, "transaction %s is not stored", hexOf(hash))
 	}
 	if err != nil {
 		return nil, storeErr(ctx, err)
 	}
-	resp := &exportv1.GetTransactionResponse{Transaction: txOf(x), BlockHash: hexOf(x.BlockHash)}
-	logs, err := b.Store.TxLogs(ctx, x.BlockNumber, x.Hash)
-	if err != nil {
-		return nil, storeErr(ctx, err)
-	}
-	// The contracts known at the called or created address and at the logs' addresses.
-	target := x.To
-	if target == nil {
-		target = x.ContractAddress
-	}
-	addrs := [][]byte{}
-	if target != nil {
-		addrs = append(addrs, target)
-	}
-	for _, l := range logs {
+	resp := &exportv1.GetTransactionResponse{Transaction: txOf(d.Tx), BlockHash: hexOf(d.Tx.BlockHash)}
+	for _, l := range d.Logs {
 		resp.Logs = append(resp.Logs, logOf(l))
-		addrs = append(addrs, l.Address)
 	}
-	known, err := b.Store.ContractsAt(ctx, addrs)
-	if err != nil {
-		return nil, storeErr(ctx, err)
-	}
-	// The call's table: the method of the selector, or the constructor.
-	if k := b.contract(known[string(target)]); k != nil {
-		for _, t := range k.Tables {
-			if (x.To == nil && t.Kind == contract.ConstructorTable) || (x.To != nil && t.Kind == contract.MethodTable && string(t.ID) == string(x.Selector)) {
-				rows, _, err := b.Store.Decoded(ctx, txQuery(t, x), store.Page{Limit: 1})
-				if err != nil {
-					return nil, storeErr(ctx, err)
-				}
-				if len(rows) > 0 {
-					resp.Call = callOf(rows[0])
-				}
-			}
-		}
-	}
-	// The events' tables, each read once for the transaction.
-	var tables []*contract.Table
-	seen := map[*contract.Table]bool{}
-	for _, l := range logs {
-		k := b.contract(known[string(l.Address)])
-		if k == nil || len(l.Topics) == 0 {
-			continue
-		}
-		for _, t := range k.Tables {
-			if t.Kind == contract.EventTable && string(t.ID) == string(l.Topics[0]) && !seen[t] {
-				seen[t] = true
-				tables = append(tables, t)
-			}
-		}
-	}
-	for _, t := range tables {
-		rows, _, err := b.Store.Decoded(ctx, txQuery(t, x), store.Page{Limit: MaxPageSize})
-		if err != nil {
-			return nil, storeErr(ctx, err)
-		}
-		for _, r := range rows {
+	for _, r := range rows {
+		if r.Table.Kind == contract.EventTable {
 			resp.Events = append(resp.Events, eventOf(r))
+		} else {
+			resp.Call = callOf(r)
 		}
 	}
-	sort.Slice(resp.Events, func(i, j int) bool { return resp.Events[i].LogIndex < resp.Events[j].LogIndex })
 	return resp, nil
-}
-
-// txQuery selects one transaction's rows of a typed table.
-func txQuery(t *contract.Table, x store.TxInfo) store.TypedQuery {
-	return store.TypedQuery{Tables: []*contract.Table{t}, TxHash: x.Hash, Span: store.Span{FromBlock: &x.BlockNumber, ToBlock: &x.BlockNumber}}
 }
 
 func logOf(l store.Log) *exportv1.Log {

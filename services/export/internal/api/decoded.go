@@ -7,6 +7,7 @@ import (
 	"math/big"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgtype"
@@ -195,7 +196,7 @@ var ops = map[exportv1.FilterOp]string{exportv1.FilterOp_FILTER_OP_UNSPECIFIED: 
 // newFilter checks filter i against table t: the parameter exists, the operator suits its
 // type, the value parses as its type.
 func newFilter(t *contract.Table, i int, f *exportv1.ParamFilter) (filter, error) {
-	field := "filters[" + itoa(i) + "]"
+	field := "filters[" + strconv.Itoa(i) + "]"
 	var pf filter
 	var names []string
 	found := false
@@ -260,8 +261,6 @@ func newFilter(t *contract.Table, i int, f *exportv1.ParamFilter) (filter, error
 	}
 	return pf, nil
 }
-
-func itoa(i int) string { return big.NewInt(int64(i)).String() }
 
 // cond is the filter as a condition on the typed table's column.
 func (f filter) cond() store.Cond {

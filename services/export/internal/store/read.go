@@ -30,17 +30,18 @@ const readLockTimeout = "100ms"
 // readAttempts bounds the tries of a read that meets locked tables (about 5 s in all).
 const readAttempts = 40
 
+// querier is what reads run their queries on.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
 // read runs fn in a read-only transaction with the lock timeout, again while it meets a
-// lock it could not take in time (or a deadlock).
-func (s *Store) read(ctx context.Context, fn func(q pgx.Tx) error) error {
+// lock it could not take in time (or a deadlock). fn reads every row it queries.
+func (s *Store) read(ctx context.Context, fn func(q querier) error) error {
 	var err error
 	for range readAttempts {
-		err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, `SET LOCAL lock_timeout = '`+readLockTimeout+`'`); err != nil {
-				return err
-			}
-			return fn(tx)
-		})
+		err = s.readOnce(ctx, fn)
 		if !IsLockConflict(err) {
 			return err
 		}
@@ -50,6 +51,26 @@ func (s *Store) read(ctx context.Context, fn func(q pgx.Tx) error) error {
 		case <-time.After(25 * time.Millisecond):
 		}
 	}
+	return err
+}
+
+func (s *Store) readOnce(ctx context.Context, fn func(q querier) error) error {
+	c, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	// A connection left inside the transaction (a failed ROLLBACK) is closed by Release.
+	defer c.Release()
+	// The transaction and its lock timeout in one round trip (without arguments, pgx sends
+	// the statements in the simple protocol).
+	if _, err := c.Exec(ctx, `BEGIN READ ONLY; SET LOCAL lock_timeout = '`+readLockTimeout+`'`); err != nil {
+		return err
+	}
+	if err := fn(c); err != nil {
+		_, _ = c.Exec(context.WithoutCancel(ctx), `ROLLBACK`)
+		return err
+	}
+	_, err = c.Exec(ctx, `COMMIT`)
 	return err
 }
 
@@ -180,7 +201,7 @@ func (s *Store) Block(ctx context.Context, number uint64, hash []byte) (BlockInf
 		q, arg = `SELECT `+blockCols+` FROM export.blocks WHERE hash = $1 ORDER BY number LIMIT 1`, hash
 	}
 	var b BlockInfo
-	err := s.read(ctx, func(tx pgx.Tx) (err error) {
+	err := s.read(ctx, func(tx querier) (err error) {
 		b, err = scanBlock(tx.QueryRow(ctx, q, arg))
 		return err
 	})
@@ -201,7 +222,7 @@ func (s *Store) Blocks(ctx context.Context, sp Span, p Page) ([]BlockInfo, int64
 		out   []BlockInfo
 		total int64
 	)
-	err := s.read(ctx, func(tx pgx.Tx) (err error) {
+	err := s.read(ctx, func(tx querier) (err error) {
 		if total, err = countRows(ctx, tx, p, `SELECT count(*) FROM export.blocks WHERE `+w.sql(), w.args); err != nil {
 			return err
 		}
@@ -221,7 +242,7 @@ func (s *Store) Blocks(ctx context.Context, sp Span, p Page) ([]BlockInfo, int64
 }
 
 // countRows counts the rows of a list when the page asks for it.
-func countRows(ctx context.Context, tx pgx.Tx, p Page, q string, args []any) (int64, error) {
+func countRows(ctx context.Context, tx querier, p Page, q string, args []any) (int64, error) {
 	if !p.Total {
 		return 0, nil
 	}
@@ -260,34 +281,16 @@ const txCols = `x.block_number, b.hash, b.time, x.transaction_index, x.hash, x.f
 	coalesce(x.value::text, ''), coalesce(x.nonce::text, ''), coalesce(x.block_limit::text, ''), coalesce(x.gas::text, ''),
 	coalesce(x.gas_price::text, ''), x.status, coalesce(x.revert_reason, ''), x.output, coalesce(x.gas_used::text, ''), x.contract_address`
 
-func scanTx(row pgx.Row) (TxInfo, error) {
+func scanTx(row pgx.Row, extra ...any) (TxInfo, error) {
 	var (
 		x      TxInfo
 		bn     int64
 		ti, st int32
 	)
-	err := row.Scan(&bn, &x.BlockHash, &x.BlockTime, &ti, &x.Hash, &x.From, &x.To, &x.Input, &x.Selector, &x.Value, &x.Nonce, &x.BlockLimit,
-		&x.Gas, &x.GasPrice, &st, &x.RevertReason, &x.Output, &x.GasUsed, &x.ContractAddress)
+	err := row.Scan(append([]any{&bn, &x.BlockHash, &x.BlockTime, &ti, &x.Hash, &x.From, &x.To, &x.Input, &x.Selector, &x.Value, &x.Nonce, &x.BlockLimit,
+		&x.Gas, &x.GasPrice, &st, &x.RevertReason, &x.Output, &x.GasUsed, &x.ContractAddress}, extra...)...)
 	x.BlockNumber, x.Index, x.Status = uint64(bn), uint32(ti), uint32(st)
 	return x, err
-}
-
-// Transaction returns the stored transaction of a hash (the lowest block's, should a hash
-// ever be stored twice).
-func (s *Store) Transaction(ctx context.Context, hash []byte) (TxInfo, error) {
-	var x TxInfo
-	err := s.read(ctx, func(tx pgx.Tx) (err error) {
-		x, err = scanTx(tx.QueryRow(ctx, `SELECT `+txCols+` FROM export.transactions x JOIN export.blocks b ON b.number = x.block_number
-			WHERE x.hash = $1 ORDER BY x.block_number LIMIT 1`, hash))
-		return err
-	})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return x, ErrNotFound
-	}
-	if err != nil {
-		return x, fmt.Errorf("read transaction %x: %w", hash, err)
-	}
-	return x, nil
 }
 
 // ContractTxs selects the transactions of a contract's deployments: calls to them (with one
@@ -345,7 +348,7 @@ func (s *Store) Transactions(ctx context.Context, f TxFilter, p Page) ([]TxInfo,
 		out   []TxInfo
 		total int64
 	)
-	err := s.read(ctx, func(tx pgx.Tx) (err error) {
+	err := s.read(ctx, func(tx querier) (err error) {
 		if total, err = countRows(ctx, tx, p, `SELECT count(*)`+from+w.sql(), w.args); err != nil {
 			return err
 		}
@@ -364,29 +367,83 @@ func (s *Store) Transactions(ctx context.Context, f TxFilter, p Page) ([]TxInfo,
 	return out, total, nil
 }
 
-// TxLogs returns the stored logs of a transaction in log order.
-func (s *Store) TxLogs(ctx context.Context, block uint64, hash []byte) ([]Log, error) {
-	var out []Log
-	err := s.read(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT log_index, address, topics, data FROM export.logs WHERE block_number = $1 AND transaction_hash = $2 ORDER BY log_index`,
-			int64(block), hash)
+// TxDetail is a stored transaction with its logs and the contracts known (deployments) at
+// the address it called or created and at its logs' addresses, by address bytes.
+type TxDetail struct {
+	Tx    TxInfo
+	Logs  []Log
+	Known map[string]string
+}
+
+// TransactionDetail reads, in one read transaction, the stored transaction of a hash, its
+// logs and the contracts known at its addresses, then the rows of the typed tables tables
+// picks from those, of that transaction, in log order (the call first).
+func (s *Store) TransactionDetail(ctx context.Context, hash []byte, tables func(TxDetail) []*contract.Table) (TxDetail, []DecodedRow, error) {
+	var (
+		d    TxDetail
+		rows []DecodedRow
+	)
+	err := s.read(ctx, func(tx querier) error {
+		d = TxDetail{Known: map[string]string{}}
+		var target *string
+		x, err := scanTx(tx.QueryRow(ctx, `SELECT `+txCols+`,
+				(SELECT contract FROM export.deployments WHERE address = coalesce(x.to_address, x.contract_address))
+			FROM export.transactions x JOIN export.blocks b ON b.number = x.block_number
+			WHERE x.hash = $1 ORDER BY x.block_number LIMIT 1`, hash), &target)
 		if err != nil {
 			return err
 		}
-		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Log, error) {
-			l := Log{BlockNumber: block, TxHash: hash}
-			var li int32
-			err := r.Scan(&li, &l.Address, &l.Topics, &l.Data)
+		d.Tx = x
+		if target != nil {
+			to := x.To
+			if to == nil {
+				to = x.ContractAddress
+			}
+			d.Known[string(to)] = *target
+		}
+		logs, err := tx.Query(ctx, `SELECT l.log_index, l.address, l.topics, l.data, d.contract FROM export.logs l
+			LEFT JOIN export.deployments d ON d.address = l.address
+			WHERE l.block_number = $1 AND l.transaction_hash = $2 ORDER BY l.log_index`, int64(x.BlockNumber), x.Hash)
+		if err != nil {
+			return err
+		}
+		d.Logs, err = pgx.CollectRows(logs, func(r pgx.CollectableRow) (Log, error) {
+			l := Log{BlockNumber: x.BlockNumber, TxHash: x.Hash, TxIndex: x.Index}
+			var (
+				li int32
+				k  *string
+			)
+			err := r.Scan(&li, &l.Address, &l.Topics, &l.Data, &k)
 			l.LogIndex = uint32(li)
+			if k != nil {
+				d.Known[string(l.Address)] = *k
+			}
 			return l, err
 		})
+		if err != nil {
+			return err
+		}
+		ts := tables(d)
+		if len(ts) == 0 {
+			return nil
+		}
+		w := &where{}
+		w.add(ColBlockNumber + " = " + w.arg(int64(x.BlockNumber)))
+		w.add(ColTxHash + " = " + w.arg(x.Hash))
+		rows, err = decodedPage(ctx, tx, TypedQuery{Tables: ts}, Page{Limit: MaxDecodedPerTx}, w, []string{ColBlockNumber, ColTxIndex, ColLogIndex})
 		return err
 	})
-	if err != nil {
-		return nil, fmt.Errorf("read logs of %x: %w", hash, err)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return d, nil, ErrNotFound
 	}
-	return out, nil
+	if err != nil {
+		return d, nil, fmt.Errorf("read transaction %x: %w", hash, err)
+	}
+	return d, rows, nil
 }
+
+// MaxDecodedPerTx bounds the decoded rows TransactionDetail reads of one transaction.
+const MaxDecodedPerTx = 100_000
 
 // ContractsAt returns the contract known at each of addrs (deployments), by address bytes.
 func (s *Store) ContractsAt(ctx context.Context, addrs [][]byte) (map[string]string, error) {
@@ -518,7 +575,7 @@ func (s *Store) Decoded(ctx context.Context, q TypedQuery, p Page) ([]DecodedRow
 		out   []DecodedRow
 		total int64
 	)
-	err := s.read(ctx, func(tx pgx.Tx) (err error) {
+	err := s.read(ctx, func(tx querier) (err error) {
 		if p.Total {
 			parts := make([]string, len(q.Tables))
 			for i, t := range q.Tables {
@@ -528,7 +585,7 @@ func (s *Store) Decoded(ctx context.Context, q TypedQuery, p Page) ([]DecodedRow
 				return err
 			}
 		}
-		out, err = decodedPage(ctx, tx, q, p, w.clone(), order, events)
+		out, err = decodedPage(ctx, tx, q, p, w.clone(), order)
 		return err
 	})
 	if err != nil {
@@ -537,7 +594,7 @@ func (s *Store) Decoded(ctx context.Context, q TypedQuery, p Page) ([]DecodedRow
 	return out, total, nil
 }
 
-func decodedPage(ctx context.Context, tx pgx.Tx, q TypedQuery, p Page, w *where, order []string, events bool) ([]DecodedRow, error) {
+func decodedPage(ctx context.Context, tx querier, q TypedQuery, p Page, w *where, order []string) ([]DecodedRow, error) {
 	w.after(p.After, order...)
 	limit := w.arg(p.Limit)
 	orderBy := strings.Join(order, ", ")
@@ -547,9 +604,9 @@ func decodedPage(ctx context.Context, tx pgx.Tx, q TypedQuery, p Page, w *where,
 		for j, c := range t.Columns {
 			vals[j] = textOf(c)
 		}
-		extra := ColLogIndex + ", NULL::bytea, 0"
-		if !events {
-			extra = "0, " + ColFrom + ", " + ColStatus
+		extra := ColLogIndex + ", NULL::bytea AS " + ColFrom + ", 0 AS " + ColStatus
+		if t.Kind != contract.EventTable {
+			extra = "0 AS " + ColLogIndex + ", " + ColFrom + ", " + ColStatus
 		}
 		parts[i] = fmt.Sprintf(`(SELECT %d AS t, %s, %s, %s, %s, %s, %s, ARRAY[%s]::text[] AS vals FROM export.%s WHERE %s ORDER BY %s LIMIT %s)`,
 			i, ColBlockNumber, ColBlockTime, ColTxHash, ColTxIndex, extra, ColContractAddress, strings.Join(vals, ", "),
@@ -582,7 +639,7 @@ func (s *Store) TableRows(ctx context.Context, tables []string) (map[string]int6
 	out := map[string]int64{}
 	for _, t := range tables {
 		var n int64
-		err := s.read(ctx, func(tx pgx.Tx) error {
+		err := s.read(ctx, func(tx querier) error {
 			return tx.QueryRow(ctx, `SELECT count(*) FROM export.`+pgx.Identifier{t}.Sanitize()).Scan(&n)
 		})
 		if err != nil {
