@@ -187,6 +187,9 @@ type consumed struct {
 	// (start-up: migrations, contracts, joining the group).
 	took, first time.Duration
 	cpu         benchcpu.Times
+	// groupID is the consumer group, whose offsets are stored: a service started again with
+	// it resumes at the end of the topic.
+	groupID string
 }
 
 // benchConsume runs export on the blocks topic from the start until every block is exported
@@ -260,7 +263,7 @@ func benchConsume(b *testing.B, pool *pgxpool.Pool, dsn string, broker benchcpu.
 	if err := <-done; err != nil {
 		b.Errorf("export Run: %v", err)
 	}
-	return consumed{took: took, first: first, cpu: used}
+	return consumed{took: took, first: first, cpu: used, groupID: cfg.GroupID}
 }
 
 // copyCeiling copies every row export wrote (base tables, typed tables, deployments and the

@@ -72,8 +72,12 @@ type Config struct {
 	// HeartbeatInterval and SessionTimeout are the group membership timings (no flags; zero
 	// keeps kafka-go's defaults). Tests lower them so rebalances take milliseconds.
 	HeartbeatInterval, SessionTimeout time.Duration
-	Server                            app.ServerConfig
-	Log                               app.LogFlags
+	// SubscribePoll is how often a caught-up subscription looks at the outbox when no
+	// notification woke it (no flag; zero: api.DefaultSubscribePoll). Tests raise it to show
+	// the notifications wake subscriptions.
+	SubscribePoll time.Duration
+	Server        app.ServerConfig
+	Log           app.LogFlags
 }
 
 // RegisterFlags adds every option to fs with its default.
@@ -367,11 +371,16 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	s.setErr(nil)
 	s.running.Store(&running{consumer: consumer, publisher: pub})
+	g, gctx := errgroup.WithContext(ctx)
+	rx := &reexporter{ctx: gctx, pipe: pipe, st: st, log: s.log, state: map[string]*api.Backfill{}}
+	defer rx.wg.Wait()
+	wake := api.NewWakeup()
+	g.Go(func() error { st.Listen(gctx, wake.Wake); return nil })
 	s.backend.Store(&api.Backend{Store: st, GroupID: s.cfg.groupID(), EventsTopic: events, CallsTopic: calls,
-		Halts: consumer.Halts, Lag: s.lagValue})
+		Halts: consumer.Halts, Lag: s.lagValue, Contracts: s.contracts.List(), ReExport: rx.start, Backfill: rx.progress,
+		Wakeup: wake, SubscribePoll: s.cfg.SubscribePoll})
 	s.log.Info("export running", zap.String("topic", blocks), zap.String("group", s.cfg.groupID()), zap.Int("contracts", len(s.contracts.List())))
 
-	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return consumer.Run(gctx) })
 	g.Go(func() error { return pub.Run(gctx) })
 	g.Go(func() error { s.measureLag(gctx, blocks, offsets); return nil })

@@ -4,13 +4,24 @@
 // 	protoc        (unknown)
 // source: bcosdata/export/v1/export.proto
 
-// Package bcosdata.export.v1 is the export service API (first draft): decoded transactions and
-// events by contract ABI.
+// Package bcosdata.export.v1 is the export service API: the blocks, transactions and ABI-decoded
+// events and calls export stores, as lists, single answers and live subscriptions, and the
+// export's own status.
+//
+// JSON conventions (gRPC JSON, the HTTP gateway, grpcurl): this API never uses `bytes`. Hashes,
+// addresses, node ids and byte strings are `string` holding lowercase `0x` hex; 256-bit
+// quantities are `string` holding the exact decimal number; times are
+// google.protobuf.Timestamp. Decoded parameters are text (see Param).
+//
+// Lists page by keyset on their natural order (blocks by number; transactions by block number
+// and transaction index; events by block number, transaction index and log index; calls by
+// block number and transaction index): `page_size` (default 100, at most 1000), `page_token`
+// from the previous answer's `next_page_token` (empty at the end), and `include_total` for
+// `total_size`. A page token belongs to its query: the same filters must come with it.
 
 package exportv1
 
 import (
-	v1 "github.com/bcosdata/bcosdata/proto/bcosdata/chain/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -26,11 +37,129 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// ItemKind says what an ABI item (and its typed table) is.
+type ItemKind int32
+
+const (
+	ItemKind_ITEM_KIND_UNSPECIFIED ItemKind = 0
+	ItemKind_ITEM_KIND_EVENT       ItemKind = 1
+	ItemKind_ITEM_KIND_METHOD      ItemKind = 2
+	ItemKind_ITEM_KIND_CONSTRUCTOR ItemKind = 3
+)
+
+// Enum value maps for ItemKind.
+var (
+	ItemKind_name = map[int32]string{
+		0: "ITEM_KIND_UNSPECIFIED",
+		1: "ITEM_KIND_EVENT",
+		2: "ITEM_KIND_METHOD",
+		3: "ITEM_KIND_CONSTRUCTOR",
+	}
+	ItemKind_value = map[string]int32{
+		"ITEM_KIND_UNSPECIFIED": 0,
+		"ITEM_KIND_EVENT":       1,
+		"ITEM_KIND_METHOD":      2,
+		"ITEM_KIND_CONSTRUCTOR": 3,
+	}
+)
+
+func (x ItemKind) Enum() *ItemKind {
+	p := new(ItemKind)
+	*p = x
+	return p
+}
+
+func (x ItemKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ItemKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_bcosdata_export_v1_export_proto_enumTypes[0].Descriptor()
+}
+
+func (ItemKind) Type() protoreflect.EnumType {
+	return &file_bcosdata_export_v1_export_proto_enumTypes[0]
+}
+
+func (x ItemKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ItemKind.Descriptor instead.
+func (ItemKind) EnumDescriptor() ([]byte, []int) {
+	return file_bcosdata_export_v1_export_proto_rawDescGZIP(), []int{0}
+}
+
+// FilterOp compares a decoded parameter with a value.
+type FilterOp int32
+
+const (
+	// Equal (the default).
+	FilterOp_FILTER_OP_UNSPECIFIED FilterOp = 0
+	FilterOp_FILTER_OP_EQ          FilterOp = 1
+	FilterOp_FILTER_OP_NE          FilterOp = 2
+	FilterOp_FILTER_OP_LT          FilterOp = 3
+	FilterOp_FILTER_OP_LE          FilterOp = 4
+	FilterOp_FILTER_OP_GT          FilterOp = 5
+	FilterOp_FILTER_OP_GE          FilterOp = 6
+)
+
+// Enum value maps for FilterOp.
+var (
+	FilterOp_name = map[int32]string{
+		0: "FILTER_OP_UNSPECIFIED",
+		1: "FILTER_OP_EQ",
+		2: "FILTER_OP_NE",
+		3: "FILTER_OP_LT",
+		4: "FILTER_OP_LE",
+		5: "FILTER_OP_GT",
+		6: "FILTER_OP_GE",
+	}
+	FilterOp_value = map[string]int32{
+		"FILTER_OP_UNSPECIFIED": 0,
+		"FILTER_OP_EQ":          1,
+		"FILTER_OP_NE":          2,
+		"FILTER_OP_LT":          3,
+		"FILTER_OP_LE":          4,
+		"FILTER_OP_GT":          5,
+		"FILTER_OP_GE":          6,
+	}
+)
+
+func (x FilterOp) Enum() *FilterOp {
+	p := new(FilterOp)
+	*p = x
+	return p
+}
+
+func (x FilterOp) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (FilterOp) Descriptor() protoreflect.EnumDescriptor {
+	return file_bcosdata_export_v1_export_proto_enumTypes[1].Descriptor()
+}
+
+func (FilterOp) Type() protoreflect.EnumType {
+	return &file_bcosdata_export_v1_export_proto_enumTypes[1]
+}
+
+func (x FilterOp) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use FilterOp.Descriptor instead.
+func (FilterOp) EnumDescriptor() ([]byte, []int) {
+	return file_bcosdata_export_v1_export_proto_rawDescGZIP(), []int{1}
+}
+
 // StatusRequest asks for the current status.
 type StatusRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Count the rows of every typed table (contract_rows); costs a scan of each.
+	IncludeContractRows bool `protobuf:"varint,1,opt,name=include_contract_rows,json=includeContractRows,proto3" json:"include_contract_rows,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *StatusRequest) Reset() {
@@ -63,6 +192,13 @@ func (*StatusRequest) Descriptor() ([]byte, []int) {
 	return file_bcosdata_export_v1_export_proto_rawDescGZIP(), []int{0}
 }
 
+func (x *StatusRequest) GetIncludeContractRows() bool {
+	if x != nil {
+		return x.IncludeContractRows
+	}
+	return false
+}
+
 // StatusResponse describes consumption progress.
 type StatusResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -90,7 +226,9 @@ type StatusResponse struct {
 	// Logs and calls of registered contracts that did not decode.
 	DecodeFailures uint64 `protobuf:"varint,13,opt,name=decode_failures,json=decodeFailures,proto3" json:"decode_failures,omitempty"`
 	// The consumer group.
-	GroupId       string `protobuf:"bytes,14,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
+	GroupId string `protobuf:"bytes,14,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
+	// Rows of every typed table, by contract (when include_contract_rows).
+	ContractRows  []*ContractRows `protobuf:"bytes,15,rep,name=contract_rows,json=contractRows,proto3" json:"contract_rows,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -223,6 +361,13 @@ func (x *StatusResponse) GetGroupId() string {
 	return ""
 }
 
+func (x *StatusResponse) GetContractRows() []*ContractRows {
+	if x != nil {
+		return x.ContractRows
+	}
+	return nil
+}
+
 // HaltedPartition is a blocks topic partition stopped at a message its handler rejected.
 type HaltedPartition struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
@@ -317,22 +462,1579 @@ func (x *HaltedPartition) GetTime() *timestamppb.Timestamp {
 	return nil
 }
 
-// ListEventsRequest filters events; empty fields match everything.
-type ListEventsRequest struct {
-	state           protoimpl.MessageState `protogen:"open.v1"`
-	ContractAddress []byte                 `protobuf:"bytes,1,opt,name=contract_address,json=contractAddress,proto3" json:"contract_address,omitempty"`
-	EventName       string                 `protobuf:"bytes,2,opt,name=event_name,json=eventName,proto3" json:"event_name,omitempty"`
-	FromBlock       uint64                 `protobuf:"varint,3,opt,name=from_block,json=fromBlock,proto3" json:"from_block,omitempty"`
-	ToBlock         uint64                 `protobuf:"varint,4,opt,name=to_block,json=toBlock,proto3" json:"to_block,omitempty"`
-	PageSize        int32                  `protobuf:"varint,5,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	PageToken       string                 `protobuf:"bytes,6,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+// ContractRows counts the rows of one contract's typed tables.
+type ContractRows struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Contract string                 `protobuf:"bytes,1,opt,name=contract,proto3" json:"contract,omitempty"`
+	// Events, calls (failed ones included) and constructors stored.
+	Events        uint64       `protobuf:"varint,2,opt,name=events,proto3" json:"events,omitempty"`
+	Calls         uint64       `protobuf:"varint,3,opt,name=calls,proto3" json:"calls,omitempty"`
+	Tables        []*TableRows `protobuf:"bytes,4,rep,name=tables,proto3" json:"tables,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ContractRows) Reset() {
+	*x = ContractRows{}
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContractRows) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContractRows) ProtoMessage() {}
+
+func (x *ContractRows) ProtoReflect() protoreflect.Message {
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContractRows.ProtoReflect.Descriptor instead.
+func (*ContractRows) Descriptor() ([]byte, []int) {
+	return file_bcosdata_export_v1_export_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ContractRows) GetContract() string {
+	if x != nil {
+		return x.Contract
+	}
+	return ""
+}
+
+func (x *ContractRows) GetEvents() uint64 {
+	if x != nil {
+		return x.Events
+	}
+	return 0
+}
+
+func (x *ContractRows) GetCalls() uint64 {
+	if x != nil {
+		return x.Calls
+	}
+	return 0
+}
+
+func (x *ContractRows) GetTables() []*TableRows {
+	if x != nil {
+		return x.Tables
+	}
+	return nil
+}
+
+// TableRows counts the rows of one typed table.
+type TableRows struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Table string                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
+	// "Transfer(address,address,uint256)", "constructor(string)".
+	Signature     string   `protobuf:"bytes,2,opt,name=signature,proto3" json:"signature,omitempty"`
+	Kind          ItemKind `protobuf:"varint,3,opt,name=kind,proto3,enum=bcosdata.export.v1.ItemKind" json:"kind,omitempty"`
+	Rows          uint64   `protobuf:"varint,4,opt,name=rows,proto3" json:"rows,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TableRows) Reset() {
+	*x = TableRows{}
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TableRows) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TableRows) ProtoMessage() {}
+
+func (x *TableRows) ProtoReflect() protoreflect.Message {
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TableRows.ProtoReflect.Descriptor instead.
+func (*TableRows) Descriptor() ([]byte, []int) {
+	return file_bcosdata_export_v1_export_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *TableRows) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *TableRows) GetSignature() string {
+	if x != nil {
+		return x.Signature
+	}
+	return ""
+}
+
+func (x *TableRows) GetKind() ItemKind {
+	if x != nil {
+		return x.Kind
+	}
+	return ItemKind_ITEM_KIND_UNSPECIFIED
+}
+
+func (x *TableRows) GetRows() uint64 {
+	if x != nil {
+		return x.Rows
+	}
+	return 0
+}
+
+// Block is a stored block header.
+type Block struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Number     uint64                 `protobuf:"varint,1,opt,name=number,proto3" json:"number,omitempty"`
+	Hash       string                 `protobuf:"bytes,2,opt,name=hash,proto3" json:"hash,omitempty"`
+	ParentHash string                 `protobuf:"bytes,3,opt,name=parent_hash,json=parentHash,proto3" json:"parent_hash,omitempty"`
+	Time       *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=time,proto3" json:"time,omitempty"`
+	// The header's timestamp: milliseconds since the Unix epoch.
+	TimestampMs uint64 `protobuf:"varint,5,opt,name=timestamp_ms,json=timestampMs,proto3" json:"timestamp_ms,omitempty"`
+	// The proposer's node id and its index in the sealer list.
+	Sealer           string `protobuf:"bytes,6,opt,name=sealer,proto3" json:"sealer,omitempty"`
+	SealerIndex      uint32 `protobuf:"varint,7,opt,name=sealer_index,json=sealerIndex,proto3" json:"sealer_index,omitempty"`
+	TransactionCount uint32 `protobuf:"varint,8,opt,name=transaction_count,json=transactionCount,proto3" json:"transaction_count,omitempty"`
+	// Decimal.
+	GasUsed       string `protobuf:"bytes,9,opt,name=gas_used,json=gasUsed,proto3" json:"gas_used,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Block) Reset() {
+	*x = Block{}
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Block) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Block) ProtoMessage() {}
+
+func (x *Block) ProtoReflect() protoreflect.Message {
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Block.ProtoReflect.Descriptor instead.
+func (*Block) Descriptor() ([]byte, []int) {
+	return file_bcosdata_export_v1_export_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *Block) GetNumber() uint64 {
+	if x != nil {
+		return x.Number
+	}
+	return 0
+}
+
+func (x *Block) GetHash() string {
+	if x != nil {
+		return x.Hash
+	}
+	return ""
+}
+
+func (x *Block) GetParentHash() string {
+	if x != nil {
+		return x.ParentHash
+	}
+	return ""
+}
+
+func (x *Block) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *Block) GetTimestampMs() uint64 {
+	if x != nil {
+		return x.TimestampMs
+	}
+	return 0
+}
+
+func (x *Block) GetSealer() string {
+	if x != nil {
+		return x.Sealer
+	}
+	return ""
+}
+
+func (x *Block) GetSealerIndex() uint32 {
+	if x != nil {
+		return x.SealerIndex
+	}
+	return 0
+}
+
+func (x *Block) GetTransactionCount() uint32 {
+	if x != nil {
+		return x.TransactionCount
+	}
+	return 0
+}
+
+func (x *Block) GetGasUsed() string {
+	if x != nil {
+		return x.GasUsed
+	}
+	return ""
+}
+
+// Transaction is a stored transaction with its receipt's fields.
+type Transaction struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	Hash             string                 `protobuf:"bytes,1,opt,name=hash,proto3" json:"hash,omitempty"`
+	BlockNumber      uint64                 `protobuf:"varint,2,opt,name=block_number,json=blockNumber,proto3" json:"block_number,omitempty"`
+	BlockTime        *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=block_time,json=blockTime,proto3" json:"block_time,omitempty"`
+	TransactionIndex uint32                 `protobuf:"varint,4,opt,name=transaction_index,json=transactionIndex,proto3" json:"transaction_index,omitempty"`
+	// The sender as stash recovered it.
+	From string `protobuf:"bytes,5,opt,name=from,proto3" json:"from,omitempty"`
+	// Empty for a contract creation.
+	To    string `protobuf:"bytes,6,opt,name=to,proto3" json:"to,omitempty"`
+	Input string `protobuf:"bytes,7,opt,name=input,proto3" json:"input,omitempty"`
+	// The first 4 bytes of a call's input, empty for creations.
+	Selector string `protobuf:"bytes,8,opt,name=selector,proto3" json:"selector,omitempty"`
+	// Decimal.
+	Value      string `protobuf:"bytes,9,opt,name=value,proto3" json:"value,omitempty"`
+	Nonce      string `protobuf:"bytes,10,opt,name=nonce,proto3" json:"nonce,omitempty"`
+	BlockLimit string `protobuf:"bytes,11,opt,name=block_limit,json=blockLimit,proto3" json:"block_limit,omitempty"`
+	Gas        string `protobuf:"bytes,12,opt,name=gas,proto3" json:"gas,omitempty"`
+	GasPrice   string `protobuf:"bytes,13,opt,name=gas_price,json=gasPrice,proto3" json:"gas_price,omitempty"`
+	// Receipt: status (0 success, 22 revert, …), the Error(string) reason, the output, the gas
+	// used and the created contract's address (creations).
+	Status          uint32 `protobuf:"varint,14,opt,name=status,proto3" json:"status,omitempty"`
+	RevertReason    string `protobuf:"bytes,15,opt,name=revert_reason,json=revertReason,proto3" json:"revert_reason,omitempty"`
+	Output          string `protobuf:"bytes,16,opt,name=output,proto3" json:"output,omitempty"`
+	GasUsed         string `protobuf:"bytes,17,opt,name=gas_used,json=gasUsed,proto3" json:"gas_used,omitempty"`
+	ContractAddress string `protobuf:"bytes,18,opt,name=contract_address,json=contractAddress,proto3" json:"contract_address,omitempty"`
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
 
+func (x *Transaction) Reset() {
+	*x = Transaction{}
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Transaction) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Transaction) ProtoMessage() {}
+
+func (x *Transaction) ProtoReflect() protoreflect.Message {
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Transaction.ProtoReflect.Descriptor instead.
+func (*Transaction) Descriptor() ([]byte, []int) {
+	return file_bcosdata_export_v1_export_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *Transaction) GetHash() string {
+	if x != nil {
+		return x.Hash
+	}
+	return ""
+}
+
+func (x *Transaction) GetBlockNumber() uint64 {
+	if x != nil {
+		return x.BlockNumber
+	}
+	return 0
+}
+
+func (x *Transaction) GetBlockTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.BlockTime
+	}
+	return nil
+}
+
+func (x *Transaction) GetTransactionIndex() uint32 {
+	if x != nil {
+		return x.TransactionIndex
+	}
+	return 0
+}
+
+func (x *Transaction) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *Transaction) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
+}
+
+func (x *Transaction) GetInput() string {
+	if x != nil {
+		return x.Input
+	}
+	return ""
+}
+
+func (x *Transaction) GetSelector() string {
+	if x != nil {
+		return x.Selector
+	}
+	return ""
+}
+
+func (x *Transaction) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
+func (x *Transaction) GetNonce() string {
+	if x != nil {
+		return x.Nonce
+	}
+	return ""
+}
+
+func (x *Transaction) GetBlockLimit() string {
+	if x != nil {
+		return x.BlockLimit
+	}
+	return ""
+}
+
+func (x *Transaction) GetGas() string {
+	if x != nil {
+		return x.Gas
+	}
+	return ""
+}
+
+func (x *Transaction) GetGasPrice() string {
+	if x != nil {
+		return x.GasPrice
+	}
+	return ""
+}
+
+func (x *Transaction) GetStatus() uint32 {
+	if x != nil {
+		return x.Status
+	}
+	return 0
+}
+
+func (x *Transaction) GetRevertReason() string {
+	if x != nil {
+		return x.RevertReason
+	}
+	return ""
+}
+
+func (x *Transaction) GetOutput() string {
+	if x != nil {
+		return x.Output
+	}
+	return ""
+}
+
+func (x *Transaction) GetGasUsed() string {
+	if x != nil {
+		return x.GasUsed
+	}
+	return ""
+}
+
+func (x *Transaction) GetContractAddress() string {
+	if x != nil {
+		return x.ContractAddress
+	}
+	return ""
+}
+
+// Log is a raw event log of a transaction.
+type Log struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	LogIndex      uint32                 `protobuf:"varint,1,opt,name=log_index,json=logIndex,proto3" json:"log_index,omitempty"`
+	Address       string                 `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
+	Topics        []string               `protobuf:"bytes,3,rep,name=topics,proto3" json:"topics,omitempty"`
+	Data          string                 `protobuf:"bytes,4,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Log) Reset() {
+	*x = Log{}
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Log) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Log) ProtoMessage() {}
+
+func (x *Log) ProtoReflect() protoreflect.Message {
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Log.ProtoReflect.Descriptor instead.
+func (*Log) Descriptor() ([]byte, []int) {
+	return file_bcosdata_export_v1_export_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *Log) GetLogIndex() uint32 {
+	if x != nil {
+		return x.LogIndex
+	}
+	return 0
+}
+
+func (x *Log) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *Log) GetTopics() []string {
+	if x != nil {
+		return x.Topics
+	}
+	return nil
+}
+
+func (x *Log) GetData() string {
+	if x != nil {
+		return x.Data
+	}
+	return ""
+}
+
+// Param is one decoded ABI parameter.
+type Param struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Canonical ABI type, e.g. "uint256", "address", "(uint256,string)[]".
+	Type    string `protobuf:"bytes,2,opt,name=type,proto3" json:"type,omitempty"`
+	Indexed bool   `protobuf:"varint,3,opt,name=indexed,proto3" json:"indexed,omitempty"`
+	// The value as text: decimal integers (exact, any sign and size), lowercase 0x hex for
+	// addresses, bytes and bytesN, "true"/"false", the string itself, JSON for arrays and
+	// tuples. An indexed string, bytes, array or tuple is the 0x hex topic hash.
+	Value string `protobuf:"bytes,4,opt,name=value,proto3" json:"value,omitempty"`
+	// The value is absent: an output of a failed call.
+	Null          bool `protobuf:"varint,5,opt,name=null,proto3" json:"null,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Param) Reset() {
+	*x = Param{}
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Param) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Param) ProtoMessage() {}
+
+func (x *Param) ProtoReflect() protoreflect.Message {
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Param.ProtoReflect.Descriptor instead.
+func (*Param) Descriptor() ([]byte, []int) {
+	return file_bcosdata_export_v1_export_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *Param) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Param) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *Param) GetIndexed() bool {
+	if x != nil {
+		return x.Indexed
+	}
+	return false
+}
+
+func (x *Param) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
+func (x *Param) GetNull() bool {
+	if x != nil {
+		return x.Null
+	}
+	return false
+}
+
+// Event is one decoded event log.
+type Event struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	BlockNumber      uint64                 `protobuf:"varint,1,opt,name=block_number,json=blockNumber,proto3" json:"block_number,omitempty"`
+	BlockTime        *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=block_time,json=blockTime,proto3" json:"block_time,omitempty"`
+	TransactionHash  string                 `protobuf:"bytes,3,opt,name=transaction_hash,json=transactionHash,proto3" json:"transaction_hash,omitempty"`
+	TransactionIndex uint32                 `protobuf:"varint,4,opt,name=transaction_index,json=transactionIndex,proto3" json:"transaction_index,omitempty"`
+	LogIndex         uint32                 `protobuf:"varint,5,opt,name=log_index,json=logIndex,proto3" json:"log_index,omitempty"`
+	// The emitting contract (the log's address).
+	ContractAddress string `protobuf:"bytes,6,opt,name=contract_address,json=contractAddress,proto3" json:"contract_address,omitempty"`
+	ContractName    string `protobuf:"bytes,7,opt,name=contract_name,json=contractName,proto3" json:"contract_name,omitempty"`
+	EventName       string `protobuf:"bytes,8,opt,name=event_name,json=eventName,proto3" json:"event_name,omitempty"`
+	// Canonical signature, e.g. "Transfer(address,address,uint256,string)".
+	EventSignature string `protobuf:"bytes,9,opt,name=event_signature,json=eventSignature,proto3" json:"event_signature,omitempty"`
+	// Parameters in ABI order (those the contracts file skips left out).
+	Params []*Param `protobuf:"bytes,10,rep,name=params,proto3" json:"params,omitempty"`
+	// The typed table holding the event.
+	Table         string `protobuf:"bytes,11,opt,name=table,proto3" json:"table,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Event) Reset() {
+	*x = Event{}
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Event) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Event) ProtoMessage() {}
+
+func (x *Event) ProtoReflect() protoreflect.Message {
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Event.ProtoReflect.Descriptor instead.
+func (*Event) Descriptor() ([]byte, []int) {
+	return file_bcosdata_export_v1_export_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *Event) GetBlockNumber() uint64 {
+	if x != nil {
+		return x.BlockNumber
+	}
+	return 0
+}
+
+func (x *Event) GetBlockTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.BlockTime
+	}
+	return nil
+}
+
+func (x *Event) GetTransactionHash() string {
+	if x != nil {
+		return x.TransactionHash
+	}
+	return ""
+}
+
+func (x *Event) GetTransactionIndex() uint32 {
+	if x != nil {
+		return x.TransactionIndex
+	}
+	return 0
+}
+
+func (x *Event) GetLogIndex() uint32 {
+	if x != nil {
+		return x.LogIndex
+	}
+	return 0
+}
+
+func (x *Event) GetContractAddress() string {
+	if x != nil {
+		return x.ContractAddress
+	}
+	return ""
+}
+
+func (x *Event) GetContractName() string {
+	if x != nil {
+		return x.ContractName
+	}
+	return ""
+}
+
+func (x *Event) GetEventName() string {
+	if x != nil {
+		return x.EventName
+	}
+	return ""
+}
+
+func (x *Event) GetEventSignature() string {
+	if x != nil {
+		return x.EventSignature
+	}
+	return ""
+}
+
+func (x *Event) GetParams() []*Param {
+	if x != nil {
+		return x.Params
+	}
+	return nil
+}
+
+func (x *Event) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+// Call is one decoded method call or constructor.
+type Call struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	BlockNumber      uint64                 `protobuf:"varint,1,opt,name=block_number,json=blockNumber,proto3" json:"block_number,omitempty"`
+	BlockTime        *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=block_time,json=blockTime,proto3" json:"block_time,omitempty"`
+	TransactionHash  string                 `protobuf:"bytes,3,opt,name=transaction_hash,json=transactionHash,proto3" json:"transaction_hash,omitempty"`
+	TransactionIndex uint32                 `protobuf:"varint,4,opt,name=transaction_index,json=transactionIndex,proto3" json:"transaction_index,omitempty"`
+	From             string                 `protobuf:"bytes,5,opt,name=from,proto3" json:"from,omitempty"`
+	// The contract called or created (empty for a failed creation).
+	ContractAddress string `protobuf:"bytes,6,opt,name=contract_address,json=contractAddress,proto3" json:"contract_address,omitempty"`
+	ContractName    string `protobuf:"bytes,7,opt,name=contract_name,json=contractName,proto3" json:"contract_name,omitempty"`
+	// "constructor" for a deployment.
+	MethodName      string `protobuf:"bytes,8,opt,name=method_name,json=methodName,proto3" json:"method_name,omitempty"`
+	MethodSignature string `protobuf:"bytes,9,opt,name=method_signature,json=methodSignature,proto3" json:"method_signature,omitempty"`
+	// The receipt status; failed calls are kept.
+	Status uint32   `protobuf:"varint,10,opt,name=status,proto3" json:"status,omitempty"`
+	Deploy bool     `protobuf:"varint,11,opt,name=deploy,proto3" json:"deploy,omitempty"`
+	Inputs []*Param `protobuf:"bytes,12,rep,name=inputs,proto3" json:"inputs,omitempty"`
+	// Outputs decoded from the receipt (null for a failed call).
+	Outputs []*Param `protobuf:"bytes,13,rep,name=outputs,proto3" json:"outputs,omitempty"`
+	// The typed table holding the call.
+	Table         string `protobuf:"bytes,14,opt,name=table,proto3" json:"table,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Call) Reset() {
+	*x = Call{}
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Call) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Call) ProtoMessage() {}
+
+func (x *Call) ProtoReflect() protoreflect.Message {
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Call.ProtoReflect.Descriptor instead.
+func (*Call) Descriptor() ([]byte, []int) {
+	return file_bcosdata_export_v1_export_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *Call) GetBlockNumber() uint64 {
+	if x != nil {
+		return x.BlockNumber
+	}
+	return 0
+}
+
+func (x *Call) GetBlockTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.BlockTime
+	}
+	return nil
+}
+
+func (x *Call) GetTransactionHash() string {
+	if x != nil {
+		return x.TransactionHash
+	}
+	return ""
+}
+
+func (x *Call) GetTransactionIndex() uint32 {
+	if x != nil {
+		return x.TransactionIndex
+	}
+	return 0
+}
+
+func (x *Call) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *Call) GetContractAddress() string {
+	if x != nil {
+		return x.ContractAddress
+	}
+	return ""
+}
+
+func (x *Call) GetContractName() string {
+	if x != nil {
+		return x.ContractName
+	}
+	return ""
+}
+
+func (x *Call) GetMethodName() string {
+	if x != nil {
+		return x.MethodName
+	}
+	return ""
+}
+
+func (x *Call) GetMethodSignature() string {
+	if x != nil {
+		return x.MethodSignature
+	}
+	return ""
+}
+
+func (x *Call) GetStatus() uint32 {
+	if x != nil {
+		return x.Status
+	}
+	return 0
+}
+
+func (x *Call) GetDeploy() bool {
+	if x != nil {
+		return x.Deploy
+	}
+	return false
+}
+
+func (x *Call) GetInputs() []*Param {
+	if x != nil {
+		return x.Inputs
+	}
+	return nil
+}
+
+func (x *Call) GetOutputs() []*Param {
+	if x != nil {
+		return x.Outputs
+	}
+	return nil
+}
+
+func (x *Call) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+// ParamFilter compares one decoded parameter with a value; several filters are ANDed.
+// Integers compare exactly at any size (the value is decimal, possibly negative); addresses,
+// bytes and bytesN take 0x hex (equality and order by bytes); bool takes true/false; strings
+// compare as text. Array and tuple parameters take equality on their JSON text only.
+type ParamFilter struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The parameter name as in the ABI (or its column name).
+	Param         string   `protobuf:"bytes,1,opt,name=param,proto3" json:"param,omitempty"`
+	Op            FilterOp `protobuf:"varint,2,opt,name=op,proto3,enum=bcosdata.export.v1.FilterOp" json:"op,omitempty"`
+	Value         string   `protobuf:"bytes,3,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ParamFilter) Reset() {
+	*x = ParamFilter{}
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ParamFilter) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ParamFilter) ProtoMessage() {}
+
+func (x *ParamFilter) ProtoReflect() protoreflect.Message {
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ParamFilter.ProtoReflect.Descriptor instead.
+func (*ParamFilter) Descriptor() ([]byte, []int) {
+	return file_bcosdata_export_v1_export_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ParamFilter) GetParam() string {
+	if x != nil {
+		return x.Param
+	}
+	return ""
+}
+
+func (x *ParamFilter) GetOp() FilterOp {
+	if x != nil {
+		return x.Op
+	}
+	return FilterOp_FILTER_OP_UNSPECIFIED
+}
+
+func (x *ParamFilter) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
+// GetBlockRequest names a block by number or hash.
+type GetBlockRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Block:
+	//
+	//	*GetBlockRequest_BlockNumber
+	//	*GetBlockRequest_BlockHash
+	Block         isGetBlockRequest_Block `protobuf_oneof:"block"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetBlockRequest) Reset() {
+	*x = GetBlockRequest{}
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetBlockRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetBlockRequest) ProtoMessage() {}
+
+func (x *GetBlockRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetBlockRequest.ProtoReflect.Descriptor instead.
+func (*GetBlockRequest) Descriptor() ([]byte, []int) {
+	return file_bcosdata_export_v1_export_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *GetBlockRequest) GetBlock() isGetBlockRequest_Block {
+	if x != nil {
+		return x.Block
+	}
+	return nil
+}
+
+func (x *GetBlockRequest) GetBlockNumber() uint64 {
+	if x != nil {
+		if x, ok := x.Block.(*GetBlockRequest_BlockNumber); ok {
+			return x.BlockNumber
+		}
+	}
+	return 0
+}
+
+func (x *GetBlockRequest) GetBlockHash() string {
+	if x != nil {
+		if x, ok := x.Block.(*GetBlockRequest_BlockHash); ok {
+			return x.BlockHash
+		}
+	}
+	return ""
+}
+
+type isGetBlockRequest_Block interface {
+	isGetBlockRequest_Block()
+}
+
+type GetBlockRequest_BlockNumber struct {
+	BlockNumber uint64 `protobuf:"varint,1,opt,name=block_number,json=blockNumber,proto3,oneof"`
+}
+
+type GetBlockRequest_BlockHash struct {
+	BlockHash string `protobuf:"bytes,2,opt,name=block_hash,json=blockHash,proto3,oneof"`
+}
+
+func (*GetBlockRequest_BlockNumber) isGetBlockRequest_Block() {}
+
+func (*GetBlockRequest_BlockHash) isGetBlockRequest_Block() {}
+
+// GetBlockResponse is the block.
+type GetBlockResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Block         *Block                 `protobuf:"bytes,1,opt,name=block,proto3" json:"block,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetBlockResponse) Reset() {
+	*x = GetBlockResponse{}
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetBlockResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetBlockResponse) ProtoMessage() {}
+
+func (x *GetBlockResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetBlockResponse.ProtoReflect.Descriptor instead.
+func (*GetBlockResponse) Descriptor() ([]byte, []int) {
+	return file_bcosdata_export_v1_export_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *GetBlockResponse) GetBlock() *Block {
+	if x != nil {
+		return x.Block
+	}
+	return nil
+}
+
+// ListBlocksRequest selects blocks; unset fields match everything.
+type ListBlocksRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Block number range, both ends included.
+	FromBlock *uint64 `protobuf:"varint,1,opt,name=from_block,json=fromBlock,proto3,oneof" json:"from_block,omitempty"`
+	ToBlock   *uint64 `protobuf:"varint,2,opt,name=to_block,json=toBlock,proto3,oneof" json:"to_block,omitempty"`
+	// Block time range: from_time included, to_time excluded.
+	FromTime      *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=from_time,json=fromTime,proto3" json:"from_time,omitempty"`
+	ToTime        *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=to_time,json=toTime,proto3" json:"to_time,omitempty"`
+	PageSize      int32                  `protobuf:"varint,5,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string                 `protobuf:"bytes,6,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	IncludeTotal  bool                   `protobuf:"varint,7,opt,name=include_total,json=includeTotal,proto3" json:"include_total,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListBlocksRequest) Reset() {
+	*x = ListBlocksRequest{}
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListBlocksRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListBlocksRequest) ProtoMessage() {}
+
+func (x *ListBlocksRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListBlocksRequest.ProtoReflect.Descriptor instead.
+func (*ListBlocksRequest) Descriptor() ([]byte, []int) {
+	return file_bcosdata_export_v1_export_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ListBlocksRequest) GetFromBlock() uint64 {
+	if x != nil && x.FromBlock != nil {
+		return *x.FromBlock
+	}
+	return 0
+}
+
+func (x *ListBlocksRequest) GetToBlock() uint64 {
+	if x != nil && x.ToBlock != nil {
+		return *x.ToBlock
+	}
+	return 0
+}
+
+func (x *ListBlocksRequest) GetFromTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.FromTime
+	}
+	return nil
+}
+
+func (x *ListBlocksRequest) GetToTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ToTime
+	}
+	return nil
+}
+
+func (x *ListBlocksRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListBlocksRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListBlocksRequest) GetIncludeTotal() bool {
+	if x != nil {
+		return x.IncludeTotal
+	}
+	return false
+}
+
+// ListBlocksResponse is one page of blocks.
+type ListBlocksResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Blocks        []*Block               `protobuf:"bytes,1,rep,name=blocks,proto3" json:"blocks,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	// The matching blocks (when include_total).
+	TotalSize     int64 `protobuf:"varint,3,opt,name=total_size,json=totalSize,proto3" json:"total_size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListBlocksResponse) Reset() {
+	*x = ListBlocksResponse{}
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListBlocksResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListBlocksResponse) ProtoMessage() {}
+
+func (x *ListBlocksResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListBlocksResponse.ProtoReflect.Descriptor instead.
+func (*ListBlocksResponse) Descriptor() ([]byte, []int) {
+	return file_bcosdata_export_v1_export_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *ListBlocksResponse) GetBlocks() []*Block {
+	if x != nil {
+		return x.Blocks
+	}
+	return nil
+}
+
+func (x *ListBlocksResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+func (x *ListBlocksResponse) GetTotalSize() int64 {
+	if x != nil {
+		return x.TotalSize
+	}
+	return 0
+}
+
+// GetTransactionRequest names a transaction by hash.
+type GetTransactionRequest struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	TransactionHash string                 `protobuf:"bytes,1,opt,name=transaction_hash,json=transactionHash,proto3" json:"transaction_hash,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *GetTransactionRequest) Reset() {
+	*x = GetTransactionRequest{}
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetTransactionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetTransactionRequest) ProtoMessage() {}
+
+func (x *GetTransactionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetTransactionRequest.ProtoReflect.Descriptor instead.
+func (*GetTransactionRequest) Descriptor() ([]byte, []int) {
+	return file_bcosdata_export_v1_export_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *GetTransactionRequest) GetTransactionHash() string {
+	if x != nil {
+		return x.TransactionHash
+	}
+	return ""
+}
+
+// GetTransactionResponse is a transaction with everything export knows of it.
+type GetTransactionResponse struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Transaction *Transaction           `protobuf:"bytes,1,opt,name=transaction,proto3" json:"transaction,omitempty"`
+	// The decoded call or constructor, when the transaction called or created a registered
+	// contract and decoded.
+	Call *Call `protobuf:"bytes,2,opt,name=call,proto3" json:"call,omitempty"`
+	// The decoded events of registered contracts, in log order.
+	Events []*Event `protobuf:"bytes,3,rep,name=events,proto3" json:"events,omitempty"`
+	// Every log of the receipt, decoded or not.
+	Logs []*Log `protobuf:"bytes,4,rep,name=logs,proto3" json:"logs,omitempty"`
+	// The block's hash.
+	BlockHash     string `protobuf:"bytes,5,opt,name=block_hash,json=blockHash,proto3" json:"block_hash,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetTransactionResponse) Reset() {
+	*x = GetTransactionResponse{}
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetTransactionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetTransactionResponse) ProtoMessage() {}
+
+func (x *GetTransactionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetTransactionResponse.ProtoReflect.Descriptor instead.
+func (*GetTransactionResponse) Descriptor() ([]byte, []int) {
+	return file_bcosdata_export_v1_export_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *GetTransactionResponse) GetTransaction() *Transaction {
+	if x != nil {
+		return x.Transaction
+	}
+	return nil
+}
+
+func (x *GetTransactionResponse) GetCall() *Call {
+	if x != nil {
+		return x.Call
+	}
+	return nil
+}
+
+func (x *GetTransactionResponse) GetEvents() []*Event {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+func (x *GetTransactionResponse) GetLogs() []*Log {
+	if x != nil {
+		return x.Logs
+	}
+	return nil
+}
+
+func (x *GetTransactionResponse) GetBlockHash() string {
+	if x != nil {
+		return x.BlockHash
+	}
+	return ""
+}
+
+// ListTransactionsRequest selects transactions; unset fields match everything.
+type ListTransactionsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	From  string                 `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
+	To    string                 `protobuf:"bytes,2,opt,name=to,proto3" json:"to,omitempty"`
+	// A registered contract by name: transactions calling any of its deployments (or creating
+	// one, with method "constructor").
+	Contract string `protobuf:"bytes,3,opt,name=contract,proto3" json:"contract,omitempty"`
+	// A method of that contract by name or signature (needs contract).
+	Method        string                 `protobuf:"bytes,4,opt,name=method,proto3" json:"method,omitempty"`
+	Status        *uint32                `protobuf:"varint,5,opt,name=status,proto3,oneof" json:"status,omitempty"`
+	FromBlock     *uint64                `protobuf:"varint,6,opt,name=from_block,json=fromBlock,proto3,oneof" json:"from_block,omitempty"`
+	ToBlock       *uint64                `protobuf:"varint,7,opt,name=to_block,json=toBlock,proto3,oneof" json:"to_block,omitempty"`
+	FromTime      *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=from_time,json=fromTime,proto3" json:"from_time,omitempty"`
+	ToTime        *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=to_time,json=toTime,proto3" json:"to_time,omitempty"`
+	PageSize      int32                  `protobuf:"varint,10,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string                 `protobuf:"bytes,11,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	IncludeTotal  bool                   `protobuf:"varint,12,opt,name=include_total,json=includeTotal,proto3" json:"include_total,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTransactionsRequest) Reset() {
+	*x = ListTransactionsRequest{}
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTransactionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTransactionsRequest) ProtoMessage() {}
+
+func (x *ListTransactionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTransactionsRequest.ProtoReflect.Descriptor instead.
+func (*ListTransactionsRequest) Descriptor() ([]byte, []int) {
+	return file_bcosdata_export_v1_export_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *ListTransactionsRequest) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *ListTransactionsRequest) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
+}
+
+func (x *ListTransactionsRequest) GetContract() string {
+	if x != nil {
+		return x.Contract
+	}
+	return ""
+}
+
+func (x *ListTransactionsRequest) GetMethod() string {
+	if x != nil {
+		return x.Method
+	}
+	return ""
+}
+
+func (x *ListTransactionsRequest) GetStatus() uint32 {
+	if x != nil && x.Status != nil {
+		return *x.Status
+	}
+	return 0
+}
+
+func (x *ListTransactionsRequest) GetFromBlock() uint64 {
+	if x != nil && x.FromBlock != nil {
+		return *x.FromBlock
+	}
+	return 0
+}
+
+func (x *ListTransactionsRequest) GetToBlock() uint64 {
+	if x != nil && x.ToBlock != nil {
+		return *x.ToBlock
+	}
+	return 0
+}
+
+func (x *ListTransactionsRequest) GetFromTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.FromTime
+	}
+	return nil
+}
+
+func (x *ListTransactionsRequest) GetToTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ToTime
+	}
+	return nil
+}
+
+func (x *ListTransactionsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListTransactionsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListTransactionsRequest) GetIncludeTotal() bool {
+	if x != nil {
+		return x.IncludeTotal
+	}
+	return false
+}
+
+// ListTransactionsResponse is one page of transactions.
+type ListTransactionsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Transactions  []*Transaction         `protobuf:"bytes,1,rep,name=transactions,proto3" json:"transactions,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	TotalSize     int64                  `protobuf:"varint,3,opt,name=total_size,json=totalSize,proto3" json:"total_size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTransactionsResponse) Reset() {
+	*x = ListTransactionsResponse{}
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTransactionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTransactionsResponse) ProtoMessage() {}
+
+func (x *ListTransactionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTransactionsResponse.ProtoReflect.Descriptor instead.
+func (*ListTransactionsResponse) Descriptor() ([]byte, []int) {
+	return file_bcosdata_export_v1_export_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *ListTransactionsResponse) GetTransactions() []*Transaction {
+	if x != nil {
+		return x.Transactions
+	}
+	return nil
+}
+
+func (x *ListTransactionsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+func (x *ListTransactionsResponse) GetTotalSize() int64 {
+	if x != nil {
+		return x.TotalSize
+	}
+	return 0
+}
+
+// ListEventsRequest selects decoded events; unset fields match everything.
+type ListEventsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A registered contract by name.
+	Contract string `protobuf:"bytes,1,opt,name=contract,proto3" json:"contract,omitempty"`
+	// Or by the address of one of its deployments (only that deployment's events).
+	ContractAddress string `protobuf:"bytes,2,opt,name=contract_address,json=contractAddress,proto3" json:"contract_address,omitempty"`
+	// The event by name ("Transfer") or canonical signature ("Transfer(address,uint256)");
+	// a name shared by overloads selects them all. Needs contract or contract_address.
+	Event string `protobuf:"bytes,3,opt,name=event,proto3" json:"event,omitempty"`
+	// Filters on decoded parameters, ANDed; they need an event naming one ABI item.
+	Filters       []*ParamFilter         `protobuf:"bytes,4,rep,name=filters,proto3" json:"filters,omitempty"`
+	FromBlock     *uint64                `protobuf:"varint,5,opt,name=from_block,json=fromBlock,proto3,oneof" json:"from_block,omitempty"`
+	ToBlock       *uint64                `protobuf:"varint,6,opt,name=to_block,json=toBlock,proto3,oneof" json:"to_block,omitempty"`
+	FromTime      *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=from_time,json=fromTime,proto3" json:"from_time,omitempty"`
+	ToTime        *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=to_time,json=toTime,proto3" json:"to_time,omitempty"`
+	PageSize      int32                  `protobuf:"varint,9,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string                 `protobuf:"bytes,10,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	IncludeTotal  bool                   `protobuf:"varint,11,opt,name=include_total,json=includeTotal,proto3" json:"include_total,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
 func (x *ListEventsRequest) Reset() {
 	*x = ListEventsRequest{}
-	mi := &file_bcosdata_export_v1_export_proto_msgTypes[3]
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -344,7 +2046,7 @@ func (x *ListEventsRequest) String() string {
 func (*ListEventsRequest) ProtoMessage() {}
 
 func (x *ListEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_bcosdata_export_v1_export_proto_msgTypes[3]
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -357,35 +2059,63 @@ func (x *ListEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEventsRequest.ProtoReflect.Descriptor instead.
 func (*ListEventsRequest) Descriptor() ([]byte, []int) {
-	return file_bcosdata_export_v1_export_proto_rawDescGZIP(), []int{3}
+	return file_bcosdata_export_v1_export_proto_rawDescGZIP(), []int{20}
 }
 
-func (x *ListEventsRequest) GetContractAddress() []byte {
+func (x *ListEventsRequest) GetContract() string {
 	if x != nil {
-		return x.ContractAddress
-	}
-	return nil
-}
-
-func (x *ListEventsRequest) GetEventName() string {
-	if x != nil {
-		return x.EventName
+		return x.Contract
 	}
 	return ""
 }
 
-func (x *ListEventsRequest) GetFromBlock() uint64 {
+func (x *ListEventsRequest) GetContractAddress() string {
 	if x != nil {
-		return x.FromBlock
+		return x.ContractAddress
+	}
+	return ""
+}
+
+func (x *ListEventsRequest) GetEvent() string {
+	if x != nil {
+		return x.Event
+	}
+	return ""
+}
+
+func (x *ListEventsRequest) GetFilters() []*ParamFilter {
+	if x != nil {
+		return x.Filters
+	}
+	return nil
+}
+
+func (x *ListEventsRequest) GetFromBlock() uint64 {
+	if x != nil && x.FromBlock != nil {
+		return *x.FromBlock
 	}
 	return 0
 }
 
 func (x *ListEventsRequest) GetToBlock() uint64 {
-	if x != nil {
-		return x.ToBlock
+	if x != nil && x.ToBlock != nil {
+		return *x.ToBlock
 	}
 	return 0
+}
+
+func (x *ListEventsRequest) GetFromTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.FromTime
+	}
+	return nil
+}
+
+func (x *ListEventsRequest) GetToTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ToTime
+	}
+	return nil
 }
 
 func (x *ListEventsRequest) GetPageSize() int32 {
@@ -402,18 +2132,26 @@ func (x *ListEventsRequest) GetPageToken() string {
 	return ""
 }
 
+func (x *ListEventsRequest) GetIncludeTotal() bool {
+	if x != nil {
+		return x.IncludeTotal
+	}
+	return false
+}
+
 // ListEventsResponse is one page of events.
 type ListEventsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Events        []*v1.DecodedEvent     `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	Events        []*Event               `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
 	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	TotalSize     int64                  `protobuf:"varint,3,opt,name=total_size,json=totalSize,proto3" json:"total_size,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListEventsResponse) Reset() {
 	*x = ListEventsResponse{}
-	mi := &file_bcosdata_export_v1_export_proto_msgTypes[4]
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -425,7 +2163,7 @@ func (x *ListEventsResponse) String() string {
 func (*ListEventsResponse) ProtoMessage() {}
 
 func (x *ListEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_bcosdata_export_v1_export_proto_msgTypes[4]
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -438,10 +2176,10 @@ func (x *ListEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListEventsResponse) Descriptor() ([]byte, []int) {
-	return file_bcosdata_export_v1_export_proto_rawDescGZIP(), []int{4}
+	return file_bcosdata_export_v1_export_proto_rawDescGZIP(), []int{21}
 }
 
-func (x *ListEventsResponse) GetEvents() []*v1.DecodedEvent {
+func (x *ListEventsResponse) GetEvents() []*Event {
 	if x != nil {
 		return x.Events
 	}
@@ -455,22 +2193,37 @@ func (x *ListEventsResponse) GetNextPageToken() string {
 	return ""
 }
 
-// ListCallsRequest filters calls; empty fields match everything.
+func (x *ListEventsResponse) GetTotalSize() int64 {
+	if x != nil {
+		return x.TotalSize
+	}
+	return 0
+}
+
+// ListCallsRequest selects decoded calls; unset fields match everything.
 type ListCallsRequest struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
-	ContractAddress []byte                 `protobuf:"bytes,1,opt,name=contract_address,json=contractAddress,proto3" json:"contract_address,omitempty"`
-	MethodName      string                 `protobuf:"bytes,2,opt,name=method_name,json=methodName,proto3" json:"method_name,omitempty"`
-	FromBlock       uint64                 `protobuf:"varint,3,opt,name=from_block,json=fromBlock,proto3" json:"from_block,omitempty"`
-	ToBlock         uint64                 `protobuf:"varint,4,opt,name=to_block,json=toBlock,proto3" json:"to_block,omitempty"`
-	PageSize        int32                  `protobuf:"varint,5,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	PageToken       string                 `protobuf:"bytes,6,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	Contract        string                 `protobuf:"bytes,1,opt,name=contract,proto3" json:"contract,omitempty"`
+	ContractAddress string                 `protobuf:"bytes,2,opt,name=contract_address,json=contractAddress,proto3" json:"contract_address,omitempty"`
+	// The method by name or canonical signature, or "constructor".
+	Method        string                 `protobuf:"bytes,3,opt,name=method,proto3" json:"method,omitempty"`
+	Filters       []*ParamFilter         `protobuf:"bytes,4,rep,name=filters,proto3" json:"filters,omitempty"`
+	From          string                 `protobuf:"bytes,5,opt,name=from,proto3" json:"from,omitempty"`
+	Status        *uint32                `protobuf:"varint,6,opt,name=status,proto3,oneof" json:"status,omitempty"`
+	FromBlock     *uint64                `protobuf:"varint,7,opt,name=from_block,json=fromBlock,proto3,oneof" json:"from_block,omitempty"`
+	ToBlock       *uint64                `protobuf:"varint,8,opt,name=to_block,json=toBlock,proto3,oneof" json:"to_block,omitempty"`
+	FromTime      *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=from_time,json=fromTime,proto3" json:"from_time,omitempty"`
+	ToTime        *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=to_time,json=toTime,proto3" json:"to_time,omitempty"`
+	PageSize      int32                  `protobuf:"varint,11,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string                 `protobuf:"bytes,12,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	IncludeTotal  bool                   `protobuf:"varint,13,opt,name=include_total,json=includeTotal,proto3" json:"include_total,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListCallsRequest) Reset() {
 	*x = ListCallsRequest{}
-	mi := &file_bcosdata_export_v1_export_proto_msgTypes[5]
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -482,7 +2235,7 @@ func (x *ListCallsRequest) String() string {
 func (*ListCallsRequest) ProtoMessage() {}
 
 func (x *ListCallsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_bcosdata_export_v1_export_proto_msgTypes[5]
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -495,35 +2248,77 @@ func (x *ListCallsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCallsRequest.ProtoReflect.Descriptor instead.
 func (*ListCallsRequest) Descriptor() ([]byte, []int) {
-	return file_bcosdata_export_v1_export_proto_rawDescGZIP(), []int{5}
+	return file_bcosdata_export_v1_export_proto_rawDescGZIP(), []int{22}
 }
 
-func (x *ListCallsRequest) GetContractAddress() []byte {
+func (x *ListCallsRequest) GetContract() string {
 	if x != nil {
-		return x.ContractAddress
-	}
-	return nil
-}
-
-func (x *ListCallsRequest) GetMethodName() string {
-	if x != nil {
-		return x.MethodName
+		return x.Contract
 	}
 	return ""
 }
 
-func (x *ListCallsRequest) GetFromBlock() uint64 {
+func (x *ListCallsRequest) GetContractAddress() string {
 	if x != nil {
-		return x.FromBlock
+		return x.ContractAddress
+	}
+	return ""
+}
+
+func (x *ListCallsRequest) GetMethod() string {
+	if x != nil {
+		return x.Method
+	}
+	return ""
+}
+
+func (x *ListCallsRequest) GetFilters() []*ParamFilter {
+	if x != nil {
+		return x.Filters
+	}
+	return nil
+}
+
+func (x *ListCallsRequest) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *ListCallsRequest) GetStatus() uint32 {
+	if x != nil && x.Status != nil {
+		return *x.Status
+	}
+	return 0
+}
+
+func (x *ListCallsRequest) GetFromBlock() uint64 {
+	if x != nil && x.FromBlock != nil {
+		return *x.FromBlock
 	}
 	return 0
 }
 
 func (x *ListCallsRequest) GetToBlock() uint64 {
-	if x != nil {
-		return x.ToBlock
+	if x != nil && x.ToBlock != nil {
+		return *x.ToBlock
 	}
 	return 0
+}
+
+func (x *ListCallsRequest) GetFromTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.FromTime
+	}
+	return nil
+}
+
+func (x *ListCallsRequest) GetToTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ToTime
+	}
+	return nil
 }
 
 func (x *ListCallsRequest) GetPageSize() int32 {
@@ -540,18 +2335,26 @@ func (x *ListCallsRequest) GetPageToken() string {
 	return ""
 }
 
+func (x *ListCallsRequest) GetIncludeTotal() bool {
+	if x != nil {
+		return x.IncludeTotal
+	}
+	return false
+}
+
 // ListCallsResponse is one page of calls.
 type ListCallsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Calls         []*v1.DecodedCall      `protobuf:"bytes,1,rep,name=calls,proto3" json:"calls,omitempty"`
+	Calls         []*Call                `protobuf:"bytes,1,rep,name=calls,proto3" json:"calls,omitempty"`
 	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	TotalSize     int64                  `protobuf:"varint,3,opt,name=total_size,json=totalSize,proto3" json:"total_size,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListCallsResponse) Reset() {
 	*x = ListCallsResponse{}
-	mi := &file_bcosdata_export_v1_export_proto_msgTypes[6]
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -563,7 +2366,7 @@ func (x *ListCallsResponse) String() string {
 func (*ListCallsResponse) ProtoMessage() {}
 
 func (x *ListCallsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_bcosdata_export_v1_export_proto_msgTypes[6]
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -576,10 +2379,10 @@ func (x *ListCallsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCallsResponse.ProtoReflect.Descriptor instead.
 func (*ListCallsResponse) Descriptor() ([]byte, []int) {
-	return file_bcosdata_export_v1_export_proto_rawDescGZIP(), []int{6}
+	return file_bcosdata_export_v1_export_proto_rawDescGZIP(), []int{23}
 }
 
-func (x *ListCallsResponse) GetCalls() []*v1.DecodedCall {
+func (x *ListCallsResponse) GetCalls() []*Call {
 	if x != nil {
 		return x.Calls
 	}
@@ -593,12 +2396,1290 @@ func (x *ListCallsResponse) GetNextPageToken() string {
 	return ""
 }
 
+func (x *ListCallsResponse) GetTotalSize() int64 {
+	if x != nil {
+		return x.TotalSize
+	}
+	return 0
+}
+
+// SubscribeEventsRequest selects events as ListEventsRequest does (without time range and
+// paging) and where the stream starts.
+type SubscribeEventsRequest struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Contract        string                 `protobuf:"bytes,1,opt,name=contract,proto3" json:"contract,omitempty"`
+	ContractAddress string                 `protobuf:"bytes,2,opt,name=contract_address,json=contractAddress,proto3" json:"contract_address,omitempty"`
+	Event           string                 `protobuf:"bytes,3,opt,name=event,proto3" json:"event,omitempty"`
+	Filters         []*ParamFilter         `protobuf:"bytes,4,rep,name=filters,proto3" json:"filters,omitempty"`
+	// Types that are valid to be assigned to Start:
+	//
+	//	*SubscribeEventsRequest_Cursor
+	//	*SubscribeEventsRequest_FromBlock
+	Start         isSubscribeEventsRequest_Start `protobuf_oneof:"start"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SubscribeEventsRequest) Reset() {
+	*x = SubscribeEventsRequest{}
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubscribeEventsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubscribeEventsRequest) ProtoMessage() {}
+
+func (x *SubscribeEventsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubscribeEventsRequest.ProtoReflect.Descriptor instead.
+func (*SubscribeEventsRequest) Descriptor() ([]byte, []int) {
+	return file_bcosdata_export_v1_export_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *SubscribeEventsRequest) GetContract() string {
+	if x != nil {
+		return x.Contract
+	}
+	return ""
+}
+
+func (x *SubscribeEventsRequest) GetContractAddress() string {
+	if x != nil {
+		return x.ContractAddress
+	}
+	return ""
+}
+
+func (x *SubscribeEventsRequest) GetEvent() string {
+	if x != nil {
+		return x.Event
+	}
+	return ""
+}
+
+func (x *SubscribeEventsRequest) GetFilters() []*ParamFilter {
+	if x != nil {
+		return x.Filters
+	}
+	return nil
+}
+
+func (x *SubscribeEventsRequest) GetStart() isSubscribeEventsRequest_Start {
+	if x != nil {
+		return x.Start
+	}
+	return nil
+}
+
+func (x *SubscribeEventsRequest) GetCursor() string {
+	if x != nil {
+		if x, ok := x.Start.(*SubscribeEventsRequest_Cursor); ok {
+			return x.Cursor
+		}
+	}
+	return ""
+}
+
+func (x *SubscribeEventsRequest) GetFromBlock() uint64 {
+	if x != nil {
+		if x, ok := x.Start.(*SubscribeEventsRequest_FromBlock); ok {
+			return x.FromBlock
+		}
+	}
+	return 0
+}
+
+type isSubscribeEventsRequest_Start interface {
+	isSubscribeEventsRequest_Start()
+}
+
+type SubscribeEventsRequest_Cursor struct {
+	// Resume after the event a previous stream sent with this cursor.
+	Cursor string `protobuf:"bytes,5,opt,name=cursor,proto3,oneof"`
+}
+
+type SubscribeEventsRequest_FromBlock struct {
+	// Start with the events of this block and later ones (0: the whole history).
+	FromBlock uint64 `protobuf:"varint,6,opt,name=from_block,json=fromBlock,proto3,oneof"`
+}
+
+func (*SubscribeEventsRequest_Cursor) isSubscribeEventsRequest_Start() {}
+
+func (*SubscribeEventsRequest_FromBlock) isSubscribeEventsRequest_Start() {}
+
+// SubscribeEventsResponse is one event with the cursor to resume after it.
+type SubscribeEventsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Event         *Event                 `protobuf:"bytes,1,opt,name=event,proto3" json:"event,omitempty"`
+	Cursor        string                 `protobuf:"bytes,2,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SubscribeEventsResponse) Reset() {
+	*x = SubscribeEventsResponse{}
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubscribeEventsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubscribeEventsResponse) ProtoMessage() {}
+
+func (x *SubscribeEventsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubscribeEventsResponse.ProtoReflect.Descriptor instead.
+func (*SubscribeEventsResponse) Descriptor() ([]byte, []int) {
+	return file_bcosdata_export_v1_export_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *SubscribeEventsResponse) GetEvent() *Event {
+	if x != nil {
+		return x.Event
+	}
+	return nil
+}
+
+func (x *SubscribeEventsResponse) GetCursor() string {
+	if x != nil {
+		return x.Cursor
+	}
+	return ""
+}
+
+// SubscribeCallsRequest selects calls as ListCallsRequest does and where the stream starts.
+type SubscribeCallsRequest struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Contract        string                 `protobuf:"bytes,1,opt,name=contract,proto3" json:"contract,omitempty"`
+	ContractAddress string                 `protobuf:"bytes,2,opt,name=contract_address,json=contractAddress,proto3" json:"contract_address,omitempty"`
+	Method          string                 `protobuf:"bytes,3,opt,name=method,proto3" json:"method,omitempty"`
+	Filters         []*ParamFilter         `protobuf:"bytes,4,rep,name=filters,proto3" json:"filters,omitempty"`
+	From            string                 `protobuf:"bytes,5,opt,name=from,proto3" json:"from,omitempty"`
+	Status          *uint32                `protobuf:"varint,6,opt,name=status,proto3,oneof" json:"status,omitempty"`
+	// Types that are valid to be assigned to Start:
+	//
+	//	*SubscribeCallsRequest_Cursor
+	//	*SubscribeCallsRequest_FromBlock
+	Start         isSubscribeCallsRequest_Start `protobuf_oneof:"start"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SubscribeCallsRequest) Reset() {
+	*x = SubscribeCallsRequest{}
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubscribeCallsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubscribeCallsRequest) ProtoMessage() {}
+
+func (x *SubscribeCallsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubscribeCallsRequest.ProtoReflect.Descriptor instead.
+func (*SubscribeCallsRequest) Descriptor() ([]byte, []int) {
+	return file_bcosdata_export_v1_export_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *SubscribeCallsRequest) GetContract() string {
+	if x != nil {
+		return x.Contract
+	}
+	return ""
+}
+
+func (x *SubscribeCallsRequest) GetContractAddress() string {
+	if x != nil {
+		return x.ContractAddress
+	}
+	return ""
+}
+
+func (x *SubscribeCallsRequest) GetMethod() string {
+	if x != nil {
+		return x.Method
+	}
+	return ""
+}
+
+func (x *SubscribeCallsRequest) GetFilters() []*ParamFilter {
+	if x != nil {
+		return x.Filters
+	}
+	return nil
+}
+
+func (x *SubscribeCallsRequest) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *SubscribeCallsRequest) GetStatus() uint32 {
+	if x != nil && x.Status != nil {
+		return *x.Status
+	}
+	return 0
+}
+
+func (x *SubscribeCallsRequest) GetStart() isSubscribeCallsRequest_Start {
+	if x != nil {
+		return x.Start
+	}
+	return nil
+}
+
+func (x *SubscribeCallsRequest) GetCursor() string {
+	if x != nil {
+		if x, ok := x.Start.(*SubscribeCallsRequest_Cursor); ok {
+			return x.Cursor
+		}
+	}
+	return ""
+}
+
+func (x *SubscribeCallsRequest) GetFromBlock() uint64 {
+	if x != nil {
+		if x, ok := x.Start.(*SubscribeCallsRequest_FromBlock); ok {
+			return x.FromBlock
+		}
+	}
+	return 0
+}
+
+type isSubscribeCallsRequest_Start interface {
+	isSubscribeCallsRequest_Start()
+}
+
+type SubscribeCallsRequest_Cursor struct {
+	Cursor string `protobuf:"bytes,7,opt,name=cursor,proto3,oneof"`
+}
+
+type SubscribeCallsRequest_FromBlock struct {
+	FromBlock uint64 `protobuf:"varint,8,opt,name=from_block,json=fromBlock,proto3,oneof"`
+}
+
+func (*SubscribeCallsRequest_Cursor) isSubscribeCallsRequest_Start() {}
+
+func (*SubscribeCallsRequest_FromBlock) isSubscribeCallsRequest_Start() {}
+
+// SubscribeCallsResponse is one call with the cursor to resume after it.
+type SubscribeCallsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Call          *Call                  `protobuf:"bytes,1,opt,name=call,proto3" json:"call,omitempty"`
+	Cursor        string                 `protobuf:"bytes,2,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SubscribeCallsResponse) Reset() {
+	*x = SubscribeCallsResponse{}
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubscribeCallsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubscribeCallsResponse) ProtoMessage() {}
+
+func (x *SubscribeCallsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubscribeCallsResponse.ProtoReflect.Descriptor instead.
+func (*SubscribeCallsResponse) Descriptor() ([]byte, []int) {
+	return file_bcosdata_export_v1_export_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *SubscribeCallsResponse) GetCall() *Call {
+	if x != nil {
+		return x.Call
+	}
+	return nil
+}
+
+func (x *SubscribeCallsResponse) GetCursor() string {
+	if x != nil {
+		return x.Cursor
+	}
+	return ""
+}
+
+// Contract is a registered contract.
+type Contract struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Known deployments: fixed addresses and learned ones.
+	Deployments []*Deployment `protobuf:"bytes,2,rep,name=deployments,proto3" json:"deployments,omitempty"`
+	// Every deployment of its creation bytecode is this contract.
+	Learn  bool     `protobuf:"varint,3,opt,name=learn,proto3" json:"learn,omitempty"`
+	Tables []*Table `protobuf:"bytes,4,rep,name=tables,proto3" json:"tables,omitempty"`
+	// The ABI JSON as registered.
+	Abi string `protobuf:"bytes,5,opt,name=abi,proto3" json:"abi,omitempty"`
+	// The history of the current registration is decoded (its backfill finished).
+	Backfilled bool `protobuf:"varint,6,opt,name=backfilled,proto3" json:"backfilled,omitempty"`
+	// The last re-export (ReExport) this instance ran for the contract, if any.
+	Backfill      *Backfill `protobuf:"bytes,7,opt,name=backfill,proto3" json:"backfill,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Contract) Reset() {
+	*x = Contract{}
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Contract) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Contract) ProtoMessage() {}
+
+func (x *Contract) ProtoReflect() protoreflect.Message {
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Contract.ProtoReflect.Descriptor instead.
+func (*Contract) Descriptor() ([]byte, []int) {
+	return file_bcosdata_export_v1_export_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *Contract) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Contract) GetDeployments() []*Deployment {
+	if x != nil {
+		return x.Deployments
+	}
+	return nil
+}
+
+func (x *Contract) GetLearn() bool {
+	if x != nil {
+		return x.Learn
+	}
+	return false
+}
+
+func (x *Contract) GetTables() []*Table {
+	if x != nil {
+		return x.Tables
+	}
+	return nil
+}
+
+func (x *Contract) GetAbi() string {
+	if x != nil {
+		return x.Abi
+	}
+	return ""
+}
+
+func (x *Contract) GetBackfilled() bool {
+	if x != nil {
+		return x.Backfilled
+	}
+	return false
+}
+
+func (x *Contract) GetBackfill() *Backfill {
+	if x != nil {
+		return x.Backfill
+	}
+	return nil
+}
+
+// Backfill is the progress of decoding a contract's stored history again.
+type Backfill struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Running bool                   `protobuf:"varint,1,opt,name=running,proto3" json:"running,omitempty"`
+	// "deployments" (learning its deployments), then "calls and logs".
+	Pass string `protobuf:"bytes,2,opt,name=pass,proto3" json:"pass,omitempty"`
+	// The block range, both ends included.
+	FromBlock uint64 `protobuf:"varint,3,opt,name=from_block,json=fromBlock,proto3" json:"from_block,omitempty"`
+	ToBlock   uint64 `protobuf:"varint,4,opt,name=to_block,json=toBlock,proto3" json:"to_block,omitempty"`
+	// The last block of the pass decoded so far.
+	DoneBlock uint64 `protobuf:"varint,5,opt,name=done_block,json=doneBlock,proto3" json:"done_block,omitempty"`
+	// Calls, constructors and logs decoded so far.
+	Items      uint64                 `protobuf:"varint,6,opt,name=items,proto3" json:"items,omitempty"`
+	StartedAt  *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
+	FinishedAt *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=finished_at,json=finishedAt,proto3" json:"finished_at,omitempty"`
+	// Why it stopped, empty when it finished or runs.
+	Error         string `protobuf:"bytes,9,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Backfill) Reset() {
+	*x = Backfill{}
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Backfill) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Backfill) ProtoMessage() {}
+
+func (x *Backfill) ProtoReflect() protoreflect.Message {
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Backfill.ProtoReflect.Descriptor instead.
+func (*Backfill) Descriptor() ([]byte, []int) {
+	return file_bcosdata_export_v1_export_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *Backfill) GetRunning() bool {
+	if x != nil {
+		return x.Running
+	}
+	return false
+}
+
+func (x *Backfill) GetPass() string {
+	if x != nil {
+		return x.Pass
+	}
+	return ""
+}
+
+func (x *Backfill) GetFromBlock() uint64 {
+	if x != nil {
+		return x.FromBlock
+	}
+	return 0
+}
+
+func (x *Backfill) GetToBlock() uint64 {
+	if x != nil {
+		return x.ToBlock
+	}
+	return 0
+}
+
+func (x *Backfill) GetDoneBlock() uint64 {
+	if x != nil {
+		return x.DoneBlock
+	}
+	return 0
+}
+
+func (x *Backfill) GetItems() uint64 {
+	if x != nil {
+		return x.Items
+	}
+	return 0
+}
+
+func (x *Backfill) GetStartedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartedAt
+	}
+	return nil
+}
+
+func (x *Backfill) GetFinishedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.FinishedAt
+	}
+	return nil
+}
+
+func (x *Backfill) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+// Deployment is an address holding a registered contract.
+type Deployment struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Address string                 `protobuf:"bytes,1,opt,name=address,proto3" json:"address,omitempty"`
+	// Set for deployments learned from their creation transaction.
+	BlockNumber     uint64 `protobuf:"varint,2,opt,name=block_number,json=blockNumber,proto3" json:"block_number,omitempty"`
+	TransactionHash string `protobuf:"bytes,3,opt,name=transaction_hash,json=transactionHash,proto3" json:"transaction_hash,omitempty"`
+	Learned         bool   `protobuf:"varint,4,opt,name=learned,proto3" json:"learned,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *Deployment) Reset() {
+	*x = Deployment{}
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Deployment) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Deployment) ProtoMessage() {}
+
+func (x *Deployment) ProtoReflect() protoreflect.Message {
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Deployment.ProtoReflect.Descriptor instead.
+func (*Deployment) Descriptor() ([]byte, []int) {
+	return file_bcosdata_export_v1_export_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *Deployment) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *Deployment) GetBlockNumber() uint64 {
+	if x != nil {
+		return x.BlockNumber
+	}
+	return 0
+}
+
+func (x *Deployment) GetTransactionHash() string {
+	if x != nil {
+		return x.TransactionHash
+	}
+	return ""
+}
+
+func (x *Deployment) GetLearned() bool {
+	if x != nil {
+		return x.Learned
+	}
+	return false
+}
+
+// Table is a contract's typed table of one event, method or constructor.
+type Table struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Name      string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Kind      ItemKind               `protobuf:"varint,2,opt,name=kind,proto3,enum=bcosdata.export.v1.ItemKind" json:"kind,omitempty"`
+	Item      string                 `protobuf:"bytes,3,opt,name=item,proto3" json:"item,omitempty"`
+	Signature string                 `protobuf:"bytes,4,opt,name=signature,proto3" json:"signature,omitempty"`
+	// Selector (methods) or topic 0 (events).
+	Id            string    `protobuf:"bytes,5,opt,name=id,proto3" json:"id,omitempty"`
+	Columns       []*Column `protobuf:"bytes,6,rep,name=columns,proto3" json:"columns,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Table) Reset() {
+	*x = Table{}
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Table) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Table) ProtoMessage() {}
+
+func (x *Table) ProtoReflect() protoreflect.Message {
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Table.ProtoReflect.Descriptor instead.
+func (*Table) Descriptor() ([]byte, []int) {
+	return file_bcosdata_export_v1_export_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *Table) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Table) GetKind() ItemKind {
+	if x != nil {
+		return x.Kind
+	}
+	return ItemKind_ITEM_KIND_UNSPECIFIED
+}
+
+func (x *Table) GetItem() string {
+	if x != nil {
+		return x.Item
+	}
+	return ""
+}
+
+func (x *Table) GetSignature() string {
+	if x != nil {
+		return x.Signature
+	}
+	return ""
+}
+
+func (x *Table) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Table) GetColumns() []*Column {
+	if x != nil {
+		return x.Columns
+	}
+	return nil
+}
+
+// Column is a parameter column of a typed table.
+type Column struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Param         string                 `protobuf:"bytes,2,opt,name=param,proto3" json:"param,omitempty"`
+	AbiType       string                 `protobuf:"bytes,3,opt,name=abi_type,json=abiType,proto3" json:"abi_type,omitempty"`
+	SqlType       string                 `protobuf:"bytes,4,opt,name=sql_type,json=sqlType,proto3" json:"sql_type,omitempty"`
+	Indexed       bool                   `protobuf:"varint,5,opt,name=indexed,proto3" json:"indexed,omitempty"`
+	Output        bool                   `protobuf:"varint,6,opt,name=output,proto3" json:"output,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Column) Reset() {
+	*x = Column{}
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Column) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Column) ProtoMessage() {}
+
+func (x *Column) ProtoReflect() protoreflect.Message {
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Column.ProtoReflect.Descriptor instead.
+func (*Column) Descriptor() ([]byte, []int) {
+	return file_bcosdata_export_v1_export_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *Column) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Column) GetParam() string {
+	if x != nil {
+		return x.Param
+	}
+	return ""
+}
+
+func (x *Column) GetAbiType() string {
+	if x != nil {
+		return x.AbiType
+	}
+	return ""
+}
+
+func (x *Column) GetSqlType() string {
+	if x != nil {
+		return x.SqlType
+	}
+	return ""
+}
+
+func (x *Column) GetIndexed() bool {
+	if x != nil {
+		return x.Indexed
+	}
+	return false
+}
+
+func (x *Column) GetOutput() bool {
+	if x != nil {
+		return x.Output
+	}
+	return false
+}
+
+// RegisterContractRequest registers a contract as a -contracts file entry would.
+type RegisterContractRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The ABI JSON array.
+	Abi string `protobuf:"bytes,2,opt,name=abi,proto3" json:"abi,omitempty"`
+	// The creation bytecode as 0x hex (optional).
+	Bin           string   `protobuf:"bytes,3,opt,name=bin,proto3" json:"bin,omitempty"`
+	Learn         bool     `protobuf:"varint,4,opt,name=learn,proto3" json:"learn,omitempty"`
+	Addresses     []string `protobuf:"bytes,5,rep,name=addresses,proto3" json:"addresses,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RegisterContractRequest) Reset() {
+	*x = RegisterContractRequest{}
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegisterContractRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegisterContractRequest) ProtoMessage() {}
+
+func (x *RegisterContractRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegisterContractRequest.ProtoReflect.Descriptor instead.
+func (*RegisterContractRequest) Descriptor() ([]byte, []int) {
+	return file_bcosdata_export_v1_export_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *RegisterContractRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *RegisterContractRequest) GetAbi() string {
+	if x != nil {
+		return x.Abi
+	}
+	return ""
+}
+
+func (x *RegisterContractRequest) GetBin() string {
+	if x != nil {
+		return x.Bin
+	}
+	return ""
+}
+
+func (x *RegisterContractRequest) GetLearn() bool {
+	if x != nil {
+		return x.Learn
+	}
+	return false
+}
+
+func (x *RegisterContractRequest) GetAddresses() []string {
+	if x != nil {
+		return x.Addresses
+	}
+	return nil
+}
+
+// RegisterContractResponse is the contract as registered.
+type RegisterContractResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Contract      *Contract              `protobuf:"bytes,1,opt,name=contract,proto3" json:"contract,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RegisterContractResponse) Reset() {
+	*x = RegisterContractResponse{}
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegisterContractResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegisterContractResponse) ProtoMessage() {}
+
+func (x *RegisterContractResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegisterContractResponse.ProtoReflect.Descriptor instead.
+func (*RegisterContractResponse) Descriptor() ([]byte, []int) {
+	return file_bcosdata_export_v1_export_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *RegisterContractResponse) GetContract() *Contract {
+	if x != nil {
+		return x.Contract
+	}
+	return nil
+}
+
+// ListContractsRequest lists the registered contracts.
+type ListContractsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListContractsRequest) Reset() {
+	*x = ListContractsRequest{}
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListContractsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListContractsRequest) ProtoMessage() {}
+
+func (x *ListContractsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListContractsRequest.ProtoReflect.Descriptor instead.
+func (*ListContractsRequest) Descriptor() ([]byte, []int) {
+	return file_bcosdata_export_v1_export_proto_rawDescGZIP(), []int{35}
+}
+
+// ListContractsResponse is every registered contract.
+type ListContractsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Contracts     []*Contract            `protobuf:"bytes,1,rep,name=contracts,proto3" json:"contracts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListContractsResponse) Reset() {
+	*x = ListContractsResponse{}
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListContractsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListContractsResponse) ProtoMessage() {}
+
+func (x *ListContractsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListContractsResponse.ProtoReflect.Descriptor instead.
+func (*ListContractsResponse) Descriptor() ([]byte, []int) {
+	return file_bcosdata_export_v1_export_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *ListContractsResponse) GetContracts() []*Contract {
+	if x != nil {
+		return x.Contracts
+	}
+	return nil
+}
+
+// GetContractRequest names a contract by name or by a deployment's address.
+type GetContractRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Contract:
+	//
+	//	*GetContractRequest_Name
+	//	*GetContractRequest_Address
+	Contract      isGetContractRequest_Contract `protobuf_oneof:"contract"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetContractRequest) Reset() {
+	*x = GetContractRequest{}
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetContractRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetContractRequest) ProtoMessage() {}
+
+func (x *GetContractRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetContractRequest.ProtoReflect.Descriptor instead.
+func (*GetContractRequest) Descriptor() ([]byte, []int) {
+	return file_bcosdata_export_v1_export_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *GetContractRequest) GetContract() isGetContractRequest_Contract {
+	if x != nil {
+		return x.Contract
+	}
+	return nil
+}
+
+func (x *GetContractRequest) GetName() string {
+	if x != nil {
+		if x, ok := x.Contract.(*GetContractRequest_Name); ok {
+			return x.Name
+		}
+	}
+	return ""
+}
+
+func (x *GetContractRequest) GetAddress() string {
+	if x != nil {
+		if x, ok := x.Contract.(*GetContractRequest_Address); ok {
+			return x.Address
+		}
+	}
+	return ""
+}
+
+type isGetContractRequest_Contract interface {
+	isGetContractRequest_Contract()
+}
+
+type GetContractRequest_Name struct {
+	Name string `protobuf:"bytes,1,opt,name=name,proto3,oneof"`
+}
+
+type GetContractRequest_Address struct {
+	Address string `protobuf:"bytes,2,opt,name=address,proto3,oneof"`
+}
+
+func (*GetContractRequest_Name) isGetContractRequest_Contract() {}
+
+func (*GetContractRequest_Address) isGetContractRequest_Contract() {}
+
+// GetContractResponse is the contract.
+type GetContractResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Contract      *Contract              `protobuf:"bytes,1,opt,name=contract,proto3" json:"contract,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetContractResponse) Reset() {
+	*x = GetContractResponse{}
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetContractResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetContractResponse) ProtoMessage() {}
+
+func (x *GetContractResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetContractResponse.ProtoReflect.Descriptor instead.
+func (*GetContractResponse) Descriptor() ([]byte, []int) {
+	return file_bcosdata_export_v1_export_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *GetContractResponse) GetContract() *Contract {
+	if x != nil {
+		return x.Contract
+	}
+	return nil
+}
+
+// ReExportRequest names what to decode again: the stored calls and logs of a block range are
+// decoded with the registered ABIs and the rows and messages missing are written (rows
+// already there stay as they are).
+type ReExportRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A contract by name, or every contract when empty.
+	Contract string `protobuf:"bytes,1,opt,name=contract,proto3" json:"contract,omitempty"`
+	// Block range, both ends included (default: everything stored).
+	FromBlock     *uint64 `protobuf:"varint,2,opt,name=from_block,json=fromBlock,proto3,oneof" json:"from_block,omitempty"`
+	ToBlock       *uint64 `protobuf:"varint,3,opt,name=to_block,json=toBlock,proto3,oneof" json:"to_block,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReExportRequest) Reset() {
+	*x = ReExportRequest{}
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReExportRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReExportRequest) ProtoMessage() {}
+
+func (x *ReExportRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReExportRequest.ProtoReflect.Descriptor instead.
+func (*ReExportRequest) Descriptor() ([]byte, []int) {
+	return file_bcosdata_export_v1_export_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *ReExportRequest) GetContract() string {
+	if x != nil {
+		return x.Contract
+	}
+	return ""
+}
+
+func (x *ReExportRequest) GetFromBlock() uint64 {
+	if x != nil && x.FromBlock != nil {
+		return *x.FromBlock
+	}
+	return 0
+}
+
+func (x *ReExportRequest) GetToBlock() uint64 {
+	if x != nil && x.ToBlock != nil {
+		return *x.ToBlock
+	}
+	return 0
+}
+
+// ReExportResponse reports the re-export started: it runs in the background on the instance
+// that answered; follow it with GetContract (backfill) there, and in the export_backfill
+// metrics.
+type ReExportResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Contracts     []string               `protobuf:"bytes,1,rep,name=contracts,proto3" json:"contracts,omitempty"`
+	FromBlock     uint64                 `protobuf:"varint,2,opt,name=from_block,json=fromBlock,proto3" json:"from_block,omitempty"`
+	ToBlock       uint64                 `protobuf:"varint,3,opt,name=to_block,json=toBlock,proto3" json:"to_block,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReExportResponse) Reset() {
+	*x = ReExportResponse{}
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReExportResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReExportResponse) ProtoMessage() {}
+
+func (x *ReExportResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_bcosdata_export_v1_export_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReExportResponse.ProtoReflect.Descriptor instead.
+func (*ReExportResponse) Descriptor() ([]byte, []int) {
+	return file_bcosdata_export_v1_export_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *ReExportResponse) GetContracts() []string {
+	if x != nil {
+		return x.Contracts
+	}
+	return nil
+}
+
+func (x *ReExportResponse) GetFromBlock() uint64 {
+	if x != nil {
+		return x.FromBlock
+	}
+	return 0
+}
+
+func (x *ReExportResponse) GetToBlock() uint64 {
+	if x != nil {
+		return x.ToBlock
+	}
+	return 0
+}
+
 var File_bcosdata_export_v1_export_proto protoreflect.FileDescriptor
 
 const file_bcosdata_export_v1_export_proto_rawDesc = "" +
 	"\n" +
-	"\x1fbcosdata/export/v1/export.proto\x12\x12bcosdata.export.v1\x1a\x1dbcosdata/chain/v1/chain.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x0f\n" +
-	"\rStatusRequest\"\x92\x04\n" +
+	"\x1fbcosdata/export/v1/export.proto\x12\x12bcosdata.export.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"C\n" +
+	"\rStatusRequest\x122\n" +
+	"\x15include_contract_rows\x18\x01 \x01(\bR\x13includeContractRows\"\xd9\x04\n" +
 	"\x0eStatusResponse\x12\x1d\n" +
 	"\n" +
 	"last_block\x18\x01 \x01(\x04R\tlastBlock\x12\x16\n" +
@@ -620,7 +3701,8 @@ const file_bcosdata_export_v1_export_proto_rawDesc = "" +
 	"start_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x12%\n" +
 	"\x0eoutbox_backlog\x18\f \x01(\x04R\routboxBacklog\x12'\n" +
 	"\x0fdecode_failures\x18\r \x01(\x04R\x0edecodeFailures\x12\x19\n" +
-	"\bgroup_id\x18\x0e \x01(\tR\agroupId\"\xe3\x01\n" +
+	"\bgroup_id\x18\x0e \x01(\tR\agroupId\x12E\n" +
+	"\rcontract_rows\x18\x0f \x03(\v2 .bcosdata.export.v1.ContractRowsR\fcontractRows\"\xe3\x01\n" +
 	"\x0fHaltedPartition\x12\x14\n" +
 	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x1c\n" +
 	"\tpartition\x18\x02 \x01(\x05R\tpartition\x12\x16\n" +
@@ -628,38 +3710,333 @@ const file_bcosdata_export_v1_export_proto_rawDesc = "" +
 	"\fblock_number\x18\x04 \x01(\x04R\vblockNumber\x12\x1b\n" +
 	"\thas_block\x18\x05 \x01(\bR\bhasBlock\x12\x14\n" +
 	"\x05error\x18\x06 \x01(\tR\x05error\x12.\n" +
-	"\x04time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"\xd3\x01\n" +
-	"\x11ListEventsRequest\x12)\n" +
-	"\x10contract_address\x18\x01 \x01(\fR\x0fcontractAddress\x12\x1d\n" +
+	"\x04time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"\x8f\x01\n" +
+	"\fContractRows\x12\x1a\n" +
+	"\bcontract\x18\x01 \x01(\tR\bcontract\x12\x16\n" +
+	"\x06events\x18\x02 \x01(\x04R\x06events\x12\x14\n" +
+	"\x05calls\x18\x03 \x01(\x04R\x05calls\x125\n" +
+	"\x06tables\x18\x04 \x03(\v2\x1d.bcosdata.export.v1.TableRowsR\x06tables\"\x85\x01\n" +
+	"\tTableRows\x12\x14\n" +
+	"\x05table\x18\x01 \x01(\tR\x05table\x12\x1c\n" +
+	"\tsignature\x18\x02 \x01(\tR\tsignature\x120\n" +
+	"\x04kind\x18\x03 \x01(\x0e2\x1c.bcosdata.export.v1.ItemKindR\x04kind\x12\x12\n" +
+	"\x04rows\x18\x04 \x01(\x04R\x04rows\"\xaa\x02\n" +
+	"\x05Block\x12\x16\n" +
+	"\x06number\x18\x01 \x01(\x04R\x06number\x12\x12\n" +
+	"\x04hash\x18\x02 \x01(\tR\x04hash\x12\x1f\n" +
+	"\vparent_hash\x18\x03 \x01(\tR\n" +
+	"parentHash\x12.\n" +
+	"\x04time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12!\n" +
+	"\ftimestamp_ms\x18\x05 \x01(\x04R\vtimestampMs\x12\x16\n" +
+	"\x06sealer\x18\x06 \x01(\tR\x06sealer\x12!\n" +
+	"\fsealer_index\x18\a \x01(\rR\vsealerIndex\x12+\n" +
+	"\x11transaction_count\x18\b \x01(\rR\x10transactionCount\x12\x19\n" +
+	"\bgas_used\x18\t \x01(\tR\agasUsed\"\x99\x04\n" +
+	"\vTransaction\x12\x12\n" +
+	"\x04hash\x18\x01 \x01(\tR\x04hash\x12!\n" +
+	"\fblock_number\x18\x02 \x01(\x04R\vblockNumber\x129\n" +
 	"\n" +
-	"event_name\x18\x02 \x01(\tR\teventName\x12\x1d\n" +
+	"block_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tblockTime\x12+\n" +
+	"\x11transaction_index\x18\x04 \x01(\rR\x10transactionIndex\x12\x12\n" +
+	"\x04from\x18\x05 \x01(\tR\x04from\x12\x0e\n" +
+	"\x02to\x18\x06 \x01(\tR\x02to\x12\x14\n" +
+	"\x05input\x18\a \x01(\tR\x05input\x12\x1a\n" +
+	"\bselector\x18\b \x01(\tR\bselector\x12\x14\n" +
+	"\x05value\x18\t \x01(\tR\x05value\x12\x14\n" +
+	"\x05nonce\x18\n" +
+	" \x01(\tR\x05nonce\x12\x1f\n" +
+	"\vblock_limit\x18\v \x01(\tR\n" +
+	"blockLimit\x12\x10\n" +
+	"\x03gas\x18\f \x01(\tR\x03gas\x12\x1b\n" +
+	"\tgas_price\x18\r \x01(\tR\bgasPrice\x12\x16\n" +
+	"\x06status\x18\x0e \x01(\rR\x06status\x12#\n" +
+	"\rrevert_reason\x18\x0f \x01(\tR\frevertReason\x12\x16\n" +
+	"\x06output\x18\x10 \x01(\tR\x06output\x12\x19\n" +
+	"\bgas_used\x18\x11 \x01(\tR\agasUsed\x12)\n" +
+	"\x10contract_address\x18\x12 \x01(\tR\x0fcontractAddress\"h\n" +
+	"\x03Log\x12\x1b\n" +
+	"\tlog_index\x18\x01 \x01(\rR\blogIndex\x12\x18\n" +
+	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x16\n" +
+	"\x06topics\x18\x03 \x03(\tR\x06topics\x12\x12\n" +
+	"\x04data\x18\x04 \x01(\tR\x04data\"s\n" +
+	"\x05Param\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04type\x18\x02 \x01(\tR\x04type\x12\x18\n" +
+	"\aindexed\x18\x03 \x01(\bR\aindexed\x12\x14\n" +
+	"\x05value\x18\x04 \x01(\tR\x05value\x12\x12\n" +
+	"\x04null\x18\x05 \x01(\bR\x04null\"\xbb\x03\n" +
+	"\x05Event\x12!\n" +
+	"\fblock_number\x18\x01 \x01(\x04R\vblockNumber\x129\n" +
 	"\n" +
-	"from_block\x18\x03 \x01(\x04R\tfromBlock\x12\x19\n" +
-	"\bto_block\x18\x04 \x01(\x04R\atoBlock\x12\x1b\n" +
+	"block_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\tblockTime\x12)\n" +
+	"\x10transaction_hash\x18\x03 \x01(\tR\x0ftransactionHash\x12+\n" +
+	"\x11transaction_index\x18\x04 \x01(\rR\x10transactionIndex\x12\x1b\n" +
+	"\tlog_index\x18\x05 \x01(\rR\blogIndex\x12)\n" +
+	"\x10contract_address\x18\x06 \x01(\tR\x0fcontractAddress\x12#\n" +
+	"\rcontract_name\x18\a \x01(\tR\fcontractName\x12\x1d\n" +
+	"\n" +
+	"event_name\x18\b \x01(\tR\teventName\x12'\n" +
+	"\x0fevent_signature\x18\t \x01(\tR\x0eeventSignature\x121\n" +
+	"\x06params\x18\n" +
+	" \x03(\v2\x19.bcosdata.export.v1.ParamR\x06params\x12\x14\n" +
+	"\x05table\x18\v \x01(\tR\x05table\"\x9a\x04\n" +
+	"\x04Call\x12!\n" +
+	"\fblock_number\x18\x01 \x01(\x04R\vblockNumber\x129\n" +
+	"\n" +
+	"block_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\tblockTime\x12)\n" +
+	"\x10transaction_hash\x18\x03 \x01(\tR\x0ftransactionHash\x12+\n" +
+	"\x11transaction_index\x18\x04 \x01(\rR\x10transactionIndex\x12\x12\n" +
+	"\x04from\x18\x05 \x01(\tR\x04from\x12)\n" +
+	"\x10contract_address\x18\x06 \x01(\tR\x0fcontractAddress\x12#\n" +
+	"\rcontract_name\x18\a \x01(\tR\fcontractName\x12\x1f\n" +
+	"\vmethod_name\x18\b \x01(\tR\n" +
+	"methodName\x12)\n" +
+	"\x10method_signature\x18\t \x01(\tR\x0fmethodSignature\x12\x16\n" +
+	"\x06status\x18\n" +
+	" \x01(\rR\x06status\x12\x16\n" +
+	"\x06deploy\x18\v \x01(\bR\x06deploy\x121\n" +
+	"\x06inputs\x18\f \x03(\v2\x19.bcosdata.export.v1.ParamR\x06inputs\x123\n" +
+	"\aoutputs\x18\r \x03(\v2\x19.bcosdata.export.v1.ParamR\aoutputs\x12\x14\n" +
+	"\x05table\x18\x0e \x01(\tR\x05table\"g\n" +
+	"\vParamFilter\x12\x14\n" +
+	"\x05param\x18\x01 \x01(\tR\x05param\x12,\n" +
+	"\x02op\x18\x02 \x01(\x0e2\x1c.bcosdata.export.v1.FilterOpR\x02op\x12\x14\n" +
+	"\x05value\x18\x03 \x01(\tR\x05value\"`\n" +
+	"\x0fGetBlockRequest\x12#\n" +
+	"\fblock_number\x18\x01 \x01(\x04H\x00R\vblockNumber\x12\x1f\n" +
+	"\n" +
+	"block_hash\x18\x02 \x01(\tH\x00R\tblockHashB\a\n" +
+	"\x05block\"C\n" +
+	"\x10GetBlockResponse\x12/\n" +
+	"\x05block\x18\x01 \x01(\v2\x19.bcosdata.export.v1.BlockR\x05block\"\xc2\x02\n" +
+	"\x11ListBlocksRequest\x12\"\n" +
+	"\n" +
+	"from_block\x18\x01 \x01(\x04H\x00R\tfromBlock\x88\x01\x01\x12\x1e\n" +
+	"\bto_block\x18\x02 \x01(\x04H\x01R\atoBlock\x88\x01\x01\x127\n" +
+	"\tfrom_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\bfromTime\x123\n" +
+	"\ato_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x06toTime\x12\x1b\n" +
 	"\tpage_size\x18\x05 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
-	"page_token\x18\x06 \x01(\tR\tpageToken\"u\n" +
-	"\x12ListEventsResponse\x127\n" +
-	"\x06events\x18\x01 \x03(\v2\x1f.bcosdata.chain.v1.DecodedEventR\x06events\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xd4\x01\n" +
-	"\x10ListCallsRequest\x12)\n" +
-	"\x10contract_address\x18\x01 \x01(\fR\x0fcontractAddress\x12\x1f\n" +
-	"\vmethod_name\x18\x02 \x01(\tR\n" +
-	"methodName\x12\x1d\n" +
+	"page_token\x18\x06 \x01(\tR\tpageToken\x12#\n" +
+	"\rinclude_total\x18\a \x01(\bR\fincludeTotalB\r\n" +
+	"\v_from_blockB\v\n" +
+	"\t_to_block\"\x8e\x01\n" +
+	"\x12ListBlocksResponse\x121\n" +
+	"\x06blocks\x18\x01 \x03(\v2\x19.bcosdata.export.v1.BlockR\x06blocks\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x1d\n" +
+	"\n" +
+	"total_size\x18\x03 \x01(\x03R\ttotalSize\"B\n" +
+	"\x15GetTransactionRequest\x12)\n" +
+	"\x10transaction_hash\x18\x01 \x01(\tR\x0ftransactionHash\"\x88\x02\n" +
+	"\x16GetTransactionResponse\x12A\n" +
+	"\vtransaction\x18\x01 \x01(\v2\x1f.bcosdata.export.v1.TransactionR\vtransaction\x12,\n" +
+	"\x04call\x18\x02 \x01(\v2\x18.bcosdata.export.v1.CallR\x04call\x121\n" +
+	"\x06events\x18\x03 \x03(\v2\x19.bcosdata.export.v1.EventR\x06events\x12+\n" +
+	"\x04logs\x18\x04 \x03(\v2\x17.bcosdata.export.v1.LogR\x04logs\x12\x1d\n" +
+	"\n" +
+	"block_hash\x18\x05 \x01(\tR\tblockHash\"\xc8\x03\n" +
+	"\x17ListTransactionsRequest\x12\x12\n" +
+	"\x04from\x18\x01 \x01(\tR\x04from\x12\x0e\n" +
+	"\x02to\x18\x02 \x01(\tR\x02to\x12\x1a\n" +
+	"\bcontract\x18\x03 \x01(\tR\bcontract\x12\x16\n" +
+	"\x06method\x18\x04 \x01(\tR\x06method\x12\x1b\n" +
+	"\x06status\x18\x05 \x01(\rH\x00R\x06status\x88\x01\x01\x12\"\n" +
+	"\n" +
+	"from_block\x18\x06 \x01(\x04H\x01R\tfromBlock\x88\x01\x01\x12\x1e\n" +
+	"\bto_block\x18\a \x01(\x04H\x02R\atoBlock\x88\x01\x01\x127\n" +
+	"\tfrom_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\bfromTime\x123\n" +
+	"\ato_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\x06toTime\x12\x1b\n" +
+	"\tpage_size\x18\n" +
+	" \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\v \x01(\tR\tpageToken\x12#\n" +
+	"\rinclude_total\x18\f \x01(\bR\fincludeTotalB\t\n" +
+	"\a_statusB\r\n" +
+	"\v_from_blockB\v\n" +
+	"\t_to_block\"\xa6\x01\n" +
+	"\x18ListTransactionsResponse\x12C\n" +
+	"\ftransactions\x18\x01 \x03(\v2\x1f.bcosdata.export.v1.TransactionR\ftransactions\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x1d\n" +
+	"\n" +
+	"total_size\x18\x03 \x01(\x03R\ttotalSize\"\xda\x03\n" +
+	"\x11ListEventsRequest\x12\x1a\n" +
+	"\bcontract\x18\x01 \x01(\tR\bcontract\x12)\n" +
+	"\x10contract_address\x18\x02 \x01(\tR\x0fcontractAddress\x12\x14\n" +
+	"\x05event\x18\x03 \x01(\tR\x05event\x129\n" +
+	"\afilters\x18\x04 \x03(\v2\x1f.bcosdata.export.v1.ParamFilterR\afilters\x12\"\n" +
+	"\n" +
+	"from_block\x18\x05 \x01(\x04H\x00R\tfromBlock\x88\x01\x01\x12\x1e\n" +
+	"\bto_block\x18\x06 \x01(\x04H\x01R\atoBlock\x88\x01\x01\x127\n" +
+	"\tfrom_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\bfromTime\x123\n" +
+	"\ato_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\x06toTime\x12\x1b\n" +
+	"\tpage_size\x18\t \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\n" +
+	" \x01(\tR\tpageToken\x12#\n" +
+	"\rinclude_total\x18\v \x01(\bR\fincludeTotalB\r\n" +
+	"\v_from_blockB\v\n" +
+	"\t_to_block\"\x8e\x01\n" +
+	"\x12ListEventsResponse\x121\n" +
+	"\x06events\x18\x01 \x03(\v2\x19.bcosdata.export.v1.EventR\x06events\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x1d\n" +
+	"\n" +
+	"total_size\x18\x03 \x01(\x03R\ttotalSize\"\x97\x04\n" +
+	"\x10ListCallsRequest\x12\x1a\n" +
+	"\bcontract\x18\x01 \x01(\tR\bcontract\x12)\n" +
+	"\x10contract_address\x18\x02 \x01(\tR\x0fcontractAddress\x12\x16\n" +
+	"\x06method\x18\x03 \x01(\tR\x06method\x129\n" +
+	"\afilters\x18\x04 \x03(\v2\x1f.bcosdata.export.v1.ParamFilterR\afilters\x12\x12\n" +
+	"\x04from\x18\x05 \x01(\tR\x04from\x12\x1b\n" +
+	"\x06status\x18\x06 \x01(\rH\x00R\x06status\x88\x01\x01\x12\"\n" +
+	"\n" +
+	"from_block\x18\a \x01(\x04H\x01R\tfromBlock\x88\x01\x01\x12\x1e\n" +
+	"\bto_block\x18\b \x01(\x04H\x02R\atoBlock\x88\x01\x01\x127\n" +
+	"\tfrom_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\bfromTime\x123\n" +
+	"\ato_time\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\x06toTime\x12\x1b\n" +
+	"\tpage_size\x18\v \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\f \x01(\tR\tpageToken\x12#\n" +
+	"\rinclude_total\x18\r \x01(\bR\fincludeTotalB\t\n" +
+	"\a_statusB\r\n" +
+	"\v_from_blockB\v\n" +
+	"\t_to_block\"\x8a\x01\n" +
+	"\x11ListCallsResponse\x12.\n" +
+	"\x05calls\x18\x01 \x03(\v2\x18.bcosdata.export.v1.CallR\x05calls\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x1d\n" +
+	"\n" +
+	"total_size\x18\x03 \x01(\x03R\ttotalSize\"\xf4\x01\n" +
+	"\x16SubscribeEventsRequest\x12\x1a\n" +
+	"\bcontract\x18\x01 \x01(\tR\bcontract\x12)\n" +
+	"\x10contract_address\x18\x02 \x01(\tR\x0fcontractAddress\x12\x14\n" +
+	"\x05event\x18\x03 \x01(\tR\x05event\x129\n" +
+	"\afilters\x18\x04 \x03(\v2\x1f.bcosdata.export.v1.ParamFilterR\afilters\x12\x18\n" +
+	"\x06cursor\x18\x05 \x01(\tH\x00R\x06cursor\x12\x1f\n" +
+	"\n" +
+	"from_block\x18\x06 \x01(\x04H\x00R\tfromBlockB\a\n" +
+	"\x05start\"b\n" +
+	"\x17SubscribeEventsResponse\x12/\n" +
+	"\x05event\x18\x01 \x01(\v2\x19.bcosdata.export.v1.EventR\x05event\x12\x16\n" +
+	"\x06cursor\x18\x02 \x01(\tR\x06cursor\"\xb1\x02\n" +
+	"\x15SubscribeCallsRequest\x12\x1a\n" +
+	"\bcontract\x18\x01 \x01(\tR\bcontract\x12)\n" +
+	"\x10contract_address\x18\x02 \x01(\tR\x0fcontractAddress\x12\x16\n" +
+	"\x06method\x18\x03 \x01(\tR\x06method\x129\n" +
+	"\afilters\x18\x04 \x03(\v2\x1f.bcosdata.export.v1.ParamFilterR\afilters\x12\x12\n" +
+	"\x04from\x18\x05 \x01(\tR\x04from\x12\x1b\n" +
+	"\x06status\x18\x06 \x01(\rH\x01R\x06status\x88\x01\x01\x12\x18\n" +
+	"\x06cursor\x18\a \x01(\tH\x00R\x06cursor\x12\x1f\n" +
+	"\n" +
+	"from_block\x18\b \x01(\x04H\x00R\tfromBlockB\a\n" +
+	"\x05startB\t\n" +
+	"\a_status\"^\n" +
+	"\x16SubscribeCallsResponse\x12,\n" +
+	"\x04call\x18\x01 \x01(\v2\x18.bcosdata.export.v1.CallR\x04call\x12\x16\n" +
+	"\x06cursor\x18\x02 \x01(\tR\x06cursor\"\x95\x02\n" +
+	"\bContract\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12@\n" +
+	"\vdeployments\x18\x02 \x03(\v2\x1e.bcosdata.export.v1.DeploymentR\vdeployments\x12\x14\n" +
+	"\x05learn\x18\x03 \x01(\bR\x05learn\x121\n" +
+	"\x06tables\x18\x04 \x03(\v2\x19.bcosdata.export.v1.TableR\x06tables\x12\x10\n" +
+	"\x03abi\x18\x05 \x01(\tR\x03abi\x12\x1e\n" +
+	"\n" +
+	"backfilled\x18\x06 \x01(\bR\n" +
+	"backfilled\x128\n" +
+	"\bbackfill\x18\a \x01(\v2\x1c.bcosdata.export.v1.BackfillR\bbackfill\"\xb5\x02\n" +
+	"\bBackfill\x12\x18\n" +
+	"\arunning\x18\x01 \x01(\bR\arunning\x12\x12\n" +
+	"\x04pass\x18\x02 \x01(\tR\x04pass\x12\x1d\n" +
 	"\n" +
 	"from_block\x18\x03 \x01(\x04R\tfromBlock\x12\x19\n" +
-	"\bto_block\x18\x04 \x01(\x04R\atoBlock\x12\x1b\n" +
-	"\tpage_size\x18\x05 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\bto_block\x18\x04 \x01(\x04R\atoBlock\x12\x1d\n" +
 	"\n" +
-	"page_token\x18\x06 \x01(\tR\tpageToken\"q\n" +
-	"\x11ListCallsResponse\x124\n" +
-	"\x05calls\x18\x01 \x03(\v2\x1e.bcosdata.chain.v1.DecodedCallR\x05calls\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\x97\x02\n" +
+	"done_block\x18\x05 \x01(\x04R\tdoneBlock\x12\x14\n" +
+	"\x05items\x18\x06 \x01(\x04R\x05items\x129\n" +
+	"\n" +
+	"started_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tstartedAt\x12;\n" +
+	"\vfinished_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"finishedAt\x12\x14\n" +
+	"\x05error\x18\t \x01(\tR\x05error\"\x8e\x01\n" +
+	"\n" +
+	"Deployment\x12\x18\n" +
+	"\aaddress\x18\x01 \x01(\tR\aaddress\x12!\n" +
+	"\fblock_number\x18\x02 \x01(\x04R\vblockNumber\x12)\n" +
+	"\x10transaction_hash\x18\x03 \x01(\tR\x0ftransactionHash\x12\x18\n" +
+	"\alearned\x18\x04 \x01(\bR\alearned\"\xc5\x01\n" +
+	"\x05Table\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x120\n" +
+	"\x04kind\x18\x02 \x01(\x0e2\x1c.bcosdata.export.v1.ItemKindR\x04kind\x12\x12\n" +
+	"\x04item\x18\x03 \x01(\tR\x04item\x12\x1c\n" +
+	"\tsignature\x18\x04 \x01(\tR\tsignature\x12\x0e\n" +
+	"\x02id\x18\x05 \x01(\tR\x02id\x124\n" +
+	"\acolumns\x18\x06 \x03(\v2\x1a.bcosdata.export.v1.ColumnR\acolumns\"\x9a\x01\n" +
+	"\x06Column\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05param\x18\x02 \x01(\tR\x05param\x12\x19\n" +
+	"\babi_type\x18\x03 \x01(\tR\aabiType\x12\x19\n" +
+	"\bsql_type\x18\x04 \x01(\tR\asqlType\x12\x18\n" +
+	"\aindexed\x18\x05 \x01(\bR\aindexed\x12\x16\n" +
+	"\x06output\x18\x06 \x01(\bR\x06output\"\x85\x01\n" +
+	"\x17RegisterContractRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
+	"\x03abi\x18\x02 \x01(\tR\x03abi\x12\x10\n" +
+	"\x03bin\x18\x03 \x01(\tR\x03bin\x12\x14\n" +
+	"\x05learn\x18\x04 \x01(\bR\x05learn\x12\x1c\n" +
+	"\taddresses\x18\x05 \x03(\tR\taddresses\"T\n" +
+	"\x18RegisterContractResponse\x128\n" +
+	"\bcontract\x18\x01 \x01(\v2\x1c.bcosdata.export.v1.ContractR\bcontract\"\x16\n" +
+	"\x14ListContractsRequest\"S\n" +
+	"\x15ListContractsResponse\x12:\n" +
+	"\tcontracts\x18\x01 \x03(\v2\x1c.bcosdata.export.v1.ContractR\tcontracts\"R\n" +
+	"\x12GetContractRequest\x12\x14\n" +
+	"\x04name\x18\x01 \x01(\tH\x00R\x04name\x12\x1a\n" +
+	"\aaddress\x18\x02 \x01(\tH\x00R\aaddressB\n" +
+	"\n" +
+	"\bcontract\"O\n" +
+	"\x13GetContractResponse\x128\n" +
+	"\bcontract\x18\x01 \x01(\v2\x1c.bcosdata.export.v1.ContractR\bcontract\"\x8d\x01\n" +
+	"\x0fReExportRequest\x12\x1a\n" +
+	"\bcontract\x18\x01 \x01(\tR\bcontract\x12\"\n" +
+	"\n" +
+	"from_block\x18\x02 \x01(\x04H\x00R\tfromBlock\x88\x01\x01\x12\x1e\n" +
+	"\bto_block\x18\x03 \x01(\x04H\x01R\atoBlock\x88\x01\x01B\r\n" +
+	"\v_from_blockB\v\n" +
+	"\t_to_block\"j\n" +
+	"\x10ReExportResponse\x12\x1c\n" +
+	"\tcontracts\x18\x01 \x03(\tR\tcontracts\x12\x1d\n" +
+	"\n" +
+	"from_block\x18\x02 \x01(\x04R\tfromBlock\x12\x19\n" +
+	"\bto_block\x18\x03 \x01(\x04R\atoBlock*k\n" +
+	"\bItemKind\x12\x19\n" +
+	"\x15ITEM_KIND_UNSPECIFIED\x10\x00\x12\x13\n" +
+	"\x0fITEM_KIND_EVENT\x10\x01\x12\x14\n" +
+	"\x10ITEM_KIND_METHOD\x10\x02\x12\x19\n" +
+	"\x15ITEM_KIND_CONSTRUCTOR\x10\x03*\x91\x01\n" +
+	"\bFilterOp\x12\x19\n" +
+	"\x15FILTER_OP_UNSPECIFIED\x10\x00\x12\x10\n" +
+	"\fFILTER_OP_EQ\x10\x01\x12\x10\n" +
+	"\fFILTER_OP_NE\x10\x02\x12\x10\n" +
+	"\fFILTER_OP_LT\x10\x03\x12\x10\n" +
+	"\fFILTER_OP_LE\x10\x04\x12\x10\n" +
+	"\fFILTER_OP_GT\x10\x05\x12\x10\n" +
+	"\fFILTER_OP_GE\x10\x062\x88\n" +
+	"\n" +
 	"\rExportService\x12O\n" +
-	"\x06Status\x12!.bcosdata.export.v1.StatusRequest\x1a\".bcosdata.export.v1.StatusResponse\x12[\n" +
+	"\x06Status\x12!.bcosdata.export.v1.StatusRequest\x1a\".bcosdata.export.v1.StatusResponse\x12U\n" +
+	"\bGetBlock\x12#.bcosdata.export.v1.GetBlockRequest\x1a$.bcosdata.export.v1.GetBlockResponse\x12[\n" +
+	"\n" +
+	"ListBlocks\x12%.bcosdata.export.v1.ListBlocksRequest\x1a&.bcosdata.export.v1.ListBlocksResponse\x12g\n" +
+	"\x0eGetTransaction\x12).bcosdata.export.v1.GetTransactionRequest\x1a*.bcosdata.export.v1.GetTransactionResponse\x12m\n" +
+	"\x10ListTransactions\x12+.bcosdata.export.v1.ListTransactionsRequest\x1a,.bcosdata.export.v1.ListTransactionsResponse\x12[\n" +
 	"\n" +
 	"ListEvents\x12%.bcosdata.export.v1.ListEventsRequest\x1a&.bcosdata.export.v1.ListEventsResponse\x12X\n" +
-	"\tListCalls\x12$.bcosdata.export.v1.ListCallsRequest\x1a%.bcosdata.export.v1.ListCallsResponseB@Z>github.com/bcosdata/bcosdata/proto/bcosdata/export/v1;exportv1b\x06proto3"
+	"\tListCalls\x12$.bcosdata.export.v1.ListCallsRequest\x1a%.bcosdata.export.v1.ListCallsResponse\x12l\n" +
+	"\x0fSubscribeEvents\x12*.bcosdata.export.v1.SubscribeEventsRequest\x1a+.bcosdata.export.v1.SubscribeEventsResponse0\x01\x12i\n" +
+	"\x0eSubscribeCalls\x12).bcosdata.export.v1.SubscribeCallsRequest\x1a*.bcosdata.export.v1.SubscribeCallsResponse0\x01\x12m\n" +
+	"\x10RegisterContract\x12+.bcosdata.export.v1.RegisterContractRequest\x1a,.bcosdata.export.v1.RegisterContractResponse\x12d\n" +
+	"\rListContracts\x12(.bcosdata.export.v1.ListContractsRequest\x1a).bcosdata.export.v1.ListContractsResponse\x12^\n" +
+	"\vGetContract\x12&.bcosdata.export.v1.GetContractRequest\x1a'.bcosdata.export.v1.GetContractResponse\x12U\n" +
+	"\bReExport\x12#.bcosdata.export.v1.ReExportRequest\x1a$.bcosdata.export.v1.ReExportResponseB@Z>github.com/bcosdata/bcosdata/proto/bcosdata/export/v1;exportv1b\x06proto3"
 
 var (
 	file_bcosdata_export_v1_export_proto_rawDescOnce sync.Once
@@ -673,36 +4050,133 @@ func file_bcosdata_export_v1_export_proto_rawDescGZIP() []byte {
 	return file_bcosdata_export_v1_export_proto_rawDescData
 }
 
-var file_bcosdata_export_v1_export_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_bcosdata_export_v1_export_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_bcosdata_export_v1_export_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
 var file_bcosdata_export_v1_export_proto_goTypes = []any{
-	(*StatusRequest)(nil),         // 0: bcosdata.export.v1.StatusRequest
-	(*StatusResponse)(nil),        // 1: bcosdata.export.v1.StatusResponse
-	(*HaltedPartition)(nil),       // 2: bcosdata.export.v1.HaltedPartition
-	(*ListEventsRequest)(nil),     // 3: bcosdata.export.v1.ListEventsRequest
-	(*ListEventsResponse)(nil),    // 4: bcosdata.export.v1.ListEventsResponse
-	(*ListCallsRequest)(nil),      // 5: bcosdata.export.v1.ListCallsRequest
-	(*ListCallsResponse)(nil),     // 6: bcosdata.export.v1.ListCallsResponse
-	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
-	(*v1.DecodedEvent)(nil),       // 8: bcosdata.chain.v1.DecodedEvent
-	(*v1.DecodedCall)(nil),        // 9: bcosdata.chain.v1.DecodedCall
+	(ItemKind)(0),                    // 0: bcosdata.export.v1.ItemKind
+	(FilterOp)(0),                    // 1: bcosdata.export.v1.FilterOp
+	(*StatusRequest)(nil),            // 2: bcosdata.export.v1.StatusRequest
+	(*StatusResponse)(nil),           // 3: bcosdata.export.v1.StatusResponse
+	(*HaltedPartition)(nil),          // 4: bcosdata.export.v1.HaltedPartition
+	(*ContractRows)(nil),             // 5: bcosdata.export.v1.ContractRows
+	(*TableRows)(nil),                // 6: bcosdata.export.v1.TableRows
+	(*Block)(nil),                    // 7: bcosdata.export.v1.Block
+	(*Transaction)(nil),              // 8: bcosdata.export.v1.Transaction
+	(*Log)(nil),                      // 9: bcosdata.export.v1.Log
+	(*Param)(nil),                    // 10: bcosdata.export.v1.Param
+	(*Event)(nil),                    // 11: bcosdata.export.v1.Event
+	(*Call)(nil),                     // 12: bcosdata.export.v1.Call
+	(*ParamFilter)(nil),              // 13: bcosdata.export.v1.ParamFilter
+	(*GetBlockRequest)(nil),          // 14: bcosdata.export.v1.GetBlockRequest
+	(*GetBlockResponse)(nil),         // 15: bcosdata.export.v1.GetBlockResponse
+	(*ListBlocksRequest)(nil),        // 16: bcosdata.export.v1.ListBlocksRequest
+	(*ListBlocksResponse)(nil),       // 17: bcosdata.export.v1.ListBlocksResponse
+	(*GetTransactionRequest)(nil),    // 18: bcosdata.export.v1.GetTransactionRequest
+	(*GetTransactionResponse)(nil),   // 19: bcosdata.export.v1.GetTransactionResponse
+	(*ListTransactionsRequest)(nil),  // 20: bcosdata.export.v1.ListTransactionsRequest
+	(*ListTransactionsResponse)(nil), // 21: bcosdata.export.v1.ListTransactionsResponse
+	(*ListEventsRequest)(nil),        // 22: bcosdata.export.v1.ListEventsRequest
+	(*ListEventsResponse)(nil),       // 23: bcosdata.export.v1.ListEventsResponse
+	(*ListCallsRequest)(nil),         // 24: bcosdata.export.v1.ListCallsRequest
+	(*ListCallsResponse)(nil),        // 25: bcosdata.export.v1.ListCallsResponse
+	(*SubscribeEventsRequest)(nil),   // 26: bcosdata.export.v1.SubscribeEventsRequest
+	(*SubscribeEventsResponse)(nil),  // 27: bcosdata.export.v1.SubscribeEventsResponse
+	(*SubscribeCallsRequest)(nil),    // 28: bcosdata.export.v1.SubscribeCallsRequest
+	(*SubscribeCallsResponse)(nil),   // 29: bcosdata.export.v1.SubscribeCallsResponse
+	(*Contract)(nil),                 // 30: bcosdata.export.v1.Contract
+	(*Backfill)(nil),                 // 31: bcosdata.export.v1.Backfill
+	(*Deployment)(nil),               // 32: bcosdata.export.v1.Deployment
+	(*Table)(nil),                    // 33: bcosdata.export.v1.Table
+	(*Column)(nil),                   // 34: bcosdata.export.v1.Column
+	(*RegisterContractRequest)(nil),  // 35: bcosdata.export.v1.RegisterContractRequest
+	(*RegisterContractResponse)(nil), // 36: bcosdata.export.v1.RegisterContractResponse
+	(*ListContractsRequest)(nil),     // 37: bcosdata.export.v1.ListContractsRequest
+	(*ListContractsResponse)(nil),    // 38: bcosdata.export.v1.ListContractsResponse
+	(*GetContractRequest)(nil),       // 39: bcosdata.export.v1.GetContractRequest
+	(*GetContractResponse)(nil),      // 40: bcosdata.export.v1.GetContractResponse
+	(*ReExportRequest)(nil),          // 41: bcosdata.export.v1.ReExportRequest
+	(*ReExportResponse)(nil),         // 42: bcosdata.export.v1.ReExportResponse
+	(*timestamppb.Timestamp)(nil),    // 43: google.protobuf.Timestamp
 }
 var file_bcosdata_export_v1_export_proto_depIdxs = []int32{
-	2, // 0: bcosdata.export.v1.StatusResponse.halted_partitions:type_name -> bcosdata.export.v1.HaltedPartition
-	7, // 1: bcosdata.export.v1.StatusResponse.start_time:type_name -> google.protobuf.Timestamp
-	7, // 2: bcosdata.export.v1.HaltedPartition.time:type_name -> google.protobuf.Timestamp
-	8, // 3: bcosdata.export.v1.ListEventsResponse.events:type_name -> bcosdata.chain.v1.DecodedEvent
-	9, // 4: bcosdata.export.v1.ListCallsResponse.calls:type_name -> bcosdata.chain.v1.DecodedCall
-	0, // 5: bcosdata.export.v1.ExportService.Status:input_type -> bcosdata.export.v1.StatusRequest
-	3, // 6: bcosdata.export.v1.ExportService.ListEvents:input_type -> bcosdata.export.v1.ListEventsRequest
-	5, // 7: bcosdata.export.v1.ExportService.ListCalls:input_type -> bcosdata.export.v1.ListCallsRequest
-	1, // 8: bcosdata.export.v1.ExportService.Status:output_type -> bcosdata.export.v1.StatusResponse
-	4, // 9: bcosdata.export.v1.ExportService.ListEvents:output_type -> bcosdata.export.v1.ListEventsResponse
-	6, // 10: bcosdata.export.v1.ExportService.ListCalls:output_type -> bcosdata.export.v1.ListCallsResponse
-	8, // [8:11] is the sub-list for method output_type
-	5, // [5:8] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	4,  // 0: bcosdata.export.v1.StatusResponse.halted_partitions:type_name -> bcosdata.export.v1.HaltedPartition
+	43, // 1: bcosdata.export.v1.StatusResponse.start_time:type_name -> google.protobuf.Timestamp
+	5,  // 2: bcosdata.export.v1.StatusResponse.contract_rows:type_name -> bcosdata.export.v1.ContractRows
+	43, // 3: bcosdata.export.v1.HaltedPartition.time:type_name -> google.protobuf.Timestamp
+	6,  // 4: bcosdata.export.v1.ContractRows.tables:type_name -> bcosdata.export.v1.TableRows
+	0,  // 5: bcosdata.export.v1.TableRows.kind:type_name -> bcosdata.export.v1.ItemKind
+	43, // 6: bcosdata.export.v1.Block.time:type_name -> google.protobuf.Timestamp
+	43, // 7: bcosdata.export.v1.Transaction.block_time:type_name -> google.protobuf.Timestamp
+	43, // 8: bcosdata.export.v1.Event.block_time:type_name -> google.protobuf.Timestamp
+	10, // 9: bcosdata.export.v1.Event.params:type_name -> bcosdata.export.v1.Param
+	43, // 10: bcosdata.export.v1.Call.block_time:type_name -> google.protobuf.Timestamp
+	10, // 11: bcosdata.export.v1.Call.inputs:type_name -> bcosdata.export.v1.Param
+	10, // 12: bcosdata.export.v1.Call.outputs:type_name -> bcosdata.export.v1.Param
+	1,  // 13: bcosdata.export.v1.ParamFilter.op:type_name -> bcosdata.export.v1.FilterOp
+	7,  // 14: bcosdata.export.v1.GetBlockResponse.block:type_name -> bcosdata.export.v1.Block
+	43, // 15: bcosdata.export.v1.ListBlocksRequest.from_time:type_name -> google.protobuf.Timestamp
+	43, // 16: bcosdata.export.v1.ListBlocksRequest.to_time:type_name -> google.protobuf.Timestamp
+	7,  // 17: bcosdata.export.v1.ListBlocksResponse.blocks:type_name -> bcosdata.export.v1.Block
+	8,  // 18: bcosdata.export.v1.GetTransactionResponse.transaction:type_name -> bcosdata.export.v1.Transaction
+	12, // 19: bcosdata.export.v1.GetTransactionResponse.call:type_name -> bcosdata.export.v1.Call
+	11, // 20: bcosdata.export.v1.GetTransactionResponse.events:type_name -> bcosdata.export.v1.Event
+	9,  // 21: bcosdata.export.v1.GetTransactionResponse.logs:type_name -> bcosdata.export.v1.Log
+	43, // 22: bcosdata.export.v1.ListTransactionsRequest.from_time:type_name -> google.protobuf.Timestamp
+	43, // 23: bcosdata.export.v1.ListTransactionsRequest.to_time:type_name -> google.protobuf.Timestamp
+	8,  // 24: bcosdata.export.v1.ListTransactionsResponse.transactions:type_name -> bcosdata.export.v1.Transaction
+	13, // 25: bcosdata.export.v1.ListEventsRequest.filters:type_name -> bcosdata.export.v1.ParamFilter
+	43, // 26: bcosdata.export.v1.ListEventsRequest.from_time:type_name -> google.protobuf.Timestamp
+	43, // 27: bcosdata.export.v1.ListEventsRequest.to_time:type_name -> google.protobuf.Timestamp
+	11, // 28: bcosdata.export.v1.ListEventsResponse.events:type_name -> bcosdata.export.v1.Event
+	13, // 29: bcosdata.export.v1.ListCallsRequest.filters:type_name -> bcosdata.export.v1.ParamFilter
+	43, // 30: bcosdata.export.v1.ListCallsRequest.from_time:type_name -> google.protobuf.Timestamp
+	43, // 31: bcosdata.export.v1.ListCallsRequest.to_time:type_name -> google.protobuf.Timestamp
+	12, // 32: bcosdata.export.v1.ListCallsResponse.calls:type_name -> bcosdata.export.v1.Call
+	13, // 33: bcosdata.export.v1.SubscribeEventsRequest.filters:type_name -> bcosdata.export.v1.ParamFilter
+	11, // 34: bcosdata.export.v1.SubscribeEventsResponse.event:type_name -> bcosdata.export.v1.Event
+	13, // 35: bcosdata.export.v1.SubscribeCallsRequest.filters:type_name -> bcosdata.export.v1.ParamFilter
+	12, // 36: bcosdata.export.v1.SubscribeCallsResponse.call:type_name -> bcosdata.export.v1.Call
+	32, // 37: bcosdata.export.v1.Contract.deployments:type_name -> bcosdata.export.v1.Deployment
+	33, // 38: bcosdata.export.v1.Contract.tables:type_name -> bcosdata.export.v1.Table
+	31, // 39: bcosdata.export.v1.Contract.backfill:type_name -> bcosdata.export.v1.Backfill
+	43, // 40: bcosdata.export.v1.Backfill.started_at:type_name -> google.protobuf.Timestamp
+	43, // 41: bcosdata.export.v1.Backfill.finished_at:type_name -> google.protobuf.Timestamp
+	0,  // 42: bcosdata.export.v1.Table.kind:type_name -> bcosdata.export.v1.ItemKind
+	34, // 43: bcosdata.export.v1.Table.columns:type_name -> bcosdata.export.v1.Column
+	30, // 44: bcosdata.export.v1.RegisterContractResponse.contract:type_name -> bcosdata.export.v1.Contract
+	30, // 45: bcosdata.export.v1.ListContractsResponse.contracts:type_name -> bcosdata.export.v1.Contract
+	30, // 46: bcosdata.export.v1.GetContractResponse.contract:type_name -> bcosdata.export.v1.Contract
+	2,  // 47: bcosdata.export.v1.ExportService.Status:input_type -> bcosdata.export.v1.StatusRequest
+	14, // 48: bcosdata.export.v1.ExportService.GetBlock:input_type -> bcosdata.export.v1.GetBlockRequest
+	16, // 49: bcosdata.export.v1.ExportService.ListBlocks:input_type -> bcosdata.export.v1.ListBlocksRequest
+	18, // 50: bcosdata.export.v1.ExportService.GetTransaction:input_type -> bcosdata.export.v1.GetTransactionRequest
+	20, // 51: bcosdata.export.v1.ExportService.ListTransactions:input_type -> bcosdata.export.v1.ListTransactionsRequest
+	22, // 52: bcosdata.export.v1.ExportService.ListEvents:input_type -> bcosdata.export.v1.ListEventsRequest
+	24, // 53: bcosdata.export.v1.ExportService.ListCalls:input_type -> bcosdata.export.v1.ListCallsRequest
+	26, // 54: bcosdata.export.v1.ExportService.SubscribeEvents:input_type -> bcosdata.export.v1.SubscribeEventsRequest
+	28, // 55: bcosdata.export.v1.ExportService.SubscribeCalls:input_type -> bcosdata.export.v1.SubscribeCallsRequest
+	35, // 56: bcosdata.export.v1.ExportService.RegisterContract:input_type -> bcosdata.export.v1.RegisterContractRequest
+	37, // 57: bcosdata.export.v1.ExportService.ListContracts:input_type -> bcosdata.export.v1.ListContractsRequest
+	39, // 58: bcosdata.export.v1.ExportService.GetContract:input_type -> bcosdata.export.v1.GetContractRequest
+	41, // 59: bcosdata.export.v1.ExportService.ReExport:input_type -> bcosdata.export.v1.ReExportRequest
+	3,  // 60: bcosdata.export.v1.ExportService.Status:output_type -> bcosdata.export.v1.StatusResponse
+	15, // 61: bcosdata.export.v1.ExportService.GetBlock:output_type -> bcosdata.export.v1.GetBlockResponse
+	17, // 62: bcosdata.export.v1.ExportService.ListBlocks:output_type -> bcosdata.export.v1.ListBlocksResponse
+	19, // 63: bcosdata.export.v1.ExportService.GetTransaction:output_type -> bcosdata.export.v1.GetTransactionResponse
+	21, // 64: bcosdata.export.v1.ExportService.ListTransactions:output_type -> bcosdata.export.v1.ListTransactionsResponse
+	23, // 65: bcosdata.export.v1.ExportService.ListEvents:output_type -> bcosdata.export.v1.ListEventsResponse
+	25, // 66: bcosdata.export.v1.ExportService.ListCalls:output_type -> bcosdata.export.v1.ListCallsResponse
+	27, // 67: bcosdata.export.v1.ExportService.SubscribeEvents:output_type -> bcosdata.export.v1.SubscribeEventsResponse
+	29, // 68: bcosdata.export.v1.ExportService.SubscribeCalls:output_type -> bcosdata.export.v1.SubscribeCallsResponse
+	36, // 69: bcosdata.export.v1.ExportService.RegisterContract:output_type -> bcosdata.export.v1.RegisterContractResponse
+	38, // 70: bcosdata.export.v1.ExportService.ListContracts:output_type -> bcosdata.export.v1.ListContractsResponse
+	40, // 71: bcosdata.export.v1.ExportService.GetContract:output_type -> bcosdata.export.v1.GetContractResponse
+	42, // 72: bcosdata.export.v1.ExportService.ReExport:output_type -> bcosdata.export.v1.ReExportResponse
+	60, // [60:73] is the sub-list for method output_type
+	47, // [47:60] is the sub-list for method input_type
+	47, // [47:47] is the sub-list for extension type_name
+	47, // [47:47] is the sub-list for extension extendee
+	0,  // [0:47] is the sub-list for field type_name
 }
 
 func init() { file_bcosdata_export_v1_export_proto_init() }
@@ -710,18 +4184,40 @@ func file_bcosdata_export_v1_export_proto_init() {
 	if File_bcosdata_export_v1_export_proto != nil {
 		return
 	}
+	file_bcosdata_export_v1_export_proto_msgTypes[12].OneofWrappers = []any{
+		(*GetBlockRequest_BlockNumber)(nil),
+		(*GetBlockRequest_BlockHash)(nil),
+	}
+	file_bcosdata_export_v1_export_proto_msgTypes[14].OneofWrappers = []any{}
+	file_bcosdata_export_v1_export_proto_msgTypes[18].OneofWrappers = []any{}
+	file_bcosdata_export_v1_export_proto_msgTypes[20].OneofWrappers = []any{}
+	file_bcosdata_export_v1_export_proto_msgTypes[22].OneofWrappers = []any{}
+	file_bcosdata_export_v1_export_proto_msgTypes[24].OneofWrappers = []any{
+		(*SubscribeEventsRequest_Cursor)(nil),
+		(*SubscribeEventsRequest_FromBlock)(nil),
+	}
+	file_bcosdata_export_v1_export_proto_msgTypes[26].OneofWrappers = []any{
+		(*SubscribeCallsRequest_Cursor)(nil),
+		(*SubscribeCallsRequest_FromBlock)(nil),
+	}
+	file_bcosdata_export_v1_export_proto_msgTypes[37].OneofWrappers = []any{
+		(*GetContractRequest_Name)(nil),
+		(*GetContractRequest_Address)(nil),
+	}
+	file_bcosdata_export_v1_export_proto_msgTypes[39].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_bcosdata_export_v1_export_proto_rawDesc), len(file_bcosdata_export_v1_export_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   7,
+			NumEnums:      2,
+			NumMessages:   41,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_bcosdata_export_v1_export_proto_goTypes,
 		DependencyIndexes: file_bcosdata_export_v1_export_proto_depIdxs,
+		EnumInfos:         file_bcosdata_export_v1_export_proto_enumTypes,
 		MessageInfos:      file_bcosdata_export_v1_export_proto_msgTypes,
 	}.Build()
 	File_bcosdata_export_v1_export_proto = out.File

@@ -4,8 +4,20 @@
 // - protoc             (unknown)
 // source: bcosdata/export/v1/export.proto
 
-// Package bcosdata.export.v1 is the export service API (first draft): decoded transactions and
-// events by contract ABI.
+// Package bcosdata.export.v1 is the export service API: the blocks, transactions and ABI-decoded
+// events and calls export stores, as lists, single answers and live subscriptions, and the
+// export's own status.
+//
+// JSON conventions (gRPC JSON, the HTTP gateway, grpcurl): this API never uses `bytes`. Hashes,
+// addresses, node ids and byte strings are `string` holding lowercase `0x` hex; 256-bit
+// quantities are `string` holding the exact decimal number; times are
+// google.protobuf.Timestamp. Decoded parameters are text (see Param).
+//
+// Lists page by keyset on their natural order (blocks by number; transactions by block number
+// and transaction index; events by block number, transaction index and log index; calls by
+// block number and transaction index): `page_size` (default 100, at most 1000), `page_token`
+// from the previous answer's `next_page_token` (empty at the end), and `include_total` for
+// `total_size`. A page token belongs to its query: the same filters must come with it.
 
 package exportv1
 
@@ -22,23 +34,58 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	ExportService_Status_FullMethodName     = "/bcosdata.export.v1.ExportService/Status"
-	ExportService_ListEvents_FullMethodName = "/bcosdata.export.v1.ExportService/ListEvents"
-	ExportService_ListCalls_FullMethodName  = "/bcosdata.export.v1.ExportService/ListCalls"
+	ExportService_Status_FullMethodName           = "/bcosdata.export.v1.ExportService/Status"
+	ExportService_GetBlock_FullMethodName         = "/bcosdata.export.v1.ExportService/GetBlock"
+	ExportService_ListBlocks_FullMethodName       = "/bcosdata.export.v1.ExportService/ListBlocks"
+	ExportService_GetTransaction_FullMethodName   = "/bcosdata.export.v1.ExportService/GetTransaction"
+	ExportService_ListTransactions_FullMethodName = "/bcosdata.export.v1.ExportService/ListTransactions"
+	ExportService_ListEvents_FullMethodName       = "/bcosdata.export.v1.ExportService/ListEvents"
+	ExportService_ListCalls_FullMethodName        = "/bcosdata.export.v1.ExportService/ListCalls"
+	ExportService_SubscribeEvents_FullMethodName  = "/bcosdata.export.v1.ExportService/SubscribeEvents"
+	ExportService_SubscribeCalls_FullMethodName   = "/bcosdata.export.v1.ExportService/SubscribeCalls"
+	ExportService_RegisterContract_FullMethodName = "/bcosdata.export.v1.ExportService/RegisterContract"
+	ExportService_ListContracts_FullMethodName    = "/bcosdata.export.v1.ExportService/ListContracts"
+	ExportService_GetContract_FullMethodName      = "/bcosdata.export.v1.ExportService/GetContract"
+	ExportService_ReExport_FullMethodName         = "/bcosdata.export.v1.ExportService/ReExport"
 )
 
 // ExportServiceClient is the client API for ExportService service.
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
-// ExportService serves the typed tables the export service writes.
+// ExportService serves the tables the export service writes.
 type ExportServiceClient interface {
-	// Status reports consumption progress.
+	// Status reports consumption progress, and on request the rows of every typed table.
 	Status(ctx context.Context, in *StatusRequest, opts ...grpc.CallOption) (*StatusResponse, error)
-	// ListEvents pages decoded events by contract, event name and block range.
+	// GetBlock returns one stored block by number or hash.
+	GetBlock(ctx context.Context, in *GetBlockRequest, opts ...grpc.CallOption) (*GetBlockResponse, error)
+	// ListBlocks pages stored blocks by number or time range.
+	ListBlocks(ctx context.Context, in *ListBlocksRequest, opts ...grpc.CallOption) (*ListBlocksResponse, error)
+	// GetTransaction returns a transaction with its receipt's fields, its decoded call and its
+	// decoded events (and raw logs) in one answer.
+	GetTransaction(ctx context.Context, in *GetTransactionRequest, opts ...grpc.CallOption) (*GetTransactionResponse, error)
+	// ListTransactions pages transactions by sender, recipient, contract, method, status and
+	// block or time range.
+	ListTransactions(ctx context.Context, in *ListTransactionsRequest, opts ...grpc.CallOption) (*ListTransactionsResponse, error)
+	// ListEvents pages decoded events by contract, event and decoded parameter values.
 	ListEvents(ctx context.Context, in *ListEventsRequest, opts ...grpc.CallOption) (*ListEventsResponse, error)
-	// ListCalls pages decoded method calls by contract, method and block range.
+	// ListCalls pages decoded method calls (and constructors) by contract, method and decoded
+	// parameter values.
 	ListCalls(ctx context.Context, in *ListCallsRequest, opts ...grpc.CallOption) (*ListCallsResponse, error)
+	// SubscribeEvents streams the decoded events matching the filters: the stored history from
+	// the start point, then new ones as they are committed, each exactly once, with a cursor to
+	// resume from.
+	SubscribeEvents(ctx context.Context, in *SubscribeEventsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SubscribeEventsResponse], error)
+	// SubscribeCalls is SubscribeEvents for decoded calls.
+	SubscribeCalls(ctx context.Context, in *SubscribeCallsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SubscribeCallsResponse], error)
+	// RegisterContract registers a contract (ABI, bytecode, addresses) and decodes its history.
+	RegisterContract(ctx context.Context, in *RegisterContractRequest, opts ...grpc.CallOption) (*RegisterContractResponse, error)
+	// ListContracts lists the registered contracts with their typed tables and backfill state.
+	ListContracts(ctx context.Context, in *ListContractsRequest, opts ...grpc.CallOption) (*ListContractsResponse, error)
+	// GetContract returns one registered contract by name or address.
+	GetContract(ctx context.Context, in *GetContractRequest, opts ...grpc.CallOption) (*GetContractResponse, error)
+	// ReExport decodes again a block range or a contract's history from the stored rows.
+	ReExport(ctx context.Context, in *ReExportRequest, opts ...grpc.CallOption) (*ReExportResponse, error)
 }
 
 type exportServiceClient struct {
@@ -53,6 +100,46 @@ func (c *exportServiceClient) Status(ctx context.Context, in *StatusRequest, opt
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(StatusResponse)
 	err := c.cc.Invoke(ctx, ExportService_Status_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *exportServiceClient) GetBlock(ctx context.Context, in *GetBlockRequest, opts ...grpc.CallOption) (*GetBlockResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetBlockResponse)
+	err := c.cc.Invoke(ctx, ExportService_GetBlock_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *exportServiceClient) ListBlocks(ctx context.Context, in *ListBlocksRequest, opts ...grpc.CallOption) (*ListBlocksResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListBlocksResponse)
+	err := c.cc.Invoke(ctx, ExportService_ListBlocks_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *exportServiceClient) GetTransaction(ctx context.Context, in *GetTransactionRequest, opts ...grpc.CallOption) (*GetTransactionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetTransactionResponse)
+	err := c.cc.Invoke(ctx, ExportService_GetTransaction_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *exportServiceClient) ListTransactions(ctx context.Context, in *ListTransactionsRequest, opts ...grpc.CallOption) (*ListTransactionsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListTransactionsResponse)
+	err := c.cc.Invoke(ctx, ExportService_ListTransactions_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -79,18 +166,121 @@ func (c *exportServiceClient) ListCalls(ctx context.Context, in *ListCallsReques
 	return out, nil
 }
 
+func (c *exportServiceClient) SubscribeEvents(ctx context.Context, in *SubscribeEventsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SubscribeEventsResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &ExportService_ServiceDesc.Streams[0], ExportService_SubscribeEvents_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[SubscribeEventsRequest, SubscribeEventsResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ExportService_SubscribeEventsClient = grpc.ServerStreamingClient[SubscribeEventsResponse]
+
+func (c *exportServiceClient) SubscribeCalls(ctx context.Context, in *SubscribeCallsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SubscribeCallsResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &ExportService_ServiceDesc.Streams[1], ExportService_SubscribeCalls_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[SubscribeCallsRequest, SubscribeCallsResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ExportService_SubscribeCallsClient = grpc.ServerStreamingClient[SubscribeCallsResponse]
+
+func (c *exportServiceClient) RegisterContract(ctx context.Context, in *RegisterContractRequest, opts ...grpc.CallOption) (*RegisterContractResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RegisterContractResponse)
+	err := c.cc.Invoke(ctx, ExportService_RegisterContract_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *exportServiceClient) ListContracts(ctx context.Context, in *ListContractsRequest, opts ...grpc.CallOption) (*ListContractsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListContractsResponse)
+	err := c.cc.Invoke(ctx, ExportService_ListContracts_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *exportServiceClient) GetContract(ctx context.Context, in *GetContractRequest, opts ...grpc.CallOption) (*GetContractResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetContractResponse)
+	err := c.cc.Invoke(ctx, ExportService_GetContract_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *exportServiceClient) ReExport(ctx context.Context, in *ReExportRequest, opts ...grpc.CallOption) (*ReExportResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReExportResponse)
+	err := c.cc.Invoke(ctx, ExportService_ReExport_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ExportServiceServer is the server API for ExportService service.
 // All implementations must embed UnimplementedExportServiceServer
 // for forward compatibility.
 //
-// ExportService serves the typed tables the export service writes.
+// ExportService serves the tables the export service writes.
 type ExportServiceServer interface {
-	// Status reports consumption progress.
+	// Status reports consumption progress, and on request the rows of every typed table.
 	Status(context.Context, *StatusRequest) (*StatusResponse, error)
-	// ListEvents pages decoded events by contract, event name and block range.
+	// GetBlock returns one stored block by number or hash.
+	GetBlock(context.Context, *GetBlockRequest) (*GetBlockResponse, error)
+	// ListBlocks pages stored blocks by number or time range.
+	ListBlocks(context.Context, *ListBlocksRequest) (*ListBlocksResponse, error)
+	// GetTransaction returns a transaction with its receipt's fields, its decoded call and its
+	// decoded events (and raw logs) in one answer.
+	GetTransaction(context.Context, *GetTransactionRequest) (*GetTransactionResponse, error)
+	// ListTransactions pages transactions by sender, recipient, contract, method, status and
+	// block or time range.
+	ListTransactions(context.Context, *ListTransactionsRequest) (*ListTransactionsResponse, error)
+	// ListEvents pages decoded events by contract, event and decoded parameter values.
 	ListEvents(context.Context, *ListEventsRequest) (*ListEventsResponse, error)
-	// ListCalls pages decoded method calls by contract, method and block range.
+	// ListCalls pages decoded method calls (and constructors) by contract, method and decoded
+	// parameter values.
 	ListCalls(context.Context, *ListCallsRequest) (*ListCallsResponse, error)
+	// SubscribeEvents streams the decoded events matching the filters: the stored history from
+	// the start point, then new ones as they are committed, each exactly once, with a cursor to
+	// resume from.
+	SubscribeEvents(*SubscribeEventsRequest, grpc.ServerStreamingServer[SubscribeEventsResponse]) error
+	// SubscribeCalls is SubscribeEvents for decoded calls.
+	SubscribeCalls(*SubscribeCallsRequest, grpc.ServerStreamingServer[SubscribeCallsResponse]) error
+	// RegisterContract registers a contract (ABI, bytecode, addresses) and decodes its history.
+	RegisterContract(context.Context, *RegisterContractRequest) (*RegisterContractResponse, error)
+	// ListContracts lists the registered contracts with their typed tables and backfill state.
+	ListContracts(context.Context, *ListContractsRequest) (*ListContractsResponse, error)
+	// GetContract returns one registered contract by name or address.
+	GetContract(context.Context, *GetContractRequest) (*GetContractResponse, error)
+	// ReExport decodes again a block range or a contract's history from the stored rows.
+	ReExport(context.Context, *ReExportRequest) (*ReExportResponse, error)
 	mustEmbedUnimplementedExportServiceServer()
 }
 
@@ -104,11 +294,41 @@ type UnimplementedExportServiceServer struct{}
 func (UnimplementedExportServiceServer) Status(context.Context, *StatusRequest) (*StatusResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Status not implemented")
 }
+func (UnimplementedExportServiceServer) GetBlock(context.Context, *GetBlockRequest) (*GetBlockResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetBlock not implemented")
+}
+func (UnimplementedExportServiceServer) ListBlocks(context.Context, *ListBlocksRequest) (*ListBlocksResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListBlocks not implemented")
+}
+func (UnimplementedExportServiceServer) GetTransaction(context.Context, *GetTransactionRequest) (*GetTransactionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetTransaction not implemented")
+}
+func (UnimplementedExportServiceServer) ListTransactions(context.Context, *ListTransactionsRequest) (*ListTransactionsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListTransactions not implemented")
+}
 func (UnimplementedExportServiceServer) ListEvents(context.Context, *ListEventsRequest) (*ListEventsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListEvents not implemented")
 }
 func (UnimplementedExportServiceServer) ListCalls(context.Context, *ListCallsRequest) (*ListCallsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListCalls not implemented")
+}
+func (UnimplementedExportServiceServer) SubscribeEvents(*SubscribeEventsRequest, grpc.ServerStreamingServer[SubscribeEventsResponse]) error {
+	return status.Error(codes.Unimplemented, "method SubscribeEvents not implemented")
+}
+func (UnimplementedExportServiceServer) SubscribeCalls(*SubscribeCallsRequest, grpc.ServerStreamingServer[SubscribeCallsResponse]) error {
+	return status.Error(codes.Unimplemented, "method SubscribeCalls not implemented")
+}
+func (UnimplementedExportServiceServer) RegisterContract(context.Context, *RegisterContractRequest) (*RegisterContractResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RegisterContract not implemented")
+}
+func (UnimplementedExportServiceServer) ListContracts(context.Context, *ListContractsRequest) (*ListContractsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListContracts not implemented")
+}
+func (UnimplementedExportServiceServer) GetContract(context.Context, *GetContractRequest) (*GetContractResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetContract not implemented")
+}
+func (UnimplementedExportServiceServer) ReExport(context.Context, *ReExportRequest) (*ReExportResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReExport not implemented")
 }
 func (UnimplementedExportServiceServer) mustEmbedUnimplementedExportServiceServer() {}
 func (UnimplementedExportServiceServer) testEmbeddedByValue()                       {}
@@ -149,6 +369,78 @@ func _ExportService_Status_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ExportService_GetBlock_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetBlockRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ExportServiceServer).GetBlock(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ExportService_GetBlock_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ExportServiceServer).GetBlock(ctx, req.(*GetBlockRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ExportService_ListBlocks_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListBlocksRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ExportServiceServer).ListBlocks(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ExportService_ListBlocks_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ExportServiceServer).ListBlocks(ctx, req.(*ListBlocksRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ExportService_GetTransaction_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetTransactionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ExportServiceServer).GetTransaction(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ExportService_GetTransaction_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ExportServiceServer).GetTransaction(ctx, req.(*GetTransactionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ExportService_ListTransactions_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListTransactionsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ExportServiceServer).ListTransactions(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ExportService_ListTransactions_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ExportServiceServer).ListTransactions(ctx, req.(*ListTransactionsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _ExportService_ListEvents_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ListEventsRequest)
 	if err := dec(in); err != nil {
@@ -185,6 +477,100 @@ func _ExportService_ListCalls_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ExportService_SubscribeEvents_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(SubscribeEventsRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(ExportServiceServer).SubscribeEvents(m, &grpc.GenericServerStream[SubscribeEventsRequest, SubscribeEventsResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ExportService_SubscribeEventsServer = grpc.ServerStreamingServer[SubscribeEventsResponse]
+
+func _ExportService_SubscribeCalls_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(SubscribeCallsRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(ExportServiceServer).SubscribeCalls(m, &grpc.GenericServerStream[SubscribeCallsRequest, SubscribeCallsResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ExportService_SubscribeCallsServer = grpc.ServerStreamingServer[SubscribeCallsResponse]
+
+func _ExportService_RegisterContract_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RegisterContractRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ExportServiceServer).RegisterContract(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ExportService_RegisterContract_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ExportServiceServer).RegisterContract(ctx, req.(*RegisterContractRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ExportService_ListContracts_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListContractsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ExportServiceServer).ListContracts(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ExportService_ListContracts_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ExportServiceServer).ListContracts(ctx, req.(*ListContractsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ExportService_GetContract_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetContractRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ExportServiceServer).GetContract(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ExportService_GetContract_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ExportServiceServer).GetContract(ctx, req.(*GetContractRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ExportService_ReExport_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReExportRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ExportServiceServer).ReExport(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ExportService_ReExport_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ExportServiceServer).ReExport(ctx, req.(*ReExportRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ExportService_ServiceDesc is the grpc.ServiceDesc for ExportService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -197,6 +583,22 @@ var ExportService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _ExportService_Status_Handler,
 		},
 		{
+			MethodName: "GetBlock",
+			Handler:    _ExportService_GetBlock_Handler,
+		},
+		{
+			MethodName: "ListBlocks",
+			Handler:    _ExportService_ListBlocks_Handler,
+		},
+		{
+			MethodName: "GetTransaction",
+			Handler:    _ExportService_GetTransaction_Handler,
+		},
+		{
+			MethodName: "ListTransactions",
+			Handler:    _ExportService_ListTransactions_Handler,
+		},
+		{
 			MethodName: "ListEvents",
 			Handler:    _ExportService_ListEvents_Handler,
 		},
@@ -204,7 +606,34 @@ var ExportService_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "ListCalls",
 			Handler:    _ExportService_ListCalls_Handler,
 		},
+		{
+			MethodName: "RegisterContract",
+			Handler:    _ExportService_RegisterContract_Handler,
+		},
+		{
+			MethodName: "ListContracts",
+			Handler:    _ExportService_ListContracts_Handler,
+		},
+		{
+			MethodName: "GetContract",
+			Handler:    _ExportService_GetContract_Handler,
+		},
+		{
+			MethodName: "ReExport",
+			Handler:    _ExportService_ReExport_Handler,
+		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "SubscribeEvents",
+			Handler:       _ExportService_SubscribeEvents_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "SubscribeCalls",
+			Handler:       _ExportService_SubscribeCalls_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "bcosdata/export/v1/export.proto",
 }

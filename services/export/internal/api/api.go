@@ -1,10 +1,16 @@
-// Package api serves bcosdata.export.v1.ExportService: the export's status (exported height,
-// lag, halted partitions, last error) from the store and the running consumer.
+// Package api serves bcosdata.export.v1.ExportService: blocks, transactions and the decoded
+// events and calls of the registered contracts from export's tables (lists paged by keyset on
+// their natural order, parameter filters on the typed tables' columns), live subscriptions
+// from the outbox, the registered contracts, and the export's status (exported height, lag,
+// halted partitions, last error, rows per typed table) from the store and the running
+// consumer. Inputs are checked before any query: a bad one is InvalidArgument naming its
+// field; before the storage is open every call but Status is Unavailable.
 package api
 
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -12,6 +18,7 @@ import (
 
 	"github.com/bcosdata/bcosdata/libs/kafka"
 	exportv1 "github.com/bcosdata/bcosdata/proto/bcosdata/export/v1"
+	"github.com/bcosdata/bcosdata/services/export/internal/contract"
 	"github.com/bcosdata/bcosdata/services/export/internal/store"
 )
 
@@ -25,6 +32,16 @@ type Backend struct {
 	Halts func() []kafka.Halt
 	// Lag returns the last measured lag, false before the first measurement.
 	Lag func() (uint64, bool)
+	// Contracts are the registered contracts (the -contracts file), in file order.
+	Contracts []*contract.Contract
+	// ReExport starts decoding contracts' stored history in [from, to] again (nil ends: the
+	// stored range) and returns the range; Backfill returns a contract's last re-export.
+	ReExport func(ks []*contract.Contract, from, to *uint64) (lo, hi uint64, err error)
+	Backfill func(name string) (Backfill, bool)
+	// Wakeup wakes subscriptions when messages are committed (nil: they poll only);
+	// SubscribePoll is how often they look without it (0: DefaultSubscribePoll).
+	Wakeup        *Wakeup
+	SubscribePoll time.Duration
 }
 
 // Server implements ExportService.
@@ -41,7 +58,7 @@ func New(backend func() *Backend, lastError func() error) *Server {
 }
 
 // Status answers from the start: before the storage is open it has only the last error.
-func (s *Server) Status(ctx context.Context, _ *exportv1.StatusRequest) (*exportv1.StatusResponse, error) {
+func (s *Server) Status(ctx context.Context, req *exportv1.StatusRequest) (*exportv1.StatusResponse, error) {
 	resp := &exportv1.StatusResponse{}
 	if err := s.lastError(); err != nil {
 		resp.LastError = err.Error()
@@ -71,5 +88,53 @@ func (s *Server) Status(ctx context.Context, _ *exportv1.StatusRequest) (*export
 		resp.HaltedPartitions = append(resp.HaltedPartitions, &exportv1.HaltedPartition{Topic: h.Topic, Partition: int32(h.Partition),
 			Offset: h.Offset, BlockNumber: h.Block, HasBlock: h.HasBlock, Error: fmt.Sprint(h.Err), Time: timestamppb.New(h.Time)})
 	}
+	if req.GetIncludeContractRows() {
+		rows, err := contractRows(ctx, b)
+		if err != nil {
+			return nil, err
+		}
+		resp.ContractRows = rows
+	}
 	return resp, nil
+}
+
+// contractRows counts the rows of every typed table.
+func contractRows(ctx context.Context, b *Backend) ([]*exportv1.ContractRows, error) {
+	var names []string
+	for _, k := range b.Contracts {
+		for _, t := range k.Tables {
+			names = append(names, t.Name)
+		}
+	}
+	counts, err := b.Store.TableRows(ctx, names)
+	if err != nil {
+		return nil, storeErr(ctx, err)
+	}
+	var out []*exportv1.ContractRows
+	for _, k := range b.Contracts {
+		cr := &exportv1.ContractRows{Contract: k.Name}
+		for _, t := range k.Tables {
+			n := uint64(counts[t.Name])
+			cr.Tables = append(cr.Tables, &exportv1.TableRows{Table: t.Name, Signature: t.Signature, Kind: kindProto(t.Kind), Rows: n})
+			if t.Kind == contract.EventTable {
+				cr.Events += n
+			} else {
+				cr.Calls += n
+			}
+		}
+		out = append(out, cr)
+	}
+	return out, nil
+}
+
+func kindProto(k contract.Kind) exportv1.ItemKind {
+	switch k {
+	case contract.EventTable:
+		return exportv1.ItemKind_ITEM_KIND_EVENT
+	case contract.MethodTable:
+		return exportv1.ItemKind_ITEM_KIND_METHOD
+	case contract.ConstructorTable:
+		return exportv1.ItemKind_ITEM_KIND_CONSTRUCTOR
+	}
+	return exportv1.ItemKind_ITEM_KIND_UNSPECIFIED
 }

@@ -107,8 +107,25 @@ func (p *Pipeline) Backfill(ctx context.Context, k *contract.Contract) error {
 	if err != nil || !ok {
 		return err
 	}
-	p.metrics.Backfills.WithLabelValues("contract").Inc()
-	p.metrics.BackfillBlocks.WithLabelValues("contract").Add(float64(hi - lo + 1))
+	return p.BackfillRange(ctx, k, lo, hi, "contract", nil)
+}
+
+// BackfillProgress is how far a backfill got.
+type BackfillProgress struct {
+	// Pass is "deployments", then "calls and logs".
+	Pass string
+	// Done is the last block of the pass decoded; Items the calls and logs decoded so far.
+	Done  uint64
+	Items int
+}
+
+// BackfillRange is Backfill over blocks [lo, hi]: kind labels its metrics ("contract" for a
+// contract's history, "reexport" for ReExport), progress (nil for none) is told of each
+// committed chunk. It may run beside the consumer: both write under the export write lock and
+// leave stored rows as they are.
+func (p *Pipeline) BackfillRange(ctx context.Context, k *contract.Contract, lo, hi uint64, kind string, progress func(BackfillProgress)) error {
+	p.metrics.Backfills.WithLabelValues(kind).Inc()
+	p.metrics.BackfillBlocks.WithLabelValues(kind).Add(float64(hi - lo + 1))
 	began := time.Now()
 	p.log.Info("backfill started", zap.String("contract", k.Name), zap.Uint64("from", lo), zap.Uint64("to", hi))
 	items := 0
@@ -138,10 +155,13 @@ func (p *Pipeline) Backfill(ctx context.Context, k *contract.Contract) error {
 				p.notify()
 			}
 			p.log.Info("backfill progress", zap.String("contract", k.Name), zap.String("pass", pass), zap.Uint64("to", r.To), zap.Uint64("of", hi), zap.Int("items", items))
+			if progress != nil {
+				progress(BackfillProgress{Pass: pass, Done: r.To, Items: items})
+			}
 		}
 		return nil
 	}
-	err = chunks("deployments", func(tx *store.Tx, r store.Range, out *decoded) (int, error) {
+	err := chunks("deployments", func(tx *store.Tx, r store.Range, out *decoded) (int, error) {
 		creations, err := tx.TxsOf(ctx, nil, true, r)
 		if err != nil {
 			return 0, err

@@ -4,9 +4,51 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
+
+// OutboxChannel is the notification channel of the outbox: every transaction that queues
+// messages notifies it, delivered when it commits.
+const OutboxChannel = "export_outbox"
+
+// Listen calls wake each time a transaction that queued messages commits (in any instance),
+// until ctx ends. It listens on a connection of its own, taken out of the pool; after a
+// failure it connects again, calling wake once more for what it may have missed.
+func (s *Store) Listen(ctx context.Context, wake func()) {
+	for {
+		_ = s.listen(ctx, wake)
+		if ctx.Err() != nil {
+			return
+		}
+		wake()
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func (s *Store) listen(ctx context.Context, wake func()) error {
+	c, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	conn := c.Hijack()
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, `LISTEN `+OutboxChannel); err != nil {
+		return fmt.Errorf("listen %s: %w", OutboxChannel, err)
+	}
+	wake()
+	for {
+		if _, err := conn.WaitForNotification(ctx); err != nil {
+			return fmt.Errorf("wait for %s: %w", OutboxChannel, err)
+		}
+		wake()
+	}
+}
 
 // Queued is an outbox message with its sequence number.
 type Queued struct {

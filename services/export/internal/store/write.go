@@ -341,6 +341,12 @@ func (t *Tx) WriteOutbox(ctx context.Context, ms []Message) error {
 			t.calls++
 		}
 	}
+	if n > 0 {
+		// Delivered at commit (once per transaction), to every instance's listener.
+		if _, err := t.Exec(ctx, `NOTIFY `+OutboxChannel); err != nil {
+			return fmt.Errorf("notify %s: %w", OutboxChannel, err)
+		}
+	}
 	return nil
 }
 

@@ -1,0 +1,222 @@
+package export_test
+
+import (
+	"context"
+	"net"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/bcosdata/bcosdata/libs/app"
+	"github.com/bcosdata/bcosdata/libs/benchcpu"
+	"github.com/bcosdata/bcosdata/libs/kafka"
+	"github.com/bcosdata/bcosdata/libs/kafka/kafkatest"
+	"github.com/bcosdata/bcosdata/libs/postgres"
+	"github.com/bcosdata/bcosdata/libs/postgres/pgtest"
+	exportv1 "github.com/bcosdata/bcosdata/proto/bcosdata/export/v1"
+	"github.com/bcosdata/bcosdata/services/export"
+	"github.com/bcosdata/bcosdata/services/export/internal/contract"
+)
+
+// Load of BenchmarkQueryAPI: requests per second, for how long.
+const (
+	apiBenchRate     = 500
+	apiBenchDuration = 10 * time.Second
+)
+
+// BenchmarkQueryAPI measures the query API on the benchmark chain (default 1,000,000
+// transactions, BCOSDATA_BENCH_EXPORT_TXS): GetTransaction of random stored transactions and
+// ListEvents of Asset's Transfer events with a parameter filter (amount at least the median,
+// a page of 20 from a random block), each at 500 requests/s for 10 s from concurrent clients,
+// p50 and p99 latency (target: p99 under 5 ms). Beside each, in the same run, the ceiling: the
+// same rate of the query's main SQL run directly through pgx.
+func BenchmarkQueryAPI(b *testing.B) {
+	txs := 1_000_000
+	if v := os.Getenv(benchExportTxsEnv); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1000 {
+			b.Fatalf("%s=%q: want a number of at least 1000", benchExportTxsEnv, v)
+		}
+		txs = n
+	}
+	dir, blocks := benchExportChain(b, txs)
+	broker := benchcpu.StartBroker(b, "TestExportBenchBrokerChild")
+	benchPublish(b, dir, broker.Addrs, blocks)
+	file := writeContractsFile(b, false, allContracts...)
+	dsn := pgtest.NewDB(b)
+	pool, err := postgres.NewPool(dsn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pool.Close()
+	run := benchConsume(b, pool, dsn, broker, file, blocks)
+	if _, err := pool.Exec(b.Context(), `ANALYZE`); err != nil {
+		b.Fatal(err)
+	}
+	client := serveAPI(b, pool, dsn, broker, file, run.groupID)
+
+	ctx := b.Context()
+	var hashes [][]byte
+	rows, err := pool.Query(ctx, `SELECT hash FROM export.transactions ORDER BY random() LIMIT 10000`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if hashes, err = pgx.CollectRows(rows, pgx.RowTo[[]byte]); err != nil {
+		b.Fatal(err)
+	}
+	reg, err := contract.Load(file, contract.Keccak)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var transfer string
+	for _, t := range reg.Tables() {
+		if t.Contract == "Asset" && t.Signature == "Transfer(address,address,uint256,string)" {
+			transfer = "export." + pgx.Identifier{t.Name}.Sanitize()
+		}
+	}
+	var median string
+	var top int64
+	if err := pool.QueryRow(ctx, `SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY amount)::text, max(block_number) FROM `+transfer).Scan(&median, &top); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("%d transactions, %d blocks; Transfer amount median %s", txs, blocks, median)
+
+	for b.Loop() {
+		getTx := load(b, "GetTransaction", func(i int) error {
+			_, err := client.GetTransaction(ctx, &exportv1.GetTransactionRequest{TransactionHash: hexLower(hashes[i%len(hashes)])})
+			return err
+		})
+		getTxSQL := load(b, "GetTransaction SQL", func(i int) error {
+			x, err := pool.Query(ctx, `SELECT x.*, b.hash, b.time FROM export.transactions x JOIN export.blocks b ON b.number = x.block_number
+				WHERE x.hash = $1 ORDER BY x.block_number LIMIT 1`, hashes[i%len(hashes)])
+			if err != nil {
+				return err
+			}
+			x.Close()
+			return x.Err()
+		})
+		list := load(b, "ListEvents", func(i int) error {
+			from := uint64(i*7919) % uint64(top+1)
+			_, err := client.ListEvents(ctx, &exportv1.ListEventsRequest{Contract: "Asset", Event: "Transfer", FromBlock: &from, PageSize: 20,
+				Filters: []*exportv1.ParamFilter{{Param: "amount", Op: exportv1.FilterOp_FILTER_OP_GE, Value: median}}})
+			return err
+		})
+		listSQL := load(b, "ListEvents SQL", func(i int) error {
+			from := int64(uint64(i*7919) % uint64(top+1))
+			x, err := pool.Query(ctx, `SELECT * FROM `+transfer+` WHERE block_number >= $1 AND amount >= $2::numeric
+				ORDER BY block_number, transaction_index, log_index LIMIT 20`, from, median)
+			if err != nil {
+				return err
+			}
+			x.Close()
+			return x.Err()
+		})
+		b.ReportMetric(getTx.p50, "getTx-p50-ms")
+		b.ReportMetric(getTx.p99, "getTx-p99-ms")
+		b.ReportMetric(getTxSQL.p99, "getTx-sql-p99-ms")
+		b.ReportMetric(list.p50, "listEvents-p50-ms")
+		b.ReportMetric(list.p99, "listEvents-p99-ms")
+		b.ReportMetric(listSQL.p99, "listEvents-sql-p99-ms")
+		b.ReportMetric(getTx.rate, "getTx-req/s")
+		b.ReportMetric(list.rate, "listEvents-req/s")
+	}
+}
+
+// latencies is what load measured, in milliseconds and requests per second.
+type latencies struct{ p50, p99, rate float64 }
+
+// load sends apiBenchRate requests per second for apiBenchDuration (open loop: each request in
+// its own goroutine at its scheduled time, so a slow answer does not slow the rate) and
+// returns the latency percentiles and the rate achieved.
+func load(b *testing.B, what string, call func(i int) error) latencies {
+	b.Helper()
+	n := int(apiBenchDuration.Seconds() * apiBenchRate)
+	took := make([]time.Duration, n)
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i := range n {
+		if d := time.Until(start.Add(time.Duration(i) * time.Second / apiBenchRate)); d > 0 {
+			time.Sleep(d)
+		}
+		wg.Go(func() {
+			began := time.Now()
+			if err := call(i); err != nil {
+				errs <- err
+			}
+			took[i] = time.Since(began)
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	close(errs)
+	for err := range errs {
+		b.Fatalf("%s: %v", what, err)
+	}
+	slices.Sort(took)
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	l := latencies{p50: ms(took[n/2]), p99: ms(took[n*99/100]), rate: float64(n) / elapsed.Seconds()}
+	b.Logf("%s: %d requests at %.0f/s, p50 %.2f ms, p99 %.2f ms", what, n, l.rate, l.p50, l.p99)
+	return l
+}
+
+// serveAPI runs export on the stored database in the consumer group that exported it (so it
+// resumes at the end of the topic) and returns a client of its API once it serves.
+func serveAPI(b *testing.B, pool *pgxpool.Pool, dsn string, broker benchcpu.Broker, file, groupID string) exportv1.ExportServiceClient {
+	b.Helper()
+	var cfg export.Config
+	cfg.RegisterFlags(newFlagSet())
+	cfg.Kafka = kafka.Flags{Brokers: broker.Addrs, MaxMessageBytes: kafka.MaxBlockMessageBytes}
+	cfg.DB = postgres.Flags{URL: dsn}
+	cfg.Contracts = file
+	cfg.GroupID = groupID
+	cfg.HeartbeatInterval, cfg.SessionTimeout = kafkatest.HeartbeatInterval, kafkatest.SessionTimeout
+	svc, err := export.New(cfg, app.Deps{Log: zap.NewNop(), Metrics: prometheus.NewRegistry(), Pool: pool})
+	if err != nil {
+		b.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	g := grpc.NewServer()
+	svc.Register(g)
+	go g.Serve(lis)
+	cc, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	b.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			b.Errorf("export Run: %v", err)
+		}
+		cc.Close()
+		g.Stop()
+	})
+	client := exportv1.NewExportServiceClient(cc)
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		_, err := client.ListContracts(b.Context(), &exportv1.ListContractsRequest{})
+		if err == nil {
+			return client
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("the API does not serve: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -1,0 +1,688 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/bcosdata/bcosdata/services/export/internal/contract"
+)
+
+// The reads of the query API. Lists page by keyset on the natural order of their rows (block
+// number, transaction index, log index): the block number comes first so the primary keys,
+// which all start with it, give the order a block at a time (PostgreSQL sorts the rest of
+// each block incrementally), and a page after a key never repeats or skips a row whatever is
+// written meanwhile. Values only ever travel as parameters; identifiers (typed tables and
+// their columns) come from the contract registry and are quoted.
+
+// readLockTimeout is how long a read waits for a table lock before it gives up and tries
+// again: a batch that creates partitions holds its parent tables' locks until it commits, and
+// a read waiting behind it while holding another table's lock could deadlock with it. With a
+// lock timeout well under PostgreSQL's deadlock_timeout (1 s) the read, not the batch, gives
+// way.
+const readLockTimeout = "100ms"
+
+// readAttempts bounds the tries of a read that meets locked tables (about 5 s in all).
+const readAttempts = 40
+
+// querier is what reads run their queries on.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// read runs fn in a read-only transaction with the lock timeout, again while it meets a
+// lock it could not take in time (or a deadlock). fn reads every row it queries.
+func (s *Store) read(ctx context.Context, fn func(q querier) error) error {
+	var err error
+	for range readAttempts {
+		err = s.readOnce(ctx, fn)
+		if !IsLockConflict(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(25 * time.Millisecond):
+		}
+	}
+	return err
+}
+
+func (s *Store) readOnce(ctx context.Context, fn func(q querier) error) error {
+	c, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	// A connection left inside the transaction (a failed ROLLBACK) is closed by Release.
+	defer c.Release()
+	// The transaction and its lock timeout in one round trip (without arguments, pgx sends
+	// the statements in the simple protocol).
+	if _, err := c.Exec(ctx, `BEGIN READ ONLY; SET LOCAL lock_timeout = '`+readLockTimeout+`'`); err != nil {
+		return err
+	}
+	if err := fn(c); err != nil {
+		_, _ = c.Exec(context.WithoutCancel(ctx), `ROLLBACK`)
+		return err
+	}
+	_, err = c.Exec(ctx, `COMMIT`)
+	return err
+}
+
+// IsLockConflict reports a read that gave way to a writer: a lock not taken in time or a
+// deadlock.
+func IsLockConflict(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "55P03" || pe.Code == "40P01")
+}
+
+// ErrNotFound reports a block or transaction that is not stored.
+var ErrNotFound = errors.New("not stored")
+
+// Key is a position in the natural order: block number, transaction index, log index.
+type Key struct {
+	Block uint64
+	Tx    uint32
+	Log   uint32
+}
+
+// Span selects rows by block number (both ends included) and block time (From included, To
+// excluded); nil and zero ends are open.
+type Span struct {
+	FromBlock, ToBlock *uint64
+	FromTime, ToTime   time.Time
+}
+
+// Page asks for at most Limit rows after After (nil: from the start), and for the number of
+// rows matching (After aside) when Total.
+type Page struct {
+	After *Key
+	Limit int
+	Total bool
+}
+
+// where collects the conditions of a query and their arguments.
+type where struct {
+	conds []string
+	args  []any
+}
+
+// arg adds an argument and returns its placeholder.
+func (w *where) arg(v any) string {
+	w.args = append(w.args, v)
+	return fmt.Sprintf("$%d", len(w.args))
+}
+
+func (w *where) add(cond string) { w.conds = append(w.conds, cond) }
+
+// clone copies w, so a retried read starts from the same conditions.
+func (w *where) clone() *where {
+	return &where{conds: append([]string(nil), w.conds...), args: append([]any(nil), w.args...)}
+}
+
+func (w *where) sql() string {
+	if len(w.conds) == 0 {
+		return "true"
+	}
+	return strings.Join(w.conds, " AND ")
+}
+
+func (w *where) span(s Span, blockCol, timeCol string) {
+	if s.FromBlock != nil {
+		w.add(blockCol + " >= " + w.arg(int64(*s.FromBlock)))
+	}
+	if s.ToBlock != nil {
+		w.add(blockCol + " <= " + w.arg(int64(*s.ToBlock)))
+	}
+	if !s.FromTime.IsZero() {
+		w.add(timeCol + " >= " + w.arg(s.FromTime))
+	}
+	if !s.ToTime.IsZero() {
+		w.add(timeCol + " < " + w.arg(s.ToTime))
+	}
+}
+
+// after adds the keyset condition: rows after k in the order of cols (1 to 3 of block
+// number, transaction index, log index). The block number's own bound lets the primary key
+// index find the first block.
+func (w *where) after(k *Key, cols ...string) {
+	if k == nil {
+		return
+	}
+	b := w.arg(int64(k.Block))
+	if len(cols) == 1 {
+		w.add(cols[0] + " > " + b)
+		return
+	}
+	vals := []string{b, w.arg(int32(k.Tx))}
+	if len(cols) == 3 {
+		vals = append(vals, w.arg(int32(k.Log)))
+	}
+	w.add(cols[0] + " >= " + b)
+	w.add("(" + strings.Join(cols, ", ") + ") > (" + strings.Join(vals, ", ") + ")")
+}
+
+// BlockInfo is a stored block as the API shows it.
+type BlockInfo struct {
+	Number      uint64
+	Hash        []byte
+	Parent      []byte
+	Time        time.Time
+	TimestampMS uint64
+	Sealer      []byte
+	SealerIndex uint32
+	TxCount     uint32
+	// GasUsed is decimal, empty when not stored (Data-Export's ignored columns).
+	GasUsed string
+}
+
+const blockCols = `number, hash, parent_hash, time, timestamp_ms, sealer, sealer_index, coalesce(tx_count, 0), coalesce(gas_used::text, '')`
+
+func scanBlock(row pgx.Row) (BlockInfo, error) {
+	var (
+		b      BlockInfo
+		n, ts  int64
+		si, tc int32
+	)
+	err := row.Scan(&n, &b.Hash, &b.Parent, &b.Time, &ts, &b.Sealer, &si, &tc, &b.GasUsed)
+	b.Number, b.TimestampMS, b.SealerIndex, b.TxCount = uint64(n), uint64(ts), uint32(si), uint32(tc)
+	return b, err
+}
+
+// Block returns the stored block of a number (hash nil) or of a hash.
+func (s *Store) Block(ctx context.Context, number uint64, hash []byte) (BlockInfo, error) {
+	q, arg := `SELECT `+blockCols+` FROM export.blocks WHERE number = $1`, any(int64(number))
+	if hash != nil {
+		q, arg = `SELECT `+blockCols+` FROM export.blocks WHERE hash = $1 ORDER BY number LIMIT 1`, hash
+	}
+	var b BlockInfo
+	err := s.read(ctx, func(tx querier) (err error) {
+		b, err = scanBlock(tx.QueryRow(ctx, q, arg))
+		return err
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return b, ErrNotFound
+	}
+	if err != nil {
+		return b, fmt.Errorf("read block: %w", err)
+	}
+	return b, nil
+}
+
+// Blocks returns a page of stored blocks in s, by number, and the total when asked.
+func (s *Store) Blocks(ctx context.Context, sp Span, p Page) ([]BlockInfo, int64, error) {
+	w := &where{}
+	w.span(sp, "number", "time")
+	var (
+		out   []BlockInfo
+		total int64
+	)
+	err := s.read(ctx, func(tx querier) (err error) {
+		if total, err = countRows(ctx, tx, p, `SELECT count(*) FROM export.blocks WHERE `+w.sql(), w.args); err != nil {
+			return err
+		}
+		w := w.clone()
+		w.after(p.After, "number")
+		rows, err := tx.Query(ctx, `SELECT `+blockCols+` FROM export.blocks WHERE `+w.sql()+` ORDER BY number LIMIT `+w.arg(p.Limit), w.args...)
+		if err != nil {
+			return err
+		}
+		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (BlockInfo, error) { return scanBlock(r) })
+		return err
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("list blocks: %w", err)
+	}
+	return out, total, nil
+}
+
+// countRows counts the rows of a list when the page asks for it.
+func countRows(ctx context.Context, tx querier, p Page, q string, args []any) (int64, error) {
+	if !p.Total {
+		return 0, nil
+	}
+	var n int64
+	if err := tx.QueryRow(ctx, q, args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count rows: %w", err)
+	}
+	return n, nil
+}
+
+// TxInfo is a stored transaction with its receipt and block, as the API shows it. Decimal
+// quantities are empty when not stored (Data-Export's ignored columns).
+type TxInfo struct {
+	BlockNumber     uint64
+	BlockHash       []byte
+	BlockTime       time.Time
+	Index           uint32
+	Hash            []byte
+	From            []byte
+	To              []byte
+	Input           []byte
+	Selector        []byte
+	Value           string
+	Nonce           string
+	BlockLimit      string
+	Gas             string
+	GasPrice        string
+	Status          uint32
+	RevertReason    string
+	Output          []byte
+	GasUsed         string
+	ContractAddress []byte
+}
+
+const txCols = `x.block_number, b.hash, b.time, x.transaction_index, x.hash, x.from_address, x.to_address, x.input, x.selector,
+	coalesce(x.value::text, ''), coalesce(x.nonce::text, ''), coalesce(x.block_limit::text, ''), coalesce(x.gas::text, ''),
+	coalesce(x.gas_price::text, ''), x.status, coalesce(x.revert_reason, ''), x.output, coalesce(x.gas_used::text, ''), x.contract_address`
+
+func scanTx(row pgx.Row, extra ...any) (TxInfo, error) {
+	var (
+		x      TxInfo
+		bn     int64
+		ti, st int32
+	)
+	err := row.Scan(append([]any{&bn, &x.BlockHash, &x.BlockTime, &ti, &x.Hash, &x.From, &x.To, &x.Input, &x.Selector, &x.Value, &x.Nonce, &x.BlockLimit,
+		&x.Gas, &x.GasPrice, &st, &x.RevertReason, &x.Output, &x.GasUsed, &x.ContractAddress}, extra...)...)
+	x.BlockNumber, x.Index, x.Status = uint64(bn), uint32(ti), uint32(st)
+	return x, err
+}
+
+// ContractTxs selects the transactions of a contract's deployments: calls to them (with one
+// of Selectors, any when nil) and, with Creations, the transactions that created them.
+type ContractTxs struct {
+	Addresses [][]byte
+	Calls     bool
+	Selectors [][]byte
+	Creations bool
+}
+
+// TxFilter selects transactions; zero fields match everything.
+type TxFilter struct {
+	From     []byte
+	To       []byte
+	Contract *ContractTxs
+	Status   *uint32
+	Span     Span
+}
+
+// Transactions returns a page of stored transactions matching f, in block and transaction
+// order, and the total when asked.
+func (s *Store) Transactions(ctx context.Context, f TxFilter, p Page) ([]TxInfo, int64, error) {
+	w := &where{}
+	w.span(f.Span, "x.block_number", "b.time")
+	if f.From != nil {
+		w.add("x.from_address = " + w.arg(f.From))
+	}
+	if f.To != nil {
+		w.add("x.to_address = " + w.arg(f.To))
+	}
+	if f.Status != nil {
+		w.add("x.status = " + w.arg(int32(*f.Status)))
+	}
+	if c := f.Contract; c != nil {
+		addrs := w.arg(c.Addresses)
+		var alts []string
+		if c.Calls {
+			call := "x.to_address = ANY(" + addrs + ")"
+			if c.Selectors != nil {
+				call += " AND x.selector = ANY(" + w.arg(c.Selectors) + ")"
+			}
+			alts = append(alts, "("+call+")")
+		}
+		if c.Creations {
+			alts = append(alts, "(x.to_address IS NULL AND x.contract_address = ANY("+addrs+"))")
+		}
+		if len(alts) == 0 {
+			alts = append(alts, "false")
+		}
+		w.add("(" + strings.Join(alts, " OR ") + ")")
+	}
+	from := ` FROM export.transactions x JOIN export.blocks b ON b.number = x.block_number WHERE `
+	var (
+		out   []TxInfo
+		total int64
+	)
+	err := s.read(ctx, func(tx querier) (err error) {
+		if total, err = countRows(ctx, tx, p, `SELECT count(*)`+from+w.sql(), w.args); err != nil {
+			return err
+		}
+		w := w.clone()
+		w.after(p.After, "x.block_number", "x.transaction_index")
+		rows, err := tx.Query(ctx, `SELECT `+txCols+from+w.sql()+` ORDER BY x.block_number, x.transaction_index LIMIT `+w.arg(p.Limit), w.args...)
+		if err != nil {
+			return err
+		}
+		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (TxInfo, error) { return scanTx(r) })
+		return err
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("list transactions: %w", err)
+	}
+	return out, total, nil
+}
+
+// TxDetail is a stored transaction with its logs and the contracts known (deployments) at
+// the address it called or created and at its logs' addresses, by address bytes.
+type TxDetail struct {
+	Tx    TxInfo
+	Logs  []Log
+	Known map[string]string
+}
+
+// TransactionDetail reads, in one read transaction, the stored transaction of a hash, its
+// logs and the contracts known at its addresses, then the rows of the typed tables tables
+// picks from those, of that transaction, in log order (the call first).
+func (s *Store) TransactionDetail(ctx context.Context, hash []byte, tables func(TxDetail) []*contract.Table) (TxDetail, []DecodedRow, error) {
+	var (
+		d    TxDetail
+		rows []DecodedRow
+	)
+	err := s.read(ctx, func(tx querier) error {
+		d = TxDetail{Known: map[string]string{}}
+		var target *string
+		x, err := scanTx(tx.QueryRow(ctx, `SELECT `+txCols+`,
+				(SELECT contract FROM export.deployments WHERE address = coalesce(x.to_address, x.contract_address))
+			FROM export.transactions x JOIN export.blocks b ON b.number = x.block_number
+			WHERE x.hash = $1 ORDER BY x.block_number LIMIT 1`, hash), &target)
+		if err != nil {
+			return err
+		}
+		d.Tx = x
+		if target != nil {
+			to := x.To
+			if to == nil {
+				to = x.ContractAddress
+			}
+			d.Known[string(to)] = *target
+		}
+		logs, err := tx.Query(ctx, `SELECT l.log_index, l.address, l.topics, l.data, d.contract FROM export.logs l
+			LEFT JOIN export.deployments d ON d.address = l.address
+			WHERE l.block_number = $1 AND l.transaction_hash = $2 ORDER BY l.log_index`, int64(x.BlockNumber), x.Hash)
+		if err != nil {
+			return err
+		}
+		d.Logs, err = pgx.CollectRows(logs, func(r pgx.CollectableRow) (Log, error) {
+			l := Log{BlockNumber: x.BlockNumber, TxHash: x.Hash, TxIndex: x.Index}
+			var (
+				li int32
+				k  *string
+			)
+			err := r.Scan(&li, &l.Address, &l.Topics, &l.Data, &k)
+			l.LogIndex = uint32(li)
+			if k != nil {
+				d.Known[string(l.Address)] = *k
+			}
+			return l, err
+		})
+		if err != nil {
+			return err
+		}
+		ts := tables(d)
+		if len(ts) == 0 {
+			return nil
+		}
+		w := &where{}
+		w.add(ColBlockNumber + " = " + w.arg(int64(x.BlockNumber)))
+		w.add(ColTxHash + " = " + w.arg(x.Hash))
+		rows, err = decodedPage(ctx, tx, TypedQuery{Tables: ts}, Page{Limit: MaxDecodedPerTx}, w, []string{ColBlockNumber, ColTxIndex, ColLogIndex})
+		return err
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return d, nil, ErrNotFound
+	}
+	if err != nil {
+		return d, nil, fmt.Errorf("read transaction %x: %w", hash, err)
+	}
+	return d, rows, nil
+}
+
+// MaxDecodedPerTx bounds the decoded rows TransactionDetail reads of one transaction.
+const MaxDecodedPerTx = 100_000
+
+// ContractsAt returns the contract known at each of addrs (deployments), by address bytes.
+func (s *Store) ContractsAt(ctx context.Context, addrs [][]byte) (map[string]string, error) {
+	out := map[string]string{}
+	if len(addrs) == 0 {
+		return out, nil
+	}
+	rows, err := s.pool.Query(ctx, `SELECT address, contract FROM export.deployments WHERE address = ANY($1)`, addrs)
+	if err != nil {
+		return nil, fmt.Errorf("read deployments: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var a []byte
+		var c string
+		if err := rows.Scan(&a, &c); err != nil {
+			return nil, fmt.Errorf("read deployments: %w", err)
+		}
+		out[string(a)] = c
+	}
+	return out, rows.Err()
+}
+
+// DeploymentsOf returns a contract's known deployments by address.
+func (s *Store) DeploymentsOf(ctx context.Context, name string) ([]Deployment, error) {
+	rows, err := s.pool.Query(ctx, `SELECT address, coalesce(block_number, 0), transaction_hash, learned FROM export.deployments WHERE contract = $1 ORDER BY address`, name)
+	if err != nil {
+		return nil, fmt.Errorf("read deployments of %s: %w", name, err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Deployment, error) {
+		d := Deployment{Contract: name}
+		var bn int64
+		err := r.Scan(&d.Address, &bn, &d.TxHash, &d.Learned)
+		d.BlockNumber = uint64(bn)
+		return d, err
+	})
+}
+
+// Cond compares a parameter column of a typed table with a value: Op is one of = <> < <= > >=,
+// Cast the SQL type the value is cast to ("" for none: the value's own type).
+type Cond struct {
+	Column string
+	Op     string
+	Value  any
+	Cast   string
+}
+
+var condOps = map[string]bool{"=": true, "<>": true, "<": true, "<=": true, ">": true, ">=": true}
+
+var condCasts = map[string]bool{"": true, "numeric": true, "jsonb": true, "boolean": true, "text": true}
+
+// TypedQuery selects rows of typed tables of one kind: events, or methods and constructors.
+type TypedQuery struct {
+	Tables []*contract.Table
+	// Address selects one deployment's rows (contract_address), nil any.
+	Address []byte
+	// From and Status select calls by sender and receipt status.
+	From   []byte
+	Status *uint32
+	// TxHash selects one transaction's rows.
+	TxHash []byte
+	// Conds apply to every table (the API allows them with one table only).
+	Conds []Cond
+	Span  Span
+}
+
+// DecodedRow is a row of a typed table, its parameter columns as text.
+type DecodedRow struct {
+	Table           *contract.Table
+	BlockNumber     uint64
+	BlockTime       time.Time
+	TxHash          []byte
+	TxIndex         uint32
+	LogIndex        uint32
+	ContractAddress []byte
+	From            []byte
+	Status          uint32
+	// Values are the parameter columns in Table.Columns order as text: decimal numbers, 0x
+	// hex for bytea, the text of the others (jsonb as PostgreSQL prints it); nil for NULL.
+	Values []*string
+}
+
+// textOf is the SQL expression of a parameter column as text.
+func textOf(c contract.Column) string {
+	col := pgx.Identifier{c.Name}.Sanitize()
+	if strings.HasPrefix(c.SQLType, "bytea") && !strings.HasSuffix(c.SQLType, "]") {
+		return `'0x' || encode(` + col + `, 'hex')`
+	}
+	return col + `::text`
+}
+
+// Decoded returns a page of the rows of q's typed tables in the natural order, and their
+// total when asked. Events are ordered by block, transaction and log index; calls by block
+// and transaction index.
+func (s *Store) Decoded(ctx context.Context, q TypedQuery, p Page) ([]DecodedRow, int64, error) {
+	if len(q.Tables) == 0 {
+		return nil, 0, nil
+	}
+	events := q.Tables[0].Kind == contract.EventTable
+	order := []string{ColBlockNumber, ColTxIndex}
+	if events {
+		order = append(order, ColLogIndex)
+	}
+	w := &where{}
+	w.span(q.Span, ColBlockNumber, ColBlockTime)
+	if q.Address != nil {
+		w.add(ColContractAddress + " = " + w.arg(q.Address))
+	}
+	if q.TxHash != nil {
+		w.add(ColTxHash + " = " + w.arg(q.TxHash))
+	}
+	if !events && q.From != nil {
+		w.add(ColFrom + " = " + w.arg(q.From))
+	}
+	if !events && q.Status != nil {
+		w.add(ColStatus + " = " + w.arg(int32(*q.Status)))
+	}
+	for _, c := range q.Conds {
+		if !condOps[c.Op] || !condCasts[c.Cast] {
+			return nil, 0, fmt.Errorf("condition on %s: operator %q or cast %q not allowed", c.Column, c.Op, c.Cast)
+		}
+		v := w.arg(c.Value)
+		if c.Cast != "" {
+			v += "::" + c.Cast
+		}
+		w.add(pgx.Identifier{c.Column}.Sanitize() + " " + c.Op + " " + v)
+	}
+	var (
+		out   []DecodedRow
+		total int64
+	)
+	err := s.read(ctx, func(tx querier) (err error) {
+		if p.Total {
+			parts := make([]string, len(q.Tables))
+			for i, t := range q.Tables {
+				parts[i] = `SELECT count(*) AS n FROM export.` + pgx.Identifier{t.Name}.Sanitize() + ` WHERE ` + w.sql()
+			}
+			if total, err = countRows(ctx, tx, p, `SELECT coalesce(sum(n), 0)::bigint FROM (`+strings.Join(parts, " UNION ALL ")+`) c`, w.args); err != nil {
+				return err
+			}
+		}
+		out, err = decodedPage(ctx, tx, q, p, w.clone(), order)
+		return err
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("list decoded rows of %s: %w", q.Tables[0].Contract, err)
+	}
+	return out, total, nil
+}
+
+func decodedPage(ctx context.Context, tx querier, q TypedQuery, p Page, w *where, order []string) ([]DecodedRow, error) {
+	w.after(p.After, order...)
+	limit := w.arg(p.Limit)
+	orderBy := strings.Join(order, ", ")
+	parts := make([]string, len(q.Tables))
+	for i, t := range q.Tables {
+		vals := make([]string, len(t.Columns))
+		for j, c := range t.Columns {
+			vals[j] = textOf(c)
+		}
+		extra := ColLogIndex + ", NULL::bytea AS " + ColFrom + ", 0 AS " + ColStatus
+		if t.Kind != contract.EventTable {
+			extra = "0 AS " + ColLogIndex + ", " + ColFrom + ", " + ColStatus
+		}
+		parts[i] = fmt.Sprintf(`(SELECT %d AS t, %s, %s, %s, %s, %s, %s, ARRAY[%s]::text[] AS vals FROM export.%s WHERE %s ORDER BY %s LIMIT %s)`,
+			i, ColBlockNumber, ColBlockTime, ColTxHash, ColTxIndex, extra, ColContractAddress, strings.Join(vals, ", "),
+			pgx.Identifier{t.Name}.Sanitize(), w.sql(), orderBy, limit)
+	}
+	sql := parts[0]
+	if len(parts) > 1 {
+		sql = `SELECT * FROM (` + strings.Join(parts, " UNION ALL ") + `) u ORDER BY ` + orderBy + ` LIMIT ` + limit
+	}
+	rows, err := tx.Query(ctx, sql, w.args...)
+	if err != nil {
+		return nil, err
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (DecodedRow, error) {
+		var (
+			d          DecodedRow
+			t          int32
+			bn         int64
+			ti, li, st int32
+		)
+		err := r.Scan(&t, &bn, &d.BlockTime, &d.TxHash, &ti, &li, &d.From, &st, &d.ContractAddress, &d.Values)
+		d.Table, d.BlockNumber, d.TxIndex, d.LogIndex, d.Status = q.Tables[t], uint64(bn), uint32(ti), uint32(li), uint32(st)
+		return d, err
+	})
+	return out, err
+}
+
+// TableRows counts the rows of typed tables, by name.
+func (s *Store) TableRows(ctx context.Context, tables []string) (map[string]int64, error) {
+	out := map[string]int64{}
+	for _, t := range tables {
+		var n int64
+		err := s.read(ctx, func(tx querier) error {
+			return tx.QueryRow(ctx, `SELECT count(*) FROM export.`+pgx.Identifier{t}.Sanitize()).Scan(&n)
+		})
+		if err != nil {
+			return nil, fmt.Errorf("count rows of %s: %w", t, err)
+		}
+		out[t] = n
+	}
+	return out, nil
+}
+
+// OutboxAfter reads the next limit queued messages of topic after seq, in sequence order,
+// and returns those of blocks from fromBlock on and keyed by key (when not nil), the last
+// sequence number read and how many were read. Sequence order is commit order across
+// instances (see Begin), so a reader that goes on after the last seq it read sees every
+// message once; it goes on after the messages that did not match too, so a selective reader
+// does not read them again.
+func (s *Store) OutboxAfter(ctx context.Context, topic string, seq int64, fromBlock uint64, key []byte, limit int) (matched []Queued, last int64, read int, err error) {
+	rows, err := s.pool.Query(ctx, `SELECT seq, topic, key, CASE WHEN m THEN value END, schema, block_number, transaction_hash, log_index, m
+		FROM (SELECT *, block_number >= $3 AND ($4::bytea IS NULL OR key = $4) AS m FROM export.outbox
+			WHERE topic = $1 AND seq > $2 ORDER BY seq LIMIT $5) o ORDER BY seq`, topic, seq, int64(fromBlock), key, limit)
+	if err != nil {
+		return nil, seq, 0, fmt.Errorf("read outbox after %d: %w", seq, err)
+	}
+	defer rows.Close()
+	last = seq
+	for rows.Next() {
+		var (
+			q  Queued
+			bn int64
+			m  bool
+		)
+		if err := rows.Scan(&q.Seq, &q.Topic, &q.Key, &q.Value, &q.Schema, &bn, &q.TxHash, &q.LogIndex, &m); err != nil {
+			return nil, seq, 0, fmt.Errorf("read outbox after %d: %w", seq, err)
+		}
+		q.BlockNumber = uint64(bn)
+		last = q.Seq
+		read++
+		if m {
+			matched = append(matched, q)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, seq, 0, fmt.Errorf("read outbox after %d: %w", seq, err)
+	}
+	return matched, last, read, nil
+}
