@@ -56,6 +56,9 @@ type Options struct {
 	// Fast turns off fsync, synchronous_commit and full_page_writes and shrinks shared
 	// buffers: much faster, but a crash of the machine can lose or corrupt data. For tests.
 	Fast bool
+	// SharedBuffers overrides shared_buffers (e.g. "1GB"); empty keeps the default (32MB
+	// with Fast).
+	SharedBuffers string
 	// Logf, if set, receives progress messages such as initialising a cluster.
 	Logf func(format string, args ...any)
 }
@@ -67,8 +70,10 @@ type Cluster struct {
 	dir        string
 	persistent bool
 	fast       bool
-	port       int
-	logf       func(format string, args ...any)
+	// sharedBuffers is Options.SharedBuffers.
+	sharedBuffers string
+	port          int
+	logf          func(format string, args ...any)
 	// cred is the postgres OS user to run the server as, when running as root.
 	cred *syscall.Credential
 	// lock holds the persistent directory's lock file, locked.
@@ -115,7 +120,7 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Cluster{bins: bins, persistent: opts.Dir != "", fast: opts.Fast, logf: opts.Logf}
+	c := &Cluster{bins: bins, persistent: opts.Dir != "", fast: opts.Fast, sharedBuffers: opts.SharedBuffers, logf: opts.Logf}
 	if c.logf == nil {
 		c.logf = func(string, ...any) {}
 	}
@@ -390,6 +395,9 @@ func (c *Cluster) writeConfig(port int) error {
 	conf.WriteString("max_connections = 200\n")
 	if c.fast {
 		conf.WriteString("fsync = off\nsynchronous_commit = off\nfull_page_writes = off\nshared_buffers = 32MB\n")
+	}
+	if c.sharedBuffers != "" {
+		fmt.Fprintf(&conf, "shared_buffers = %s\n", confString(c.sharedBuffers))
 	}
 	path := filepath.Join(c.dataDir(), confFileName)
 	if err := os.WriteFile(path, []byte(conf.String()), 0o600); err != nil {

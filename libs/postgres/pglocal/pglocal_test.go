@@ -279,6 +279,18 @@ func TestFastTradesDurability(t *testing.T) {
 	}
 }
 
+// TestSharedBuffersOverridesFast checks that Options.SharedBuffers sizes the server's buffers,
+// Fast's 32MB included.
+func TestSharedBuffersOverridesFast(t *testing.T) {
+	t.Parallel()
+	c := start(t, Options{Fast: true, SharedBuffers: "48MB"})
+	var got string
+	queryRow(t, c.URL("postgres"), "SELECT current_setting('shared_buffers')", &got)
+	if got != "48MB" {
+		t.Errorf("shared_buffers = %q, want 48MB", got)
+	}
+}
+
 func TestCreateDatabaseIsIdempotent(t *testing.T) {
 	t.Parallel()
 	c := start(t, Options{Fast: true})

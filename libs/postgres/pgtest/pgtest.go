@@ -32,6 +32,11 @@ import (
 // server to create test databases on, as a user allowed to CREATE DATABASE.
 const EnvDatabaseURL = "BCOSDATA_TEST_DATABASE_URL"
 
+// EnvSharedBuffers sets shared_buffers of the cluster pgtest starts (e.g. 1GB; default 32MB).
+// make bench sets it: a benchmark's figures should come from a server sized like a small
+// production one, while tests keep many small clusters side by side.
+const EnvSharedBuffers = "BCOSDATA_TEST_PG_SHARED_BUFFERS"
+
 // shared is the server of this test binary. It has to be package state: TestMain and the tests
 // share nothing else, and starting a cluster per test would cost seconds each.
 var shared server
@@ -92,7 +97,7 @@ func (s *server) start() {
 			s.url = os.Getenv(EnvDatabaseURL)
 		}
 		if s.url == "" {
-			c, err := pglocal.Start(ctx, pglocal.Options{Fast: true})
+			c, err := pglocal.Start(ctx, pglocal.Options{Fast: true, SharedBuffers: os.Getenv(EnvSharedBuffers)})
 			if err != nil {
 				s.err = err
 				return
