@@ -60,6 +60,38 @@ func TestHTTPAPI(t *testing.T) {
 		return resp.StatusCode, v
 	}
 
+	// Blocks and transactions: hashes and addresses as lowercase 0x hex, never base64; a
+	// transaction fetched by the hash a list gave.
+	hexOf := func(v any, n int) bool {
+		s, ok := v.(string)
+		if !ok || !strings.HasPrefix(s, "0x") || len(s) != 2+2*n {
+			return false
+		}
+		return strings.Trim(s[2:], "0123456789abcdef") == ""
+	}
+	if code, b := get("/v1/export/blocks/1"); code != http.StatusOK {
+		t.Errorf("GET /v1/export/blocks/1 = %d %v", code, b)
+	} else if blk, _ := b["block"].(map[string]any); blk == nil || !hexOf(blk["hash"], 32) || !hexOf(blk["parent_hash"], 32) || blk["number"] != "1" {
+		t.Errorf("GET /v1/export/blocks/1: block %v, want number \"1\" and 0x hex hashes", b["block"])
+	}
+	code, list := get("/v1/export/transactions?page_size=3")
+	txs, _ := list["transactions"].([]any)
+	if code != http.StatusOK || len(txs) == 0 {
+		t.Fatalf("GET /v1/export/transactions = %d %v, want transactions", code, list)
+	}
+	first, _ := txs[0].(map[string]any)
+	if !hexOf(first["hash"], 32) || !hexOf(first["from"], 20) {
+		t.Errorf("listed transaction %v: want 0x hex hash and from", first)
+	}
+	if code, got := get(fmt.Sprintf("/v1/export/transactions/%s", first["hash"])); code != http.StatusOK {
+		t.Errorf("GET /v1/export/transactions/%s = %d %v", first["hash"], code, got)
+	} else if tx, _ := got["transaction"].(map[string]any); tx == nil || tx["hash"] != first["hash"] {
+		t.Errorf("GET /v1/export/transactions/%s: transaction %v, want the same hash", first["hash"], got["transaction"])
+	}
+	if code, e := get("/v1/export/transactions/0x1234"); code != http.StatusBadRequest || e["code"] != float64(3) {
+		t.Errorf("GET a malformed transaction hash = %d %v, want 400 InvalidArgument", code, e)
+	}
+
 	code, st := get("/v1/export/status")
 	if code != http.StatusOK || st["last_block"] != fmt.Sprint(want.blocks-1) || st["blocks"] != fmt.Sprint(want.blocks) {
 		t.Errorf("GET /v1/export/status = %d %v, want last_block \"%d\" and blocks \"%d\" (decimal strings)", code, st, want.blocks-1, want.blocks)
