@@ -3,9 +3,7 @@ package export_test
 import (
 	"context"
 	"net"
-	"os"
 	"slices"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -41,14 +39,7 @@ const (
 // p50 and p99 latency (target: p99 under 5 ms). Beside each, in the same run, the ceiling: the
 // same rate of the query's main SQL run directly through pgx.
 func BenchmarkQueryAPI(b *testing.B) {
-	txs := 1_000_000
-	if v := os.Getenv(benchExportTxsEnv); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1000 {
-			b.Fatalf("%s=%q: want a number of at least 1000", benchExportTxsEnv, v)
-		}
-		txs = n
-	}
+	txs := benchTxs(b)
 	dir, blocks := benchExportChain(b, txs)
 	broker := benchcpu.StartBroker(b, "TestExportBenchBrokerChild")
 	benchPublish(b, dir, broker.Addrs, blocks)

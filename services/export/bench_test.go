@@ -46,14 +46,7 @@ const benchPartitions = 2
 // export (this process), of PostgreSQL and of the broker (a child process) per transaction is
 // reported beside it.
 func BenchmarkExport(b *testing.B) {
-	txs := 1_000_000
-	if v := os.Getenv(benchExportTxsEnv); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1000 {
-			b.Fatalf("%s=%q: want a number of at least 1000", benchExportTxsEnv, v)
-		}
-		txs = n
-	}
+	txs := benchTxs(b)
 	dir, blocks := benchExportChain(b, txs)
 	broker := benchcpu.StartBroker(b, "TestExportBenchBrokerChild")
 	benchPublish(b, dir, broker.Addrs, blocks)
@@ -91,6 +84,21 @@ func BenchmarkExport(b *testing.B) {
 			b.ReportMetric(perTx(run.cpu.Broker), "broker-cpu-µs/tx")
 		}
 	}
+}
+
+// benchTxs is the size of the benchmark chain: 1,000,000 transactions unless
+// BCOSDATA_BENCH_EXPORT_TXS says otherwise.
+func benchTxs(b *testing.B) int {
+	b.Helper()
+	v := os.Getenv(benchExportTxsEnv)
+	if v == "" {
+		return 1_000_000
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1000 {
+		b.Fatalf("%s=%q: want a number of at least 1000", benchExportTxsEnv, v)
+	}
+	return n
 }
 
 // benchExportChain writes (once, cached in the temporary directory) a bulk chain of txs

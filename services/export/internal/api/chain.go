@@ -7,7 +7,6 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	exportv1 "github.com/bcosdata/bcosdata/proto/bcosdata/export/v1"
@@ -85,11 +84,7 @@ func (s *Server) ListBlocks(ctx context.Context, req *exportv1.ListBlocksRequest
 	if err != nil {
 		return nil, err
 	}
-	q := queryID(req, func(m proto.Message) {
-		r := m.(*exportv1.ListBlocksRequest)
-		r.PageSize, r.PageToken, r.IncludeTotal = 0, "", false
-	})
-	p, err := page(req.GetPageSize(), req.GetPageToken(), req.GetIncludeTotal(), q)
+	p, q, err := paging(req)
 	if err != nil {
 		return nil, err
 	}
@@ -235,11 +230,7 @@ func (s *Server) ListTransactions(ctx context.Context, req *exportv1.ListTransac
 	case req.GetMethod() != "":
 		return nil, invalid("method", "%q: give the contract it belongs to", req.GetMethod())
 	}
-	q := queryID(req, func(m proto.Message) {
-		r := m.(*exportv1.ListTransactionsRequest)
-		r.PageSize, r.PageToken, r.IncludeTotal = 0, "", false
-	})
-	p, err := page(req.GetPageSize(), req.GetPageToken(), req.GetIncludeTotal(), q)
+	p, q, err := paging(req)
 	if err != nil {
 		return nil, err
 	}

@@ -113,7 +113,7 @@ func (s *Server) GetContract(ctx context.Context, req *exportv1.GetContractReque
 		if addr == nil {
 			return nil, invalid("address", "empty")
 		}
-		known, err := b.Store.ContractsAt(ctx, [][]byte{addr})
+		known, err := b.Store.Deployments(ctx, [][]byte{addr})
 		if err != nil {
 			return nil, storeErr(ctx, err)
 		}

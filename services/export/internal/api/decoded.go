@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgtype"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	exportv1 "github.com/bcosdata/bcosdata/proto/bcosdata/export/v1"
@@ -83,7 +82,7 @@ func (s *Server) selectDecoded(ctx context.Context, b *Backend, name, address, i
 		if err != nil {
 			return nil, err
 		}
-		known, err := b.Store.ContractsAt(ctx, [][]byte{addr})
+		known, err := b.Store.Deployments(ctx, [][]byte{addr})
 		if err != nil {
 			return nil, storeErr(ctx, err)
 		}
@@ -400,11 +399,7 @@ func (s *Server) ListEvents(ctx context.Context, req *exportv1.ListEventsRequest
 	if err != nil {
 		return nil, err
 	}
-	q := queryID(req, func(m proto.Message) {
-		r := m.(*exportv1.ListEventsRequest)
-		r.PageSize, r.PageToken, r.IncludeTotal = 0, "", false
-	})
-	p, err := page(req.GetPageSize(), req.GetPageToken(), req.GetIncludeTotal(), q)
+	p, q, err := paging(req)
 	if err != nil {
 		return nil, err
 	}
@@ -441,11 +436,7 @@ func (s *Server) ListCalls(ctx context.Context, req *exportv1.ListCallsRequest) 
 	if err != nil {
 		return nil, err
 	}
-	q := queryID(req, func(m proto.Message) {
-		r := m.(*exportv1.ListCallsRequest)
-		r.PageSize, r.PageToken, r.IncludeTotal = 0, "", false
-	})
-	p, err := page(req.GetPageSize(), req.GetPageToken(), req.GetIncludeTotal(), q)
+	p, q, err := paging(req)
 	if err != nil {
 		return nil, err
 	}

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/bcosdata/bcosdata/services/export/internal/store"
 )
@@ -104,6 +105,29 @@ func decodeToken(tok, query string) (*store.Key, error) {
 }
 
 // page builds the store page of a request.
+// pagedRequest is a List request: its page fields, and a query the page token is bound to.
+type pagedRequest interface {
+	proto.Message
+	GetPageSize() int32
+	GetPageToken() string
+	GetIncludeTotal() bool
+}
+
+// paging returns a list request's page and its query identity (the request without its page
+// fields, which a page token is bound to).
+func paging(req pagedRequest) (store.Page, string, error) {
+	q := queryID(req, func(m proto.Message) {
+		r := m.ProtoReflect()
+		for _, name := range []protoreflect.Name{"page_size", "page_token", "include_total"} {
+			if fd := r.Descriptor().Fields().ByName(name); fd != nil {
+				r.Clear(fd)
+			}
+		}
+	})
+	p, err := page(req.GetPageSize(), req.GetPageToken(), req.GetIncludeTotal(), q)
+	return p, q, err
+}
+
 func page(size int32, token string, total bool, query string) (store.Page, error) {
 	n, err := pageSize(size)
 	if err != nil {

@@ -445,28 +445,6 @@ func (s *Store) TransactionDetail(ctx context.Context, hash []byte, tables func(
 // MaxDecodedPerTx bounds the decoded rows TransactionDetail reads of one transaction.
 const MaxDecodedPerTx = 100_000
 
-// ContractsAt returns the contract known at each of addrs (deployments), by address bytes.
-func (s *Store) ContractsAt(ctx context.Context, addrs [][]byte) (map[string]string, error) {
-	out := map[string]string{}
-	if len(addrs) == 0 {
-		return out, nil
-	}
-	rows, err := s.pool.Query(ctx, `SELECT address, contract FROM export.deployments WHERE address = ANY($1)`, addrs)
-	if err != nil {
-		return nil, fmt.Errorf("read deployments: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var a []byte
-		var c string
-		if err := rows.Scan(&a, &c); err != nil {
-			return nil, fmt.Errorf("read deployments: %w", err)
-		}
-		out[string(a)] = c
-	}
-	return out, rows.Err()
-}
-
 // DeploymentsOf returns a contract's known deployments by address.
 func (s *Store) DeploymentsOf(ctx context.Context, name string) ([]Deployment, error) {
 	rows, err := s.pool.Query(ctx, `SELECT address, coalesce(block_number, 0), transaction_hash, learned FROM export.deployments WHERE contract = $1 ORDER BY address`, name)
