@@ -504,8 +504,8 @@ func TestAPIRefusesBadInput(t *testing.T) {
 	if _, err := c.GetTransaction(ctx, &exportv1.GetTransactionRequest{TransactionHash: "0x" + strings.Repeat("00", 32)}); status.Code(err) != codes.NotFound {
 		t.Errorf("GetTransaction of a transaction not stored: %v, want NotFound", err)
 	}
-	if _, err := c.RegisterContract(ctx, &exportv1.RegisterContractRequest{}); status.Code(err) != codes.Unimplemented {
-		t.Errorf("RegisterContract: %v, want Unimplemented", err)
+	if _, err := c.RegisterContract(ctx, &exportv1.RegisterContractRequest{}); status.Code(err) != codes.InvalidArgument || !strings.HasPrefix(status.Convert(err).Message(), "name:") {
+		t.Errorf("RegisterContract without a name: %v, want InvalidArgument naming name", err)
 	}
 	// A full page comes with a token; the token works with its own query only.
 	resp, err := c.ListContracts(ctx, &exportv1.ListContractsRequest{})

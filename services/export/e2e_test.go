@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -11,6 +12,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	kafkago "github.com/segmentio/kafka-go"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/bcosdata/bcosdata/libs/await"
 	"github.com/bcosdata/bcosdata/libs/kafka"
@@ -107,6 +110,90 @@ func TestEndToEndInstancesAndLateRegistration(t *testing.T) {
 			t.Errorf("Ledger registered later stored other rows than registered from the start (-from start +later):\n%s", diff)
 		}
 		checkRecord(t, late.pool, late.broker.Addrs(), false, file, ch.recs, false)
+	})
+
+	t.Run("Ledger registered over the API", func(t *testing.T) {
+		// Two instances; Ledger registered through one of them after half the chain, the
+		// other half exported by both after it.
+		reg := newEnv(t, e2ePartitions)
+		half := len(ch.msgs) / 2
+		reg.produceTo(ch.msgs[:half], byBlock)
+		without := writeContractsFile(t, false, "Asset", "Evidence", "Registry")
+		r, other := reg.start(reg.e2eConfig(false, without)), reg.start(reg.e2eConfig(false, without))
+		caughtUp(t, r.client, uint64(half))
+		abi, err := os.ReadFile(filepath.Join(filepath.Dir(file), "Ledger.abi.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		bin, err := os.ReadFile(filepath.Join(filepath.Dir(file), "Ledger.bin"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ledger := &exportv1.RegisterContractRequest{Name: "Ledger", Abi: string(abi), Bin: string(bin), Learn: true}
+		for _, bad := range []*exportv1.RegisterContractRequest{
+			{Name: "Broken", Abi: `[{"type":`, Bin: string(bin), Learn: true},
+			{Name: "Asset", Abi: string(abi), Bin: string(bin), Learn: true}, // the file's
+			{Name: "Idle", Abi: string(abi)},                                 // nothing to decode
+			{Abi: string(abi), Learn: true},
+		} {
+			if _, err := r.client.RegisterContract(t.Context(), bad); status.Code(err) != codes.InvalidArgument {
+				t.Errorf("RegisterContract %q: %v, want InvalidArgument", bad.GetName(), err)
+			}
+		}
+		resp, err := r.client.RegisterContract(t.Context(), ledger)
+		if err != nil {
+			t.Fatalf("RegisterContract Ledger: %v", err)
+		}
+		if resp.GetContract().GetName() != "Ledger" || len(resp.GetContract().GetTables()) == 0 {
+			t.Fatalf("registered %v, want Ledger with its tables", resp.GetContract())
+		}
+		await.For(t, 2*time.Minute, "Ledger's history decoded", func() error {
+			got, err := r.client.GetContract(t.Context(), &exportv1.GetContractRequest{Contract: &exportv1.GetContractRequest_Name{Name: "Ledger"}})
+			if err != nil {
+				return err
+			}
+			if e := got.GetContract().GetBackfill().GetError(); e != "" {
+				t.Fatalf("Ledger's backfill failed: %s", e)
+			}
+			if !got.GetContract().GetBackfilled() || got.GetContract().GetBackfill().GetRunning() {
+				return fmt.Errorf("backfilled %v, backfill %v", got.GetContract().GetBackfilled(), got.GetContract().GetBackfill())
+			}
+			return nil
+		})
+		await.For(t, 30*time.Second, "the other instance lists Ledger", func() error {
+			got, err := other.client.ListContracts(t.Context(), &exportv1.ListContractsRequest{})
+			if err != nil {
+				return err
+			}
+			for _, c := range got.GetContracts() {
+				if c.GetName() == "Ledger" {
+					return nil
+				}
+			}
+			return fmt.Errorf("%d contracts, no Ledger", len(got.GetContracts()))
+		})
+		reg.produceTo(ch.msgs[half:], byBlock)
+		caughtUp(t, r.client, uint64(ch.blocks))
+		caughtUp(t, other.client, uint64(ch.blocks))
+		if _, err := r.client.RegisterContract(t.Context(), ledger); err != nil {
+			t.Errorf("RegisterContract Ledger again, unchanged: %v, want it answered as it is", err)
+		}
+		changed := &exportv1.RegisterContractRequest{Name: "Ledger", Abi: string(abi), Addresses: []string{"0x00000000000000000000000000000000000000f1"}}
+		if _, err := r.client.RegisterContract(t.Context(), changed); status.Code(err) != codes.AlreadyExists {
+			t.Errorf("RegisterContract Ledger changed: %v, want AlreadyExists", err)
+		}
+		if diff := cmp.Diff(base, snapshot(t, reg.pool)); diff != "" {
+			t.Errorf("Ledger registered over the API stored other rows than in the file from the start (-file +api):\n%s", diff)
+		}
+		checkRecord(t, reg.pool, reg.broker.Addrs(), false, file, ch.recs, false)
+		// A restart with the same file keeps the registration and decodes nothing again.
+		r.stop()
+		other.stop()
+		r = reg.start(reg.e2eConfig(false, without))
+		caughtUp(t, r.client, uint64(ch.blocks))
+		if diff := cmp.Diff(base, snapshot(t, reg.pool)); diff != "" {
+			t.Errorf("after a restart (-file +api):\n%s", diff)
+		}
 	})
 }
 

@@ -344,6 +344,20 @@ func (s *Service) Run(ctx context.Context) error {
 	if p, err := st.Progress(ctx); err == nil && p.HasHeight {
 		pipe.SeeHeight(p.Height)
 	}
+	type registry struct {
+		regs    []contract.Registered
+		version int64
+	}
+	got, err := retry.Value(ctx, policy, func(ctx context.Context) (registry, error) {
+		regs, v, err := st.Registered(ctx)
+		return registry{regs, v}, err
+	}, onFail)
+	if err != nil {
+		return retry.UnlessStopped(ctx, err)
+	}
+	if err := pipe.UseRegistered(s.loadRegistry, got.regs, got.version); err != nil {
+		return fmt.Errorf("contracts registered over the API: %w", err)
+	}
 	if err := retry.Forever(ctx, policy, pipe.Sync, onFail); err != nil {
 		return retry.UnlessStopped(ctx, err)
 	}
@@ -376,15 +390,64 @@ func (s *Service) Run(ctx context.Context) error {
 	defer rx.wg.Wait()
 	wake := api.NewWakeup()
 	g.Go(func() error { st.Listen(gctx, wake.Wake); return nil })
-	s.backend.Store(&api.Backend{Store: st, GroupID: s.cfg.groupID(), EventsTopic: events, CallsTopic: calls,
-		Halts: consumer.Halts, Lag: s.lagValue, Contracts: s.contracts.List(), ReExport: rx.start, Backfill: rx.progress,
-		Wakeup: wake, SubscribePoll: s.cfg.SubscribePoll})
-	s.log.Info("export running", zap.String("topic", blocks), zap.String("group", s.cfg.groupID()), zap.Int("contracts", len(s.contracts.List())))
+	backend := api.Backend{Store: st, GroupID: s.cfg.groupID(), EventsTopic: events, CallsTopic: calls,
+		Halts: consumer.Halts, Lag: s.lagValue, Contracts: pipe.Contracts().List(), ReExport: rx.start, Backfill: rx.progress,
+		Register: rx.register, Wakeup: wake, SubscribePoll: s.cfg.SubscribePoll}
+	s.backend.Store(&backend)
+	pipe.OnRegistry(func(c *ingest.Contracts) {
+		b := backend
+		b.Contracts = c.List()
+		s.backend.Store(&b)
+	})
+	s.log.Info("export running", zap.String("topic", blocks), zap.String("group", s.cfg.groupID()), zap.Int("contracts", len(pipe.Contracts().List())))
+	// Contracts registered through another instance show in this one's API within seconds;
+	// batches check under the write lock anyway.
+	g.Go(func() error {
+		t := time.NewTicker(registryPoll)
+		defer t.Stop()
+		for {
+			select {
+			case <-gctx.Done():
+				return nil
+			case <-t.C:
+			}
+			if err := pipe.RefreshStored(gctx); err != nil && gctx.Err() == nil {
+				s.log.Warn("reload contracts registered over the API", zap.Error(err))
+			}
+		}
+	})
 
 	g.Go(func() error { return consumer.Run(gctx) })
 	g.Go(func() error { return pub.Run(gctx) })
 	g.Go(func() error { s.measureLag(gctx, blocks, offsets); return nil })
 	return g.Wait()
+}
+
+// registryPoll is how often an instance looks for contracts registered through another.
+const registryPoll = 2 * time.Second
+
+// loadRegistry builds the registry from the -contracts file and the contracts registered
+// over the API after it.
+func (s *Service) loadRegistry(regs []contract.Registered) (*ingest.Contracts, error) {
+	suite := contract.Keccak
+	if s.cfg.Crypto == "sm" {
+		suite = contract.SM3
+	}
+	reserved := contract.WithReservedTables(store.Tables...)
+	var (
+		reg *contract.Registry
+		err error
+	)
+	switch {
+	case s.cfg.Contracts != "":
+		reg, err = contract.Load(s.cfg.Contracts, suite, reserved, contract.WithRegistered(regs...))
+	case len(regs) > 0:
+		reg, err = contract.LoadRegistered(regs, suite, reserved)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return ingest.NewContracts(reg), nil
 }
 
 // replaceViews creates the -compat views over the tables Sync brought in line with the

@@ -78,6 +78,40 @@ func (r *reexporter) start(ks []*contract.Contract, from, to *uint64) (uint64, u
 	return lo, hi, nil
 }
 
+// register registers a contract over the API (every instance decodes with it from its next
+// batch) and decodes its stored history in the background, its progress kept like a
+// re-export's.
+func (r *reexporter) register(ctx context.Context, reg contract.Registered) (*contract.Contract, error) {
+	k, isNew, err := r.pipe.Register(ctx, reg)
+	switch {
+	case errors.Is(err, ingest.ErrBadRegistration):
+		return nil, fmt.Errorf("%w: %v", api.ErrBadContract, err)
+	case errors.Is(err, ingest.ErrRegistered):
+		return nil, fmt.Errorf("%w: %v", api.ErrContractExists, err)
+	case err != nil || !isNew:
+		return k, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	b := &api.Backfill{Running: true, Started: time.Now()}
+	r.state[k.Name] = b
+	r.wg.Go(func() {
+		err := r.pipe.BackfillRegistered(r.ctx, k, func(p ingest.BackfillProgress) {
+			r.mu.Lock()
+			b.Pass, b.Done, b.Items = p.Pass, p.Done, uint64(p.Items)
+			b.To = max(b.To, p.Done)
+			r.mu.Unlock()
+		})
+		r.mu.Lock()
+		b.Running, b.Finished, b.Err = false, time.Now(), err
+		r.mu.Unlock()
+		if err != nil && !errors.Is(err, context.Canceled) {
+			r.log.Error("backfill of a registered contract failed; it is done again at the next start", zap.String("contract", k.Name), zap.Error(err))
+		}
+	})
+	return k, nil
+}
+
 // progress returns a contract's last re-export.
 func (r *reexporter) progress(name string) (api.Backfill, bool) {
 	r.mu.Lock()

@@ -9,6 +9,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -32,8 +33,12 @@ type Backend struct {
 	Halts func() []kafka.Halt
 	// Lag returns the last measured lag, false before the first measurement.
 	Lag func() (uint64, bool)
-	// Contracts are the registered contracts (the -contracts file), in file order.
+	// Contracts are the registered contracts: the -contracts file's in file order, then those
+	// registered over the API.
 	Contracts []*contract.Contract
+	// Register registers a contract over the API and starts decoding its stored history
+	// (nil: not served). Errors wrapping ErrBadContract are the request's fault.
+	Register func(ctx context.Context, r contract.Registered) (*contract.Contract, error)
 	// ReExport starts decoding contracts' stored history in [from, to] again (nil ends: the
 	// stored range) and returns the range; Backfill returns a contract's last re-export.
 	ReExport func(ks []*contract.Contract, from, to *uint64) (lo, hi uint64, err error)
@@ -43,6 +48,13 @@ type Backend struct {
 	Wakeup        *Wakeup
 	SubscribePoll time.Duration
 }
+
+// ErrBadContract marks a registration its contract's own content makes impossible (a bad
+// ABI or bytecode, a taken name, address or table name).
+var ErrBadContract = errors.New("contract refused")
+
+// ErrContractExists marks a registration of a name already registered otherwise.
+var ErrContractExists = errors.New("contract exists")
 
 // Server implements ExportService.
 type Server struct {

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -134,10 +135,45 @@ func (s *Server) GetContract(ctx context.Context, req *exportv1.GetContractReque
 	return &exportv1.GetContractResponse{Contract: c}, nil
 }
 
-// RegisterContract is not served yet: contracts are registered in the -contracts file, and
-// a changed or added entry is backfilled at the next start.
-func (s *Server) RegisterContract(context.Context, *exportv1.RegisterContractRequest) (*exportv1.RegisterContractResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "RegisterContract is not served yet: add the contract to the -contracts file and restart export; its history is decoded at start (see GetContract's backfilled)")
+// RegisterContract registers a contract as a -contracts entry would, for every instance, and
+// decodes its stored history in the background (GetContract shows the backfill). Registering
+// the same contract again answers it unchanged.
+func (s *Server) RegisterContract(ctx context.Context, req *exportv1.RegisterContractRequest) (*exportv1.RegisterContractResponse, error) {
+	b := s.backend()
+	if b == nil {
+		return nil, errNotOpen
+	}
+	if b.Register == nil {
+		return nil, status.Error(codes.Unimplemented, "RegisterContract is not served by this instance")
+	}
+	switch {
+	case strings.TrimSpace(req.GetName()) == "":
+		return nil, invalid("name", "missing")
+	case strings.TrimSpace(req.GetAbi()) == "":
+		return nil, invalid("abi", "missing: the ABI JSON array")
+	}
+	r := contract.Registered{Name: req.GetName(), ABI: []byte(req.GetAbi()), Learn: req.GetLearn(), Addresses: req.GetAddresses()}
+	if req.GetBin() != "" {
+		r.Bin = []byte(req.GetBin())
+	}
+	k, err := b.Register(ctx, r)
+	switch {
+	case errors.Is(err, ErrBadContract):
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	case errors.Is(err, ErrContractExists):
+		return nil, status.Error(codes.AlreadyExists, err.Error())
+	case err != nil:
+		return nil, storeErr(ctx, err)
+	}
+	recs, err := b.Store.Contracts(ctx)
+	if err != nil {
+		return nil, storeErr(ctx, err)
+	}
+	c, err := contractOf(ctx, b, k, recs)
+	if err != nil {
+		return nil, err
+	}
+	return &exportv1.RegisterContractResponse{Contract: c}, nil
 }
 
 // ReExport starts decoding the stored history of one contract (or all) in a block range

@@ -21,6 +21,7 @@ package contract
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/ethereum/go-ethereum/common"
 )
@@ -160,6 +161,34 @@ type Registry struct {
 // a malformed address, two contracts claiming one address, a table name collision.
 func Load(path string, suite Suite, opts ...LoadOption) (*Registry, error) {
 	return loadFile(path, suite, opts...)
+}
+
+// Registered is a contract registered over the API (ExportService.RegisterContract) rather
+// than in the -contracts file: the same fields as a file entry, with the ABI JSON and the
+// creation bytecode (hex) themselves instead of paths.
+type Registered struct {
+	Name      string
+	ABI       []byte
+	Bin       []byte
+	Learn     bool
+	Addresses []string
+}
+
+// registeredPrefix names a registered contract's ABI and bytecode inside load; no path in a
+// file starts with a NUL byte.
+const registeredPrefix = "\x00registered/"
+
+// WithRegistered adds contracts registered over the API after the file's own; the file's
+// options (skips, SQL types, prefixes) apply to them too.
+func WithRegistered(rs ...Registered) LoadOption {
+	return func(c *loadConfig) { c.registered = append(c.registered, rs...) }
+}
+
+// LoadRegistered builds a registry of API-registered contracts alone, for a deployment
+// without a -contracts file (default options).
+func LoadRegistered(rs []Registered, suite Suite, opts ...LoadOption) (*Registry, error) {
+	read := func(name string) ([]byte, error) { return nil, fmt.Errorf("%s: no such registered file", name) }
+	return load("(registered contracts)", []byte("contracts: []\n"), read, suite, append(opts, WithRegistered(rs...))...)
 }
 
 // Contracts returns the registered contracts in file order.

@@ -89,7 +89,8 @@ func loadFile(path string, suite Suite, opts ...LoadOption) (*Registry, error) {
 type LoadOption func(*loadConfig)
 
 type loadConfig struct {
-	reserved []string
+	reserved   []string
+	registered []Registered
 }
 
 // WithReservedTables makes Load refuse a typed table whose name is one of names (after
@@ -118,6 +119,27 @@ func load(name string, data []byte, read readFunc, suite Suite, opts ...LoadOpti
 	f, err := parseFile(data)
 	if err != nil {
 		return fail(err)
+	}
+	// Contracts registered over the API come after the file's, their ABI and bytecode served
+	// from memory under names no file can have.
+	if len(cfg.registered) > 0 {
+		fileRead := read
+		byName := map[string][]byte{}
+		for i, r := range cfg.registered {
+			cy := contractYAML{Name: r.Name, ABI: fmt.Sprintf("%s%d.abi", registeredPrefix, i), Learn: r.Learn, Addresses: r.Addresses}
+			byName[cy.ABI] = r.ABI
+			if len(r.Bin) > 0 {
+				cy.Bin = fmt.Sprintf("%s%d.bin", registeredPrefix, i)
+				byName[cy.Bin] = r.Bin
+			}
+			f.contracts = append(f.contracts, cy)
+		}
+		read = func(name string) ([]byte, error) {
+			if b, ok := byName[name]; ok {
+				return b, nil
+			}
+			return fileRead(name)
+		}
 	}
 	o := f.opts
 	for _, a := range []struct{ key, v string }{

@@ -57,7 +57,7 @@ type storedHistory struct {
 // It does not read the batch's own rows, so it may run before they are written.
 func (p *Pipeline) lookUp(ctx context.Context, tx *store.Tx, b *batch) (*looked, error) {
 	l := &looked{creators: map[string]*contract.Contract{}}
-	if len(p.contracts.list) == 0 {
+	if len(p.reg().list) == 0 {
 		return l, nil
 	}
 	// Deployments first: a call later in the batch may go to one of them.
@@ -71,7 +71,7 @@ func (p *Pipeline) lookUp(ctx context.Context, tx *store.Tx, b *batch) (*looked,
 		return nil, err
 	}
 	for _, d := range fresh {
-		k, _ := p.contracts.Named(d.Contract)
+		k, _ := p.reg().Named(d.Contract)
 		h := storedHistory{k: k}
 		r := store.Range{From: 0, To: math.MaxInt64, Skip: b.numbers()}
 		if h.txs, err = tx.TxsOf(ctx, [][]byte{d.Address}, false, r); err != nil {
@@ -94,7 +94,7 @@ func (p *Pipeline) creations(b *batch) ([]store.Deployment, map[string]*contract
 		if !isCreation(x.To) {
 			continue
 		}
-		k, ok := p.contracts.matchCreation(x.Input)
+		k, ok := p.reg().matchCreation(x.Input)
 		if !ok {
 			continue
 		}
@@ -136,14 +136,16 @@ func addresses(b *batch) [][]byte {
 // of holding it. apply uses the guess only when its transaction reads the same deployments
 // (see guessed): a deployment another batch recorded in between makes it decode again.
 type guess struct {
-	known map[string]string
-	out   *decoded
+	contracts *Contracts
+	known     map[string]string
+	out       *decoded
 }
 
 // guess decodes b ahead of its transaction; nil when there is nothing to decode or the
 // deployments could not be read (the transaction reads them again and reports).
 func (p *Pipeline) guess(ctx context.Context, b *batch) *guess {
-	if len(p.contracts.list) == 0 {
+	reg := p.reg()
+	if len(reg.list) == 0 {
 		return nil
 	}
 	learned, creators := p.creations(b)
@@ -164,13 +166,16 @@ func (p *Pipeline) guess(ctx context.Context, b *batch) *guess {
 		}
 	}
 	out, _ := p.decodeLooked(b, &looked{known: known, creators: creators})
-	return &guess{known: known, out: out}
+	if p.reg() != reg {
+		return nil // a registration came in meanwhile: decode in the transaction
+	}
+	return &guess{contracts: reg, known: known, out: out}
 }
 
 // guessed returns the guess's decoding when the transaction's look-up l matches it, with the
 // history l read decoded after it, as decodeLooked would have decoded them together.
 func (p *Pipeline) guessed(g *guess, l *looked) (*decoded, history, bool) {
-	if g == nil || !maps.Equal(g.known, l.known) {
+	if g == nil || g.contracts != p.reg() || !maps.Equal(g.known, l.known) {
 		return nil, history{}, false
 	}
 	out := &decoded{rows: slices.Clone(g.out.rows), msgs: slices.Clone(g.out.msgs), failures: slices.Clone(g.out.failures)}
@@ -186,7 +191,7 @@ func (p *Pipeline) guessed(g *guess, l *looked) (*decoded, history, bool) {
 // decodeLooked decodes the batch and the history lookUp read; it only computes.
 func (p *Pipeline) decodeLooked(b *batch, l *looked) (*decoded, history) {
 	out := &decoded{}
-	if len(p.contracts.list) == 0 {
+	if len(p.reg().list) == 0 {
 		return out, history{}
 	}
 	at := func(addr []byte) (*contract.Contract, bool) {
@@ -194,7 +199,7 @@ func (p *Pipeline) decodeLooked(b *batch, l *looked) (*decoded, history) {
 		if !ok {
 			return nil, false
 		}
-		return p.contracts.Named(name)
+		return p.reg().Named(name)
 	}
 	logsOf := map[string][]store.StoredLog{}
 	for _, lg := range b.logs {

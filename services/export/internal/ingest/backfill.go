@@ -32,7 +32,7 @@ func (p *Pipeline) Sync(ctx context.Context) error {
 		return err
 	}
 	defer tx.Rollback(ctx)
-	for _, k := range p.contracts.List() {
+	for _, k := range p.reg().List() {
 		fp := Fingerprint(k)
 		rec, ok := stored[k.Name]
 		if ok && bytes.Equal(rec.Fingerprint, fp) {
@@ -169,7 +169,7 @@ func (p *Pipeline) BackfillRange(ctx context.Context, k *contract.Contract, lo, 
 		var learned []store.Deployment
 		n := 0
 		for _, x := range creations {
-			m, ok := p.contracts.matchCreation(x.Input)
+			m, ok := p.reg().matchCreation(x.Input)
 			if !ok || m.Name != k.Name || (!k.Learn && !fixedAt(k, x.ContractAddress)) {
 				continue
 			}

@@ -10,10 +10,12 @@ import (
 // used only when the transaction reads the same deployments, and that using it leaves the
 // guess as it was (a failed attempt must not change what a retry starts from).
 func TestGuessedOnlyWhenDeploymentsMatch(t *testing.T) {
-	p := &Pipeline{contracts: NewContracts(nil)}
+	p := &Pipeline{}
+	p.contracts.Store(NewContracts(nil))
 	g := &guess{
-		known: map[string]string{"a": "Asset"},
-		out:   &decoded{msgs: []store.Message{{Topic: "events", LogIndex: 1}}},
+		contracts: p.reg(),
+		known:     map[string]string{"a": "Asset"},
+		out:       &decoded{msgs: []store.Message{{Topic: "events", LogIndex: 1}}},
 	}
 	if _, _, ok := p.guessed(g, &looked{known: map[string]string{"a": "Asset", "b": "Ledger"}}); ok {
 		t.Error("a deployment recorded after the guess: the guess was used")
@@ -23,6 +25,11 @@ func TestGuessedOnlyWhenDeploymentsMatch(t *testing.T) {
 	}
 	if _, _, ok := p.guessed(nil, &looked{known: map[string]string{}}); ok {
 		t.Error("no guess: guessed reported one")
+	}
+	stale := *g
+	stale.contracts = NewContracts(nil)
+	if _, _, ok := p.guessed(&stale, &looked{known: map[string]string{"a": "Asset"}}); ok {
+		t.Error("a guess decoded with another registry was used")
 	}
 	out, _, ok := p.guessed(g, &looked{known: map[string]string{"a": "Asset"}})
 	if !ok {

@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync/atomic"
 
 	kafkago "github.com/segmentio/kafka-go"
@@ -57,13 +58,22 @@ func CryptoFlag(s chainv1.CryptoSuite) string {
 
 // Pipeline is the blocks topic's kafka.Handler.
 type Pipeline struct {
-	cfg       Config
-	st        *store.Store
-	offsets   *pgoffset.Store
-	contracts *Contracts
-	dec       decoder
-	metrics   *Metrics
-	log       *zap.Logger
+	cfg     Config
+	st      *store.Store
+	offsets *pgoffset.Store
+	// contracts is the registry batches decode with: the -contracts file's and those
+	// registered over the API as of version (export.progress registry_version). A batch
+	// transaction compares version under the write lock and reloads first when it moved.
+	contracts atomic.Pointer[Contracts]
+	version   atomic.Int64
+	// load builds the registry from the contracts registered over the API (nil: the file's
+	// contracts only, never reloaded).
+	load func([]contract.Registered) (*Contracts, error)
+	// onRegistry is told of every new registry (see OnRegistry).
+	onRegistry atomic.Pointer[func(*Contracts)]
+	dec        decoder
+	metrics    *Metrics
+	log        *zap.Logger
 	// height is the highest block stored plus one (0: none).
 	height atomic.Uint64
 	// Notify is called after each commit that queued messages (wakes the publisher).
@@ -75,9 +85,179 @@ func New(cfg Config, st *store.Store, offsets *pgoffset.Store, contracts *Contra
 	if notify == nil {
 		notify = func() {}
 	}
-	return &Pipeline{cfg: cfg, st: st, offsets: offsets, contracts: contracts, metrics: m, log: log, notify: notify,
+	p := &Pipeline{cfg: cfg, st: st, offsets: offsets, metrics: m, log: log, notify: notify,
 		dec: decoder{chain: cfg.Chain, group: uint32(cfg.Group), eventsTopic: cfg.EventsTopic, callsTopic: cfg.CallsTopic,
 			noEvents: cfg.NoEvents, noMethods: cfg.NoMethods}}
+	p.contracts.Store(contracts)
+	return p
+}
+
+// reg returns the registry batches decode with now.
+func (p *Pipeline) reg() *Contracts { return p.contracts.Load() }
+
+// Contracts returns the registry as of the last batch or registration.
+func (p *Pipeline) Contracts() *Contracts { return p.reg() }
+
+// UseRegistered makes the pipeline decode with the registry load builds from the contracts
+// registered over the API, as of version: what Run read at start. Batches reload it when the
+// stored version moves.
+func (p *Pipeline) UseRegistered(load func([]contract.Registered) (*Contracts, error), regs []contract.Registered, version int64) error {
+	c, err := load(regs)
+	if err != nil {
+		return err
+	}
+	p.load = load
+	p.contracts.Store(c)
+	p.version.Store(version)
+	return nil
+}
+
+// OnRegistry has fn called with each registry the pipeline switches to (a registration here
+// or seen from another instance).
+func (p *Pipeline) OnRegistry(fn func(*Contracts)) { p.onRegistry.Store(&fn) }
+
+// swap makes c, of version v, the registry.
+func (p *Pipeline) swap(c *Contracts, v int64) {
+	p.contracts.Store(c)
+	p.version.Store(v)
+	if fn := p.onRegistry.Load(); fn != nil {
+		(*fn)(c)
+	}
+}
+
+// RefreshStored reloads the registry when the stored version moved (a contract registered
+// through another instance), without the write lock: for the API's view between batches.
+// Batches check the version again under the lock.
+func (p *Pipeline) RefreshStored(ctx context.Context) error {
+	if p.load == nil {
+		return nil
+	}
+	regs, v, err := p.st.Registered(ctx)
+	if err != nil || v == p.version.Load() {
+		return err
+	}
+	c, err := p.load(regs)
+	if err != nil {
+		return fmt.Errorf("load the contracts registered over the API (version %d): %w", v, err)
+	}
+	p.swap(c, v)
+	return nil
+}
+
+// refresh brings the registry to the version tx reads (under the write lock), reloading the
+// registered contracts when it moved. It reports whether it changed.
+func (p *Pipeline) refresh(ctx context.Context, tx *store.Tx) (bool, error) {
+	if p.load == nil {
+		return false, nil
+	}
+	v, err := tx.RegistryVersion(ctx)
+	if err != nil || v == p.version.Load() {
+		return false, err
+	}
+	regs, v, err := tx.Registered(ctx)
+	if err != nil {
+		return false, err
+	}
+	c, err := p.load(regs)
+	if err != nil {
+		// Each registration was loaded with the others before it was recorded.
+		return false, fmt.Errorf("load the contracts registered over the API (version %d): %w", v, err)
+	}
+	p.swap(c, v)
+	p.log.Info("contracts registered over the API loaded", zap.Int64("version", v), zap.Int("registered", len(regs)), zap.Int("contracts", len(c.List())))
+	return true, nil
+}
+
+// ErrRegistered reports a RegisterContract of a name already registered otherwise.
+var ErrRegistered = errors.New("contract already registered")
+
+// ErrBadRegistration reports a contract the registry refuses (its ABI, bytecode, addresses,
+// or a name or table name taken).
+var ErrBadRegistration = errors.New("contract refused")
+
+// Register records a contract registered over the API, creates its typed tables and makes
+// every instance's next batch decode with it (the registry version moves in the same
+// transaction). Its stored history is not decoded yet: run BackfillRegistered. Registering the
+// same contract again (same ABI, bytecode, learn flag and addresses) returns it without
+// change.
+func (p *Pipeline) Register(ctx context.Context, r contract.Registered) (*contract.Contract, bool, error) {
+	if p.load == nil {
+		return nil, false, errors.New("registration is not enabled")
+	}
+	tx, err := p.st.Begin(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	defer tx.Rollback(ctx)
+	if _, err := p.refresh(ctx, tx); err != nil {
+		return nil, false, err
+	}
+	regs, _, err := tx.Registered(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	for _, old := range regs {
+		if old.Name == r.Name {
+			if sameRegistration(old, r) {
+				k, _ := p.reg().Named(r.Name)
+				return k, false, nil
+			}
+			return nil, false, fmt.Errorf("%w: %s, with another ABI, bytecode or addresses", ErrRegistered, r.Name)
+		}
+	}
+	c, err := p.load(append(slices.Clone(regs), r))
+	if err != nil {
+		return nil, false, fmt.Errorf("%w: %v", ErrBadRegistration, err)
+	}
+	k, _ := c.Named(r.Name)
+	v, err := tx.AddRegistered(ctx, r)
+	if err != nil {
+		return nil, false, err
+	}
+	if err := p.register(ctx, tx, k, nil); err != nil {
+		return nil, false, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, false, err
+	}
+	p.swap(c, v)
+	p.log.Info("contract registered over the API", zap.String("contract", k.Name), zap.Int64("version", v), zap.Int("tables", len(k.Tables)))
+	return k, true, nil
+}
+
+func sameRegistration(a, b contract.Registered) bool {
+	return a.Name == b.Name && bytes.Equal(a.ABI, b.ABI) && bytes.Equal(a.Bin, b.Bin) && a.Learn == b.Learn && slices.Equal(a.Addresses, b.Addresses)
+}
+
+// BackfillRegistered decodes the stored history of a contract Register recorded, beside the
+// consumer, then records its fingerprint (so a restart does not decode it again). Blocks stored
+// after the registration are decoded by their own batches; the range is read again after the
+// first pass, because a deployment the first pass learns was unknown to the batches stored
+// meanwhile.
+func (p *Pipeline) BackfillRegistered(ctx context.Context, k *contract.Contract, progress func(BackfillProgress)) error {
+	lo, hi, ok, err := p.st.Height(ctx)
+	if err != nil || !ok {
+		return err
+	}
+	if err := p.BackfillRange(ctx, k, lo, hi, "contract", progress); err != nil {
+		return err
+	}
+	if _, hi2, _, err := p.st.Height(ctx); err != nil {
+		return err
+	} else if hi2 > hi {
+		if err := p.BackfillRange(ctx, k, hi+1, hi2, "contract", progress); err != nil {
+			return err
+		}
+	}
+	tx, err := p.st.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(ctx)
+	if err := p.register(ctx, tx, k, Fingerprint(k)); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
 }
 
 // Handle applies one partition's batch of block messages in one transaction. A message that
@@ -130,6 +310,11 @@ func (p *Pipeline) apply(ctx context.Context, msgs []kafkago.Message, b *batch, 
 	defer tx.Rollback(ctx)
 	if copyFresh {
 		tx.CopyFresh()
+	}
+	if changed, err := p.refresh(ctx, tx); err != nil {
+		return nil, nil, history{}, err
+	} else if changed {
+		g = nil // decoded with the registry before
 	}
 	l, err := p.lookUp(ctx, tx, b)
 	if err != nil {

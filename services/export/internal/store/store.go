@@ -38,7 +38,7 @@ const Schema = "export"
 // are named <table>_p<k>; a typed table named like another table's partition would need an
 // item literally ending in "P<k>".)
 var Tables = []string{"progress", "blocks", "transactions", "logs", "contracts", "deployments", "decode_failures",
-	"outbox", "outbox_progress", "kafka_offsets", "schema_version", "compat_views"}
+	"outbox", "outbox_progress", "kafka_offsets", "schema_version", "compat_views", "registered_contracts"}
 
 // DefaultPartitionBlocks is how many blocks one partition of a large table holds.
 const DefaultPartitionBlocks = 1_000_000

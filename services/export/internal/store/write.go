@@ -208,9 +208,7 @@ func (s *Store) Deployments(ctx context.Context, addrs [][]byte) (map[string]str
 	return deployments(ctx, s.pool, addrs)
 }
 
-func deployments(ctx context.Context, q interface {
-	Query(context.Context, string, ...any) (pgx.Rows, error)
-}, addrs [][]byte) (map[string]string, error) {
+func deployments(ctx context.Context, q querier, addrs [][]byte) (map[string]string, error) {
 	out := map[string]string{}
 	if len(addrs) == 0 {
 		return out, nil
