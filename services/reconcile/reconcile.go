@@ -297,7 +297,7 @@ func (s *Service) Run(ctx context.Context) error {
 	s.setErr(nil)
 	s.consumer.Store(consumer)
 	s.backend.Store(&api.Backend{Store: st, Jobs: jobs, Runner: runner, Chain: s.cfg.Chain, Group: s.cfg.Group, GroupID: s.cfg.groupID(),
-		Halts: consumer.Halts, Lag: s.lagValue})
+		Halts: consumer.Halts, Lag: s.lagValue, Metrics: s.metrics})
 	s.log.Info("reconcile running", zap.Strings("topics", []string{events, calls}), zap.String("group", s.cfg.groupID()), zap.Int("file_jobs", len(s.fileJobs)))
 
 	g, gctx := errgroup.WithContext(ctx)

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/bcosdata/bcosdata/libs/app"
 	"github.com/bcosdata/bcosdata/libs/postgres"
 )

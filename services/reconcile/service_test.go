@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -75,7 +76,6 @@ type env struct {
 	broker *kafkatest.Broker
 	dsn    string
 	jobs   string
-	recs   []bizgen.ChainRecord
 }
 
 func newEnv(t *testing.T, source, pattern string) *env {
@@ -370,7 +370,7 @@ func TestReconcileFromTheBus(t *testing.T) {
 	var csvText strings.Builder
 	for {
 		chunk, err := stream.Recv()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
@@ -506,5 +506,101 @@ func TestEveryFormatAndSource(t *testing.T) {
 				r.check(t, r.trigger(t, &reconcilev1.TriggerRunRequest{Job: "transfers", BusinessDate: "2025-12-05"}), exp)
 			})
 		}
+	}
+}
+
+// TestJobsOverTheAPI creates, reads, lists, updates and deletes a job over gRPC, and refuses
+// invalid ones naming the field.
+func TestJobsOverTheAPI(t *testing.T) {
+	dir := t.TempDir()
+	e := newEnv(t, "file://"+dir, "t-{yyyyMMdd}.csv")
+	recs := records(20)
+	e.produce(recs)
+	r := e.start(nil)
+	var list *reconcilev1.ListJobsResponse
+	for {
+		var err error
+		list, err = r.client.ListJobs(t.Context(), &reconcilev1.ListJobsRequest{})
+		if err == nil {
+			break
+		}
+		if status.Code(err) != codes.Unavailable {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if len(list.GetJobs()) != 1 || list.GetJobs()[0].GetOrigin() != "file" {
+		t.Fatalf("jobs: %v", list)
+	}
+	p := list.GetJobs()[0]
+	p.Name = "api-transfers"
+	p.Pattern = "api-{yyyyMMdd}.csv"
+	p.Origin = ""
+	created, err := r.client.CreateJob(t.Context(), &reconcilev1.CreateJobRequest{Job: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if created.GetJob().GetOrigin() != "api" || created.GetJob().GetFields()[0].GetTolerance() != "0.01" {
+		t.Errorf("created: %v", created.GetJob())
+	}
+	if _, err := r.client.CreateJob(t.Context(), &reconcilev1.CreateJobRequest{Job: p}); status.Code(err) != codes.AlreadyExists {
+		t.Errorf("created twice: %v", err)
+	}
+	// The API job runs like a file job.
+	j := e.job()
+	j.Pattern = "api-{yyyyMMdd}.csv"
+	var buf bytes.Buffer
+	exp, err := bizgen.Generate(&buf, j, recs, bizgen.Plan{Changed: 1, Extra: 1, Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "api-20251205.csv"), buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r.check(t, r.trigger(t, &reconcilev1.TriggerRunRequest{Job: "api-transfers", BusinessDate: "2025-12-05"}), exp)
+
+	bad := proto.Clone(p).(*reconcilev1.Job)
+	bad.Fields[0].Compare = "fuzzy"
+	if _, err := r.client.UpdateJob(t.Context(), &reconcilev1.UpdateJobRequest{Job: bad}); status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "fields[0]") {
+		t.Errorf("update with a bad comparator: %v", err)
+	}
+	p.Schedule = "0 2 * * *"
+	if _, err := r.client.UpdateJob(t.Context(), &reconcilev1.UpdateJobRequest{Job: p}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := r.client.GetJob(t.Context(), &reconcilev1.GetJobRequest{Name: "api-transfers"})
+	if err != nil || got.GetJob().GetSchedule() != "0 2 * * *" {
+		t.Errorf("after update: %v %v", got, err)
+	}
+	file := proto.Clone(p).(*reconcilev1.Job)
+	file.Name = "transfers"
+	if _, err := r.client.UpdateJob(t.Context(), &reconcilev1.UpdateJobRequest{Job: file}); status.Code(err) != codes.FailedPrecondition {
+		t.Errorf("update of a file job: %v", err)
+	}
+	if _, err := r.client.DeleteJob(t.Context(), &reconcilev1.DeleteJobRequest{Name: "api-transfers"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.client.GetJob(t.Context(), &reconcilev1.GetJobRequest{Name: "api-transfers"}); status.Code(err) != codes.NotFound {
+		t.Errorf("after delete: %v", err)
+	}
+}
+
+// TestStuckRunIsRetriedThenFails gives a run a source that never answers: each attempt ends at
+// the job's timeout, is retried once, and the run fails naming the timeout.
+func TestStuckRunIsRetriedThenFails(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
+	defer srv.Close()
+	e := newEnv(t, srv.URL+"/biz", "t-{yyyyMMdd}.csv")
+	y, err := os.ReadFile(e.jobs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(e.jobs, append(y, "    timeout: 300ms\n"...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := e.start(nil)
+	run := r.trigger(t, &reconcilev1.TriggerRunRequest{Job: "transfers", BusinessDate: "2025-12-05"})
+	if run.GetState() != reconcilev1.RunState_RUN_STATE_FAILED || run.GetAttempt() != 2 || !strings.Contains(run.GetError(), "timeout 300ms") {
+		t.Errorf("stuck run: %s attempt %d %q", run.GetState(), run.GetAttempt(), run.GetError())
 	}
 }

@@ -130,6 +130,7 @@ type Backend struct {
 	GroupID string
 	Halts   func() []kafka.Halt
 	Lag     func() (uint64, bool)
+	Metrics *run.Metrics
 }
 
 // Server implements ReconcileService.
@@ -287,6 +288,9 @@ func (s *Server) TriggerRun(ctx context.Context, req *reconcilev1.TriggerRunRequ
 	r, err := b.Runner.Trigger(ctx, req.GetJob(), req.GetBusinessDate(), req.GetFileUri())
 	if err != nil {
 		return nil, toStatus(err)
+	}
+	if b.Metrics != nil {
+		b.Metrics.Triggers.WithLabelValues("api").Inc()
 	}
 	return &reconcilev1.TriggerRunResponse{Run: RunToProto(r, b.Chain, b.Group)}, nil
 }

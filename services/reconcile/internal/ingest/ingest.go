@@ -75,7 +75,7 @@ func (h *Handler) Handle(ctx context.Context, msgs []kafkago.Message) error {
 	if err != nil {
 		return err
 	}
-	defer tx.Rollback(ctx)
+	defer func() { _ = tx.Rollback(ctx) }()
 	if err := store.WriteRecords(ctx, tx, recs); err != nil {
 		return err
 	}

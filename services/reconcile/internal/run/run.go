@@ -111,6 +111,9 @@ func (r *Runner) Trigger(ctx context.Context, name, date, fileURI string) (*stor
 	if err != nil {
 		return nil, err
 	}
+	if j.Match != "" && j.Match != job.MatchOneToOne {
+		return nil, fmt.Errorf("%w: job %s: match %s: not in this build (one-to-one only)", ErrInvalid, name, j.Match)
+	}
 	if date == "" && fileURI == "" {
 		return nil, fmt.Errorf("%w: business_date or file_uri: give one", ErrInvalid)
 	}
@@ -323,7 +326,7 @@ func (r *Runner) load(ctx context.Context, j *job.Job, run *store.Run) (bad, tot
 	if err != nil {
 		return 0, 0, err
 	}
-	defer tx.Rollback(ctx)
+	defer func() { _ = tx.Rollback(ctx) }()
 	if err := store.ClearRun(ctx, tx, run.ID); err != nil {
 		return 0, 0, err
 	}
@@ -406,7 +409,7 @@ func (r *Runner) finish(ctx context.Context, run *store.Run, load func(context.C
 	if err != nil {
 		return err
 	}
-	defer tx.Rollback(ctx)
+	defer func() { _ = tx.Rollback(ctx) }()
 	fields := make([]store.Field, len(j.Fields))
 	for i, fl := range j.Fields {
 		fields[i] = store.Field{Name: fl.Business, SQL: j.FieldComparators()[i].SQL}

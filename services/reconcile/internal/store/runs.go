@@ -85,7 +85,7 @@ func (s *Store) CreateRun(ctx context.Context, jobName, subject, date, fileURI, 
 	if err != nil {
 		return nil, err
 	}
-	defer tx.Rollback(ctx)
+	defer func() { _ = tx.Rollback(ctx) }()
 	// Versions of one subject are numbered one after the other: serialize their creation.
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 7))`, jobName+"\x1f"+subject); err != nil {
 		return nil, fmt.Errorf("lock %s %s: %w", jobName, subject, err)
