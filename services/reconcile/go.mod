@@ -14,6 +14,7 @@ require (
 	github.com/bcosdata/bcosdata/libs v0.0.0-00010101000000-000000000000
 	github.com/bcosdata/bcosdata/proto v0.0.0-00010101000000-000000000000
 	github.com/cockroachdb/apd/v3 v3.2.3
+	github.com/ethereum/go-ethereum v1.9.16
 	github.com/google/go-cmp v0.7.0
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/jlaffaye/ftp v0.2.4
@@ -35,10 +36,32 @@ require (
 )
 
 require (
+	github.com/FISCO-BCOS/crypto v0.0.0-20200202032121-bd8ab0b5d4f1 // indirect
+	github.com/FISCO-BCOS/go-sdk v1.1.1 // indirect
+	github.com/StackExchange/wmi v0.0.0-20190523213315-cbe66965904d // indirect
+	github.com/VictoriaMetrics/fastcache v1.5.7 // indirect
+	github.com/aristanetworks/goarista v0.0.0-20210107181124-fad53805024e // indirect
+	github.com/btcsuite/btcd v0.21.0-beta // indirect
+	github.com/emmansun/gmsm v0.40.0 // indirect
+	github.com/go-ole/go-ole v1.2.6 // indirect
+	github.com/go-stack/stack v1.8.0 // indirect
+	github.com/golang/snappy v0.0.4 // indirect
+	github.com/grafana/grafana-foundation-sdk/go v0.0.22 // indirect
+	github.com/holiman/uint256 v1.1.1 // indirect
+	github.com/shirou/gopsutil v3.20.12+incompatible // indirect
+	github.com/sirupsen/logrus v1.10.2 // indirect
+	github.com/steakknife/bloomfilter v0.0.0-20180922174646-6819c0d2a570 // indirect
+	github.com/steakknife/hamming v0.0.0-20180906055917-c99c65617cd3 // indirect
+)
+
+require (
 	dario.cat/mergo v1.0.1 // indirect
 	github.com/Masterminds/goutils v1.1.1 // indirect
 	github.com/Masterminds/semver/v3 v3.5.0 // indirect
 	github.com/Masterminds/sprig/v3 v3.3.0 // indirect
+	github.com/bcosdata/bcosdata/services/export v0.0.0-00010101000000-000000000000
+	github.com/bcosdata/bcosdata/services/fiscosim v0.0.0-00010101000000-000000000000
+	github.com/bcosdata/bcosdata/services/stash v0.0.0-00010101000000-000000000000
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cenkalti/backoff/v4 v4.3.0 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
