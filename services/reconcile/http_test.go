@@ -27,8 +27,8 @@ func freeAddr(t *testing.T) string {
 }
 
 // TestHTTPAPI runs the reconcile command with -http.addr and calls its HTTP/JSON API: the
-// routes answer (Unimplemented until reconcile is built, as JSON with HTTP 501) and the
-// OpenAPI document lists them.
+// routes answer (Unavailable while the database is away, as JSON with HTTP 503; invalid input
+// first as InvalidArgument) and the OpenAPI document lists them.
 func TestHTTPAPI(t *testing.T) {
 	addr := freeAddr(t)
 	ctx, cancel := context.WithCancel(t.Context())
@@ -65,13 +65,15 @@ func TestHTTPAPI(t *testing.T) {
 	})
 
 	for _, tc := range []struct{ method, path, body string }{
-		{"POST", "/v1/reconcile/runs", `{"file_uri": "file:///tmp/x.csv"}`},
-		{"GET", "/v1/reconcile/runs/r1", ""},
-		{"GET", "/v1/reconcile/runs/r1/results?page_size=10", ""},
+		{"POST", "/v1/reconcile/runs", `{"job": "transfers", "business_date": "2025-12-05"}`},
+		{"GET", "/v1/reconcile/runs/1", ""},
+		{"GET", "/v1/reconcile/runs/1/results?page_size=10", ""},
+		{"GET", "/v1/reconcile/jobs", ""},
+		{"GET", "/v1/reconcile/status", ""},
 	} {
 		code, e := do(tc.method, tc.path, tc.body)
-		if code != http.StatusNotImplemented || e["code"] != float64(12) || e["message"] == "" {
-			t.Errorf("%s %s = %d %v, want 501 with code 12 (Unimplemented) and a message", tc.method, tc.path, code, e)
+		if code != http.StatusServiceUnavailable || e["code"] != float64(14) || e["message"] == "" {
+			t.Errorf("%s %s = %d %v, want 503 with code 14 (Unavailable) and a message", tc.method, tc.path, code, e)
 		}
 	}
 	if code, e := do("GET", "/v1/reconcile/runs/r1/results?page_size=many", ""); code != http.StatusBadRequest || e["code"] != float64(3) {
@@ -80,7 +82,8 @@ func TestHTTPAPI(t *testing.T) {
 
 	code, doc := do("GET", app.OpenAPIPath, "")
 	paths, _ := doc["paths"].(map[string]any)
-	for _, p := range []string{"/v1/reconcile/runs", "/v1/reconcile/runs/{run_id}", "/v1/reconcile/runs/{run_id}/results"} {
+	for _, p := range []string{"/v1/reconcile/runs", "/v1/reconcile/runs/{run_id}", "/v1/reconcile/runs/{run_id}/results",
+		"/v1/reconcile/jobs", "/v1/reconcile/jobs/{name}", "/v1/reconcile/status", "/v1/reconcile/runs/{run_id}/download"} {
 		if _, ok := paths[p]; code != http.StatusOK || !ok {
 			t.Errorf("openapi document (%d) has no %s: paths %v", code, p, paths)
 		}

@@ -1,11 +1,11 @@
-// Package reconcile is the reconcile service: it compares business files (CSV, TXT, JSON,
-// Excel) with the on-chain records it consumes from Kafka, stores three-way results and serves
-// them over gRPC.
+// Package reconcile is the reconcile service: it consumes the decoded events and calls export
+// publishes, reads business files (CSV, TXT, JSON, Excel) from file, SFTP, FTP, S3 or HTTP,
+// matches both sides in PostgreSQL (schema reconcile) and serves three-way results over gRPC.
 //
-// Only the process scaffolding exists so far: the service can be hosted (alone or inside
-// bcosdata) with its flags, health, readiness (its database answers) and metrics, its gRPC
-// methods answer Unimplemented, and Run logs once that the reconcile processing is not in this build
-// and then waits for shutdown.
+// The work happens in internal packages: job (the -jobs file), source and format (reading
+// business files), compare (comparators), ingest (the decoded topics' consumer), store
+// (PostgreSQL), run (runs and matching), schedule (cron) and api (the gRPC ReconcileService).
+// See README.md.
 package reconcile
 
 import (
@@ -13,27 +13,64 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
 
+	kafkago "github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/bcosdata/bcosdata/libs/app"
 	"github.com/bcosdata/bcosdata/libs/kafka"
+	"github.com/bcosdata/bcosdata/libs/kafka/pgoffset"
 	"github.com/bcosdata/bcosdata/libs/postgres"
+	"github.com/bcosdata/bcosdata/libs/retry"
 	reconcilev1 "github.com/bcosdata/bcosdata/proto/bcosdata/reconcile/v1"
+	"github.com/bcosdata/bcosdata/services/reconcile/internal/api"
+	"github.com/bcosdata/bcosdata/services/reconcile/internal/ingest"
+	"github.com/bcosdata/bcosdata/services/reconcile/internal/job"
+	"github.com/bcosdata/bcosdata/services/reconcile/internal/run"
+	"github.com/bcosdata/bcosdata/services/reconcile/internal/schedule"
+	"github.com/bcosdata/bcosdata/services/reconcile/internal/source"
+	"github.com/bcosdata/bcosdata/services/reconcile/internal/store"
 )
 
 // EnvPrefix prefixes the environment variables that back the flags (RECONCILE_DB_URL).
 const EnvPrefix = "RECONCILE"
 
+// ErrNotStarted is the readiness error before Run has opened the storage and joined the group.
+var ErrNotStarted = errors.New("reconcile not started yet")
+
 // Config is the reconcile service configuration.
 type Config struct {
-	Chain    string
-	Group    uint
-	Kafka    kafka.Flags
-	DB       postgres.Flags
-	InboxDir string
-	Server   app.ServerConfig
-	Log      app.LogFlags
+	Chain string
+	Group uint
+	Kafka kafka.Flags
+	DB    postgres.Flags
+	// Jobs is the -jobs file; empty: jobs are created over the API only.
+	Jobs string
+	// GroupID is the consumer group; empty means bcosdata-reconcile-<chain>-group<N>.
+	GroupID string
+	// Partitions is the partition count of the topics reconcile creates when missing.
+	Partitions int
+	// RetryMin and RetryMax bound the backoff while the database or the broker is away.
+	RetryMin, RetryMax time.Duration
+	// Poll is how often a run waiting for the chain looks again, and how long the run loop
+	// sleeps at most (no flag; tests lower it).
+	Poll time.Duration
+	// Clock is the runner's and the scheduler's clock (no flag; tests give a fake one).
+	Clock run.Clock
+	// Source overrides the connection settings of a job's source (no flag; tests use it for
+	// the loopback servers of sourcetest).
+	Source func(*job.Job) source.Config
+	// HeartbeatInterval and SessionTimeout are the group membership timings (no flags; zero
+	// keeps kafka-go's defaults).
+	HeartbeatInterval, SessionTimeout time.Duration
+	Server                            app.ServerConfig
+	Log                               app.LogFlags
 }
 
 // RegisterFlags adds every option to fs with its default.
@@ -42,17 +79,14 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.UintVar(&c.Group, "group", 1, "group id")
 	c.Kafka.RegisterFlagsWithPrefix("kafka.", fs)
 	c.DB.RegisterFlagsWithPrefix("db.", fs, "reconcile")
-	fs.StringVar(&c.InboxDir, "inbox", "", "directory watched for business files")
+	fs.StringVar(&c.Jobs, "jobs", "", "jobs file (YAML: sources, patterns, formats, keys, fields, schedules); empty: jobs created over the API only")
+	fs.StringVar(&c.GroupID, "group.id", "", "Kafka consumer group of the decoded topics (default bcosdata-reconcile-<chain>-group<N>)")
+	fs.IntVar(&c.Partitions, "partitions", 1, "partitions of the topics reconcile creates when missing (the decoded topics, if export has not created them yet, and reconcile.results)")
+	fs.DurationVar(&c.RetryMin, "retry.min", 500*time.Millisecond, "first backoff while the database or the broker is away")
+	fs.DurationVar(&c.RetryMax, "retry.max", 30*time.Second, "longest backoff while the database or the broker is away")
 	c.Server.RegisterFlags(fs, "127.0.0.1:9103", "127.0.0.1:9203")
 	c.Server.RegisterHTTPFlag(fs, "127.0.0.1:9303")
 	c.Log.Register(fs)
-}
-
-// Service is the reconcile service.
-type Service struct {
-	reconcilev1.UnimplementedReconcileServiceServer
-	cfg  Config
-	deps app.Deps
 }
 
 // Validate reports unusable values, naming the flag.
@@ -64,6 +98,12 @@ func (c *Config) Validate() error {
 	if c.Group < 1 {
 		errs = append(errs, fmt.Errorf("-group %d: want 1 or more", c.Group))
 	}
+	if c.Partitions < 1 {
+		errs = append(errs, fmt.Errorf("-partitions %d: want 1 or more", c.Partitions))
+	}
+	if c.RetryMin <= 0 || c.RetryMax < c.RetryMin {
+		errs = append(errs, fmt.Errorf("-retry.min %s, -retry.max %s: want 0 < min <= max", c.RetryMin, c.RetryMax))
+	}
 	for _, err := range []error{c.Kafka.Validate("kafka."), c.DB.Validate("db."), c.Server.Validate()} {
 		if err != nil {
 			errs = append(errs, err)
@@ -72,40 +112,225 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// New validates cfg and builds the service; an invalid cfg is an *app.UsageError.
+func (c *Config) groupID() string {
+	if c.GroupID != "" {
+		return c.GroupID
+	}
+	return fmt.Sprintf("bcosdata-reconcile-%s-group%d", c.Chain, c.Group)
+}
+
+func (c *Config) topic(kind string) string {
+	return kafka.TopicName(c.Chain, fmt.Sprintf("group%d", c.Group), kind)
+}
+
+// Service is the reconcile service.
+type Service struct {
+	cfg      Config
+	deps     app.Deps
+	log      *zap.Logger
+	fileJobs []job.Job
+	metrics  *run.Metrics
+	api      *api.Server
+
+	backend  atomic.Pointer[api.Backend]
+	consumer atomic.Pointer[kafka.Consumer]
+
+	mu      sync.Mutex
+	lastErr error
+	lag     uint64
+	hasLag  bool
+}
+
+// New validates cfg, loads the jobs file and builds the service; nothing is connected until
+// Run. An invalid cfg is an *app.UsageError; a bad jobs file is an error naming the file, line,
+// job and field.
 func New(cfg Config, deps app.Deps) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, &app.UsageError{Err: err}
 	}
-	return &Service{cfg: cfg, deps: deps.OrNop()}, nil
-}
-
-// Ready reports whether the service's database answers; a service given no pool has nothing
-// to wait for yet.
-func (s *Service) Ready(ctx context.Context) error {
-	if s.deps.Pool == nil {
-		return nil
+	deps = deps.OrNop()
+	var jobs []job.Job
+	if cfg.Jobs != "" {
+		j, err := job.Load(cfg.Jobs)
+		if err != nil {
+			return nil, fmt.Errorf("-jobs: %w", err)
+		}
+		jobs = j
 	}
-	if err := s.deps.Pool.Ping(ctx); err != nil {
-		return fmt.Errorf("ping database: %w", err)
-	}
-	return nil
+	s := &Service{cfg: cfg, deps: deps, log: deps.Log, fileJobs: jobs, metrics: run.NewMetrics(deps.Metrics)}
+	s.api = api.New(s.backend.Load, s.lastError)
+	return s, nil
 }
 
 // Register adds ReconcileService to g.
-func (s *Service) Register(g *grpc.Server) { reconcilev1.RegisterReconcileServiceServer(g, s) }
+func (s *Service) Register(g *grpc.Server) { reconcilev1.RegisterReconcileServiceServer(g, s.api) }
 
 // HTTPAPI returns ReconcileService's HTTP/JSON API (routes under /v1/reconcile/).
 func (s *Service) HTTPAPI() app.API {
 	return app.API{Name: "reconcile", Register: reconcilev1.RegisterReconcileServiceHandler, OpenAPI: reconcilev1.OpenAPI}
 }
 
-// Run waits for ctx to be done: the reconcile processing is not in this build, which Run says once
-// at Warn, so that the service can be hosted beside the others without stopping them.
+// Ready reports whether the database answers and the consumer runs without an ongoing failure.
+func (s *Service) Ready(ctx context.Context) error {
+	var errs []error
+	if s.deps.Pool != nil {
+		if err := s.deps.Pool.Ping(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("ping database: %w", err))
+		}
+	}
+	c := s.consumer.Load()
+	if c == nil {
+		err := ErrNotStarted
+		if last := s.lastError(); last != nil {
+			err = fmt.Errorf("%w: %w", ErrNotStarted, last)
+		}
+		return errors.Join(append([]error{err}, errs...)...)
+	}
+	if err := c.Ready(); err != nil {
+		errs = append(errs, fmt.Errorf("consumer: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Service) setErr(err error) {
+	s.mu.Lock()
+	s.lastErr = err
+	s.mu.Unlock()
+}
+
+func (s *Service) lastError() error {
+	if c := s.consumer.Load(); c != nil {
+		if err := c.Ready(); err != nil {
+			return err
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastErr
+}
+
+// Run opens the storage (retrying while the database is away), creates missing topics, then
+// consumes the decoded topics, works through runs and fires schedules until ctx ends.
 func (s *Service) Run(ctx context.Context) error {
-	s.deps.Log.Warn("matching not in this build; serving health and an unimplemented ReconcileService only")
-	<-ctx.Done()
-	return nil
+	if s.deps.Pool == nil {
+		return errors.New("reconcile needs a PostgreSQL pool")
+	}
+	policy := retry.Policy{Min: s.cfg.RetryMin, Max: s.cfg.RetryMax}
+	onFail := func(f retry.Failure) { s.setErr(f.Err) }
+	st, err := retry.Value(ctx, policy, func(ctx context.Context) (*store.Store, error) {
+		return store.Open(ctx, s.deps.Pool)
+	}, onFail)
+	if err != nil {
+		return retry.UnlessStopped(ctx, err)
+	}
+	offsets, err := pgoffset.New(s.deps.Pool, store.Schema)
+	if err != nil {
+		return err
+	}
+	events, calls, results := s.cfg.topic("events"), s.cfg.topic("calls"), s.cfg.topic("reconcile.results")
+	specs := []kafka.TopicSpec{
+		{Name: events, Partitions: s.cfg.Partitions, ReplicationFactor: s.cfg.Kafka.ReplicationFactor},
+		{Name: calls, Partitions: s.cfg.Partitions, ReplicationFactor: s.cfg.Kafka.ReplicationFactor},
+		{Name: results, Partitions: s.cfg.Partitions, ReplicationFactor: s.cfg.Kafka.ReplicationFactor},
+	}
+	if err := retry.Forever(ctx, policy, func(ctx context.Context) error {
+		return kafka.EnsureTopics(ctx, s.cfg.Kafka.Brokers, specs...)
+	}, onFail); err != nil {
+		return retry.UnlessStopped(ctx, err)
+	}
+	w := kafka.NewWriter(kafka.WriterConfig{Brokers: s.cfg.Kafka.Brokers, MaxMessageBytes: s.cfg.Kafka.MaxMessageBytes, Logger: s.log})
+	defer w.Close()
+
+	var sched *schedule.Scheduler
+	jobs := api.NewJobs(s.fileJobs, st, func() {
+		if sched != nil {
+			sched.Reload()
+		}
+	})
+	handler := ingest.New(ingest.Config{Chain: s.cfg.Chain, Group: s.cfg.Group, GroupID: s.cfg.groupID(), EventsTopic: events, CallsTopic: calls},
+		st, offsets, func(block, timeMs uint64, n int) {
+			s.metrics.Records.Add(float64(n))
+			s.metrics.Height.Set(float64(block))
+			s.metrics.Time.Set(float64(timeMs) / 1000)
+		})
+	lag := func(ctx context.Context) (uint64, error) {
+		lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		return ingest.Lag(lctx, s.cfg.Kafka.Brokers, s.cfg.groupID(), offsets, events, calls)
+	}
+	runner := run.New(run.Config{Store: st, Job: jobs.Job, Source: s.cfg.Source, Clock: s.cfg.Clock, Poll: s.cfg.Poll, Log: s.log, Metrics: s.metrics,
+		CaughtUp: func(ctx context.Context) (bool, error) {
+			n, err := lag(ctx)
+			return err == nil && n == 0, err
+		},
+		Publish: func(ctx context.Context, r *store.Run) error {
+			v, err := proto.Marshal(api.RunToProto(r, s.cfg.Chain, s.cfg.Group))
+			if err != nil {
+				return err
+			}
+			pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer cancel()
+			return w.WriteMessages(pctx, kafkago.Message{Topic: results, Key: []byte(r.Job), Value: v,
+				Headers: kafka.Headers(kafka.ContentTypeProtobuf, string(proto.MessageName(&reconcilev1.Run{})), 0)})
+		}})
+	sched = schedule.New(schedule.Config{Clock: s.cfg.Clock, Log: s.log,
+		Jobs: func(ctx context.Context) ([]*job.Job, error) {
+			all, err := jobs.List(ctx)
+			out := make([]*job.Job, len(all))
+			for i, j := range all {
+				out[i] = j.Job
+			}
+			return out, err
+		},
+		Trigger: func(ctx context.Context, name, date string) error {
+			s.metrics.Triggers.WithLabelValues("schedule").Inc()
+			_, err := runner.Trigger(ctx, name, date, "")
+			return err
+		}})
+	consumer, err := kafka.NewConsumer(kafka.ConsumerConfig{Brokers: s.cfg.Kafka.Brokers, GroupID: s.cfg.groupID(), Topics: []string{events, calls},
+		MaxMessageBytes: s.cfg.Kafka.MaxMessageBytes, MaxBackoff: s.cfg.RetryMax, Offsets: offsets, Logger: s.log,
+		Registerer: s.deps.Metrics, HeartbeatInterval: s.cfg.HeartbeatInterval, SessionTimeout: s.cfg.SessionTimeout,
+		RebalanceTimeout: s.cfg.SessionTimeout, JoinGroupBackoff: s.cfg.HeartbeatInterval}, handler)
+	if err != nil {
+		return err
+	}
+	s.setErr(nil)
+	s.consumer.Store(consumer)
+	s.backend.Store(&api.Backend{Store: st, Jobs: jobs, Runner: runner, Chain: s.cfg.Chain, Group: s.cfg.Group, GroupID: s.cfg.groupID(),
+		Halts: consumer.Halts, Lag: s.lagValue, Metrics: s.metrics})
+	s.log.Info("reconcile running", zap.Strings("topics", []string{events, calls}), zap.String("group", s.cfg.groupID()), zap.Int("file_jobs", len(s.fileJobs)))
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return consumer.Run(gctx) })
+	g.Go(func() error { return runner.Run(gctx) })
+	g.Go(func() error { return sched.Run(gctx) })
+	g.Go(func() error { s.measureLag(gctx, lag); return nil })
+	return g.Wait()
+}
+
+// measureLag measures the lag every few seconds until ctx ends.
+func (s *Service) measureLag(ctx context.Context, lag func(context.Context) (uint64, error)) {
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		if n, err := lag(ctx); err == nil {
+			s.mu.Lock()
+			s.lag, s.hasLag = n, true
+			s.mu.Unlock()
+			s.metrics.Lag.Set(float64(n))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (s *Service) lagValue() (uint64, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lag, s.hasLag
 }
 
 // Command returns the reconcile process description, used by cmd/reconcile and `bcosdata reconcile`.

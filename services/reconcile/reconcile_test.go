@@ -8,10 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
-	"go.uber.org/zap/zaptest/observer"
-
 	"github.com/bcosdata/bcosdata/libs/app"
 	"github.com/bcosdata/bcosdata/libs/postgres"
 )
@@ -57,26 +53,6 @@ func TestNewRejectsBadFlagsNamingThem(t *testing.T) {
 				t.Fatalf("New = %v, want a usage error containing %q", err, tc.want)
 			}
 		})
-	}
-}
-
-// TestRunWaitsForShutdown proves the skeleton can be hosted: Run says once at Warn that the
-// reconcile processing is not in this build, keeps running, and returns nil when its context ends.
-func TestRunWaitsForShutdown(t *testing.T) {
-	core, logs := observer.New(zapcore.WarnLevel)
-	svc, err := New(defaults(t), app.Deps{Log: zap.New(core)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("Run = %v, want nil at shutdown", err)
-	}
-	if n := logs.FilterMessageSnippet("matching not in this build").Len(); n != 1 || logs.Len() != 1 {
-		t.Fatalf("logged %v, want one warning that matching is not in this build", logs.All())
 	}
 }
 

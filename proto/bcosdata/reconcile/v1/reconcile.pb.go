@@ -4,14 +4,18 @@
 // 	protoc        (unknown)
 // source: bcosdata/reconcile/v1/reconcile.proto
 
-// Package bcosdata.reconcile.v1 is the reconcile service API (first draft): runs that compare
-// business files with on-chain records, and their three-way results.
+// Package bcosdata.reconcile.v1 is the reconcile service API: jobs that compare business files
+// with on-chain records, their runs and three-way results.
+//
+// JSON-friendly: no bytes fields; hashes and addresses are 0x hex strings, amounts exact
+// decimal strings in chain units.
 
 package reconcilev1
 
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -30,10 +34,11 @@ type RunState int32
 
 const (
 	RunState_RUN_STATE_UNSPECIFIED RunState = 0
-	RunState_RUN_STATE_PENDING     RunState = 1
-	RunState_RUN_STATE_RUNNING     RunState = 2
-	RunState_RUN_STATE_SUCCEEDED   RunState = 3
-	RunState_RUN_STATE_FAILED      RunState = 4
+	// Waiting to start, or to be retried.
+	RunState_RUN_STATE_PENDING   RunState = 1
+	RunState_RUN_STATE_RUNNING   RunState = 2
+	RunState_RUN_STATE_SUCCEEDED RunState = 3
+	RunState_RUN_STATE_FAILED    RunState = 4
 )
 
 // Enum value maps for RunState.
@@ -81,19 +86,25 @@ func (RunState) EnumDescriptor() ([]byte, []int) {
 	return file_bcosdata_reconcile_v1_reconcile_proto_rawDescGZIP(), []int{0}
 }
 
-// Outcome is the three-way result of one record.
+// Outcome is what a reconciliation reports for a business row or a chain record.
 type Outcome int32
 
 const (
 	Outcome_OUTCOME_UNSPECIFIED Outcome = 0
-	// Present in both, fields equal.
+	// Keys match, fields equal.
 	Outcome_OUTCOME_MATCHED Outcome = 1
-	// Present in both, fields differ.
+	// Keys match, a field differs.
 	Outcome_OUTCOME_MISMATCHED Outcome = 2
-	// In the business file only.
-	Outcome_OUTCOME_BUSINESS_ONLY Outcome = 3
-	// On chain only.
-	Outcome_OUTCOME_CHAIN_ONLY Outcome = 4
+	// A business row whose key is on no chain record.
+	Outcome_OUTCOME_MISSING_ON_CHAIN Outcome = 3
+	// A chain record whose key is on no business row.
+	Outcome_OUTCOME_MISSING_IN_BUSINESS Outcome = 4
+	// A key several business rows carry (each of them).
+	Outcome_OUTCOME_DUPLICATE_IN_BUSINESS Outcome = 5
+	// A key several chain records carry (each of them, and the business row).
+	Outcome_OUTCOME_DUPLICATE_ON_CHAIN Outcome = 6
+	// A business row that could not be read.
+	Outcome_OUTCOME_MALFORMED Outcome = 7
 )
 
 // Enum value maps for Outcome.
@@ -102,15 +113,21 @@ var (
 		0: "OUTCOME_UNSPECIFIED",
 		1: "OUTCOME_MATCHED",
 		2: "OUTCOME_MISMATCHED",
-		3: "OUTCOME_BUSINESS_ONLY",
-		4: "OUTCOME_CHAIN_ONLY",
+		3: "OUTCOME_MISSING_ON_CHAIN",
+		4: "OUTCOME_MISSING_IN_BUSINESS",
+		5: "OUTCOME_DUPLICATE_IN_BUSINESS",
+		6: "OUTCOME_DUPLICATE_ON_CHAIN",
+		7: "OUTCOME_MALFORMED",
 	}
 	Outcome_value = map[string]int32{
-		"OUTCOME_UNSPECIFIED":   0,
-		"OUTCOME_MATCHED":       1,
-		"OUTCOME_MISMATCHED":    2,
-		"OUTCOME_BUSINESS_ONLY": 3,
-		"OUTCOME_CHAIN_ONLY":    4,
+		"OUTCOME_UNSPECIFIED":           0,
+		"OUTCOME_MATCHED":               1,
+		"OUTCOME_MISMATCHED":            2,
+		"OUTCOME_MISSING_ON_CHAIN":      3,
+		"OUTCOME_MISSING_IN_BUSINESS":   4,
+		"OUTCOME_DUPLICATE_IN_BUSINESS": 5,
+		"OUTCOME_DUPLICATE_ON_CHAIN":    6,
+		"OUTCOME_MALFORMED":             7,
 	}
 )
 
@@ -141,33 +158,56 @@ func (Outcome) EnumDescriptor() ([]byte, []int) {
 	return file_bcosdata_reconcile_v1_reconcile_proto_rawDescGZIP(), []int{1}
 }
 
-// StartRunRequest names the file and the matching rule.
-type StartRunRequest struct {
+// Job is one reconciliation job, as in the -jobs file (see the service README).
+type Job struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// e.g. "file:///data/biz/2026-11-21.csv", "sftp://…", "s3://…".
-	FileUri string `protobuf:"bytes,1,opt,name=file_uri,json=fileUri,proto3" json:"file_uri,omitempty"`
-	// csv, txt, json or xlsx; empty infers it from the name.
-	Format string `protobuf:"bytes,2,opt,name=format,proto3" json:"format,omitempty"`
-	// Name of a configured rule set (key fields, compared fields, contract and event).
-	Rule          string `protobuf:"bytes,3,opt,name=rule,proto3" json:"rule,omitempty"`
+	// Letters, digits, _ and -; at most 63.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Directory URI of the business files: file://, sftp://, ftp://, s3://, http(s)://.
+	Source        string         `protobuf:"bytes,2,opt,name=source,proto3" json:"source,omitempty"`
+	SourceOptions *SourceOptions `protobuf:"bytes,3,opt,name=source_options,json=sourceOptions,proto3" json:"source_options,omitempty"`
+	// File name with {…} Java date placeholders of the business date.
+	Pattern string `protobuf:"bytes,4,opt,name=pattern,proto3" json:"pattern,omitempty"`
+	// csv, txt, json, jsonl or xlsx; default from the pattern's extension.
+	Format  string          `protobuf:"bytes,5,opt,name=format,proto3" json:"format,omitempty"`
+	Options *FormatOptions  `protobuf:"bytes,6,opt,name=options,proto3" json:"options,omitempty"`
+	Chain   *ChainSelector  `protobuf:"bytes,7,opt,name=chain,proto3" json:"chain,omitempty"`
+	Key     []*KeyMapping   `protobuf:"bytes,8,rep,name=key,proto3" json:"key,omitempty"`
+	Fields  []*FieldMapping `protobuf:"bytes,9,rep,name=fields,proto3" json:"fields,omitempty"`
+	// The business column of fields summed in totals.
+	Amount string `protobuf:"bytes,10,opt,name=amount,proto3" json:"amount,omitempty"`
+	// one-to-one (default); many-to-one and one-to-many are not in this build.
+	Match  string       `protobuf:"bytes,11,opt,name=match,proto3" json:"match,omitempty"`
+	Window *Window      `protobuf:"bytes,12,opt,name=window,proto3" json:"window,omitempty"`
+	Errors *ErrorBudget `protobuf:"bytes,13,opt,name=errors,proto3" json:"errors,omitempty"`
+	// Cron expression; empty for runs triggered by hand only.
+	Schedule string `protobuf:"bytes,14,opt,name=schedule,proto3" json:"schedule,omitempty"`
+	// Days before the scheduled time's date the business date is (default 1).
+	DaysBack *int32               `protobuf:"varint,15,opt,name=days_back,json=daysBack,proto3,oneof" json:"days_back,omitempty"`
+	Timeout  *durationpb.Duration `protobuf:"bytes,16,opt,name=timeout,proto3" json:"timeout,omitempty"`
+	Retries  *RetryPolicy         `protobuf:"bytes,17,opt,name=retries,proto3" json:"retries,omitempty"`
+	// Directory URI for result files (not written by this build).
+	Results string `protobuf:"bytes,18,opt,name=results,proto3" json:"results,omitempty"`
+	// Output only: "file" for a job of the -jobs file, "api" for one created over the API.
+	Origin        string `protobuf:"bytes,19,opt,name=origin,proto3" json:"origin,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *StartRunRequest) Reset() {
-	*x = StartRunRequest{}
+func (x *Job) Reset() {
+	*x = Job{}
 	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[0]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *StartRunRequest) String() string {
+func (x *Job) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*StartRunRequest) ProtoMessage() {}
+func (*Job) ProtoMessage() {}
 
-func (x *StartRunRequest) ProtoReflect() protoreflect.Message {
+func (x *Job) ProtoReflect() protoreflect.Message {
 	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[0]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -179,55 +219,1133 @@ func (x *StartRunRequest) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use StartRunRequest.ProtoReflect.Descriptor instead.
-func (*StartRunRequest) Descriptor() ([]byte, []int) {
+// Deprecated: Use Job.ProtoReflect.Descriptor instead.
+func (*Job) Descriptor() ([]byte, []int) {
 	return file_bcosdata_reconcile_v1_reconcile_proto_rawDescGZIP(), []int{0}
 }
 
-func (x *StartRunRequest) GetFileUri() string {
+func (x *Job) GetName() string {
 	if x != nil {
-		return x.FileUri
+		return x.Name
 	}
 	return ""
 }
 
-func (x *StartRunRequest) GetFormat() string {
+func (x *Job) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *Job) GetSourceOptions() *SourceOptions {
+	if x != nil {
+		return x.SourceOptions
+	}
+	return nil
+}
+
+func (x *Job) GetPattern() string {
+	if x != nil {
+		return x.Pattern
+	}
+	return ""
+}
+
+func (x *Job) GetFormat() string {
 	if x != nil {
 		return x.Format
 	}
 	return ""
 }
 
-func (x *StartRunRequest) GetRule() string {
+func (x *Job) GetOptions() *FormatOptions {
 	if x != nil {
-		return x.Rule
+		return x.Options
+	}
+	return nil
+}
+
+func (x *Job) GetChain() *ChainSelector {
+	if x != nil {
+		return x.Chain
+	}
+	return nil
+}
+
+func (x *Job) GetKey() []*KeyMapping {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *Job) GetFields() []*FieldMapping {
+	if x != nil {
+		return x.Fields
+	}
+	return nil
+}
+
+func (x *Job) GetAmount() string {
+	if x != nil {
+		return x.Amount
 	}
 	return ""
 }
 
-// StartRunResponse returns the new run.
-type StartRunResponse struct {
+func (x *Job) GetMatch() string {
+	if x != nil {
+		return x.Match
+	}
+	return ""
+}
+
+func (x *Job) GetWindow() *Window {
+	if x != nil {
+		return x.Window
+	}
+	return nil
+}
+
+func (x *Job) GetErrors() *ErrorBudget {
+	if x != nil {
+		return x.Errors
+	}
+	return nil
+}
+
+func (x *Job) GetSchedule() string {
+	if x != nil {
+		return x.Schedule
+	}
+	return ""
+}
+
+func (x *Job) GetDaysBack() int32 {
+	if x != nil && x.DaysBack != nil {
+		return *x.DaysBack
+	}
+	return 0
+}
+
+func (x *Job) GetTimeout() *durationpb.Duration {
+	if x != nil {
+		return x.Timeout
+	}
+	return nil
+}
+
+func (x *Job) GetRetries() *RetryPolicy {
+	if x != nil {
+		return x.Retries
+	}
+	return nil
+}
+
+func (x *Job) GetResults() string {
+	if x != nil {
+		return x.Results
+	}
+	return ""
+}
+
+func (x *Job) GetOrigin() string {
+	if x != nil {
+		return x.Origin
+	}
+	return ""
+}
+
+// SourceOptions configures the connection to the source. Secrets only by variable name.
+type SourceOptions struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Endpoint      string                 `protobuf:"bytes,1,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	Region        string                 `protobuf:"bytes,2,opt,name=region,proto3" json:"region,omitempty"`
+	PathStyle     bool                   `protobuf:"varint,3,opt,name=path_style,json=pathStyle,proto3" json:"path_style,omitempty"`
+	Insecure      bool                   `protobuf:"varint,4,opt,name=insecure,proto3" json:"insecure,omitempty"`
+	AccessKeyEnv  string                 `protobuf:"bytes,5,opt,name=access_key_env,json=accessKeyEnv,proto3" json:"access_key_env,omitempty"`
+	SecretKeyEnv  string                 `protobuf:"bytes,6,opt,name=secret_key_env,json=secretKeyEnv,proto3" json:"secret_key_env,omitempty"`
+	PasswordEnv   string                 `protobuf:"bytes,7,opt,name=password_env,json=passwordEnv,proto3" json:"password_env,omitempty"`
+	KeyFile       string                 `protobuf:"bytes,8,opt,name=key_file,json=keyFile,proto3" json:"key_file,omitempty"`
+	KnownHosts    string                 `protobuf:"bytes,9,opt,name=known_hosts,json=knownHosts,proto3" json:"known_hosts,omitempty"`
+	HostKey       string                 `protobuf:"bytes,10,opt,name=host_key,json=hostKey,proto3" json:"host_key,omitempty"`
+	Tls           bool                   `protobuf:"varint,11,opt,name=tls,proto3" json:"tls,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SourceOptions) Reset() {
+	*x = SourceOptions{}
+	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SourceOptions) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SourceOptions) ProtoMessage() {}
+
+func (x *SourceOptions) ProtoReflect() protoreflect.Message {
+	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SourceOptions.ProtoReflect.Descriptor instead.
+func (*SourceOptions) Descriptor() ([]byte, []int) {
+	return file_bcosdata_reconcile_v1_reconcile_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *SourceOptions) GetEndpoint() string {
+	if x != nil {
+		return x.Endpoint
+	}
+	return ""
+}
+
+func (x *SourceOptions) GetRegion() string {
+	if x != nil {
+		return x.Region
+	}
+	return ""
+}
+
+func (x *SourceOptions) GetPathStyle() bool {
+	if x != nil {
+		return x.PathStyle
+	}
+	return false
+}
+
+func (x *SourceOptions) GetInsecure() bool {
+	if x != nil {
+		return x.Insecure
+	}
+	return false
+}
+
+func (x *SourceOptions) GetAccessKeyEnv() string {
+	if x != nil {
+		return x.AccessKeyEnv
+	}
+	return ""
+}
+
+func (x *SourceOptions) GetSecretKeyEnv() string {
+	if x != nil {
+		return x.SecretKeyEnv
+	}
+	return ""
+}
+
+func (x *SourceOptions) GetPasswordEnv() string {
+	if x != nil {
+		return x.PasswordEnv
+	}
+	return ""
+}
+
+func (x *SourceOptions) GetKeyFile() string {
+	if x != nil {
+		return x.KeyFile
+	}
+	return ""
+}
+
+func (x *SourceOptions) GetKnownHosts() string {
+	if x != nil {
+		return x.KnownHosts
+	}
+	return ""
+}
+
+func (x *SourceOptions) GetHostKey() string {
+	if x != nil {
+		return x.HostKey
+	}
+	return ""
+}
+
+func (x *SourceOptions) GetTls() bool {
+	if x != nil {
+		return x.Tls
+	}
+	return false
+}
+
+// FormatOptions says how to read the business file.
+type FormatOptions struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Delimiter     string                 `protobuf:"bytes,1,opt,name=delimiter,proto3" json:"delimiter,omitempty"`
+	Header        *bool                  `protobuf:"varint,2,opt,name=header,proto3,oneof" json:"header,omitempty"`
+	Columns       []string               `protobuf:"bytes,3,rep,name=columns,proto3" json:"columns,omitempty"`
+	Sheet         string                 `protobuf:"bytes,4,opt,name=sheet,proto3" json:"sheet,omitempty"`
+	HeaderRow     int32                  `protobuf:"varint,5,opt,name=header_row,json=headerRow,proto3" json:"header_row,omitempty"`
+	Encoding      string                 `protobuf:"bytes,6,opt,name=encoding,proto3" json:"encoding,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FormatOptions) Reset() {
+	*x = FormatOptions{}
+	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FormatOptions) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FormatOptions) ProtoMessage() {}
+
+func (x *FormatOptions) ProtoReflect() protoreflect.Message {
+	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FormatOptions.ProtoReflect.Descriptor instead.
+func (*FormatOptions) Descriptor() ([]byte, []int) {
+	return file_bcosdata_reconcile_v1_reconcile_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *FormatOptions) GetDelimiter() string {
+	if x != nil {
+		return x.Delimiter
+	}
+	return ""
+}
+
+func (x *FormatOptions) GetHeader() bool {
+	if x != nil && x.Header != nil {
+		return *x.Header
+	}
+	return false
+}
+
+func (x *FormatOptions) GetColumns() []string {
+	if x != nil {
+		return x.Columns
+	}
+	return nil
+}
+
+func (x *FormatOptions) GetSheet() string {
+	if x != nil {
+		return x.Sheet
+	}
+	return ""
+}
+
+func (x *FormatOptions) GetHeaderRow() int32 {
+	if x != nil {
+		return x.HeaderRow
+	}
+	return 0
+}
+
+func (x *FormatOptions) GetEncoding() string {
+	if x != nil {
+		return x.Encoding
+	}
+	return ""
+}
+
+// ChainSelector selects the on-chain records.
+type ChainSelector struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Contract name as export decodes it.
+	Contract string `protobuf:"bytes,1,opt,name=contract,proto3" json:"contract,omitempty"`
+	// An event or a method: a name, or a canonical signature.
+	//
+	// Types that are valid to be assigned to Selector:
+	//
+	//	*ChainSelector_Event
+	//	*ChainSelector_Method
+	Selector isChainSelector_Selector `protobuf_oneof:"selector"`
+	// Field → accepted values.
+	Filters       map[string]*StringList `protobuf:"bytes,4,rep,name=filters,proto3" json:"filters,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChainSelector) Reset() {
+	*x = ChainSelector{}
+	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChainSelector) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChainSelector) ProtoMessage() {}
+
+func (x *ChainSelector) ProtoReflect() protoreflect.Message {
+	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChainSelector.ProtoReflect.Descriptor instead.
+func (*ChainSelector) Descriptor() ([]byte, []int) {
+	return file_bcosdata_reconcile_v1_reconcile_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ChainSelector) GetContract() string {
+	if x != nil {
+		return x.Contract
+	}
+	return ""
+}
+
+func (x *ChainSelector) GetSelector() isChainSelector_Selector {
+	if x != nil {
+		return x.Selector
+	}
+	return nil
+}
+
+func (x *ChainSelector) GetEvent() string {
+	if x != nil {
+		if x, ok := x.Selector.(*ChainSelector_Event); ok {
+			return x.Event
+		}
+	}
+	return ""
+}
+
+func (x *ChainSelector) GetMethod() string {
+	if x != nil {
+		if x, ok := x.Selector.(*ChainSelector_Method); ok {
+			return x.Method
+		}
+	}
+	return ""
+}
+
+func (x *ChainSelector) GetFilters() map[string]*StringList {
+	if x != nil {
+		return x.Filters
+	}
+	return nil
+}
+
+type isChainSelector_Selector interface {
+	isChainSelector_Selector()
+}
+
+type ChainSelector_Event struct {
+	Event string `protobuf:"bytes,2,opt,name=event,proto3,oneof"`
+}
+
+type ChainSelector_Method struct {
+	Method string `protobuf:"bytes,3,opt,name=method,proto3,oneof"`
+}
+
+func (*ChainSelector_Event) isChainSelector_Selector() {}
+
+func (*ChainSelector_Method) isChainSelector_Selector() {}
+
+// StringList is a list of strings (a map value).
+type StringList struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Values        []string               `protobuf:"bytes,1,rep,name=values,proto3" json:"values,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StringList) Reset() {
+	*x = StringList{}
+	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StringList) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StringList) ProtoMessage() {}
+
+func (x *StringList) ProtoReflect() protoreflect.Message {
+	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StringList.ProtoReflect.Descriptor instead.
+func (*StringList) Descriptor() ([]byte, []int) {
+	return file_bcosdata_reconcile_v1_reconcile_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *StringList) GetValues() []string {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
+
+// KeyMapping pairs a business key column with a chain field.
+type KeyMapping struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Business      string                 `protobuf:"bytes,1,opt,name=business,proto3" json:"business,omitempty"`
+	Chain         string                 `protobuf:"bytes,2,opt,name=chain,proto3" json:"chain,omitempty"`
+	Compare       string                 `protobuf:"bytes,3,opt,name=compare,proto3" json:"compare,omitempty"`
+	Scale         int32                  `protobuf:"varint,4,opt,name=scale,proto3" json:"scale,omitempty"`
+	Map           map[string]string      `protobuf:"bytes,5,rep,name=map,proto3" json:"map,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KeyMapping) Reset() {
+	*x = KeyMapping{}
+	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeyMapping) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeyMapping) ProtoMessage() {}
+
+func (x *KeyMapping) ProtoReflect() protoreflect.Message {
+	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeyMapping.ProtoReflect.Descriptor instead.
+func (*KeyMapping) Descriptor() ([]byte, []int) {
+	return file_bcosdata_reconcile_v1_reconcile_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *KeyMapping) GetBusiness() string {
+	if x != nil {
+		return x.Business
+	}
+	return ""
+}
+
+func (x *KeyMapping) GetChain() string {
+	if x != nil {
+		return x.Chain
+	}
+	return ""
+}
+
+func (x *KeyMapping) GetCompare() string {
+	if x != nil {
+		return x.Compare
+	}
+	return ""
+}
+
+func (x *KeyMapping) GetScale() int32 {
+	if x != nil {
+		return x.Scale
+	}
+	return 0
+}
+
+func (x *KeyMapping) GetMap() map[string]string {
+	if x != nil {
+		return x.Map
+	}
+	return nil
+}
+
+// FieldMapping is a compared field.
+type FieldMapping struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Business      string                 `protobuf:"bytes,1,opt,name=business,proto3" json:"business,omitempty"`
+	Chain         string                 `protobuf:"bytes,2,opt,name=chain,proto3" json:"chain,omitempty"`
+	Compare       string                 `protobuf:"bytes,3,opt,name=compare,proto3" json:"compare,omitempty"`
+	Scale         int32                  `protobuf:"varint,4,opt,name=scale,proto3" json:"scale,omitempty"`
+	Tolerance     string                 `protobuf:"bytes,5,opt,name=tolerance,proto3" json:"tolerance,omitempty"`
+	Relative      string                 `protobuf:"bytes,6,opt,name=relative,proto3" json:"relative,omitempty"`
+	Format        string                 `protobuf:"bytes,7,opt,name=format,proto3" json:"format,omitempty"`
+	Zone          string                 `protobuf:"bytes,8,opt,name=zone,proto3" json:"zone,omitempty"`
+	Unit          string                 `protobuf:"bytes,9,opt,name=unit,proto3" json:"unit,omitempty"`
+	Map           map[string]string      `protobuf:"bytes,10,rep,name=map,proto3" json:"map,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FieldMapping) Reset() {
+	*x = FieldMapping{}
+	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FieldMapping) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FieldMapping) ProtoMessage() {}
+
+func (x *FieldMapping) ProtoReflect() protoreflect.Message {
+	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FieldMapping.ProtoReflect.Descriptor instead.
+func (*FieldMapping) Descriptor() ([]byte, []int) {
+	return file_bcosdata_reconcile_v1_reconcile_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *FieldMapping) GetBusiness() string {
+	if x != nil {
+		return x.Business
+	}
+	return ""
+}
+
+func (x *FieldMapping) GetChain() string {
+	if x != nil {
+		return x.Chain
+	}
+	return ""
+}
+
+func (x *FieldMapping) GetCompare() string {
+	if x != nil {
+		return x.Compare
+	}
+	return ""
+}
+
+func (x *FieldMapping) GetScale() int32 {
+	if x != nil {
+		return x.Scale
+	}
+	return 0
+}
+
+func (x *FieldMapping) GetTolerance() string {
+	if x != nil {
+		return x.Tolerance
+	}
+	return ""
+}
+
+func (x *FieldMapping) GetRelative() string {
+	if x != nil {
+		return x.Relative
+	}
+	return ""
+}
+
+func (x *FieldMapping) GetFormat() string {
+	if x != nil {
+		return x.Format
+	}
+	return ""
+}
+
+func (x *FieldMapping) GetZone() string {
+	if x != nil {
+		return x.Zone
+	}
+	return ""
+}
+
+func (x *FieldMapping) GetUnit() string {
+	if x != nil {
+		return x.Unit
+	}
+	return ""
+}
+
+func (x *FieldMapping) GetMap() map[string]string {
+	if x != nil {
+		return x.Map
+	}
+	return nil
+}
+
+// Window turns a business date into a block-time range and bounds the wait for the chain.
+type Window struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Zone          string                 `protobuf:"bytes,1,opt,name=zone,proto3" json:"zone,omitempty"`
+	Grace         *durationpb.Duration   `protobuf:"bytes,2,opt,name=grace,proto3" json:"grace,omitempty"`
+	Wait          *durationpb.Duration   `protobuf:"bytes,3,opt,name=wait,proto3" json:"wait,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Window) Reset() {
+	*x = Window{}
+	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Window) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Window) ProtoMessage() {}
+
+func (x *Window) ProtoReflect() protoreflect.Message {
+	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Window.ProtoReflect.Descriptor instead.
+func (*Window) Descriptor() ([]byte, []int) {
+	return file_bcosdata_reconcile_v1_reconcile_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *Window) GetZone() string {
+	if x != nil {
+		return x.Zone
+	}
+	return ""
+}
+
+func (x *Window) GetGrace() *durationpb.Duration {
+	if x != nil {
+		return x.Grace
+	}
+	return nil
+}
+
+func (x *Window) GetWait() *durationpb.Duration {
+	if x != nil {
+		return x.Wait
+	}
+	return nil
+}
+
+// ErrorBudget is how many malformed rows a run tolerates; none when unset.
+type ErrorBudget struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Budget:
+	//
+	//	*ErrorBudget_MaxRows
+	//	*ErrorBudget_MaxShare
+	Budget        isErrorBudget_Budget `protobuf_oneof:"budget"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ErrorBudget) Reset() {
+	*x = ErrorBudget{}
+	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ErrorBudget) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ErrorBudget) ProtoMessage() {}
+
+func (x *ErrorBudget) ProtoReflect() protoreflect.Message {
+	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ErrorBudget.ProtoReflect.Descriptor instead.
+func (*ErrorBudget) Descriptor() ([]byte, []int) {
+	return file_bcosdata_reconcile_v1_reconcile_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ErrorBudget) GetBudget() isErrorBudget_Budget {
+	if x != nil {
+		return x.Budget
+	}
+	return nil
+}
+
+func (x *ErrorBudget) GetMaxRows() int32 {
+	if x != nil {
+		if x, ok := x.Budget.(*ErrorBudget_MaxRows); ok {
+			return x.MaxRows
+		}
+	}
+	return 0
+}
+
+func (x *ErrorBudget) GetMaxShare() float64 {
+	if x != nil {
+		if x, ok := x.Budget.(*ErrorBudget_MaxShare); ok {
+			return x.MaxShare
+		}
+	}
+	return 0
+}
+
+type isErrorBudget_Budget interface {
+	isErrorBudget_Budget()
+}
+
+type ErrorBudget_MaxRows struct {
+	MaxRows int32 `protobuf:"varint,1,opt,name=max_rows,json=maxRows,proto3,oneof"`
+}
+
+type ErrorBudget_MaxShare struct {
+	MaxShare float64 `protobuf:"fixed64,2,opt,name=max_share,json=maxShare,proto3,oneof"`
+}
+
+func (*ErrorBudget_MaxRows) isErrorBudget_Budget() {}
+
+func (*ErrorBudget_MaxShare) isErrorBudget_Budget() {}
+
+// RetryPolicy is how often a failed or stuck run is tried again.
+type RetryPolicy struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Max           *int32                 `protobuf:"varint,1,opt,name=max,proto3,oneof" json:"max,omitempty"`
+	Backoff       *durationpb.Duration   `protobuf:"bytes,2,opt,name=backoff,proto3" json:"backoff,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RetryPolicy) Reset() {
+	*x = RetryPolicy{}
+	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RetryPolicy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RetryPolicy) ProtoMessage() {}
+
+func (x *RetryPolicy) ProtoReflect() protoreflect.Message {
+	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RetryPolicy.ProtoReflect.Descriptor instead.
+func (*RetryPolicy) Descriptor() ([]byte, []int) {
+	return file_bcosdata_reconcile_v1_reconcile_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *RetryPolicy) GetMax() int32 {
+	if x != nil && x.Max != nil {
+		return *x.Max
+	}
+	return 0
+}
+
+func (x *RetryPolicy) GetBackoff() *durationpb.Duration {
+	if x != nil {
+		return x.Backoff
+	}
+	return nil
+}
+
+// CreateJobRequest holds the new job.
+type CreateJobRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Job           *Job                   `protobuf:"bytes,1,opt,name=job,proto3" json:"job,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateJobRequest) Reset() {
+	*x = CreateJobRequest{}
+	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateJobRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateJobRequest) ProtoMessage() {}
+
+func (x *CreateJobRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateJobRequest.ProtoReflect.Descriptor instead.
+func (*CreateJobRequest) Descriptor() ([]byte, []int) {
+	return file_bcosdata_reconcile_v1_reconcile_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *CreateJobRequest) GetJob() *Job {
+	if x != nil {
+		return x.Job
+	}
+	return nil
+}
+
+// CreateJobResponse returns the stored job.
+type CreateJobResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Job           *Job                   `protobuf:"bytes,1,opt,name=job,proto3" json:"job,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateJobResponse) Reset() {
+	*x = CreateJobResponse{}
+	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateJobResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateJobResponse) ProtoMessage() {}
+
+func (x *CreateJobResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateJobResponse.ProtoReflect.Descriptor instead.
+func (*CreateJobResponse) Descriptor() ([]byte, []int) {
+	return file_bcosdata_reconcile_v1_reconcile_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *CreateJobResponse) GetJob() *Job {
+	if x != nil {
+		return x.Job
+	}
+	return nil
+}
+
+// GetJobResponse returns the job.
+type GetJobResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Job           *Job                   `protobuf:"bytes,1,opt,name=job,proto3" json:"job,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetJobResponse) Reset() {
+	*x = GetJobResponse{}
+	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetJobResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetJobResponse) ProtoMessage() {}
+
+func (x *GetJobResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetJobResponse.ProtoReflect.Descriptor instead.
+func (*GetJobResponse) Descriptor() ([]byte, []int) {
+	return file_bcosdata_reconcile_v1_reconcile_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *GetJobResponse) GetJob() *Job {
+	if x != nil {
+		return x.Job
+	}
+	return nil
+}
+
+// UpdateJobResponse returns the stored job.
+type UpdateJobResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Job           *Job                   `protobuf:"bytes,1,opt,name=job,proto3" json:"job,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateJobResponse) Reset() {
+	*x = UpdateJobResponse{}
+	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateJobResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateJobResponse) ProtoMessage() {}
+
+func (x *UpdateJobResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateJobResponse.ProtoReflect.Descriptor instead.
+func (*UpdateJobResponse) Descriptor() ([]byte, []int) {
+	return file_bcosdata_reconcile_v1_reconcile_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *UpdateJobResponse) GetJob() *Job {
+	if x != nil {
+		return x.Job
+	}
+	return nil
+}
+
+// DeleteJobResponse is empty.
+type DeleteJobResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteJobResponse) Reset() {
+	*x = DeleteJobResponse{}
+	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteJobResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteJobResponse) ProtoMessage() {}
+
+func (x *DeleteJobResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteJobResponse.ProtoReflect.Descriptor instead.
+func (*DeleteJobResponse) Descriptor() ([]byte, []int) {
+	return file_bcosdata_reconcile_v1_reconcile_proto_rawDescGZIP(), []int{14}
+}
+
+// TriggerRunResponse returns the new run (pending).
+type TriggerRunResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Run           *Run                   `protobuf:"bytes,1,opt,name=run,proto3" json:"run,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *StartRunResponse) Reset() {
-	*x = StartRunResponse{}
-	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[1]
+func (x *TriggerRunResponse) Reset() {
+	*x = TriggerRunResponse{}
+	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *StartRunResponse) String() string {
+func (x *TriggerRunResponse) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*StartRunResponse) ProtoMessage() {}
+func (*TriggerRunResponse) ProtoMessage() {}
 
-func (x *StartRunResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[1]
+func (x *TriggerRunResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -238,61 +1356,16 @@ func (x *StartRunResponse) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use StartRunResponse.ProtoReflect.Descriptor instead.
-func (*StartRunResponse) Descriptor() ([]byte, []int) {
-	return file_bcosdata_reconcile_v1_reconcile_proto_rawDescGZIP(), []int{1}
+// Deprecated: Use TriggerRunResponse.ProtoReflect.Descriptor instead.
+func (*TriggerRunResponse) Descriptor() ([]byte, []int) {
+	return file_bcosdata_reconcile_v1_reconcile_proto_rawDescGZIP(), []int{15}
 }
 
-func (x *StartRunResponse) GetRun() *Run {
+func (x *TriggerRunResponse) GetRun() *Run {
 	if x != nil {
 		return x.Run
 	}
 	return nil
-}
-
-// GetRunRequest selects a run.
-type GetRunRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	RunId         string                 `protobuf:"bytes,1,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *GetRunRequest) Reset() {
-	*x = GetRunRequest{}
-	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[2]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *GetRunRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*GetRunRequest) ProtoMessage() {}
-
-func (x *GetRunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[2]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use GetRunRequest.ProtoReflect.Descriptor instead.
-func (*GetRunRequest) Descriptor() ([]byte, []int) {
-	return file_bcosdata_reconcile_v1_reconcile_proto_rawDescGZIP(), []int{2}
-}
-
-func (x *GetRunRequest) GetRunId() string {
-	if x != nil {
-		return x.RunId
-	}
-	return ""
 }
 
 // GetRunResponse returns the run.
@@ -305,7 +1378,7 @@ type GetRunResponse struct {
 
 func (x *GetRunResponse) Reset() {
 	*x = GetRunResponse{}
-	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[3]
+	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -317,7 +1390,7 @@ func (x *GetRunResponse) String() string {
 func (*GetRunResponse) ProtoMessage() {}
 
 func (x *GetRunResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[3]
+	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -330,7 +1403,7 @@ func (x *GetRunResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRunResponse.ProtoReflect.Descriptor instead.
 func (*GetRunResponse) Descriptor() ([]byte, []int) {
-	return file_bcosdata_reconcile_v1_reconcile_proto_rawDescGZIP(), []int{3}
+	return file_bcosdata_reconcile_v1_reconcile_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GetRunResponse) GetRun() *Run {
@@ -340,27 +1413,442 @@ func (x *GetRunResponse) GetRun() *Run {
 	return nil
 }
 
-// Run is one reconciliation: the message of the `bcos.<chain>.<group>.reconcile.results.v1` topic.
-type Run struct {
+// GetJobRequest names a job.
+type GetJobRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	RunId         string                 `protobuf:"bytes,1,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
-	State         RunState               `protobuf:"varint,2,opt,name=state,proto3,enum=bcosdata.reconcile.v1.RunState" json:"state,omitempty"`
-	FileUri       string                 `protobuf:"bytes,3,opt,name=file_uri,json=fileUri,proto3" json:"file_uri,omitempty"`
-	Rule          string                 `protobuf:"bytes,4,opt,name=rule,proto3" json:"rule,omitempty"`
-	Matched       uint64                 `protobuf:"varint,5,opt,name=matched,proto3" json:"matched,omitempty"`
-	Mismatched    uint64                 `protobuf:"varint,6,opt,name=mismatched,proto3" json:"mismatched,omitempty"`
-	BusinessOnly  uint64                 `protobuf:"varint,7,opt,name=business_only,json=businessOnly,proto3" json:"business_only,omitempty"`
-	ChainOnly     uint64                 `protobuf:"varint,8,opt,name=chain_only,json=chainOnly,proto3" json:"chain_only,omitempty"`
-	Error         string                 `protobuf:"bytes,9,opt,name=error,proto3" json:"error,omitempty"`
-	Started       *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=started,proto3" json:"started,omitempty"`
-	Finished      *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=finished,proto3" json:"finished,omitempty"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetJobRequest) Reset() {
+	*x = GetJobRequest{}
+	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetJobRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetJobRequest) ProtoMessage() {}
+
+func (x *GetJobRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetJobRequest.ProtoReflect.Descriptor instead.
+func (*GetJobRequest) Descriptor() ([]byte, []int) {
+	return file_bcosdata_reconcile_v1_reconcile_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *GetJobRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// ListJobsRequest asks for every job.
+type ListJobsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListJobsRequest) Reset() {
+	*x = ListJobsRequest{}
+	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListJobsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListJobsRequest) ProtoMessage() {}
+
+func (x *ListJobsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListJobsRequest.ProtoReflect.Descriptor instead.
+func (*ListJobsRequest) Descriptor() ([]byte, []int) {
+	return file_bcosdata_reconcile_v1_reconcile_proto_rawDescGZIP(), []int{18}
+}
+
+// ListJobsResponse lists jobs by name.
+type ListJobsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Jobs          []*Job                 `protobuf:"bytes,1,rep,name=jobs,proto3" json:"jobs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListJobsResponse) Reset() {
+	*x = ListJobsResponse{}
+	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListJobsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListJobsResponse) ProtoMessage() {}
+
+func (x *ListJobsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListJobsResponse.ProtoReflect.Descriptor instead.
+func (*ListJobsResponse) Descriptor() ([]byte, []int) {
+	return file_bcosdata_reconcile_v1_reconcile_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *ListJobsResponse) GetJobs() []*Job {
+	if x != nil {
+		return x.Jobs
+	}
+	return nil
+}
+
+// UpdateJobRequest holds the job replacing the one of the same name.
+type UpdateJobRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Job           *Job                   `protobuf:"bytes,1,opt,name=job,proto3" json:"job,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateJobRequest) Reset() {
+	*x = UpdateJobRequest{}
+	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateJobRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateJobRequest) ProtoMessage() {}
+
+func (x *UpdateJobRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateJobRequest.ProtoReflect.Descriptor instead.
+func (*UpdateJobRequest) Descriptor() ([]byte, []int) {
+	return file_bcosdata_reconcile_v1_reconcile_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *UpdateJobRequest) GetJob() *Job {
+	if x != nil {
+		return x.Job
+	}
+	return nil
+}
+
+// DeleteJobRequest names the job.
+type DeleteJobRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteJobRequest) Reset() {
+	*x = DeleteJobRequest{}
+	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteJobRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteJobRequest) ProtoMessage() {}
+
+func (x *DeleteJobRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteJobRequest.ProtoReflect.Descriptor instead.
+func (*DeleteJobRequest) Descriptor() ([]byte, []int) {
+	return file_bcosdata_reconcile_v1_reconcile_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *DeleteJobRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// TriggerRunRequest names the job and what to reconcile: a business date, a file, or both (the
+// file, compared with the date's window).
+type TriggerRunRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Job   string                 `protobuf:"bytes,1,opt,name=job,proto3" json:"job,omitempty"`
+	// YYYY-MM-DD in the job's zone.
+	BusinessDate string `protobuf:"bytes,2,opt,name=business_date,json=businessDate,proto3" json:"business_date,omitempty"`
+	// A file instead of the one the job's pattern names; alone, it is compared with every record
+	// the job selects.
+	FileUri       string `protobuf:"bytes,3,opt,name=file_uri,json=fileUri,proto3" json:"file_uri,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TriggerRunRequest) Reset() {
+	*x = TriggerRunRequest{}
+	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TriggerRunRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TriggerRunRequest) ProtoMessage() {}
+
+func (x *TriggerRunRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TriggerRunRequest.ProtoReflect.Descriptor instead.
+func (*TriggerRunRequest) Descriptor() ([]byte, []int) {
+	return file_bcosdata_reconcile_v1_reconcile_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *TriggerRunRequest) GetJob() string {
+	if x != nil {
+		return x.Job
+	}
+	return ""
+}
+
+func (x *TriggerRunRequest) GetBusinessDate() string {
+	if x != nil {
+		return x.BusinessDate
+	}
+	return ""
+}
+
+func (x *TriggerRunRequest) GetFileUri() string {
+	if x != nil {
+		return x.FileUri
+	}
+	return ""
+}
+
+// Totals counts rows and sums amounts (exact decimal strings in chain units).
+type Totals struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	BusinessRows   uint64                 `protobuf:"varint,1,opt,name=business_rows,json=businessRows,proto3" json:"business_rows,omitempty"`
+	ChainRecords   uint64                 `protobuf:"varint,2,opt,name=chain_records,json=chainRecords,proto3" json:"chain_records,omitempty"`
+	BusinessAmount string                 `protobuf:"bytes,3,opt,name=business_amount,json=businessAmount,proto3" json:"business_amount,omitempty"`
+	ChainAmount    string                 `protobuf:"bytes,4,opt,name=chain_amount,json=chainAmount,proto3" json:"chain_amount,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *Totals) Reset() {
+	*x = Totals{}
+	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Totals) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Totals) ProtoMessage() {}
+
+func (x *Totals) ProtoReflect() protoreflect.Message {
+	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Totals.ProtoReflect.Descriptor instead.
+func (*Totals) Descriptor() ([]byte, []int) {
+	return file_bcosdata_reconcile_v1_reconcile_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *Totals) GetBusinessRows() uint64 {
+	if x != nil {
+		return x.BusinessRows
+	}
+	return 0
+}
+
+func (x *Totals) GetChainRecords() uint64 {
+	if x != nil {
+		return x.ChainRecords
+	}
+	return 0
+}
+
+func (x *Totals) GetBusinessAmount() string {
+	if x != nil {
+		return x.BusinessAmount
+	}
+	return ""
+}
+
+func (x *Totals) GetChainAmount() string {
+	if x != nil {
+		return x.ChainAmount
+	}
+	return ""
+}
+
+// OutcomeTotals are the totals of one outcome.
+type OutcomeTotals struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Outcome       Outcome                `protobuf:"varint,1,opt,name=outcome,proto3,enum=bcosdata.reconcile.v1.Outcome" json:"outcome,omitempty"`
+	Totals        *Totals                `protobuf:"bytes,2,opt,name=totals,proto3" json:"totals,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OutcomeTotals) Reset() {
+	*x = OutcomeTotals{}
+	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OutcomeTotals) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OutcomeTotals) ProtoMessage() {}
+
+func (x *OutcomeTotals) ProtoReflect() protoreflect.Message {
+	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OutcomeTotals.ProtoReflect.Descriptor instead.
+func (*OutcomeTotals) Descriptor() ([]byte, []int) {
+	return file_bcosdata_reconcile_v1_reconcile_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *OutcomeTotals) GetOutcome() Outcome {
+	if x != nil {
+		return x.Outcome
+	}
+	return Outcome_OUTCOME_UNSPECIFIED
+}
+
+func (x *OutcomeTotals) GetTotals() *Totals {
+	if x != nil {
+		return x.Totals
+	}
+	return nil
+}
+
+// Run is one reconciliation; also the message of the `bcos.<chain>.<group>.reconcile.results.v1`
+// topic, published when a run ends.
+type Run struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	RunId string                 `protobuf:"bytes,1,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
+	Job   string                 `protobuf:"bytes,2,opt,name=job,proto3" json:"job,omitempty"`
+	// YYYY-MM-DD; empty for a run given a file only.
+	BusinessDate string `protobuf:"bytes,3,opt,name=business_date,json=businessDate,proto3" json:"business_date,omitempty"`
+	FileUri      string `protobuf:"bytes,4,opt,name=file_uri,json=fileUri,proto3" json:"file_uri,omitempty"`
+	// Reruns of a date (or file) are new versions; the newest succeeded one is current.
+	Version uint32   `protobuf:"varint,5,opt,name=version,proto3" json:"version,omitempty"`
+	Current bool     `protobuf:"varint,6,opt,name=current,proto3" json:"current,omitempty"`
+	State   RunState `protobuf:"varint,7,opt,name=state,proto3,enum=bcosdata.reconcile.v1.RunState" json:"state,omitempty"`
+	Attempt uint32   `protobuf:"varint,8,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	Error   string   `protobuf:"bytes,9,opt,name=error,proto3" json:"error,omitempty"`
+	// Per outcome, in report order.
+	Outcomes []*OutcomeTotals `protobuf:"bytes,10,rep,name=outcomes,proto3" json:"outcomes,omitempty"`
+	// The business side (rows read, malformed included) and the chain side.
+	Business      *Totals                `protobuf:"bytes,11,opt,name=business,proto3" json:"business,omitempty"`
+	Chain         *Totals                `protobuf:"bytes,12,opt,name=chain,proto3" json:"chain,omitempty"`
+	Created       *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=created,proto3" json:"created,omitempty"`
+	Started       *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=started,proto3" json:"started,omitempty"`
+	Finished      *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=finished,proto3" json:"finished,omitempty"`
+	ChainName     string                 `protobuf:"bytes,16,opt,name=chain_name,json=chainName,proto3" json:"chain_name,omitempty"`
+	Group         uint32                 `protobuf:"varint,17,opt,name=group,proto3" json:"group,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Run) Reset() {
 	*x = Run{}
-	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[4]
+	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -372,7 +1860,7 @@ func (x *Run) String() string {
 func (*Run) ProtoMessage() {}
 
 func (x *Run) ProtoReflect() protoreflect.Message {
-	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[4]
+	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -385,7 +1873,7 @@ func (x *Run) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Run.ProtoReflect.Descriptor instead.
 func (*Run) Descriptor() ([]byte, []int) {
-	return file_bcosdata_reconcile_v1_reconcile_proto_rawDescGZIP(), []int{4}
+	return file_bcosdata_reconcile_v1_reconcile_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Run) GetRunId() string {
@@ -395,11 +1883,18 @@ func (x *Run) GetRunId() string {
 	return ""
 }
 
-func (x *Run) GetState() RunState {
+func (x *Run) GetJob() string {
 	if x != nil {
-		return x.State
+		return x.Job
 	}
-	return RunState_RUN_STATE_UNSPECIFIED
+	return ""
+}
+
+func (x *Run) GetBusinessDate() string {
+	if x != nil {
+		return x.BusinessDate
+	}
+	return ""
 }
 
 func (x *Run) GetFileUri() string {
@@ -409,37 +1904,30 @@ func (x *Run) GetFileUri() string {
 	return ""
 }
 
-func (x *Run) GetRule() string {
+func (x *Run) GetVersion() uint32 {
 	if x != nil {
-		return x.Rule
-	}
-	return ""
-}
-
-func (x *Run) GetMatched() uint64 {
-	if x != nil {
-		return x.Matched
+		return x.Version
 	}
 	return 0
 }
 
-func (x *Run) GetMismatched() uint64 {
+func (x *Run) GetCurrent() bool {
 	if x != nil {
-		return x.Mismatched
+		return x.Current
 	}
-	return 0
+	return false
 }
 
-func (x *Run) GetBusinessOnly() uint64 {
+func (x *Run) GetState() RunState {
 	if x != nil {
-		return x.BusinessOnly
+		return x.State
 	}
-	return 0
+	return RunState_RUN_STATE_UNSPECIFIED
 }
 
-func (x *Run) GetChainOnly() uint64 {
+func (x *Run) GetAttempt() uint32 {
 	if x != nil {
-		return x.ChainOnly
+		return x.Attempt
 	}
 	return 0
 }
@@ -449,6 +1937,34 @@ func (x *Run) GetError() string {
 		return x.Error
 	}
 	return ""
+}
+
+func (x *Run) GetOutcomes() []*OutcomeTotals {
+	if x != nil {
+		return x.Outcomes
+	}
+	return nil
+}
+
+func (x *Run) GetBusiness() *Totals {
+	if x != nil {
+		return x.Business
+	}
+	return nil
+}
+
+func (x *Run) GetChain() *Totals {
+	if x != nil {
+		return x.Chain
+	}
+	return nil
+}
+
+func (x *Run) GetCreated() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Created
+	}
+	return nil
 }
 
 func (x *Run) GetStarted() *timestamppb.Timestamp {
@@ -465,20 +1981,204 @@ func (x *Run) GetFinished() *timestamppb.Timestamp {
 	return nil
 }
 
-// ListResultsRequest pages a run's results, optionally by outcome.
-type ListResultsRequest struct {
+func (x *Run) GetChainName() string {
+	if x != nil {
+		return x.ChainName
+	}
+	return ""
+}
+
+func (x *Run) GetGroup() uint32 {
+	if x != nil {
+		return x.Group
+	}
+	return 0
+}
+
+// GetRunRequest selects a run.
+type GetRunRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	RunId         string                 `protobuf:"bytes,1,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
-	Outcome       Outcome                `protobuf:"varint,2,opt,name=outcome,proto3,enum=bcosdata.reconcile.v1.Outcome" json:"outcome,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetRunRequest) Reset() {
+	*x = GetRunRequest{}
+	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetRunRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetRunRequest) ProtoMessage() {}
+
+func (x *GetRunRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetRunRequest.ProtoReflect.Descriptor instead.
+func (*GetRunRequest) Descriptor() ([]byte, []int) {
+	return file_bcosdata_reconcile_v1_reconcile_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *GetRunRequest) GetRunId() string {
+	if x != nil {
+		return x.RunId
+	}
+	return ""
+}
+
+// ListRunsRequest pages runs, optionally of one job and date.
+type ListRunsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Job           string                 `protobuf:"bytes,1,opt,name=job,proto3" json:"job,omitempty"`
+	BusinessDate  string                 `protobuf:"bytes,2,opt,name=business_date,json=businessDate,proto3" json:"business_date,omitempty"`
 	PageSize      int32                  `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	PageToken     string                 `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
+func (x *ListRunsRequest) Reset() {
+	*x = ListRunsRequest{}
+	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRunsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRunsRequest) ProtoMessage() {}
+
+func (x *ListRunsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRunsRequest.ProtoReflect.Descriptor instead.
+func (*ListRunsRequest) Descriptor() ([]byte, []int) {
+	return file_bcosdata_reconcile_v1_reconcile_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *ListRunsRequest) GetJob() string {
+	if x != nil {
+		return x.Job
+	}
+	return ""
+}
+
+func (x *ListRunsRequest) GetBusinessDate() string {
+	if x != nil {
+		return x.BusinessDate
+	}
+	return ""
+}
+
+func (x *ListRunsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListRunsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// ListRunsResponse is one page of runs.
+type ListRunsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Runs          []*Run                 `protobuf:"bytes,1,rep,name=runs,proto3" json:"runs,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRunsResponse) Reset() {
+	*x = ListRunsResponse{}
+	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRunsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRunsResponse) ProtoMessage() {}
+
+func (x *ListRunsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRunsResponse.ProtoReflect.Descriptor instead.
+func (*ListRunsResponse) Descriptor() ([]byte, []int) {
+	return file_bcosdata_reconcile_v1_reconcile_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *ListRunsResponse) GetRuns() []*Run {
+	if x != nil {
+		return x.Runs
+	}
+	return nil
+}
+
+func (x *ListRunsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// ListResultsRequest pages a run's results, optionally of one outcome or key.
+type ListResultsRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	RunId   string                 `protobuf:"bytes,1,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
+	Outcome Outcome                `protobuf:"varint,2,opt,name=outcome,proto3,enum=bcosdata.reconcile.v1.Outcome" json:"outcome,omitempty"`
+	// Canonical key texts, one per key column, as results show them.
+	Key []string `protobuf:"bytes,3,rep,name=key,proto3" json:"key,omitempty"`
+	// At most 1000; default 100.
+	PageSize      int32  `protobuf:"varint,4,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,5,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
 func (x *ListResultsRequest) Reset() {
 	*x = ListResultsRequest{}
-	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[5]
+	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -490,7 +2190,7 @@ func (x *ListResultsRequest) String() string {
 func (*ListResultsRequest) ProtoMessage() {}
 
 func (x *ListResultsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[5]
+	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -503,7 +2203,7 @@ func (x *ListResultsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListResultsRequest.ProtoReflect.Descriptor instead.
 func (*ListResultsRequest) Descriptor() ([]byte, []int) {
-	return file_bcosdata_reconcile_v1_reconcile_proto_rawDescGZIP(), []int{5}
+	return file_bcosdata_reconcile_v1_reconcile_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ListResultsRequest) GetRunId() string {
@@ -518,6 +2218,13 @@ func (x *ListResultsRequest) GetOutcome() Outcome {
 		return x.Outcome
 	}
 	return Outcome_OUTCOME_UNSPECIFIED
+}
+
+func (x *ListResultsRequest) GetKey() []string {
+	if x != nil {
+		return x.Key
+	}
+	return nil
 }
 
 func (x *ListResultsRequest) GetPageSize() int32 {
@@ -545,7 +2252,7 @@ type ListResultsResponse struct {
 
 func (x *ListResultsResponse) Reset() {
 	*x = ListResultsResponse{}
-	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[6]
+	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -557,7 +2264,7 @@ func (x *ListResultsResponse) String() string {
 func (*ListResultsResponse) ProtoMessage() {}
 
 func (x *ListResultsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[6]
+	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -570,7 +2277,7 @@ func (x *ListResultsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListResultsResponse.ProtoReflect.Descriptor instead.
 func (*ListResultsResponse) Descriptor() ([]byte, []int) {
-	return file_bcosdata_reconcile_v1_reconcile_proto_rawDescGZIP(), []int{6}
+	return file_bcosdata_reconcile_v1_reconcile_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ListResultsResponse) GetResults() []*Result {
@@ -587,25 +2294,92 @@ func (x *ListResultsResponse) GetNextPageToken() string {
 	return ""
 }
 
-// Result is one record's outcome.
-type Result struct {
-	state   protoimpl.MessageState `protogen:"open.v1"`
-	Key     string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
-	Outcome Outcome                `protobuf:"varint,2,opt,name=outcome,proto3,enum=bcosdata.reconcile.v1.Outcome" json:"outcome,omitempty"`
-	// Line (or row) in the business file; 0 when on chain only.
-	Line uint64 `protobuf:"varint,3,opt,name=line,proto3" json:"line,omitempty"`
-	// On-chain location; empty when in the business file only.
-	BlockNumber     uint64 `protobuf:"varint,4,opt,name=block_number,json=blockNumber,proto3" json:"block_number,omitempty"`
-	TransactionHash []byte `protobuf:"bytes,5,opt,name=transaction_hash,json=transactionHash,proto3" json:"transaction_hash,omitempty"`
-	// Field name → "business value | chain value" for mismatches.
-	Differences   map[string]string `protobuf:"bytes,6,rep,name=differences,proto3" json:"differences,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+// FieldDiff is a compared field that differs.
+type FieldDiff struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Field         string                 `protobuf:"bytes,1,opt,name=field,proto3" json:"field,omitempty"`
+	Business      string                 `protobuf:"bytes,2,opt,name=business,proto3" json:"business,omitempty"`
+	Chain         string                 `protobuf:"bytes,3,opt,name=chain,proto3" json:"chain,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
+func (x *FieldDiff) Reset() {
+	*x = FieldDiff{}
+	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FieldDiff) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FieldDiff) ProtoMessage() {}
+
+func (x *FieldDiff) ProtoReflect() protoreflect.Message {
+	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FieldDiff.ProtoReflect.Descriptor instead.
+func (*FieldDiff) Descriptor() ([]byte, []int) {
+	return file_bcosdata_reconcile_v1_reconcile_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *FieldDiff) GetField() string {
+	if x != nil {
+		return x.Field
+	}
+	return ""
+}
+
+func (x *FieldDiff) GetBusiness() string {
+	if x != nil {
+		return x.Business
+	}
+	return ""
+}
+
+func (x *FieldDiff) GetChain() string {
+	if x != nil {
+		return x.Chain
+	}
+	return ""
+}
+
+// Result is one business row's or chain record's outcome.
+type Result struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Outcome Outcome                `protobuf:"varint,1,opt,name=outcome,proto3,enum=bcosdata.reconcile.v1.Outcome" json:"outcome,omitempty"`
+	// Canonical key texts, one per key column; empty for a malformed row.
+	Key []string `protobuf:"bytes,2,rep,name=key,proto3" json:"key,omitempty"`
+	// Line (row of a sheet) in the business file; 0 for a chain record alone.
+	Line uint32 `protobuf:"varint,3,opt,name=line,proto3" json:"line,omitempty"`
+	// The chain record; empty when none.
+	TransactionHash string `protobuf:"bytes,4,opt,name=transaction_hash,json=transactionHash,proto3" json:"transaction_hash,omitempty"`
+	LogIndex        uint32 `protobuf:"varint,5,opt,name=log_index,json=logIndex,proto3" json:"log_index,omitempty"`
+	BlockNumber     uint64 `protobuf:"varint,6,opt,name=block_number,json=blockNumber,proto3" json:"block_number,omitempty"`
+	// The fields that differ, for mismatched.
+	Diffs []*FieldDiff `protobuf:"bytes,7,rep,name=diffs,proto3" json:"diffs,omitempty"`
+	// Why a row is malformed: file, line, column and reason.
+	Error          string `protobuf:"bytes,8,opt,name=error,proto3" json:"error,omitempty"`
+	BusinessAmount string `protobuf:"bytes,9,opt,name=business_amount,json=businessAmount,proto3" json:"business_amount,omitempty"`
+	ChainAmount    string `protobuf:"bytes,10,opt,name=chain_amount,json=chainAmount,proto3" json:"chain_amount,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
 func (x *Result) Reset() {
 	*x = Result{}
-	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[7]
+	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -617,7 +2391,7 @@ func (x *Result) String() string {
 func (*Result) ProtoMessage() {}
 
 func (x *Result) ProtoReflect() protoreflect.Message {
-	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[7]
+	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -630,14 +2404,7 @@ func (x *Result) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Result.ProtoReflect.Descriptor instead.
 func (*Result) Descriptor() ([]byte, []int) {
-	return file_bcosdata_reconcile_v1_reconcile_proto_rawDescGZIP(), []int{7}
-}
-
-func (x *Result) GetKey() string {
-	if x != nil {
-		return x.Key
-	}
-	return ""
+	return file_bcosdata_reconcile_v1_reconcile_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *Result) GetOutcome() Outcome {
@@ -647,9 +2414,30 @@ func (x *Result) GetOutcome() Outcome {
 	return Outcome_OUTCOME_UNSPECIFIED
 }
 
-func (x *Result) GetLine() uint64 {
+func (x *Result) GetKey() []string {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *Result) GetLine() uint32 {
 	if x != nil {
 		return x.Line
+	}
+	return 0
+}
+
+func (x *Result) GetTransactionHash() string {
+	if x != nil {
+		return x.TransactionHash
+	}
+	return ""
+}
+
+func (x *Result) GetLogIndex() uint32 {
+	if x != nil {
+		return x.LogIndex
 	}
 	return 0
 }
@@ -661,86 +2449,595 @@ func (x *Result) GetBlockNumber() uint64 {
 	return 0
 }
 
-func (x *Result) GetTransactionHash() []byte {
+func (x *Result) GetDiffs() []*FieldDiff {
 	if x != nil {
-		return x.TransactionHash
+		return x.Diffs
 	}
 	return nil
 }
 
-func (x *Result) GetDifferences() map[string]string {
+func (x *Result) GetError() string {
 	if x != nil {
-		return x.Differences
+		return x.Error
+	}
+	return ""
+}
+
+func (x *Result) GetBusinessAmount() string {
+	if x != nil {
+		return x.BusinessAmount
+	}
+	return ""
+}
+
+func (x *Result) GetChainAmount() string {
+	if x != nil {
+		return x.ChainAmount
+	}
+	return ""
+}
+
+// DownloadResultRequest selects a run's results and the file format.
+type DownloadResultRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	RunId string                 `protobuf:"bytes,1,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
+	// csv (default) or json (JSON lines).
+	Format        string  `protobuf:"bytes,2,opt,name=format,proto3" json:"format,omitempty"`
+	Outcome       Outcome `protobuf:"varint,3,opt,name=outcome,proto3,enum=bcosdata.reconcile.v1.Outcome" json:"outcome,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DownloadResultRequest) Reset() {
+	*x = DownloadResultRequest{}
+	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DownloadResultRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DownloadResultRequest) ProtoMessage() {}
+
+func (x *DownloadResultRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DownloadResultRequest.ProtoReflect.Descriptor instead.
+func (*DownloadResultRequest) Descriptor() ([]byte, []int) {
+	return file_bcosdata_reconcile_v1_reconcile_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *DownloadResultRequest) GetRunId() string {
+	if x != nil {
+		return x.RunId
+	}
+	return ""
+}
+
+func (x *DownloadResultRequest) GetFormat() string {
+	if x != nil {
+		return x.Format
+	}
+	return ""
+}
+
+func (x *DownloadResultRequest) GetOutcome() Outcome {
+	if x != nil {
+		return x.Outcome
+	}
+	return Outcome_OUTCOME_UNSPECIFIED
+}
+
+// DownloadResultResponse is a piece of the file, in order.
+type DownloadResultResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Data          string                 `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DownloadResultResponse) Reset() {
+	*x = DownloadResultResponse{}
+	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DownloadResultResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DownloadResultResponse) ProtoMessage() {}
+
+func (x *DownloadResultResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DownloadResultResponse.ProtoReflect.Descriptor instead.
+func (*DownloadResultResponse) Descriptor() ([]byte, []int) {
+	return file_bcosdata_reconcile_v1_reconcile_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *DownloadResultResponse) GetData() string {
+	if x != nil {
+		return x.Data
+	}
+	return ""
+}
+
+// StatusRequest asks for the consumer's status.
+type StatusRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StatusRequest) Reset() {
+	*x = StatusRequest{}
+	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StatusRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StatusRequest) ProtoMessage() {}
+
+func (x *StatusRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
+func (*StatusRequest) Descriptor() ([]byte, []int) {
+	return file_bcosdata_reconcile_v1_reconcile_proto_rawDescGZIP(), []int{35}
+}
+
+// HaltedPartition is a partition stopped at a message no retry can apply.
+type HaltedPartition struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Topic         string                 `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
+	Partition     int32                  `protobuf:"varint,2,opt,name=partition,proto3" json:"partition,omitempty"`
+	Offset        int64                  `protobuf:"varint,3,opt,name=offset,proto3" json:"offset,omitempty"`
+	Error         string                 `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
+	Time          *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=time,proto3" json:"time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HaltedPartition) Reset() {
+	*x = HaltedPartition{}
+	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HaltedPartition) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HaltedPartition) ProtoMessage() {}
+
+func (x *HaltedPartition) ProtoReflect() protoreflect.Message {
+	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HaltedPartition.ProtoReflect.Descriptor instead.
+func (*HaltedPartition) Descriptor() ([]byte, []int) {
+	return file_bcosdata_reconcile_v1_reconcile_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *HaltedPartition) GetTopic() string {
+	if x != nil {
+		return x.Topic
+	}
+	return ""
+}
+
+func (x *HaltedPartition) GetPartition() int32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *HaltedPartition) GetOffset() int64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+func (x *HaltedPartition) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *HaltedPartition) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
 	}
 	return nil
+}
+
+// StatusResponse describes how far the decoded topics have been consumed.
+type StatusResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Highest block and block time of the records consumed (valid when has_height).
+	ConsumedHeight uint64                 `protobuf:"varint,1,opt,name=consumed_height,json=consumedHeight,proto3" json:"consumed_height,omitempty"`
+	ConsumedTime   *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=consumed_time,json=consumedTime,proto3" json:"consumed_time,omitempty"`
+	HasHeight      bool                   `protobuf:"varint,3,opt,name=has_height,json=hasHeight,proto3" json:"has_height,omitempty"`
+	// Messages of the decoded topics not applied yet.
+	LagMessages      uint64             `protobuf:"varint,4,opt,name=lag_messages,json=lagMessages,proto3" json:"lag_messages,omitempty"`
+	HaltedPartitions []*HaltedPartition `protobuf:"bytes,5,rep,name=halted_partitions,json=haltedPartitions,proto3" json:"halted_partitions,omitempty"`
+	// The failure being retried, empty when none.
+	LastError     string `protobuf:"bytes,6,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	GroupId       string `protobuf:"bytes,7,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StatusResponse) Reset() {
+	*x = StatusResponse{}
+	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StatusResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StatusResponse) ProtoMessage() {}
+
+func (x *StatusResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
+func (*StatusResponse) Descriptor() ([]byte, []int) {
+	return file_bcosdata_reconcile_v1_reconcile_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *StatusResponse) GetConsumedHeight() uint64 {
+	if x != nil {
+		return x.ConsumedHeight
+	}
+	return 0
+}
+
+func (x *StatusResponse) GetConsumedTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ConsumedTime
+	}
+	return nil
+}
+
+func (x *StatusResponse) GetHasHeight() bool {
+	if x != nil {
+		return x.HasHeight
+	}
+	return false
+}
+
+func (x *StatusResponse) GetLagMessages() uint64 {
+	if x != nil {
+		return x.LagMessages
+	}
+	return 0
+}
+
+func (x *StatusResponse) GetHaltedPartitions() []*HaltedPartition {
+	if x != nil {
+		return x.HaltedPartitions
+	}
+	return nil
+}
+
+func (x *StatusResponse) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
+func (x *StatusResponse) GetGroupId() string {
+	if x != nil {
+		return x.GroupId
+	}
+	return ""
 }
 
 var File_bcosdata_reconcile_v1_reconcile_proto protoreflect.FileDescriptor
 
 const file_bcosdata_reconcile_v1_reconcile_proto_rawDesc = "" +
 	"\n" +
-	"%bcosdata/reconcile/v1/reconcile.proto\x12\x15bcosdata.reconcile.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"X\n" +
-	"\x0fStartRunRequest\x12\x19\n" +
-	"\bfile_uri\x18\x01 \x01(\tR\afileUri\x12\x16\n" +
-	"\x06format\x18\x02 \x01(\tR\x06format\x12\x12\n" +
-	"\x04rule\x18\x03 \x01(\tR\x04rule\"@\n" +
-	"\x10StartRunResponse\x12,\n" +
-	"\x03run\x18\x01 \x01(\v2\x1a.bcosdata.reconcile.v1.RunR\x03run\"&\n" +
-	"\rGetRunRequest\x12\x15\n" +
-	"\x06run_id\x18\x01 \x01(\tR\x05runId\">\n" +
+	"%bcosdata/reconcile/v1/reconcile.proto\x12\x15bcosdata.reconcile.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb0\x06\n" +
+	"\x03Job\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
+	"\x06source\x18\x02 \x01(\tR\x06source\x12K\n" +
+	"\x0esource_options\x18\x03 \x01(\v2$.bcosdata.reconcile.v1.SourceOptionsR\rsourceOptions\x12\x18\n" +
+	"\apattern\x18\x04 \x01(\tR\apattern\x12\x16\n" +
+	"\x06format\x18\x05 \x01(\tR\x06format\x12>\n" +
+	"\aoptions\x18\x06 \x01(\v2$.bcosdata.reconcile.v1.FormatOptionsR\aoptions\x12:\n" +
+	"\x05chain\x18\a \x01(\v2$.bcosdata.reconcile.v1.ChainSelectorR\x05chain\x123\n" +
+	"\x03key\x18\b \x03(\v2!.bcosdata.reconcile.v1.KeyMappingR\x03key\x12;\n" +
+	"\x06fields\x18\t \x03(\v2#.bcosdata.reconcile.v1.FieldMappingR\x06fields\x12\x16\n" +
+	"\x06amount\x18\n" +
+	" \x01(\tR\x06amount\x12\x14\n" +
+	"\x05match\x18\v \x01(\tR\x05match\x125\n" +
+	"\x06window\x18\f \x01(\v2\x1d.bcosdata.reconcile.v1.WindowR\x06window\x12:\n" +
+	"\x06errors\x18\r \x01(\v2\".bcosdata.reconcile.v1.ErrorBudgetR\x06errors\x12\x1a\n" +
+	"\bschedule\x18\x0e \x01(\tR\bschedule\x12 \n" +
+	"\tdays_back\x18\x0f \x01(\x05H\x00R\bdaysBack\x88\x01\x01\x123\n" +
+	"\atimeout\x18\x10 \x01(\v2\x19.google.protobuf.DurationR\atimeout\x12<\n" +
+	"\aretries\x18\x11 \x01(\v2\".bcosdata.reconcile.v1.RetryPolicyR\aretries\x12\x18\n" +
+	"\aresults\x18\x12 \x01(\tR\aresults\x12\x16\n" +
+	"\x06origin\x18\x13 \x01(\tR\x06originB\f\n" +
+	"\n" +
+	"_days_back\"\xd6\x02\n" +
+	"\rSourceOptions\x12\x1a\n" +
+	"\bendpoint\x18\x01 \x01(\tR\bendpoint\x12\x16\n" +
+	"\x06region\x18\x02 \x01(\tR\x06region\x12\x1d\n" +
+	"\n" +
+	"path_style\x18\x03 \x01(\bR\tpathStyle\x12\x1a\n" +
+	"\binsecure\x18\x04 \x01(\bR\binsecure\x12$\n" +
+	"\x0eaccess_key_env\x18\x05 \x01(\tR\faccessKeyEnv\x12$\n" +
+	"\x0esecret_key_env\x18\x06 \x01(\tR\fsecretKeyEnv\x12!\n" +
+	"\fpassword_env\x18\a \x01(\tR\vpasswordEnv\x12\x19\n" +
+	"\bkey_file\x18\b \x01(\tR\akeyFile\x12\x1f\n" +
+	"\vknown_hosts\x18\t \x01(\tR\n" +
+	"knownHosts\x12\x19\n" +
+	"\bhost_key\x18\n" +
+	" \x01(\tR\ahostKey\x12\x10\n" +
+	"\x03tls\x18\v \x01(\bR\x03tls\"\xc0\x01\n" +
+	"\rFormatOptions\x12\x1c\n" +
+	"\tdelimiter\x18\x01 \x01(\tR\tdelimiter\x12\x1b\n" +
+	"\x06header\x18\x02 \x01(\bH\x00R\x06header\x88\x01\x01\x12\x18\n" +
+	"\acolumns\x18\x03 \x03(\tR\acolumns\x12\x14\n" +
+	"\x05sheet\x18\x04 \x01(\tR\x05sheet\x12\x1d\n" +
+	"\n" +
+	"header_row\x18\x05 \x01(\x05R\theaderRow\x12\x1a\n" +
+	"\bencoding\x18\x06 \x01(\tR\bencodingB\t\n" +
+	"\a_header\"\x95\x02\n" +
+	"\rChainSelector\x12\x1a\n" +
+	"\bcontract\x18\x01 \x01(\tR\bcontract\x12\x16\n" +
+	"\x05event\x18\x02 \x01(\tH\x00R\x05event\x12\x18\n" +
+	"\x06method\x18\x03 \x01(\tH\x00R\x06method\x12K\n" +
+	"\afilters\x18\x04 \x03(\v21.bcosdata.reconcile.v1.ChainSelector.FiltersEntryR\afilters\x1a]\n" +
+	"\fFiltersEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x127\n" +
+	"\x05value\x18\x02 \x01(\v2!.bcosdata.reconcile.v1.StringListR\x05value:\x028\x01B\n" +
+	"\n" +
+	"\bselector\"$\n" +
+	"\n" +
+	"StringList\x12\x16\n" +
+	"\x06values\x18\x01 \x03(\tR\x06values\"\xe4\x01\n" +
+	"\n" +
+	"KeyMapping\x12\x1a\n" +
+	"\bbusiness\x18\x01 \x01(\tR\bbusiness\x12\x14\n" +
+	"\x05chain\x18\x02 \x01(\tR\x05chain\x12\x18\n" +
+	"\acompare\x18\x03 \x01(\tR\acompare\x12\x14\n" +
+	"\x05scale\x18\x04 \x01(\x05R\x05scale\x12<\n" +
+	"\x03map\x18\x05 \x03(\v2*.bcosdata.reconcile.v1.KeyMapping.MapEntryR\x03map\x1a6\n" +
+	"\bMapEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xe2\x02\n" +
+	"\fFieldMapping\x12\x1a\n" +
+	"\bbusiness\x18\x01 \x01(\tR\bbusiness\x12\x14\n" +
+	"\x05chain\x18\x02 \x01(\tR\x05chain\x12\x18\n" +
+	"\acompare\x18\x03 \x01(\tR\acompare\x12\x14\n" +
+	"\x05scale\x18\x04 \x01(\x05R\x05scale\x12\x1c\n" +
+	"\ttolerance\x18\x05 \x01(\tR\ttolerance\x12\x1a\n" +
+	"\brelative\x18\x06 \x01(\tR\brelative\x12\x16\n" +
+	"\x06format\x18\a \x01(\tR\x06format\x12\x12\n" +
+	"\x04zone\x18\b \x01(\tR\x04zone\x12\x12\n" +
+	"\x04unit\x18\t \x01(\tR\x04unit\x12>\n" +
+	"\x03map\x18\n" +
+	" \x03(\v2,.bcosdata.reconcile.v1.FieldMapping.MapEntryR\x03map\x1a6\n" +
+	"\bMapEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"|\n" +
+	"\x06Window\x12\x12\n" +
+	"\x04zone\x18\x01 \x01(\tR\x04zone\x12/\n" +
+	"\x05grace\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x05grace\x12-\n" +
+	"\x04wait\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x04wait\"S\n" +
+	"\vErrorBudget\x12\x1b\n" +
+	"\bmax_rows\x18\x01 \x01(\x05H\x00R\amaxRows\x12\x1d\n" +
+	"\tmax_share\x18\x02 \x01(\x01H\x00R\bmaxShareB\b\n" +
+	"\x06budget\"a\n" +
+	"\vRetryPolicy\x12\x15\n" +
+	"\x03max\x18\x01 \x01(\x05H\x00R\x03max\x88\x01\x01\x123\n" +
+	"\abackoff\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\abackoffB\x06\n" +
+	"\x04_max\"@\n" +
+	"\x10CreateJobRequest\x12,\n" +
+	"\x03job\x18\x01 \x01(\v2\x1a.bcosdata.reconcile.v1.JobR\x03job\"A\n" +
+	"\x11CreateJobResponse\x12,\n" +
+	"\x03job\x18\x01 \x01(\v2\x1a.bcosdata.reconcile.v1.JobR\x03job\">\n" +
+	"\x0eGetJobResponse\x12,\n" +
+	"\x03job\x18\x01 \x01(\v2\x1a.bcosdata.reconcile.v1.JobR\x03job\"A\n" +
+	"\x11UpdateJobResponse\x12,\n" +
+	"\x03job\x18\x01 \x01(\v2\x1a.bcosdata.reconcile.v1.JobR\x03job\"\x13\n" +
+	"\x11DeleteJobResponse\"B\n" +
+	"\x12TriggerRunResponse\x12,\n" +
+	"\x03run\x18\x01 \x01(\v2\x1a.bcosdata.reconcile.v1.RunR\x03run\">\n" +
 	"\x0eGetRunResponse\x12,\n" +
-	"\x03run\x18\x01 \x01(\v2\x1a.bcosdata.reconcile.v1.RunR\x03run\"\x84\x03\n" +
+	"\x03run\x18\x01 \x01(\v2\x1a.bcosdata.reconcile.v1.RunR\x03run\"#\n" +
+	"\rGetJobRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"\x11\n" +
+	"\x0fListJobsRequest\"B\n" +
+	"\x10ListJobsResponse\x12.\n" +
+	"\x04jobs\x18\x01 \x03(\v2\x1a.bcosdata.reconcile.v1.JobR\x04jobs\"@\n" +
+	"\x10UpdateJobRequest\x12,\n" +
+	"\x03job\x18\x01 \x01(\v2\x1a.bcosdata.reconcile.v1.JobR\x03job\"&\n" +
+	"\x10DeleteJobRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"e\n" +
+	"\x11TriggerRunRequest\x12\x10\n" +
+	"\x03job\x18\x01 \x01(\tR\x03job\x12#\n" +
+	"\rbusiness_date\x18\x02 \x01(\tR\fbusinessDate\x12\x19\n" +
+	"\bfile_uri\x18\x03 \x01(\tR\afileUri\"\x9e\x01\n" +
+	"\x06Totals\x12#\n" +
+	"\rbusiness_rows\x18\x01 \x01(\x04R\fbusinessRows\x12#\n" +
+	"\rchain_records\x18\x02 \x01(\x04R\fchainRecords\x12'\n" +
+	"\x0fbusiness_amount\x18\x03 \x01(\tR\x0ebusinessAmount\x12!\n" +
+	"\fchain_amount\x18\x04 \x01(\tR\vchainAmount\"\x80\x01\n" +
+	"\rOutcomeTotals\x128\n" +
+	"\aoutcome\x18\x01 \x01(\x0e2\x1e.bcosdata.reconcile.v1.OutcomeR\aoutcome\x125\n" +
+	"\x06totals\x18\x02 \x01(\v2\x1d.bcosdata.reconcile.v1.TotalsR\x06totals\"\x94\x05\n" +
 	"\x03Run\x12\x15\n" +
-	"\x06run_id\x18\x01 \x01(\tR\x05runId\x125\n" +
-	"\x05state\x18\x02 \x01(\x0e2\x1f.bcosdata.reconcile.v1.RunStateR\x05state\x12\x19\n" +
-	"\bfile_uri\x18\x03 \x01(\tR\afileUri\x12\x12\n" +
-	"\x04rule\x18\x04 \x01(\tR\x04rule\x12\x18\n" +
-	"\amatched\x18\x05 \x01(\x04R\amatched\x12\x1e\n" +
+	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x10\n" +
+	"\x03job\x18\x02 \x01(\tR\x03job\x12#\n" +
+	"\rbusiness_date\x18\x03 \x01(\tR\fbusinessDate\x12\x19\n" +
+	"\bfile_uri\x18\x04 \x01(\tR\afileUri\x12\x18\n" +
+	"\aversion\x18\x05 \x01(\rR\aversion\x12\x18\n" +
+	"\acurrent\x18\x06 \x01(\bR\acurrent\x125\n" +
+	"\x05state\x18\a \x01(\x0e2\x1f.bcosdata.reconcile.v1.RunStateR\x05state\x12\x18\n" +
+	"\aattempt\x18\b \x01(\rR\aattempt\x12\x14\n" +
+	"\x05error\x18\t \x01(\tR\x05error\x12@\n" +
+	"\boutcomes\x18\n" +
+	" \x03(\v2$.bcosdata.reconcile.v1.OutcomeTotalsR\boutcomes\x129\n" +
+	"\bbusiness\x18\v \x01(\v2\x1d.bcosdata.reconcile.v1.TotalsR\bbusiness\x123\n" +
+	"\x05chain\x18\f \x01(\v2\x1d.bcosdata.reconcile.v1.TotalsR\x05chain\x124\n" +
+	"\acreated\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\acreated\x124\n" +
+	"\astarted\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\astarted\x126\n" +
+	"\bfinished\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\bfinished\x12\x1d\n" +
 	"\n" +
-	"mismatched\x18\x06 \x01(\x04R\n" +
-	"mismatched\x12#\n" +
-	"\rbusiness_only\x18\a \x01(\x04R\fbusinessOnly\x12\x1d\n" +
-	"\n" +
-	"chain_only\x18\b \x01(\x04R\tchainOnly\x12\x14\n" +
-	"\x05error\x18\t \x01(\tR\x05error\x124\n" +
-	"\astarted\x18\n" +
-	" \x01(\v2\x1a.google.protobuf.TimestampR\astarted\x126\n" +
-	"\bfinished\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\bfinished\"\xa1\x01\n" +
-	"\x12ListResultsRequest\x12\x15\n" +
-	"\x06run_id\x18\x01 \x01(\tR\x05runId\x128\n" +
-	"\aoutcome\x18\x02 \x01(\x0e2\x1e.bcosdata.reconcile.v1.OutcomeR\aoutcome\x12\x1b\n" +
+	"chain_name\x18\x10 \x01(\tR\tchainName\x12\x14\n" +
+	"\x05group\x18\x11 \x01(\rR\x05group\"&\n" +
+	"\rGetRunRequest\x12\x15\n" +
+	"\x06run_id\x18\x01 \x01(\tR\x05runId\"\x84\x01\n" +
+	"\x0fListRunsRequest\x12\x10\n" +
+	"\x03job\x18\x01 \x01(\tR\x03job\x12#\n" +
+	"\rbusiness_date\x18\x02 \x01(\tR\fbusinessDate\x12\x1b\n" +
 	"\tpage_size\x18\x03 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
-	"page_token\x18\x04 \x01(\tR\tpageToken\"v\n" +
+	"page_token\x18\x04 \x01(\tR\tpageToken\"j\n" +
+	"\x10ListRunsResponse\x12.\n" +
+	"\x04runs\x18\x01 \x03(\v2\x1a.bcosdata.reconcile.v1.RunR\x04runs\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xb3\x01\n" +
+	"\x12ListResultsRequest\x12\x15\n" +
+	"\x06run_id\x18\x01 \x01(\tR\x05runId\x128\n" +
+	"\aoutcome\x18\x02 \x01(\x0e2\x1e.bcosdata.reconcile.v1.OutcomeR\aoutcome\x12\x10\n" +
+	"\x03key\x18\x03 \x03(\tR\x03key\x12\x1b\n" +
+	"\tpage_size\x18\x04 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x05 \x01(\tR\tpageToken\"v\n" +
 	"\x13ListResultsResponse\x127\n" +
 	"\aresults\x18\x01 \x03(\v2\x1d.bcosdata.reconcile.v1.ResultR\aresults\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xc8\x02\n" +
-	"\x06Result\x12\x10\n" +
-	"\x03key\x18\x01 \x01(\tR\x03key\x128\n" +
-	"\aoutcome\x18\x02 \x01(\x0e2\x1e.bcosdata.reconcile.v1.OutcomeR\aoutcome\x12\x12\n" +
-	"\x04line\x18\x03 \x01(\x04R\x04line\x12!\n" +
-	"\fblock_number\x18\x04 \x01(\x04R\vblockNumber\x12)\n" +
-	"\x10transaction_hash\x18\x05 \x01(\fR\x0ftransactionHash\x12P\n" +
-	"\vdifferences\x18\x06 \x03(\v2..bcosdata.reconcile.v1.Result.DifferencesEntryR\vdifferences\x1a>\n" +
-	"\x10DifferencesEntry\x12\x10\n" +
-	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01*\x82\x01\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"S\n" +
+	"\tFieldDiff\x12\x14\n" +
+	"\x05field\x18\x01 \x01(\tR\x05field\x12\x1a\n" +
+	"\bbusiness\x18\x02 \x01(\tR\bbusiness\x12\x14\n" +
+	"\x05chain\x18\x03 \x01(\tR\x05chain\"\xed\x02\n" +
+	"\x06Result\x128\n" +
+	"\aoutcome\x18\x01 \x01(\x0e2\x1e.bcosdata.reconcile.v1.OutcomeR\aoutcome\x12\x10\n" +
+	"\x03key\x18\x02 \x03(\tR\x03key\x12\x12\n" +
+	"\x04line\x18\x03 \x01(\rR\x04line\x12)\n" +
+	"\x10transaction_hash\x18\x04 \x01(\tR\x0ftransactionHash\x12\x1b\n" +
+	"\tlog_index\x18\x05 \x01(\rR\blogIndex\x12!\n" +
+	"\fblock_number\x18\x06 \x01(\x04R\vblockNumber\x126\n" +
+	"\x05diffs\x18\a \x03(\v2 .bcosdata.reconcile.v1.FieldDiffR\x05diffs\x12\x14\n" +
+	"\x05error\x18\b \x01(\tR\x05error\x12'\n" +
+	"\x0fbusiness_amount\x18\t \x01(\tR\x0ebusinessAmount\x12!\n" +
+	"\fchain_amount\x18\n" +
+	" \x01(\tR\vchainAmount\"\x80\x01\n" +
+	"\x15DownloadResultRequest\x12\x15\n" +
+	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x16\n" +
+	"\x06format\x18\x02 \x01(\tR\x06format\x128\n" +
+	"\aoutcome\x18\x03 \x01(\x0e2\x1e.bcosdata.reconcile.v1.OutcomeR\aoutcome\",\n" +
+	"\x16DownloadResultResponse\x12\x12\n" +
+	"\x04data\x18\x01 \x01(\tR\x04data\"\x0f\n" +
+	"\rStatusRequest\"\xa3\x01\n" +
+	"\x0fHaltedPartition\x12\x14\n" +
+	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x1c\n" +
+	"\tpartition\x18\x02 \x01(\x05R\tpartition\x12\x16\n" +
+	"\x06offset\x18\x03 \x01(\x03R\x06offset\x12\x14\n" +
+	"\x05error\x18\x04 \x01(\tR\x05error\x12.\n" +
+	"\x04time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"\xcb\x02\n" +
+	"\x0eStatusResponse\x12'\n" +
+	"\x0fconsumed_height\x18\x01 \x01(\x04R\x0econsumedHeight\x12?\n" +
+	"\rconsumed_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\fconsumedTime\x12\x1d\n" +
+	"\n" +
+	"has_height\x18\x03 \x01(\bR\thasHeight\x12!\n" +
+	"\flag_messages\x18\x04 \x01(\x04R\vlagMessages\x12S\n" +
+	"\x11halted_partitions\x18\x05 \x03(\v2&.bcosdata.reconcile.v1.HaltedPartitionR\x10haltedPartitions\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\x06 \x01(\tR\tlastError\x12\x19\n" +
+	"\bgroup_id\x18\a \x01(\tR\agroupId*\x82\x01\n" +
 	"\bRunState\x12\x19\n" +
 	"\x15RUN_STATE_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11RUN_STATE_PENDING\x10\x01\x12\x15\n" +
 	"\x11RUN_STATE_RUNNING\x10\x02\x12\x17\n" +
 	"\x13RUN_STATE_SUCCEEDED\x10\x03\x12\x14\n" +
-	"\x10RUN_STATE_FAILED\x10\x04*\x82\x01\n" +
+	"\x10RUN_STATE_FAILED\x10\x04*\xe8\x01\n" +
 	"\aOutcome\x12\x17\n" +
 	"\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fOUTCOME_MATCHED\x10\x01\x12\x16\n" +
-	"\x12OUTCOME_MISMATCHED\x10\x02\x12\x19\n" +
-	"\x15OUTCOME_BUSINESS_ONLY\x10\x03\x12\x16\n" +
-	"\x12OUTCOME_CHAIN_ONLY\x10\x042\xac\x02\n" +
-	"\x10ReconcileService\x12[\n" +
-	"\bStartRun\x12&.bcosdata.reconcile.v1.StartRunRequest\x1a'.bcosdata.reconcile.v1.StartRunResponse\x12U\n" +
-	"\x06GetRun\x12$.bcosdata.reconcile.v1.GetRunRequest\x1a%.bcosdata.reconcile.v1.GetRunResponse\x12d\n" +
-	"\vListResults\x12).bcosdata.reconcile.v1.ListResultsRequest\x1a*.bcosdata.reconcile.v1.ListResultsResponseBFZDgithub.com/bcosdata/bcosdata/proto/bcosdata/reconcile/v1;reconcilev1b\x06proto3"
+	"\x12OUTCOME_MISMATCHED\x10\x02\x12\x1c\n" +
+	"\x18OUTCOME_MISSING_ON_CHAIN\x10\x03\x12\x1f\n" +
+	"\x1bOUTCOME_MISSING_IN_BUSINESS\x10\x04\x12!\n" +
+	"\x1dOUTCOME_DUPLICATE_IN_BUSINESS\x10\x05\x12\x1e\n" +
+	"\x1aOUTCOME_DUPLICATE_ON_CHAIN\x10\x06\x12\x15\n" +
+	"\x11OUTCOME_MALFORMED\x10\a2\xab\b\n" +
+	"\x10ReconcileService\x12^\n" +
+	"\tCreateJob\x12'.bcosdata.reconcile.v1.CreateJobRequest\x1a(.bcosdata.reconcile.v1.CreateJobResponse\x12U\n" +
+	"\x06GetJob\x12$.bcosdata.reconcile.v1.GetJobRequest\x1a%.bcosdata.reconcile.v1.GetJobResponse\x12[\n" +
+	"\bListJobs\x12&.bcosdata.reconcile.v1.ListJobsRequest\x1a'.bcosdata.reconcile.v1.ListJobsResponse\x12^\n" +
+	"\tUpdateJob\x12'.bcosdata.reconcile.v1.UpdateJobRequest\x1a(.bcosdata.reconcile.v1.UpdateJobResponse\x12^\n" +
+	"\tDeleteJob\x12'.bcosdata.reconcile.v1.DeleteJobRequest\x1a(.bcosdata.reconcile.v1.DeleteJobResponse\x12a\n" +
+	"\n" +
+	"TriggerRun\x12(.bcosdata.reconcile.v1.TriggerRunRequest\x1a).bcosdata.reconcile.v1.TriggerRunResponse\x12U\n" +
+	"\x06GetRun\x12$.bcosdata.reconcile.v1.GetRunRequest\x1a%.bcosdata.reconcile.v1.GetRunResponse\x12[\n" +
+	"\bListRuns\x12&.bcosdata.reconcile.v1.ListRunsRequest\x1a'.bcosdata.reconcile.v1.ListRunsResponse\x12d\n" +
+	"\vListResults\x12).bcosdata.reconcile.v1.ListResultsRequest\x1a*.bcosdata.reconcile.v1.ListResultsResponse\x12o\n" +
+	"\x0eDownloadResult\x12,.bcosdata.reconcile.v1.DownloadResultRequest\x1a-.bcosdata.reconcile.v1.DownloadResultResponse0\x01\x12U\n" +
+	"\x06Status\x12$.bcosdata.reconcile.v1.StatusRequest\x1a%.bcosdata.reconcile.v1.StatusResponseBFZDgithub.com/bcosdata/bcosdata/proto/bcosdata/reconcile/v1;reconcilev1b\x06proto3"
 
 var (
 	file_bcosdata_reconcile_v1_reconcile_proto_rawDescOnce sync.Once
@@ -755,42 +3052,124 @@ func file_bcosdata_reconcile_v1_reconcile_proto_rawDescGZIP() []byte {
 }
 
 var file_bcosdata_reconcile_v1_reconcile_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_bcosdata_reconcile_v1_reconcile_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_bcosdata_reconcile_v1_reconcile_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
 var file_bcosdata_reconcile_v1_reconcile_proto_goTypes = []any{
-	(RunState)(0),                 // 0: bcosdata.reconcile.v1.RunState
-	(Outcome)(0),                  // 1: bcosdata.reconcile.v1.Outcome
-	(*StartRunRequest)(nil),       // 2: bcosdata.reconcile.v1.StartRunRequest
-	(*StartRunResponse)(nil),      // 3: bcosdata.reconcile.v1.StartRunResponse
-	(*GetRunRequest)(nil),         // 4: bcosdata.reconcile.v1.GetRunRequest
-	(*GetRunResponse)(nil),        // 5: bcosdata.reconcile.v1.GetRunResponse
-	(*Run)(nil),                   // 6: bcosdata.reconcile.v1.Run
-	(*ListResultsRequest)(nil),    // 7: bcosdata.reconcile.v1.ListResultsRequest
-	(*ListResultsResponse)(nil),   // 8: bcosdata.reconcile.v1.ListResultsResponse
-	(*Result)(nil),                // 9: bcosdata.reconcile.v1.Result
-	nil,                           // 10: bcosdata.reconcile.v1.Result.DifferencesEntry
-	(*timestamppb.Timestamp)(nil), // 11: google.protobuf.Timestamp
+	(RunState)(0),                  // 0: bcosdata.reconcile.v1.RunState
+	(Outcome)(0),                   // 1: bcosdata.reconcile.v1.Outcome
+	(*Job)(nil),                    // 2: bcosdata.reconcile.v1.Job
+	(*SourceOptions)(nil),          // 3: bcosdata.reconcile.v1.SourceOptions
+	(*FormatOptions)(nil),          // 4: bcosdata.reconcile.v1.FormatOptions
+	(*ChainSelector)(nil),          // 5: bcosdata.reconcile.v1.ChainSelector
+	(*StringList)(nil),             // 6: bcosdata.reconcile.v1.StringList
+	(*KeyMapping)(nil),             // 7: bcosdata.reconcile.v1.KeyMapping
+	(*FieldMapping)(nil),           // 8: bcosdata.reconcile.v1.FieldMapping
+	(*Window)(nil),                 // 9: bcosdata.reconcile.v1.Window
+	(*ErrorBudget)(nil),            // 10: bcosdata.reconcile.v1.ErrorBudget
+	(*RetryPolicy)(nil),            // 11: bcosdata.reconcile.v1.RetryPolicy
+	(*CreateJobRequest)(nil),       // 12: bcosdata.reconcile.v1.CreateJobRequest
+	(*CreateJobResponse)(nil),      // 13: bcosdata.reconcile.v1.CreateJobResponse
+	(*GetJobResponse)(nil),         // 14: bcosdata.reconcile.v1.GetJobResponse
+	(*UpdateJobResponse)(nil),      // 15: bcosdata.reconcile.v1.UpdateJobResponse
+	(*DeleteJobResponse)(nil),      // 16: bcosdata.reconcile.v1.DeleteJobResponse
+	(*TriggerRunResponse)(nil),     // 17: bcosdata.reconcile.v1.TriggerRunResponse
+	(*GetRunResponse)(nil),         // 18: bcosdata.reconcile.v1.GetRunResponse
+	(*GetJobRequest)(nil),          // 19: bcosdata.reconcile.v1.GetJobRequest
+	(*ListJobsRequest)(nil),        // 20: bcosdata.reconcile.v1.ListJobsRequest
+	(*ListJobsResponse)(nil),       // 21: bcosdata.reconcile.v1.ListJobsResponse
+	(*UpdateJobRequest)(nil),       // 22: bcosdata.reconcile.v1.UpdateJobRequest
+	(*DeleteJobRequest)(nil),       // 23: bcosdata.reconcile.v1.DeleteJobRequest
+	(*TriggerRunRequest)(nil),      // 24: bcosdata.reconcile.v1.TriggerRunRequest
+	(*Totals)(nil),                 // 25: bcosdata.reconcile.v1.Totals
+	(*OutcomeTotals)(nil),          // 26: bcosdata.reconcile.v1.OutcomeTotals
+	(*Run)(nil),                    // 27: bcosdata.reconcile.v1.Run
+	(*GetRunRequest)(nil),          // 28: bcosdata.reconcile.v1.GetRunRequest
+	(*ListRunsRequest)(nil),        // 29: bcosdata.reconcile.v1.ListRunsRequest
+	(*ListRunsResponse)(nil),       // 30: bcosdata.reconcile.v1.ListRunsResponse
+	(*ListResultsRequest)(nil),     // 31: bcosdata.reconcile.v1.ListResultsRequest
+	(*ListResultsResponse)(nil),    // 32: bcosdata.reconcile.v1.ListResultsResponse
+	(*FieldDiff)(nil),              // 33: bcosdata.reconcile.v1.FieldDiff
+	(*Result)(nil),                 // 34: bcosdata.reconcile.v1.Result
+	(*DownloadResultRequest)(nil),  // 35: bcosdata.reconcile.v1.DownloadResultRequest
+	(*DownloadResultResponse)(nil), // 36: bcosdata.reconcile.v1.DownloadResultResponse
+	(*StatusRequest)(nil),          // 37: bcosdata.reconcile.v1.StatusRequest
+	(*HaltedPartition)(nil),        // 38: bcosdata.reconcile.v1.HaltedPartition
+	(*StatusResponse)(nil),         // 39: bcosdata.reconcile.v1.StatusResponse
+	nil,                            // 40: bcosdata.reconcile.v1.ChainSelector.FiltersEntry
+	nil,                            // 41: bcosdata.reconcile.v1.KeyMapping.MapEntry
+	nil,                            // 42: bcosdata.reconcile.v1.FieldMapping.MapEntry
+	(*durationpb.Duration)(nil),    // 43: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),  // 44: google.protobuf.Timestamp
 }
 var file_bcosdata_reconcile_v1_reconcile_proto_depIdxs = []int32{
-	6,  // 0: bcosdata.reconcile.v1.StartRunResponse.run:type_name -> bcosdata.reconcile.v1.Run
-	6,  // 1: bcosdata.reconcile.v1.GetRunResponse.run:type_name -> bcosdata.reconcile.v1.Run
-	0,  // 2: bcosdata.reconcile.v1.Run.state:type_name -> bcosdata.reconcile.v1.RunState
-	11, // 3: bcosdata.reconcile.v1.Run.started:type_name -> google.protobuf.Timestamp
-	11, // 4: bcosdata.reconcile.v1.Run.finished:type_name -> google.protobuf.Timestamp
-	1,  // 5: bcosdata.reconcile.v1.ListResultsRequest.outcome:type_name -> bcosdata.reconcile.v1.Outcome
-	9,  // 6: bcosdata.reconcile.v1.ListResultsResponse.results:type_name -> bcosdata.reconcile.v1.Result
-	1,  // 7: bcosdata.reconcile.v1.Result.outcome:type_name -> bcosdata.reconcile.v1.Outcome
-	10, // 8: bcosdata.reconcile.v1.Result.differences:type_name -> bcosdata.reconcile.v1.Result.DifferencesEntry
-	2,  // 9: bcosdata.reconcile.v1.ReconcileService.StartRun:input_type -> bcosdata.reconcile.v1.StartRunRequest
-	4,  // 10: bcosdata.reconcile.v1.ReconcileService.GetRun:input_type -> bcosdata.reconcile.v1.GetRunRequest
-	7,  // 11: bcosdata.reconcile.v1.ReconcileService.ListResults:input_type -> bcosdata.reconcile.v1.ListResultsRequest
-	3,  // 12: bcosdata.reconcile.v1.ReconcileService.StartRun:output_type -> bcosdata.reconcile.v1.StartRunResponse
-	5,  // 13: bcosdata.reconcile.v1.ReconcileService.GetRun:output_type -> bcosdata.reconcile.v1.GetRunResponse
-	8,  // 14: bcosdata.reconcile.v1.ReconcileService.ListResults:output_type -> bcosdata.reconcile.v1.ListResultsResponse
-	12, // [12:15] is the sub-list for method output_type
-	9,  // [9:12] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	3,  // 0: bcosdata.reconcile.v1.Job.source_options:type_name -> bcosdata.reconcile.v1.SourceOptions
+	4,  // 1: bcosdata.reconcile.v1.Job.options:type_name -> bcosdata.reconcile.v1.FormatOptions
+	5,  // 2: bcosdata.reconcile.v1.Job.chain:type_name -> bcosdata.reconcile.v1.ChainSelector
+	7,  // 3: bcosdata.reconcile.v1.Job.key:type_name -> bcosdata.reconcile.v1.KeyMapping
+	8,  // 4: bcosdata.reconcile.v1.Job.fields:type_name -> bcosdata.reconcile.v1.FieldMapping
+	9,  // 5: bcosdata.reconcile.v1.Job.window:type_name -> bcosdata.reconcile.v1.Window
+	10, // 6: bcosdata.reconcile.v1.Job.errors:type_name -> bcosdata.reconcile.v1.ErrorBudget
+	43, // 7: bcosdata.reconcile.v1.Job.timeout:type_name -> google.protobuf.Duration
+	11, // 8: bcosdata.reconcile.v1.Job.retries:type_name -> bcosdata.reconcile.v1.RetryPolicy
+	40, // 9: bcosdata.reconcile.v1.ChainSelector.filters:type_name -> bcosdata.reconcile.v1.ChainSelector.FiltersEntry
+	41, // 10: bcosdata.reconcile.v1.KeyMapping.map:type_name -> bcosdata.reconcile.v1.KeyMapping.MapEntry
+	42, // 11: bcosdata.reconcile.v1.FieldMapping.map:type_name -> bcosdata.reconcile.v1.FieldMapping.MapEntry
+	43, // 12: bcosdata.reconcile.v1.Window.grace:type_name -> google.protobuf.Duration
+	43, // 13: bcosdata.reconcile.v1.Window.wait:type_name -> google.protobuf.Duration
+	43, // 14: bcosdata.reconcile.v1.RetryPolicy.backoff:type_name -> google.protobuf.Duration
+	2,  // 15: bcosdata.reconcile.v1.CreateJobRequest.job:type_name -> bcosdata.reconcile.v1.Job
+	2,  // 16: bcosdata.reconcile.v1.CreateJobResponse.job:type_name -> bcosdata.reconcile.v1.Job
+	2,  // 17: bcosdata.reconcile.v1.GetJobResponse.job:type_name -> bcosdata.reconcile.v1.Job
+	2,  // 18: bcosdata.reconcile.v1.UpdateJobResponse.job:type_name -> bcosdata.reconcile.v1.Job
+	27, // 19: bcosdata.reconcile.v1.TriggerRunResponse.run:type_name -> bcosdata.reconcile.v1.Run
+	27, // 20: bcosdata.reconcile.v1.GetRunResponse.run:type_name -> bcosdata.reconcile.v1.Run
+	2,  // 21: bcosdata.reconcile.v1.ListJobsResponse.jobs:type_name -> bcosdata.reconcile.v1.Job
+	2,  // 22: bcosdata.reconcile.v1.UpdateJobRequest.job:type_name -> bcosdata.reconcile.v1.Job
+	1,  // 23: bcosdata.reconcile.v1.OutcomeTotals.outcome:type_name -> bcosdata.reconcile.v1.Outcome
+	25, // 24: bcosdata.reconcile.v1.OutcomeTotals.totals:type_name -> bcosdata.reconcile.v1.Totals
+	0,  // 25: bcosdata.reconcile.v1.Run.state:type_name -> bcosdata.reconcile.v1.RunState
+	26, // 26: bcosdata.reconcile.v1.Run.outcomes:type_name -> bcosdata.reconcile.v1.OutcomeTotals
+	25, // 27: bcosdata.reconcile.v1.Run.business:type_name -> bcosdata.reconcile.v1.Totals
+	25, // 28: bcosdata.reconcile.v1.Run.chain:type_name -> bcosdata.reconcile.v1.Totals
+	44, // 29: bcosdata.reconcile.v1.Run.created:type_name -> google.protobuf.Timestamp
+	44, // 30: bcosdata.reconcile.v1.Run.started:type_name -> google.protobuf.Timestamp
+	44, // 31: bcosdata.reconcile.v1.Run.finished:type_name -> google.protobuf.Timestamp
+	27, // 32: bcosdata.reconcile.v1.ListRunsResponse.runs:type_name -> bcosdata.reconcile.v1.Run
+	1,  // 33: bcosdata.reconcile.v1.ListResultsRequest.outcome:type_name -> bcosdata.reconcile.v1.Outcome
+	34, // 34: bcosdata.reconcile.v1.ListResultsResponse.results:type_name -> bcosdata.reconcile.v1.Result
+	1,  // 35: bcosdata.reconcile.v1.Result.outcome:type_name -> bcosdata.reconcile.v1.Outcome
+	33, // 36: bcosdata.reconcile.v1.Result.diffs:type_name -> bcosdata.reconcile.v1.FieldDiff
+	1,  // 37: bcosdata.reconcile.v1.DownloadResultRequest.outcome:type_name -> bcosdata.reconcile.v1.Outcome
+	44, // 38: bcosdata.reconcile.v1.HaltedPartition.time:type_name -> google.protobuf.Timestamp
+	44, // 39: bcosdata.reconcile.v1.StatusResponse.consumed_time:type_name -> google.protobuf.Timestamp
+	38, // 40: bcosdata.reconcile.v1.StatusResponse.halted_partitions:type_name -> bcosdata.reconcile.v1.HaltedPartition
+	6,  // 41: bcosdata.reconcile.v1.ChainSelector.FiltersEntry.value:type_name -> bcosdata.reconcile.v1.StringList
+	12, // 42: bcosdata.reconcile.v1.ReconcileService.CreateJob:input_type -> bcosdata.reconcile.v1.CreateJobRequest
+	19, // 43: bcosdata.reconcile.v1.ReconcileService.GetJob:input_type -> bcosdata.reconcile.v1.GetJobRequest
+	20, // 44: bcosdata.reconcile.v1.ReconcileService.ListJobs:input_type -> bcosdata.reconcile.v1.ListJobsRequest
+	22, // 45: bcosdata.reconcile.v1.ReconcileService.UpdateJob:input_type -> bcosdata.reconcile.v1.UpdateJobRequest
+	23, // 46: bcosdata.reconcile.v1.ReconcileService.DeleteJob:input_type -> bcosdata.reconcile.v1.DeleteJobRequest
+	24, // 47: bcosdata.reconcile.v1.ReconcileService.TriggerRun:input_type -> bcosdata.reconcile.v1.TriggerRunRequest
+	28, // 48: bcosdata.reconcile.v1.ReconcileService.GetRun:input_type -> bcosdata.reconcile.v1.GetRunRequest
+	29, // 49: bcosdata.reconcile.v1.ReconcileService.ListRuns:input_type -> bcosdata.reconcile.v1.ListRunsRequest
+	31, // 50: bcosdata.reconcile.v1.ReconcileService.ListResults:input_type -> bcosdata.reconcile.v1.ListResultsRequest
+	35, // 51: bcosdata.reconcile.v1.ReconcileService.DownloadResult:input_type -> bcosdata.reconcile.v1.DownloadResultRequest
+	37, // 52: bcosdata.reconcile.v1.ReconcileService.Status:input_type -> bcosdata.reconcile.v1.StatusRequest
+	13, // 53: bcosdata.reconcile.v1.ReconcileService.CreateJob:output_type -> bcosdata.reconcile.v1.CreateJobResponse
+	14, // 54: bcosdata.reconcile.v1.ReconcileService.GetJob:output_type -> bcosdata.reconcile.v1.GetJobResponse
+	21, // 55: bcosdata.reconcile.v1.ReconcileService.ListJobs:output_type -> bcosdata.reconcile.v1.ListJobsResponse
+	15, // 56: bcosdata.reconcile.v1.ReconcileService.UpdateJob:output_type -> bcosdata.reconcile.v1.UpdateJobResponse
+	16, // 57: bcosdata.reconcile.v1.ReconcileService.DeleteJob:output_type -> bcosdata.reconcile.v1.DeleteJobResponse
+	17, // 58: bcosdata.reconcile.v1.ReconcileService.TriggerRun:output_type -> bcosdata.reconcile.v1.TriggerRunResponse
+	18, // 59: bcosdata.reconcile.v1.ReconcileService.GetRun:output_type -> bcosdata.reconcile.v1.GetRunResponse
+	30, // 60: bcosdata.reconcile.v1.ReconcileService.ListRuns:output_type -> bcosdata.reconcile.v1.ListRunsResponse
+	32, // 61: bcosdata.reconcile.v1.ReconcileService.ListResults:output_type -> bcosdata.reconcile.v1.ListResultsResponse
+	36, // 62: bcosdata.reconcile.v1.ReconcileService.DownloadResult:output_type -> bcosdata.reconcile.v1.DownloadResultResponse
+	39, // 63: bcosdata.reconcile.v1.ReconcileService.Status:output_type -> bcosdata.reconcile.v1.StatusResponse
+	53, // [53:64] is the sub-list for method output_type
+	42, // [42:53] is the sub-list for method input_type
+	42, // [42:42] is the sub-list for extension type_name
+	42, // [42:42] is the sub-list for extension extendee
+	0,  // [0:42] is the sub-list for field type_name
 }
 
 func init() { file_bcosdata_reconcile_v1_reconcile_proto_init() }
@@ -798,13 +3177,24 @@ func file_bcosdata_reconcile_v1_reconcile_proto_init() {
 	if File_bcosdata_reconcile_v1_reconcile_proto != nil {
 		return
 	}
+	file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[0].OneofWrappers = []any{}
+	file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[2].OneofWrappers = []any{}
+	file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[3].OneofWrappers = []any{
+		(*ChainSelector_Event)(nil),
+		(*ChainSelector_Method)(nil),
+	}
+	file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[8].OneofWrappers = []any{
+		(*ErrorBudget_MaxRows)(nil),
+		(*ErrorBudget_MaxShare)(nil),
+	}
+	file_bcosdata_reconcile_v1_reconcile_proto_msgTypes[9].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_bcosdata_reconcile_v1_reconcile_proto_rawDesc), len(file_bcosdata_reconcile_v1_reconcile_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   9,
+			NumMessages:   41,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -4,8 +4,11 @@
 // - protoc             (unknown)
 // source: bcosdata/reconcile/v1/reconcile.proto
 
-// Package bcosdata.reconcile.v1 is the reconcile service API (first draft): runs that compare
-// business files with on-chain records, and their three-way results.
+// Package bcosdata.reconcile.v1 is the reconcile service API: jobs that compare business files
+// with on-chain records, their runs and three-way results.
+//
+// JSON-friendly: no bytes fields; hashes and addresses are 0x hex strings, amounts exact
+// decimal strings in chain units.
 
 package reconcilev1
 
@@ -22,23 +25,47 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	ReconcileService_StartRun_FullMethodName    = "/bcosdata.reconcile.v1.ReconcileService/StartRun"
-	ReconcileService_GetRun_FullMethodName      = "/bcosdata.reconcile.v1.ReconcileService/GetRun"
-	ReconcileService_ListResults_FullMethodName = "/bcosdata.reconcile.v1.ReconcileService/ListResults"
+	ReconcileService_CreateJob_FullMethodName      = "/bcosdata.reconcile.v1.ReconcileService/CreateJob"
+	ReconcileService_GetJob_FullMethodName         = "/bcosdata.reconcile.v1.ReconcileService/GetJob"
+	ReconcileService_ListJobs_FullMethodName       = "/bcosdata.reconcile.v1.ReconcileService/ListJobs"
+	ReconcileService_UpdateJob_FullMethodName      = "/bcosdata.reconcile.v1.ReconcileService/UpdateJob"
+	ReconcileService_DeleteJob_FullMethodName      = "/bcosdata.reconcile.v1.ReconcileService/DeleteJob"
+	ReconcileService_TriggerRun_FullMethodName     = "/bcosdata.reconcile.v1.ReconcileService/TriggerRun"
+	ReconcileService_GetRun_FullMethodName         = "/bcosdata.reconcile.v1.ReconcileService/GetRun"
+	ReconcileService_ListRuns_FullMethodName       = "/bcosdata.reconcile.v1.ReconcileService/ListRuns"
+	ReconcileService_ListResults_FullMethodName    = "/bcosdata.reconcile.v1.ReconcileService/ListResults"
+	ReconcileService_DownloadResult_FullMethodName = "/bcosdata.reconcile.v1.ReconcileService/DownloadResult"
+	ReconcileService_Status_FullMethodName         = "/bcosdata.reconcile.v1.ReconcileService/Status"
 )
 
 // ReconcileServiceClient is the client API for ReconcileService service.
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
-// ReconcileService starts runs and serves their results.
+// ReconcileService manages jobs, triggers runs and serves their results.
 type ReconcileServiceClient interface {
-	// StartRun reconciles one business file against the chain records.
-	StartRun(ctx context.Context, in *StartRunRequest, opts ...grpc.CallOption) (*StartRunResponse, error)
-	// GetRun returns a run's state and counts.
+	// CreateJob stores a new job; jobs of the -jobs file cannot be created over the API.
+	CreateJob(ctx context.Context, in *CreateJobRequest, opts ...grpc.CallOption) (*CreateJobResponse, error)
+	// GetJob returns a job of the -jobs file or one created over the API.
+	GetJob(ctx context.Context, in *GetJobRequest, opts ...grpc.CallOption) (*GetJobResponse, error)
+	// ListJobs returns every job, by name.
+	ListJobs(ctx context.Context, in *ListJobsRequest, opts ...grpc.CallOption) (*ListJobsResponse, error)
+	// UpdateJob replaces a job created over the API.
+	UpdateJob(ctx context.Context, in *UpdateJobRequest, opts ...grpc.CallOption) (*UpdateJobResponse, error)
+	// DeleteJob removes a job created over the API; its runs stay.
+	DeleteJob(ctx context.Context, in *DeleteJobRequest, opts ...grpc.CallOption) (*DeleteJobResponse, error)
+	// TriggerRun starts a run of a job for a business date or a file.
+	TriggerRun(ctx context.Context, in *TriggerRunRequest, opts ...grpc.CallOption) (*TriggerRunResponse, error)
+	// GetRun returns a run's state, counts per outcome and totals.
 	GetRun(ctx context.Context, in *GetRunRequest, opts ...grpc.CallOption) (*GetRunResponse, error)
-	// ListResults pages a run's per-record results.
+	// ListRuns pages runs, newest first.
+	ListRuns(ctx context.Context, in *ListRunsRequest, opts ...grpc.CallOption) (*ListRunsResponse, error)
+	// ListResults pages a run's results in report order.
 	ListResults(ctx context.Context, in *ListResultsRequest, opts ...grpc.CallOption) (*ListResultsResponse, error)
+	// DownloadResult streams a run's results as a CSV or JSON lines file.
+	DownloadResult(ctx context.Context, in *DownloadResultRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DownloadResultResponse], error)
+	// Status reports how far the on-chain side has been consumed.
+	Status(ctx context.Context, in *StatusRequest, opts ...grpc.CallOption) (*StatusResponse, error)
 }
 
 type reconcileServiceClient struct {
@@ -49,10 +76,60 @@ func NewReconcileServiceClient(cc grpc.ClientConnInterface) ReconcileServiceClie
 	return &reconcileServiceClient{cc}
 }
 
-func (c *reconcileServiceClient) StartRun(ctx context.Context, in *StartRunRequest, opts ...grpc.CallOption) (*StartRunResponse, error) {
+func (c *reconcileServiceClient) CreateJob(ctx context.Context, in *CreateJobRequest, opts ...grpc.CallOption) (*CreateJobResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(StartRunResponse)
-	err := c.cc.Invoke(ctx, ReconcileService_StartRun_FullMethodName, in, out, cOpts...)
+	out := new(CreateJobResponse)
+	err := c.cc.Invoke(ctx, ReconcileService_CreateJob_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *reconcileServiceClient) GetJob(ctx context.Context, in *GetJobRequest, opts ...grpc.CallOption) (*GetJobResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetJobResponse)
+	err := c.cc.Invoke(ctx, ReconcileService_GetJob_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *reconcileServiceClient) ListJobs(ctx context.Context, in *ListJobsRequest, opts ...grpc.CallOption) (*ListJobsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListJobsResponse)
+	err := c.cc.Invoke(ctx, ReconcileService_ListJobs_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *reconcileServiceClient) UpdateJob(ctx context.Context, in *UpdateJobRequest, opts ...grpc.CallOption) (*UpdateJobResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateJobResponse)
+	err := c.cc.Invoke(ctx, ReconcileService_UpdateJob_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *reconcileServiceClient) DeleteJob(ctx context.Context, in *DeleteJobRequest, opts ...grpc.CallOption) (*DeleteJobResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteJobResponse)
+	err := c.cc.Invoke(ctx, ReconcileService_DeleteJob_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *reconcileServiceClient) TriggerRun(ctx context.Context, in *TriggerRunRequest, opts ...grpc.CallOption) (*TriggerRunResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TriggerRunResponse)
+	err := c.cc.Invoke(ctx, ReconcileService_TriggerRun_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -69,6 +146,16 @@ func (c *reconcileServiceClient) GetRun(ctx context.Context, in *GetRunRequest, 
 	return out, nil
 }
 
+func (c *reconcileServiceClient) ListRuns(ctx context.Context, in *ListRunsRequest, opts ...grpc.CallOption) (*ListRunsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListRunsResponse)
+	err := c.cc.Invoke(ctx, ReconcileService_ListRuns_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *reconcileServiceClient) ListResults(ctx context.Context, in *ListResultsRequest, opts ...grpc.CallOption) (*ListResultsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ListResultsResponse)
@@ -79,18 +166,63 @@ func (c *reconcileServiceClient) ListResults(ctx context.Context, in *ListResult
 	return out, nil
 }
 
+func (c *reconcileServiceClient) DownloadResult(ctx context.Context, in *DownloadResultRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DownloadResultResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &ReconcileService_ServiceDesc.Streams[0], ReconcileService_DownloadResult_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[DownloadResultRequest, DownloadResultResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ReconcileService_DownloadResultClient = grpc.ServerStreamingClient[DownloadResultResponse]
+
+func (c *reconcileServiceClient) Status(ctx context.Context, in *StatusRequest, opts ...grpc.CallOption) (*StatusResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(StatusResponse)
+	err := c.cc.Invoke(ctx, ReconcileService_Status_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ReconcileServiceServer is the server API for ReconcileService service.
 // All implementations must embed UnimplementedReconcileServiceServer
 // for forward compatibility.
 //
-// ReconcileService starts runs and serves their results.
+// ReconcileService manages jobs, triggers runs and serves their results.
 type ReconcileServiceServer interface {
-	// StartRun reconciles one business file against the chain records.
-	StartRun(context.Context, *StartRunRequest) (*StartRunResponse, error)
-	// GetRun returns a run's state and counts.
+	// CreateJob stores a new job; jobs of the -jobs file cannot be created over the API.
+	CreateJob(context.Context, *CreateJobRequest) (*CreateJobResponse, error)
+	// GetJob returns a job of the -jobs file or one created over the API.
+	GetJob(context.Context, *GetJobRequest) (*GetJobResponse, error)
+	// ListJobs returns every job, by name.
+	ListJobs(context.Context, *ListJobsRequest) (*ListJobsResponse, error)
+	// UpdateJob replaces a job created over the API.
+	UpdateJob(context.Context, *UpdateJobRequest) (*UpdateJobResponse, error)
+	// DeleteJob removes a job created over the API; its runs stay.
+	DeleteJob(context.Context, *DeleteJobRequest) (*DeleteJobResponse, error)
+	// TriggerRun starts a run of a job for a business date or a file.
+	TriggerRun(context.Context, *TriggerRunRequest) (*TriggerRunResponse, error)
+	// GetRun returns a run's state, counts per outcome and totals.
 	GetRun(context.Context, *GetRunRequest) (*GetRunResponse, error)
-	// ListResults pages a run's per-record results.
+	// ListRuns pages runs, newest first.
+	ListRuns(context.Context, *ListRunsRequest) (*ListRunsResponse, error)
+	// ListResults pages a run's results in report order.
 	ListResults(context.Context, *ListResultsRequest) (*ListResultsResponse, error)
+	// DownloadResult streams a run's results as a CSV or JSON lines file.
+	DownloadResult(*DownloadResultRequest, grpc.ServerStreamingServer[DownloadResultResponse]) error
+	// Status reports how far the on-chain side has been consumed.
+	Status(context.Context, *StatusRequest) (*StatusResponse, error)
 	mustEmbedUnimplementedReconcileServiceServer()
 }
 
@@ -101,14 +233,38 @@ type ReconcileServiceServer interface {
 // pointer dereference when methods are called.
 type UnimplementedReconcileServiceServer struct{}
 
-func (UnimplementedReconcileServiceServer) StartRun(context.Context, *StartRunRequest) (*StartRunResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method StartRun not implemented")
+func (UnimplementedReconcileServiceServer) CreateJob(context.Context, *CreateJobRequest) (*CreateJobResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateJob not implemented")
+}
+func (UnimplementedReconcileServiceServer) GetJob(context.Context, *GetJobRequest) (*GetJobResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetJob not implemented")
+}
+func (UnimplementedReconcileServiceServer) ListJobs(context.Context, *ListJobsRequest) (*ListJobsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListJobs not implemented")
+}
+func (UnimplementedReconcileServiceServer) UpdateJob(context.Context, *UpdateJobRequest) (*UpdateJobResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateJob not implemented")
+}
+func (UnimplementedReconcileServiceServer) DeleteJob(context.Context, *DeleteJobRequest) (*DeleteJobResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteJob not implemented")
+}
+func (UnimplementedReconcileServiceServer) TriggerRun(context.Context, *TriggerRunRequest) (*TriggerRunResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method TriggerRun not implemented")
 }
 func (UnimplementedReconcileServiceServer) GetRun(context.Context, *GetRunRequest) (*GetRunResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetRun not implemented")
 }
+func (UnimplementedReconcileServiceServer) ListRuns(context.Context, *ListRunsRequest) (*ListRunsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListRuns not implemented")
+}
 func (UnimplementedReconcileServiceServer) ListResults(context.Context, *ListResultsRequest) (*ListResultsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListResults not implemented")
+}
+func (UnimplementedReconcileServiceServer) DownloadResult(*DownloadResultRequest, grpc.ServerStreamingServer[DownloadResultResponse]) error {
+	return status.Error(codes.Unimplemented, "method DownloadResult not implemented")
+}
+func (UnimplementedReconcileServiceServer) Status(context.Context, *StatusRequest) (*StatusResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Status not implemented")
 }
 func (UnimplementedReconcileServiceServer) mustEmbedUnimplementedReconcileServiceServer() {}
 func (UnimplementedReconcileServiceServer) testEmbeddedByValue()                          {}
@@ -131,20 +287,110 @@ func RegisterReconcileServiceServer(s grpc.ServiceRegistrar, srv ReconcileServic
 	s.RegisterService(&ReconcileService_ServiceDesc, srv)
 }
 
-func _ReconcileService_StartRun_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(StartRunRequest)
+func _ReconcileService_CreateJob_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateJobRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
 	if interceptor == nil {
-		return srv.(ReconcileServiceServer).StartRun(ctx, in)
+		return srv.(ReconcileServiceServer).CreateJob(ctx, in)
 	}
 	info := &grpc.UnaryServerInfo{
 		Server:     srv,
-		FullMethod: ReconcileService_StartRun_FullMethodName,
+		FullMethod: ReconcileService_CreateJob_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(ReconcileServiceServer).StartRun(ctx, req.(*StartRunRequest))
+		return srv.(ReconcileServiceServer).CreateJob(ctx, req.(*CreateJobRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ReconcileService_GetJob_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetJobRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ReconcileServiceServer).GetJob(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ReconcileService_GetJob_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ReconcileServiceServer).GetJob(ctx, req.(*GetJobRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ReconcileService_ListJobs_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListJobsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ReconcileServiceServer).ListJobs(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ReconcileService_ListJobs_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ReconcileServiceServer).ListJobs(ctx, req.(*ListJobsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ReconcileService_UpdateJob_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateJobRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ReconcileServiceServer).UpdateJob(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ReconcileService_UpdateJob_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ReconcileServiceServer).UpdateJob(ctx, req.(*UpdateJobRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ReconcileService_DeleteJob_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteJobRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ReconcileServiceServer).DeleteJob(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ReconcileService_DeleteJob_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ReconcileServiceServer).DeleteJob(ctx, req.(*DeleteJobRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ReconcileService_TriggerRun_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TriggerRunRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ReconcileServiceServer).TriggerRun(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ReconcileService_TriggerRun_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ReconcileServiceServer).TriggerRun(ctx, req.(*TriggerRunRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -167,6 +413,24 @@ func _ReconcileService_GetRun_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ReconcileService_ListRuns_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListRunsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ReconcileServiceServer).ListRuns(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ReconcileService_ListRuns_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ReconcileServiceServer).ListRuns(ctx, req.(*ListRunsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _ReconcileService_ListResults_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ListResultsRequest)
 	if err := dec(in); err != nil {
@@ -185,6 +449,35 @@ func _ReconcileService_ListResults_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ReconcileService_DownloadResult_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(DownloadResultRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(ReconcileServiceServer).DownloadResult(m, &grpc.GenericServerStream[DownloadResultRequest, DownloadResultResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ReconcileService_DownloadResultServer = grpc.ServerStreamingServer[DownloadResultResponse]
+
+func _ReconcileService_Status_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(StatusRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ReconcileServiceServer).Status(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ReconcileService_Status_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ReconcileServiceServer).Status(ctx, req.(*StatusRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ReconcileService_ServiceDesc is the grpc.ServiceDesc for ReconcileService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -193,18 +486,52 @@ var ReconcileService_ServiceDesc = grpc.ServiceDesc{
 	HandlerType: (*ReconcileServiceServer)(nil),
 	Methods: []grpc.MethodDesc{
 		{
-			MethodName: "StartRun",
-			Handler:    _ReconcileService_StartRun_Handler,
+			MethodName: "CreateJob",
+			Handler:    _ReconcileService_CreateJob_Handler,
+		},
+		{
+			MethodName: "GetJob",
+			Handler:    _ReconcileService_GetJob_Handler,
+		},
+		{
+			MethodName: "ListJobs",
+			Handler:    _ReconcileService_ListJobs_Handler,
+		},
+		{
+			MethodName: "UpdateJob",
+			Handler:    _ReconcileService_UpdateJob_Handler,
+		},
+		{
+			MethodName: "DeleteJob",
+			Handler:    _ReconcileService_DeleteJob_Handler,
+		},
+		{
+			MethodName: "TriggerRun",
+			Handler:    _ReconcileService_TriggerRun_Handler,
 		},
 		{
 			MethodName: "GetRun",
 			Handler:    _ReconcileService_GetRun_Handler,
 		},
 		{
+			MethodName: "ListRuns",
+			Handler:    _ReconcileService_ListRuns_Handler,
+		},
+		{
 			MethodName: "ListResults",
 			Handler:    _ReconcileService_ListResults_Handler,
 		},
+		{
+			MethodName: "Status",
+			Handler:    _ReconcileService_Status_Handler,
+		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "DownloadResult",
+			Handler:       _ReconcileService_DownloadResult_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "bcosdata/reconcile/v1/reconcile.proto",
 }

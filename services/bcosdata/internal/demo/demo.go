@@ -2,7 +2,8 @@
 // cluster, an in-process Kafka-protocol broker, the fiscosim node simulator producing traffic,
 // and every service (stash ingesting the simulator's binlog files, verifying every block and
 // publishing to Kafka; export storing and decoding them with the sample contracts registered;
-// reconcile, whose processing is not in this build yet) hosted
+// reconcile consuming export's decoded events, with no jobs until some are created over its API)
+// hosted
 // on one gRPC server and one PostgreSQL pool, the way bcosdata hosts them. It is what
 // `make demo` runs: nothing has to be installed or running beforehand except Go and the
 // PostgreSQL server binaries.
@@ -268,8 +269,8 @@ func (c Config) Run(ctx context.Context, out io.Writer) error {
 	say("  grpc      %s: StashService, ExportService, ReconcileService, health, reflection", srv.GRPCAddr())
 	say("  admin     http://%s: /metrics, /readyz (all three services)", srv.AdminAddr())
 	c.sayHTTP(srv, say)
-	say("  services  stash ingests, verifies and publishes; export stores and decodes (contracts %s); reconcile is hosted, its processing is not in this build yet", exportCfg.Contracts)
-	say("  topics    bcos.%[1]s.group%[2]d.blocks.v1, .state.v1 (stash), .events.v1, .calls.v1 (export)", c.Chain, simCfg.Group)
+	say("  services  stash ingests, verifies and publishes; export stores and decodes (contracts %s); reconcile consumes the decoded events (no jobs: create them over its API)", exportCfg.Contracts)
+	say("  topics    bcos.%[1]s.group%[2]d.blocks.v1, .state.v1 (stash), .events.v1, .calls.v1 (export), .reconcile.results.v1 (reconcile)", c.Chain, simCfg.Group)
 	say("Ctrl-C stops the demo; progress every %s:", c.StatusEvery)
 
 	g, gctx := errgroup.WithContext(ctx)

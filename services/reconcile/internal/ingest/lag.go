@@ -1,0 +1,49 @@
+package ingest
+
+import (
+	"context"
+	"fmt"
+
+	kafkago "github.com/segmentio/kafka-go"
+
+	"github.com/bcosdata/bcosdata/libs/kafka/pgoffset"
+)
+
+// Lag returns how many messages of the topics the group has not applied: per partition, the
+// end of the log minus the offset recorded with the data.
+func Lag(ctx context.Context, brokers []string, group string, offsets *pgoffset.Store, topics ...string) (uint64, error) {
+	c := &kafkago.Client{Addr: kafkago.TCP(brokers...)}
+	md, err := c.Metadata(ctx, &kafkago.MetadataRequest{Topics: topics})
+	if err != nil {
+		return 0, fmt.Errorf("read metadata of %v: %w", topics, err)
+	}
+	reqs := make(map[string][]kafkago.OffsetRequest)
+	for _, t := range md.Topics {
+		if t.Error != nil {
+			return 0, fmt.Errorf("read metadata of %s: %w", t.Name, t.Error)
+		}
+		for _, p := range t.Partitions {
+			reqs[t.Name] = append(reqs[t.Name], kafkago.LastOffsetOf(p.ID))
+		}
+	}
+	res, err := c.ListOffsets(ctx, &kafkago.ListOffsetsRequest{Topics: reqs})
+	if err != nil {
+		return 0, fmt.Errorf("list offsets of %v: %w", topics, err)
+	}
+	var lag uint64
+	for topic, parts := range res.Topics {
+		for _, po := range parts {
+			if po.Error != nil {
+				return 0, fmt.Errorf("list offsets of %s partition %d: %w", topic, po.Partition, po.Error)
+			}
+			next, _, err := offsets.Next(ctx, group, topic, po.Partition)
+			if err != nil {
+				return 0, err
+			}
+			if po.LastOffset > next {
+				lag += uint64(po.LastOffset - next)
+			}
+		}
+	}
+	return lag, nil
+}

@@ -1,0 +1,519 @@
+// Package run executes reconcile runs: it reads a job's business file through source and
+// format, copies its rows into PostgreSQL with the canonical texts of the job's comparators,
+// applies the error budget, waits (bounded) for the on-chain side to pass the window's end,
+// then matches both sides in SQL and stores the results and totals (package store).
+//
+// Runs are rows of reconcile.runs worked through by one loop: pending ones are claimed in
+// order, a failed attempt is retried after the job's backoff (doubling) up to the job's retries,
+// an attempt running past the job's timeout is cancelled and counts as failed, and runs a
+// stopped process left running are taken up again at start.
+package run
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"go.uber.org/zap"
+	"gopkg.in/yaml.v3"
+
+	"github.com/bcosdata/bcosdata/libs/fault"
+	"github.com/bcosdata/bcosdata/services/reconcile/internal/compare"
+	"github.com/bcosdata/bcosdata/services/reconcile/internal/format"
+	"github.com/bcosdata/bcosdata/services/reconcile/internal/job"
+	"github.com/bcosdata/bcosdata/services/reconcile/internal/source"
+	"github.com/bcosdata/bcosdata/services/reconcile/internal/store"
+)
+
+// Clock is the time the runner and the scheduler see; tests give a fake one.
+type Clock interface {
+	Now() time.Time
+	After(d time.Duration) <-chan time.Time
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time                         { return time.Now() }
+func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+// RealClock is the wall clock.
+var RealClock Clock = realClock{}
+
+// Config configures a Runner.
+type Config struct {
+	Store *store.Store
+	// Job returns the job of that name as it is now (file or API).
+	Job func(ctx context.Context, name string) (*job.Job, error)
+	// Source returns the connection settings of a job's source; default source.ConfigOf with
+	// os.Getenv.
+	Source func(j *job.Job) source.Config
+	// CaughtUp reports whether every message of the decoded topics has been applied.
+	CaughtUp func(ctx context.Context) (bool, error)
+	// Publish sends a finished run's summary (after its transaction committed).
+	Publish func(ctx context.Context, r *store.Run) error
+	Clock   Clock
+	// Poll is how often the chain progress is checked while a run waits for it, and the
+	// longest the loop sleeps without being woken (default 1 s).
+	Poll    time.Duration
+	Log     *zap.Logger
+	Metrics *Metrics
+}
+
+// Runner runs runs.
+type Runner struct {
+	cfg  Config
+	wake chan struct{}
+}
+
+// New returns a runner.
+func New(cfg Config) *Runner {
+	if cfg.Clock == nil {
+		cfg.Clock = RealClock
+	}
+	if cfg.Poll <= 0 {
+		cfg.Poll = time.Second
+	}
+	if cfg.Log == nil {
+		cfg.Log = zap.NewNop()
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics(nil)
+	}
+	if cfg.Source == nil {
+		cfg.Source = func(j *job.Job) source.Config { return source.ConfigOf(j.SourceOptions, os.Getenv) }
+	}
+	if cfg.CaughtUp == nil {
+		cfg.CaughtUp = func(context.Context) (bool, error) { return false, nil }
+	}
+	if cfg.Publish == nil {
+		cfg.Publish = func(context.Context, *store.Run) error { return nil }
+	}
+	return &Runner{cfg: cfg, wake: make(chan struct{}, 1)}
+}
+
+// ErrInvalid is wrapped by errors about a trigger's arguments; the message names the field.
+var ErrInvalid = errors.New("invalid argument")
+
+// Trigger adds a run of the job for a business date (YYYY-MM-DD) or a file URI (or both: the
+// file, with the date's window). A run given a file only compares with every record the job
+// selects, whatever its time. Reruns of a date (or file) are new versions.
+func (r *Runner) Trigger(ctx context.Context, name, date, fileURI string) (*store.Run, error) {
+	if name == "" {
+		return nil, fmt.Errorf("%w: job: empty", ErrInvalid)
+	}
+	j, err := r.cfg.Job(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if j.Match != "" && j.Match != job.MatchOneToOne {
+		return nil, fmt.Errorf("%w: job %s: match %s: not in this build (one-to-one only)", ErrInvalid, name, j.Match)
+	}
+	if date == "" && fileURI == "" {
+		return nil, fmt.Errorf("%w: business_date or file_uri: give one", ErrInvalid)
+	}
+	uri := fileURI
+	subject := fileURI
+	if date != "" {
+		if _, err := time.Parse(job.DateLayout, date); err != nil {
+			return nil, fmt.Errorf("%w: business_date %q: want YYYY-MM-DD", ErrInvalid, date)
+		}
+		tg, err := j.Resolve(date)
+		if err != nil {
+			return nil, fmt.Errorf("%w: business_date %q: %w", ErrInvalid, date, err)
+		}
+		subject = date
+		if uri == "" {
+			uri = tg.URI
+		}
+	}
+	if fileURI != "" && !strings.Contains(fileURI, "://") {
+		return nil, fmt.Errorf("%w: file_uri %q: want scheme://…", ErrInvalid, fileURI)
+	}
+	spec, err := MarshalJob(j)
+	if err != nil {
+		return nil, err
+	}
+	run, err := r.cfg.Store.CreateRun(ctx, name, subject, date, uri, spec)
+	if err != nil {
+		return nil, err
+	}
+	r.Wake()
+	return run, nil
+}
+
+// Wake makes the loop look for pending runs now.
+func (r *Runner) Wake() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run works through runs until ctx ends. Runs left running by a stopped process are taken up
+// again first.
+func (r *Runner) Run(ctx context.Context) error {
+	n, err := r.cfg.Store.ResumeRunning(ctx)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		r.cfg.Log.Info("runs left running by a stopped process taken up again", zap.Int64("runs", n))
+	}
+	for ctx.Err() == nil {
+		run, err := r.cfg.Store.ClaimRun(ctx, r.cfg.Clock.Now())
+		if err != nil {
+			r.cfg.Log.Warn("claim run", zap.Error(err))
+			r.sleep(ctx, r.cfg.Poll)
+			continue
+		}
+		if run == nil {
+			wait := r.cfg.Poll
+			if at, ok, err := r.cfg.Store.NextDue(ctx); err == nil && ok {
+				wait = min(wait, max(at.Sub(r.cfg.Clock.Now()), 0))
+			}
+			r.sleep(ctx, wait)
+			continue
+		}
+		r.attempt(ctx, run)
+	}
+	return nil
+}
+
+func (r *Runner) sleep(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-r.wake:
+	case <-r.cfg.Clock.After(d):
+	}
+}
+
+// attempt executes one attempt of a claimed run and records how it ended.
+func (r *Runner) attempt(ctx context.Context, run *store.Run) {
+	log := r.cfg.Log.With(zap.Int64("run", run.ID), zap.String("job", run.Job), zap.String("subject", run.Subject), zap.Int("attempt", run.Attempt))
+	j, err := ParseJob(run.Spec)
+	if err != nil {
+		r.fail(ctx, run, nil, fault.MarkPermanent(err), log)
+		return
+	}
+	actx, cancel := context.WithTimeout(ctx, j.Timeout)
+	defer cancel()
+	err = r.execute(actx, j, run)
+	if err == nil {
+		log.Info("run finished", zap.String("state", run.State))
+		return
+	}
+	if ctx.Err() != nil {
+		// Stopping: the run stays running and is taken up again at the next start.
+		log.Info("run interrupted by shutdown; resumed at the next start")
+		return
+	}
+	if errors.Is(err, context.DeadlineExceeded) && actx.Err() != nil {
+		err = fmt.Errorf("run took longer than the job's timeout %s: %w", j.Timeout, err)
+	}
+	r.fail(ctx, run, j, err, log)
+}
+
+func (r *Runner) fail(ctx context.Context, run *store.Run, j *job.Job, err error, log *zap.Logger) {
+	now := r.cfg.Clock.Now()
+	var retryAt *time.Time
+	if j != nil && !fault.IsPermanent(err) && j.Retries.Max != nil && run.Attempt <= *j.Retries.Max {
+		backoff := j.Retries.Backoff * time.Duration(math.Pow(2, float64(run.Attempt-1)))
+		at := now.Add(backoff)
+		retryAt = &at
+	}
+	if ferr := r.cfg.Store.FailRun(ctx, run.ID, err.Error(), now, retryAt); ferr != nil {
+		log.Error("record failed run", zap.Error(ferr), zap.NamedError("cause", err))
+		return
+	}
+	if retryAt != nil {
+		r.cfg.Metrics.Runs.WithLabelValues(run.Job, "retry").Inc()
+		log.Warn("run failed; retrying", zap.Error(err), zap.Time("at", *retryAt))
+		return
+	}
+	r.cfg.Metrics.Runs.WithLabelValues(run.Job, store.StateFailed).Inc()
+	log.Error("run failed", zap.Error(err))
+	run.State, run.Error, run.Finished = store.StateFailed, err.Error(), &now
+	if perr := r.cfg.Publish(ctx, run); perr != nil {
+		log.Warn("publish run summary", zap.Error(perr))
+	}
+}
+
+// window is the on-chain block time range of a run, [start, end) in ms.
+type window struct {
+	start, end int64
+	bounded    bool
+}
+
+func (r *Runner) execute(ctx context.Context, j *job.Job, run *store.Run) error {
+	w := window{start: math.MinInt64, end: math.MaxInt64}
+	if run.BusinessDate != "" {
+		tg, err := j.Resolve(run.BusinessDate)
+		if err != nil {
+			return fault.MarkPermanent(err)
+		}
+		w = window{start: tg.StartMs, end: tg.EndMs, bounded: true}
+	}
+	bad, total, err := r.load(ctx, j, run)
+	if err != nil {
+		return err
+	}
+	r.cfg.Metrics.Rows.Add(float64(total))
+	if !j.Errors.Allows(bad, total) {
+		return r.finish(ctx, run, nil, fmt.Sprintf("%d malformed rows of %d exceed the job's error budget", bad, total))
+	}
+	if err := r.waitForChain(ctx, j, w); err != nil {
+		return err
+	}
+	return r.finish(ctx, run, func(ctx context.Context, tx pgx.Tx) error {
+		rows, err := project(ctx, tx, j, w)
+		if err != nil {
+			return err
+		}
+		return store.CopyChainRows(ctx, tx, run.ID, rows)
+	}, "")
+}
+
+// load reads the business file into the run's business rows; it returns the malformed rows
+// and all rows read.
+func (r *Runner) load(ctx context.Context, j *job.Job, run *store.Run) (bad, total int, err error) {
+	f, err := source.New(r.cfg.Source(j)).Open(ctx, run.FileURI)
+	if err != nil {
+		return 0, 0, fmt.Errorf("open business file: %w", err)
+	}
+	defer f.Close()
+	rd, err := format.NewReader(f, f.Name, format.OptionsOf(j))
+	if err != nil {
+		return 0, 0, fmt.Errorf("read %s: %w", f.Name, err)
+	}
+	defer rd.Close()
+	keys, fields := j.KeyComparators(), j.FieldComparators()
+	amount := -1
+	for i, fl := range j.Fields {
+		if fl.Business == j.Amount && j.Amount != "" {
+			amount = i
+		}
+	}
+	var readErr error
+	next := func() (*store.BusinessRow, bool) {
+		rec, err := rd.Next()
+		if errors.Is(err, io.EOF) {
+			return nil, false
+		}
+		total++
+		if re, ok := errors.AsType[*format.RowError](err); ok {
+			bad++
+			return &store.BusinessRow{Line: re.Line, Error: re.Error()}, true
+		}
+		if err != nil {
+			total--
+			readErr = err
+			return nil, false
+		}
+		row, rowErr := businessRow(f.Name, j, keys, fields, amount, rec)
+		if rowErr != nil {
+			bad++
+			return &store.BusinessRow{Line: rec.Line, Error: rowErr.Error()}, true
+		}
+		return row, true
+	}
+	tx, err := r.cfg.Store.Pool.Begin(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	if err := store.ClearRun(ctx, tx, run.ID); err != nil {
+		return 0, 0, err
+	}
+	if _, err := store.CopyBusinessRows(ctx, tx, run.ID, next); err != nil {
+		return 0, 0, err
+	}
+	if readErr != nil {
+		return 0, 0, fmt.Errorf("read %s: %w", f.Name, readErr)
+	}
+	return bad, total, tx.Commit(ctx)
+}
+
+// businessRow computes the canonical texts of a record; a key that cannot be read makes the
+// row malformed (a field that cannot be read compares unequal).
+func businessRow(file string, j *job.Job, keys, fields []compare.Comparator, amount int, rec format.Record) (*store.BusinessRow, error) {
+	row := &store.BusinessRow{Line: rec.Line, Keys: make([]string, len(keys)), Fields: make([]*string, len(fields)), Raw: make([]string, len(fields))}
+	for i, m := range j.Key {
+		v, ok := rec.Get(m.Business)
+		if !ok {
+			return nil, rec.ErrorAt(file, m.Business, "missing key column")
+		}
+		c, err := keys[i].Business(v)
+		if err != nil {
+			return nil, rec.ErrorAt(file, m.Business, err.Error())
+		}
+		row.Keys[i] = c
+	}
+	for i, fl := range j.Fields {
+		v, ok := rec.Get(fl.Business)
+		row.Raw[i] = v
+		if !ok {
+			continue
+		}
+		if c, err := fields[i].Business(v); err == nil {
+			row.Fields[i] = &c
+			if i == amount {
+				row.Amount = &c
+			}
+		}
+	}
+	return row, nil
+}
+
+// waitForChain waits until the on-chain side has passed the window's end, the decoded topics
+// are fully consumed, or the job's wait is over.
+func (r *Runner) waitForChain(ctx context.Context, j *job.Job, w window) error {
+	deadline := r.cfg.Clock.Now().Add(j.Window.Wait)
+	for {
+		p, err := r.cfg.Store.Progress(ctx)
+		if err != nil {
+			return err
+		}
+		if w.bounded && p.Has && p.BlockTimestampMs >= w.end {
+			return nil
+		}
+		if ok, err := r.cfg.CaughtUp(ctx); err == nil && ok {
+			return nil
+		}
+		if !r.cfg.Clock.Now().Before(deadline) {
+			r.cfg.Log.Warn("chain side not past the window's end after the job's wait; matching with what is there",
+				zap.String("job", j.Name), zap.Duration("wait", j.Window.Wait))
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-r.cfg.Clock.After(r.cfg.Poll):
+		}
+	}
+}
+
+// finish matches (unless load is nil: the run failed its error budget and only its malformed
+// rows are listed), stores totals and the state, commits, then publishes the summary.
+func (r *Runner) finish(ctx context.Context, run *store.Run, load func(context.Context, pgx.Tx) error, failure string) error {
+	j, err := ParseJob(run.Spec)
+	if err != nil {
+		return fault.MarkPermanent(err)
+	}
+	tx, err := r.cfg.Store.Pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	fields := make([]store.Field, len(j.Fields))
+	for i, fl := range j.Fields {
+		fields[i] = store.Field{Name: fl.Business, SQL: j.FieldComparators()[i].SQL}
+	}
+	state := store.StateSucceeded
+	if load != nil {
+		if err := load(ctx, tx); err != nil {
+			return err
+		}
+		if err := store.Match(ctx, tx, run.ID, fields); err != nil {
+			return err
+		}
+	} else {
+		state = store.StateFailed
+		if err := store.MalformedResults(ctx, tx, run.ID); err != nil {
+			return err
+		}
+	}
+	totals, err := store.ComputeTotals(ctx, tx, run.ID)
+	if err != nil {
+		return err
+	}
+	if err := store.FinishRun(ctx, tx, run, state, totals, failure, r.cfg.Clock.Now()); err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return err
+	}
+	r.cfg.Metrics.Runs.WithLabelValues(run.Job, state).Inc()
+	for o, t := range totals.ByOutcome {
+		n := t.BusinessRows
+		if o == store.MissingInBusiness {
+			n = t.ChainRecords
+		}
+		r.cfg.Metrics.Results.WithLabelValues(run.Job, o).Add(float64(n))
+	}
+	if err := r.cfg.Publish(ctx, run); err != nil {
+		r.cfg.Log.Warn("publish run summary", zap.Int64("run", run.ID), zap.Error(err))
+	}
+	return nil
+}
+
+// MarshalJob writes a validated job as a one-job YAML jobs file, the form runs and the jobs
+// table keep it in.
+func MarshalJob(j *job.Job) (string, error) {
+	b, err := yaml.Marshal(job.File{Jobs: []job.Job{*j}})
+	if err != nil {
+		return "", fmt.Errorf("job %s: %w", j.Name, err)
+	}
+	// Leave out what is empty: options of other comparators and formats must not be set.
+	var doc any
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return "", fmt.Errorf("job %s: %w", j.Name, err)
+	}
+	b, err = yaml.Marshal(prune(doc))
+	if err != nil {
+		return "", fmt.Errorf("job %s: %w", j.Name, err)
+	}
+	return string(b), nil
+}
+
+// prune drops nulls, empty strings, maps and lists (zeros and false are kept: they can be
+// meaningful, as max_rows: 0 or header: false are).
+func prune(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		for k, x := range t {
+			x = prune(x)
+			if empty(x) {
+				delete(t, k)
+				continue
+			}
+			t[k] = x
+		}
+	case []any:
+		for i, x := range t {
+			t[i] = prune(x)
+		}
+	}
+	return v
+}
+
+func empty(v any) bool {
+	switch t := v.(type) {
+	case nil:
+		return true
+	case string:
+		return t == ""
+	case map[string]any:
+		return len(t) == 0
+	case []any:
+		return len(t) == 0
+	}
+	return false
+}
+
+// ParseJob reads a job MarshalJob wrote.
+func ParseJob(spec string) (*job.Job, error) {
+	jobs, err := job.Parse("stored job", []byte(spec))
+	if err != nil {
+		return nil, err
+	}
+	if len(jobs) != 1 {
+		return nil, fmt.Errorf("stored job: %d jobs, want 1", len(jobs))
+	}
+	return &jobs[0], nil
+}

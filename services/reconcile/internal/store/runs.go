@@ -1,0 +1,478 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+)
+
+// Run states.
+const (
+	StatePending   = "pending"
+	StateRunning   = "running"
+	StateSucceeded = "succeeded"
+	StateFailed    = "failed"
+)
+
+// Outcomes, in report order.
+const (
+	Matched             = "matched"
+	Mismatched          = "mismatched"
+	MissingOnChain      = "missing_on_chain"
+	MissingInBusiness   = "missing_in_business"
+	DuplicateInBusiness = "duplicate_in_business"
+	DuplicateOnChain    = "duplicate_on_chain"
+	Malformed           = "malformed"
+)
+
+// Outcomes lists every outcome in report order.
+var Outcomes = []string{Matched, Mismatched, MissingOnChain, MissingInBusiness, DuplicateInBusiness, DuplicateOnChain, Malformed}
+
+// Totals counts rows and sums amounts (exact decimal text in chain units, "0" when none).
+type Totals struct {
+	BusinessRows   int64  `json:"business_rows"`
+	ChainRecords   int64  `json:"chain_records"`
+	BusinessAmount string `json:"business_amount"`
+	ChainAmount    string `json:"chain_amount"`
+}
+
+// RunTotals are a run's totals: per outcome, and per side.
+type RunTotals struct {
+	ByOutcome map[string]Totals `json:"by_outcome"`
+	Business  Totals            `json:"business"`
+	Chain     Totals            `json:"chain"`
+}
+
+// Run is one reconciliation of a job's business file.
+type Run struct {
+	ID           int64
+	Job          string
+	Subject      string
+	BusinessDate string // YYYY-MM-DD; empty for a run given a file only
+	FileURI      string
+	Version      int
+	State        string
+	Current      bool
+	Attempt      int
+	Spec         string // the job as it was when the run was triggered
+	Totals       RunTotals
+	Error        string
+	Created      time.Time
+	Started      *time.Time
+	Finished     *time.Time
+	NextAttempt  *time.Time
+}
+
+const runColumns = `id, job, subject, coalesce(to_char(business_date, 'YYYY-MM-DD'), ''), file_uri, version, state, current, attempt, spec,
+	totals, error, created_at, started_at, finished_at, next_attempt`
+
+func scanRun(row pgx.Row) (*Run, error) {
+	r := &Run{}
+	err := row.Scan(&r.ID, &r.Job, &r.Subject, &r.BusinessDate, &r.FileURI, &r.Version, &r.State, &r.Current, &r.Attempt, &r.Spec,
+		&r.Totals, &r.Error, &r.Created, &r.Started, &r.Finished, &r.NextAttempt)
+	return r, err
+}
+
+// CreateRun adds a pending run of job for subject, the next version of the subject.
+func (s *Store) CreateRun(ctx context.Context, jobName, subject, date, fileURI, spec string) (*Run, error) {
+	tx, err := s.Pool.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	// Versions of one subject are numbered one after the other: serialize their creation.
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 7))`, jobName+"\x1f"+subject); err != nil {
+		return nil, fmt.Errorf("lock %s %s: %w", jobName, subject, err)
+	}
+	var d *string
+	if date != "" {
+		d = &date
+	}
+	r, err := scanRun(tx.QueryRow(ctx, `INSERT INTO reconcile.runs (job, subject, business_date, file_uri, version, state, spec)
+		SELECT $1, $2, $3::date, $4, coalesce(max(version), 0) + 1, 'pending', $5 FROM reconcile.runs WHERE job = $1 AND subject = $2
+		RETURNING `+runColumns, jobName, subject, d, fileURI, spec))
+	if err != nil {
+		return nil, fmt.Errorf("create run of %s %s: %w", jobName, subject, err)
+	}
+	return r, tx.Commit(ctx)
+}
+
+// GetRun returns a run.
+func (s *Store) GetRun(ctx context.Context, id int64) (*Run, error) {
+	r, err := scanRun(s.Pool.QueryRow(ctx, `SELECT `+runColumns+` FROM reconcile.runs WHERE id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("run %d: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read run %d: %w", id, err)
+	}
+	return r, nil
+}
+
+// RunFilter selects runs for ListRuns.
+type RunFilter struct {
+	Job     string
+	Subject string
+	// Before pages: runs with a smaller id (0: from the newest).
+	Before int64
+	Limit  int
+}
+
+// ListRuns returns runs, newest first.
+func (s *Store) ListRuns(ctx context.Context, f RunFilter) ([]*Run, error) {
+	q := `SELECT ` + runColumns + ` FROM reconcile.runs WHERE ($1 = '' OR job = $1) AND ($2 = '' OR subject = $2) AND ($3 = 0 OR id < $3) ORDER BY id DESC LIMIT $4`
+	rows, err := s.Pool.Query(ctx, q, f.Job, f.Subject, f.Before, f.Limit)
+	if err != nil {
+		return nil, fmt.Errorf("list runs: %w", err)
+	}
+	defer rows.Close()
+	var out []*Run
+	for rows.Next() {
+		r, err := scanRun(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list runs: %w", err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// ResumeRunning turns runs left running (by a process that stopped) back into pending ones,
+// due now; it returns how many.
+func (s *Store) ResumeRunning(ctx context.Context) (int64, error) {
+	tag, err := s.Pool.Exec(ctx, `UPDATE reconcile.runs SET state = 'pending', next_attempt = NULL WHERE state = 'running'`)
+	if err != nil {
+		return 0, fmt.Errorf("resume runs: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+// ClaimRun takes the oldest pending run due at now and marks it running; nil when none.
+func (s *Store) ClaimRun(ctx context.Context, now time.Time) (*Run, error) {
+	r, err := scanRun(s.Pool.QueryRow(ctx, `UPDATE reconcile.runs SET state = 'running', attempt = attempt + 1, started_at = $1, error = ''
+		WHERE id = (SELECT id FROM reconcile.runs WHERE state = 'pending' AND (next_attempt IS NULL OR next_attempt <= $1)
+			ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
+		RETURNING `+runColumns, now))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("claim run: %w", err)
+	}
+	return r, nil
+}
+
+// NextDue returns when the earliest pending run is due; ok false when none is pending.
+func (s *Store) NextDue(ctx context.Context) (t time.Time, ok bool, err error) {
+	var at *time.Time
+	err = s.Pool.QueryRow(ctx, `SELECT min(coalesce(next_attempt, '-infinity')) FROM reconcile.runs WHERE state = 'pending'`).Scan(&at)
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("next run: %w", err)
+	}
+	if at == nil {
+		return time.Time{}, false, nil
+	}
+	return *at, true, nil
+}
+
+// FailRun ends an attempt of a run with err: pending again at retryAt, or failed when retryAt
+// is nil.
+func (s *Store) FailRun(ctx context.Context, id int64, msg string, now time.Time, retryAt *time.Time) error {
+	state := StateFailed
+	var finished *time.Time
+	if retryAt != nil {
+		state = StatePending
+	} else {
+		finished = &now
+	}
+	_, err := s.Pool.Exec(ctx, `UPDATE reconcile.runs SET state = $2, error = $3, next_attempt = $4, finished_at = $5 WHERE id = $1`,
+		id, state, msg, retryAt, finished)
+	if err != nil {
+		return fmt.Errorf("fail run %d: %w", id, err)
+	}
+	return nil
+}
+
+// BusinessRow is one row of a business file as a run stores it.
+type BusinessRow struct {
+	Line   int
+	Keys   []string // canonical
+	Fields []*string
+	Raw    []string
+	Amount *string // canonical decimal text
+	Error  string  // malformed: the reason, with file, line and column
+}
+
+// ChainRow is one chain record of a run's window, projected onto the job's fields.
+type ChainRow struct {
+	TxHash      string
+	LogIndex    int32
+	BlockNumber int64
+	Keys        []string
+	Fields      []*string
+	Raw         []string
+	Amount      *string
+}
+
+// KeySep joins the canonical key texts of a composite key.
+const KeySep = "\x1f"
+
+// ClearRun removes what an earlier attempt of the run stored.
+func ClearRun(ctx context.Context, tx pgx.Tx, id int64) error {
+	for _, t := range []string{"results", "business_rows", "chain_rows"} {
+		if _, err := tx.Exec(ctx, `DELETE FROM reconcile.`+t+` WHERE run_id = $1`, id); err != nil {
+			return fmt.Errorf("clear %s of run %d: %w", t, id, err)
+		}
+	}
+	return nil
+}
+
+// CopyBusinessRows streams rows into the run's business rows with COPY; next returns false
+// at the end (or on an error it keeps for its caller).
+func CopyBusinessRows(ctx context.Context, tx pgx.Tx, id int64, next func() (*BusinessRow, bool)) (int64, error) {
+	src := pgx.CopyFromFunc(func() ([]any, error) {
+		r, ok := next()
+		if !ok {
+			return nil, nil
+		}
+		key := strings.Join(r.Keys, KeySep)
+		keys := r.Keys
+		if keys == nil {
+			keys = []string{}
+		}
+		fields, raw := r.Fields, r.Raw
+		if fields == nil {
+			fields = []*string{}
+		}
+		if raw == nil {
+			raw = []string{}
+		}
+		var errText *string
+		if r.Error != "" {
+			errText = &r.Error
+		}
+		return []any{id, int32(r.Line), key, keys, fields, raw, numeric(r.Amount), errText}, nil
+	})
+	n, err := tx.CopyFrom(ctx, pgx.Identifier{Schema, "business_rows"},
+		[]string{"run_id", "line", "key", "keys", "fields", "raw", "amount", "error"}, src)
+	if err != nil {
+		return n, fmt.Errorf("copy business rows of run %d: %w", id, err)
+	}
+	return n, nil
+}
+
+// CopyChainRows stores the run's chain records with COPY.
+func CopyChainRows(ctx context.Context, tx pgx.Tx, id int64, rows []ChainRow) error {
+	src := make([][]any, len(rows))
+	for i, r := range rows {
+		src[i] = []any{id, r.TxHash, r.LogIndex, r.BlockNumber, strings.Join(r.Keys, KeySep), r.Keys, r.Fields, r.Raw, numeric(r.Amount)}
+	}
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{Schema, "chain_rows"},
+		[]string{"run_id", "transaction_hash", "log_index", "block_number", "key", "keys", "fields", "raw", "amount"}, pgx.CopyFromRows(src))
+	if err != nil {
+		return fmt.Errorf("copy chain rows of run %d: %w", id, err)
+	}
+	return nil
+}
+
+// Field is a compared field for Match: its business column name and the SQL expression of
+// its comparator over the business and chain canonical texts.
+type Field struct {
+	Name string
+	// SQL returns the comparator's expression; Match passes the array elements.
+	SQL func(business, chain string) string
+}
+
+// Match writes the run's results from its business rows and chain rows, in report order:
+// business rows by line, then chain records no business row carries by block and log index.
+//
+// A key carried by several business rows makes each of them duplicate_in_business; the chain
+// record with that key is accounted for once, on the first of them. A key carried by several
+// chain records makes each of them duplicate_on_chain, and the business row carrying it too.
+func Match(ctx context.Context, tx pgx.Tx, id int64, fields []Field) error {
+	var diff strings.Builder
+	diff.WriteString("jsonb_strip_nulls(jsonb_build_object(")
+	if len(fields) == 0 {
+		diff.WriteString("))")
+	}
+	for i, f := range fields {
+		n := strconv.Itoa(i + 1)
+		if i > 0 {
+			diff.WriteString(", ")
+		}
+		expr := f.SQL("b.fields["+n+"]", "c.fields["+n+"]")
+		fmt.Fprintf(&diff, "%s, CASE WHEN NOT coalesce((%s), false) THEN jsonb_build_object('business', b.raw[%s], 'chain', c.raw[%s]) END",
+			quoteLiteral(f.Name), expr, n, n)
+	}
+	if len(fields) > 0 {
+		diff.WriteString("))")
+	}
+	q := `
+WITH b AS (
+	SELECT br.*, count(*) OVER (PARTITION BY key) AS bn, row_number() OVER (PARTITION BY key ORDER BY line) AS bi
+	FROM reconcile.business_rows br WHERE run_id = $1 AND error IS NULL),
+cn AS (SELECT key, count(*) AS n FROM reconcile.chain_rows WHERE run_id = $1 GROUP BY key),
+c AS (SELECT cr.*, cn.n AS cn FROM reconcile.chain_rows cr JOIN cn USING (key) WHERE run_id = $1),
+x AS (
+	SELECT 0 AS part, b.line AS o1, 0::bigint AS o2, 0 AS o3,
+		CASE WHEN b.bn > 1 THEN 'duplicate_in_business'
+			WHEN cn.n IS NULL THEN 'missing_on_chain'
+			WHEN cn.n > 1 THEN 'duplicate_on_chain'
+			WHEN d.diff = '{}'::jsonb THEN 'matched' ELSE 'mismatched' END AS outcome,
+		b.keys AS key, b.line, c.transaction_hash, c.log_index, c.block_number,
+		CASE WHEN b.bn = 1 AND c.key IS NOT NULL AND d.diff <> '{}'::jsonb THEN d.diff END AS diff, NULL::text AS error, true AS business_row,
+		CASE WHEN c.key IS NOT NULL AND b.bi = 1 THEN 1 ELSE 0 END AS chain_records,
+		b.amount AS business_amount, CASE WHEN c.key IS NOT NULL AND b.bi = 1 THEN c.amount END AS chain_amount
+	FROM b LEFT JOIN cn ON cn.key = b.key
+		LEFT JOIN c ON c.key = b.key AND c.cn = 1
+		LEFT JOIN LATERAL (SELECT ` + diff.String() + ` AS diff) d ON true
+	UNION ALL
+	SELECT 0, line, 0, 0, 'malformed', NULL, line, NULL, NULL, NULL, NULL, error, true, 0, NULL, NULL
+	FROM reconcile.business_rows WHERE run_id = $1 AND error IS NOT NULL
+	UNION ALL
+	SELECT 1, c.block_number, c.log_index, 0, CASE WHEN c.cn > 1 THEN 'duplicate_on_chain' ELSE 'missing_in_business' END,
+		c.keys, NULL, c.transaction_hash, c.log_index, c.block_number, NULL, NULL, false, 1, NULL, c.amount
+	FROM c WHERE c.cn > 1 OR NOT EXISTS (SELECT 1 FROM b WHERE b.key = c.key))
+INSERT INTO reconcile.results (run_id, id, outcome, key, line, transaction_hash, log_index, block_number, diff, error,
+	business_row, chain_records, business_amount, chain_amount)
+SELECT $1, row_number() OVER (ORDER BY part, o1, o2, transaction_hash), outcome, key, line, transaction_hash, log_index, block_number, diff, error,
+	business_row, chain_records, business_amount, chain_amount FROM x`
+	if _, err := tx.Exec(ctx, q, id); err != nil {
+		return fmt.Errorf("match run %d: %w", id, err)
+	}
+	return nil
+}
+
+// numeric turns a canonical decimal text into a value COPY writes to a numeric column; a text
+// that is not a number is NULL.
+func numeric(s *string) any {
+	if s == nil {
+		return nil
+	}
+	var n pgtype.Numeric
+	if err := n.Scan(*s); err != nil {
+		return nil
+	}
+	return n
+}
+
+func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// ComputeTotals sums the run's results.
+func ComputeTotals(ctx context.Context, tx pgx.Tx, id int64) (RunTotals, error) {
+	t := RunTotals{ByOutcome: make(map[string]Totals)}
+	for _, o := range Outcomes {
+		t.ByOutcome[o] = Totals{BusinessAmount: "0", ChainAmount: "0"}
+	}
+	rows, err := tx.Query(ctx, `SELECT outcome, count(*) FILTER (WHERE business_row), coalesce(sum(chain_records), 0),
+		coalesce(trim_scale(sum(business_amount))::text, '0'), coalesce(trim_scale(sum(chain_amount))::text, '0')
+		FROM reconcile.results WHERE run_id = $1 GROUP BY ROLLUP (outcome)`, id)
+	if err != nil {
+		return t, fmt.Errorf("totals of run %d: %w", id, err)
+	}
+	var outcome *string
+	var v Totals
+	_, err = pgx.ForEachRow(rows, []any{&outcome, &v.BusinessRows, &v.ChainRecords, &v.BusinessAmount, &v.ChainAmount}, func() error {
+		if outcome == nil {
+			t.Business = Totals{BusinessRows: v.BusinessRows, BusinessAmount: v.BusinessAmount, ChainAmount: "0"}
+			t.Chain = Totals{ChainRecords: v.ChainRecords, ChainAmount: v.ChainAmount, BusinessAmount: "0"}
+			return nil
+		}
+		t.ByOutcome[*outcome] = v
+		return nil
+	})
+	if err != nil {
+		return t, fmt.Errorf("totals of run %d: %w", id, err)
+	}
+	if t.Business.BusinessAmount == "" {
+		t.Business = Totals{BusinessAmount: "0", ChainAmount: "0"}
+		t.Chain = Totals{BusinessAmount: "0", ChainAmount: "0"}
+	}
+	return t, nil
+}
+
+// FinishRun ends the run: its state, totals and error; a succeeded run becomes its subject's
+// current version and the loaded rows of the versions it replaces are dropped.
+func FinishRun(ctx context.Context, tx pgx.Tx, r *Run, state string, totals RunTotals, msg string, now time.Time) error {
+	if state == StateSucceeded {
+		if _, err := tx.Exec(ctx, `UPDATE reconcile.runs SET current = false WHERE job = $1 AND subject = $2 AND current`, r.Job, r.Subject); err != nil {
+			return fmt.Errorf("replace current run of %s %s: %w", r.Job, r.Subject, err)
+		}
+		for _, t := range []string{"business_rows", "chain_rows"} {
+			if _, err := tx.Exec(ctx, `DELETE FROM reconcile.`+t+` WHERE run_id IN (SELECT id FROM reconcile.runs WHERE job = $1 AND subject = $2 AND id < $3)`,
+				r.Job, r.Subject, r.ID); err != nil {
+				return fmt.Errorf("drop rows of older runs: %w", err)
+			}
+		}
+	}
+	_, err := tx.Exec(ctx, `UPDATE reconcile.runs SET state = $2, totals = $3, error = $4, finished_at = $5, current = $6, next_attempt = NULL WHERE id = $1`,
+		r.ID, state, totals, msg, now, state == StateSucceeded)
+	if err != nil {
+		return fmt.Errorf("finish run %d: %w", r.ID, err)
+	}
+	r.State, r.Totals, r.Error, r.Finished, r.Current = state, totals, msg, &now, state == StateSucceeded
+	return nil
+}
+
+// Result is one result of a run.
+type Result struct {
+	ID             int64
+	Outcome        string
+	Key            []string
+	Line           *int32
+	TxHash         *string
+	LogIndex       *int32
+	BlockNumber    *int64
+	Diff           map[string]map[string]string
+	Error          *string
+	BusinessAmount *string
+	ChainAmount    *string
+}
+
+// ResultFilter selects results.
+type ResultFilter struct {
+	Outcome string
+	Key     string // canonical key texts joined with KeySep
+	After   int64
+	Limit   int
+}
+
+// Results pages a run's results in report order.
+func (s *Store) Results(ctx context.Context, run int64, f ResultFilter) ([]Result, error) {
+	rows, err := s.Pool.Query(ctx, `SELECT id, outcome, key, line, transaction_hash, log_index, block_number, diff, error,
+		business_amount::text, chain_amount::text
+		FROM reconcile.results WHERE run_id = $1 AND ($2 = '' OR outcome = $2) AND ($3 = '' OR array_to_string(key, E'\x1f') = $3) AND id > $4
+		ORDER BY id LIMIT $5`, run, f.Outcome, f.Key, f.After, f.Limit)
+	if err != nil {
+		return nil, fmt.Errorf("read results of run %d: %w", run, err)
+	}
+	defer rows.Close()
+	var out []Result
+	for rows.Next() {
+		var r Result
+		if err := rows.Scan(&r.ID, &r.Outcome, &r.Key, &r.Line, &r.TxHash, &r.LogIndex, &r.BlockNumber, &r.Diff, &r.Error,
+			&r.BusinessAmount, &r.ChainAmount); err != nil {
+			return nil, fmt.Errorf("read results of run %d: %w", run, err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// MalformedResults lists only the run's malformed rows as its results: a run over its error
+// budget is not matched.
+func MalformedResults(ctx context.Context, tx pgx.Tx, id int64) error {
+	_, err := tx.Exec(ctx, `INSERT INTO reconcile.results (run_id, id, outcome, line, error, business_row, chain_records)
+		SELECT $1, row_number() OVER (ORDER BY line), 'malformed', line, error, true, 0
+		FROM reconcile.business_rows WHERE run_id = $1 AND error IS NOT NULL`, id)
+	if err != nil {
+		return fmt.Errorf("list malformed rows of run %d: %w", id, err)
+	}
+	return nil
+}

@@ -1,0 +1,606 @@
+package reconcile
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	kafkago "github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/bcosdata/bcosdata/libs/app"
+	"github.com/bcosdata/bcosdata/libs/kafka"
+	"github.com/bcosdata/bcosdata/libs/kafka/kafkatest"
+	"github.com/bcosdata/bcosdata/libs/postgres"
+	"github.com/bcosdata/bcosdata/libs/postgres/pgtest"
+	chainv1 "github.com/bcosdata/bcosdata/proto/bcosdata/chain/v1"
+	reconcilev1 "github.com/bcosdata/bcosdata/proto/bcosdata/reconcile/v1"
+	"github.com/bcosdata/bcosdata/services/reconcile/internal/bizgen"
+	"github.com/bcosdata/bcosdata/services/reconcile/internal/job"
+	"github.com/bcosdata/bcosdata/services/reconcile/internal/source"
+	"github.com/bcosdata/bcosdata/services/reconcile/internal/source/sourcetest"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+const (
+	eventsTopic  = "bcos.chain0.group1.events.v1"
+	callsTopic   = "bcos.chain0.group1.calls.v1"
+	resultsTopic = "bcos.chain0.group1.reconcile.results.v1"
+)
+
+const jobsYAML = `jobs:
+  - name: transfers
+    source: SOURCE
+    pattern: PATTERN
+    chain: {contract: Asset, event: Transfer}
+    key:
+      - {business: 交易哈希, chain: tx_hash, compare: hex}
+      - {business: log_index, chain: log_index, compare: numeric}
+    fields:
+      - {business: 金额, chain: amount, compare: numeric, scale: 2, tolerance: "0.01"}
+      - {business: payer, chain: from, compare: case-insensitive}
+      - {business: payee, chain: to, compare: address}
+      - {business: 时间, chain: block_timestamp_ms, compare: time, format: "yyyy-MM-dd HH:mm:ss", zone: Asia/Shanghai}
+      - {business: 备注, chain: memo, compare: trimmed}
+    amount: 金额
+    window: {zone: Asia/Shanghai, wait: 30s}
+    errors: {max_rows: 1}
+    retries: {max: 1, backoff: 10ms}
+`
+
+// env is a broker, a database and a jobs file.
+type env struct {
+	t      *testing.T
+	broker *kafkatest.Broker
+	dsn    string
+	jobs   string
+}
+
+func newEnv(t *testing.T, source, pattern string) *env {
+	t.Helper()
+	e := &env{t: t, broker: kafkatest.NewBroker(t), dsn: pgtest.NewDB(t)}
+	for _, topic := range []string{eventsTopic, callsTopic, resultsTopic} {
+		e.broker.CreateTopic(t, topic, 2, nil)
+	}
+	e.jobs = filepath.Join(t.TempDir(), "jobs.yaml")
+	y := strings.NewReplacer("SOURCE", source, "PATTERN", pattern).Replace(jobsYAML)
+	if err := os.WriteFile(e.jobs, []byte(y), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func (e *env) job() *job.Job {
+	jobs, err := job.Load(e.jobs)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return &jobs[0]
+}
+
+// records makes chain records with memos.
+func records(n int) []bizgen.ChainRecord {
+	recs := bizgen.SampleRecords(n, 7)
+	memos := []string{"工资", "货款 ", "退款", "Transfer 转账"}
+	for i, r := range recs {
+		r["memo"] = memos[i%len(memos)]
+	}
+	return recs
+}
+
+func unhex(t *testing.T, s string) []byte {
+	b, err := hex.DecodeString(strings.TrimPrefix(s, "0x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// produce publishes the records as export's DecodedEvent messages.
+func (e *env) produce(recs []bizgen.ChainRecord) {
+	e.t.Helper()
+	w := kafka.NewWriter(kafka.WriterConfig{Brokers: e.broker.Addrs(), Topic: eventsTopic})
+	defer w.Close()
+	var msgs []kafkago.Message
+	contract := unhex(e.t, "0x00000000000000000000000000000000000000aa")
+	for _, r := range recs {
+		li, _ := strconv.ParseUint(r["log_index"], 10, 32)
+		bn, _ := strconv.ParseUint(r["block_number"], 10, 64)
+		ts, _ := strconv.ParseUint(r["block_timestamp_ms"], 10, 64)
+		ev := &chainv1.DecodedEvent{Chain: "chain0", Group: 1, BlockNumber: bn, BlockTimestampMs: ts, TransactionHash: unhex(e.t, r["tx_hash"]),
+			LogIndex: uint32(li), ContractAddress: contract, ContractName: "Asset", EventName: "Transfer",
+			EventSignature: "Transfer(address,address,uint256,string)",
+			Args: []*chainv1.DecodedArg{
+				{Name: "from", Type: "address", Indexed: true, Value: r["from"]},
+				{Name: "to", Type: "address", Indexed: true, Value: r["to"]},
+				{Name: "amount", Type: "uint256", Value: r["amount"]},
+				{Name: "memo", Type: "string", Value: r["memo"]},
+			}}
+		v, err := proto.Marshal(ev)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		msgs = append(msgs, kafkago.Message{Key: contract, Value: v,
+			Headers: kafka.Headers(kafka.ContentTypeProtobuf, string(proto.MessageName(ev)), bn)})
+	}
+	if err := w.WriteMessages(e.t.Context(), msgs...); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// running is a reconcile service running in the test process, with a gRPC client.
+type running struct {
+	svc    *Service
+	client reconcilev1.ReconcileServiceClient
+	stop   func()
+}
+
+func (e *env) start(modify func(*Config)) *running {
+	e.t.Helper()
+	var cfg Config
+	cfg.RegisterFlags(newFlagSet())
+	cfg.Kafka = kafka.Flags{Brokers: e.broker.Addrs(), MaxMessageBytes: kafka.DefaultMaxMessageBytes}
+	cfg.DB = postgres.Flags{URL: e.dsn}
+	cfg.Jobs = e.jobs
+	cfg.Poll = 20 * time.Millisecond
+	cfg.RetryMin, cfg.RetryMax = 50*time.Millisecond, 500*time.Millisecond
+	cfg.HeartbeatInterval, cfg.SessionTimeout = kafkatest.HeartbeatInterval, kafkatest.SessionTimeout
+	if modify != nil {
+		modify(&cfg)
+	}
+	pool, err := postgres.NewPool(e.dsn)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	svc, err := New(cfg, app.Deps{Log: zaptest.NewLogger(e.t, zaptest.Level(zap.WarnLevel)), Pool: pool})
+	if err != nil {
+		e.t.Fatalf("New: %v", err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	g := grpc.NewServer()
+	svc.Register(g)
+	go g.Serve(lis)
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				e.t.Errorf("Run: %v", err)
+			}
+			conn.Close()
+			g.Stop()
+			pool.Close()
+		})
+	}
+	e.t.Cleanup(stop)
+	return &running{svc: svc, client: reconcilev1.NewReconcileServiceClient(conn), stop: stop}
+}
+
+func newFlagSet() *flag.FlagSet { return flag.NewFlagSet("reconcile", flag.ContinueOnError) }
+
+// trigger starts a run (retrying while the service starts) and waits for it to end.
+func (r *running) trigger(t *testing.T, req *reconcilev1.TriggerRunRequest) *reconcilev1.Run {
+	t.Helper()
+	var run *reconcilev1.Run
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := r.client.TriggerRun(t.Context(), req)
+		if err == nil {
+			run = resp.GetRun()
+			break
+		}
+		if status.Code(err) != codes.Unavailable || time.Now().After(deadline) {
+			t.Fatalf("TriggerRun: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return r.wait(t, run.GetRunId())
+}
+
+func (r *running) wait(t *testing.T, id string) *reconcilev1.Run {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := r.client.GetRun(t.Context(), &reconcilev1.GetRunRequest{RunId: id})
+		if err == nil {
+			switch s := resp.GetRun().GetState(); s {
+			case reconcilev1.RunState_RUN_STATE_SUCCEEDED, reconcilev1.RunState_RUN_STATE_FAILED:
+				return resp.GetRun()
+			}
+		} else if status.Code(err) != codes.Unavailable {
+			t.Fatalf("GetRun: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("run %s did not end", id)
+	return nil
+}
+
+// results reads every result of a run, pageSize at a time.
+func (r *running) results(t *testing.T, id string, pageSize int32) []*reconcilev1.Result {
+	t.Helper()
+	var out []*reconcilev1.Result
+	token := ""
+	for {
+		resp, err := r.client.ListResults(t.Context(), &reconcilev1.ListResultsRequest{RunId: id, PageSize: pageSize, PageToken: token})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, resp.GetResults()...)
+		if token = resp.GetNextPageToken(); token == "" {
+			return out
+		}
+	}
+}
+
+var outcomeNames = map[reconcilev1.Outcome]bizgen.Outcome{
+	reconcilev1.Outcome_OUTCOME_MATCHED:               bizgen.Matched,
+	reconcilev1.Outcome_OUTCOME_MISMATCHED:            bizgen.Mismatched,
+	reconcilev1.Outcome_OUTCOME_MISSING_ON_CHAIN:      bizgen.MissingOnChain,
+	reconcilev1.Outcome_OUTCOME_MISSING_IN_BUSINESS:   bizgen.MissingInBusiness,
+	reconcilev1.Outcome_OUTCOME_DUPLICATE_IN_BUSINESS: bizgen.DuplicateInBusiness,
+	reconcilev1.Outcome_OUTCOME_DUPLICATE_ON_CHAIN:    "duplicate_on_chain",
+	reconcilev1.Outcome_OUTCOME_MALFORMED:             bizgen.Malformed,
+}
+
+// check compares a run's results and totals, read over the API, with bizgen's expectations.
+func (r *running) check(t *testing.T, run *reconcilev1.Run, exp *bizgen.Expected) {
+	t.Helper()
+	if run.GetState() != reconcilev1.RunState_RUN_STATE_SUCCEEDED {
+		t.Fatalf("run %s: %s %s", run.GetRunId(), run.GetState(), run.GetError())
+	}
+	var got []bizgen.Expectation
+	for _, x := range r.results(t, run.GetRunId(), 7) {
+		e := bizgen.Expectation{Outcome: outcomeNames[x.GetOutcome()], Key: x.GetKey(), Line: int(x.GetLine())}
+		for _, d := range x.GetDiffs() {
+			e.Fields = append(e.Fields, d.GetField())
+		}
+		if len(e.Key) == 0 {
+			e.Key = nil
+		}
+		got = append(got, e)
+	}
+	if diff := cmp.Diff(exp.Rows, got); diff != "" {
+		t.Errorf("outcomes (-expected +found):\n%s", diff)
+	}
+	totals := func(tt bizgen.Totals) string {
+		return fmt.Sprintf("%d %d %s %s", tt.BusinessRows, tt.ChainRecords, tt.BusinessAmount, tt.ChainAmount)
+	}
+	gotTotals := func(tt *reconcilev1.Totals) string {
+		return fmt.Sprintf("%d %d %s %s", tt.GetBusinessRows(), tt.GetChainRecords(), tt.GetBusinessAmount(), tt.GetChainAmount())
+	}
+	want := map[string]string{"business": totals(exp.Business), "chain": totals(exp.Chain), "duplicate_on_chain": "0 0 0 0"}
+	for o, tt := range exp.ByOutcome {
+		want[string(o)] = totals(*tt)
+	}
+	have := map[string]string{"business": gotTotals(run.GetBusiness()), "chain": gotTotals(run.GetChain())}
+	for _, o := range run.GetOutcomes() {
+		have[string(outcomeNames[o.GetOutcome()])] = gotTotals(o.GetTotals())
+	}
+	if diff := cmp.Diff(want, have); diff != "" {
+		t.Errorf("totals (-expected +found):\n%s", diff)
+	}
+}
+
+var plan = bizgen.Plan{Changed: 3, WithinTolerance: 2, MissingInFile: 2, Extra: 2, Duplicate: 1, Malformed: 1, Seed: 42}
+
+// TestReconcileFromTheBus produces decoded events, reconciles a generated business file
+// against them over the API, and checks outcomes and totals equal bizgen's; a rerun gives the
+// same, as a new version; the run summary is published.
+func TestReconcileFromTheBus(t *testing.T) {
+	dir := t.TempDir()
+	e := newEnv(t, "file://"+dir, "t-{yyyyMMdd}.csv")
+	recs := records(80)
+	e.produce(recs)
+	var buf bytes.Buffer
+	exp, err := bizgen.Generate(&buf, e.job(), recs, plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "t-20251205.csv"), buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := e.start(nil)
+	run1 := r.trigger(t, &reconcilev1.TriggerRunRequest{Job: "transfers", BusinessDate: "2025-12-05"})
+	r.check(t, run1, exp)
+	run2 := r.trigger(t, &reconcilev1.TriggerRunRequest{Job: "transfers", BusinessDate: "2025-12-05"})
+	r.check(t, run2, exp)
+	if run2.GetVersion() != 2 || !run2.GetCurrent() {
+		t.Errorf("rerun: version %d current %v", run2.GetVersion(), run2.GetCurrent())
+	}
+	old, err := r.client.GetRun(t.Context(), &reconcilev1.GetRunRequest{RunId: run1.GetRunId()})
+	if err != nil || old.GetRun().GetCurrent() {
+		t.Errorf("first version after the rerun: %v %v", old.GetRun().GetCurrent(), err)
+	}
+	// Filters and paging limits.
+	mism, err := r.client.ListResults(t.Context(), &reconcilev1.ListResultsRequest{RunId: run2.GetRunId(), Outcome: reconcilev1.Outcome_OUTCOME_MISMATCHED})
+	if err != nil || len(mism.GetResults()) != 3 || mism.GetResults()[0].GetDiffs()[0].GetField() != "金额" {
+		t.Errorf("mismatched results: %v %v", mism, err)
+	}
+	byKey, err := r.client.ListResults(t.Context(), &reconcilev1.ListResultsRequest{RunId: run2.GetRunId(), Key: mism.GetResults()[0].GetKey()})
+	if err != nil || len(byKey.GetResults()) != 1 {
+		t.Errorf("results by key: %v %v", byKey, err)
+	}
+	for _, bad := range []*reconcilev1.ListResultsRequest{{RunId: "x"}, {RunId: "1", PageSize: -1}, {RunId: "1", PageToken: "zz"}} {
+		if _, err := r.client.ListResults(t.Context(), bad); status.Code(err) != codes.InvalidArgument {
+			t.Errorf("ListResults(%v): %v, want InvalidArgument", bad, err)
+		}
+	}
+	if _, err := r.client.TriggerRun(t.Context(), &reconcilev1.TriggerRunRequest{Job: "transfers", BusinessDate: "05/12/2025"}); status.Code(err) != codes.InvalidArgument ||
+		!strings.Contains(err.Error(), "business_date") {
+		t.Errorf("TriggerRun with a bad date: %v", err)
+	}
+	// The download has a header line and one line per result.
+	stream, err := r.client.DownloadResult(t.Context(), &reconcilev1.DownloadResultRequest{RunId: run2.GetRunId()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var csvText strings.Builder
+	for {
+		chunk, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		csvText.WriteString(chunk.GetData())
+	}
+	if lines := strings.Count(csvText.String(), "\n"); lines != len(exp.Rows)+1 {
+		t.Errorf("download: %d lines, want %d", lines, len(exp.Rows)+1)
+	}
+	st, err := r.client.Status(t.Context(), &reconcilev1.StatusRequest{})
+	if err != nil || !st.GetHasHeight() || st.GetConsumedHeight() != 179 {
+		t.Errorf("status: %v %v", st, err)
+	}
+	// Each finished run is published.
+	rd := kafkago.NewReader(kafkago.ReaderConfig{Brokers: e.broker.Addrs(), Topic: resultsTopic, Partition: 0, MaxWait: 100 * time.Millisecond})
+	defer rd.Close()
+	seen := 0
+	for p := range 2 {
+		conn, err := kafkago.DialLeader(t.Context(), "tcp", e.broker.Addrs()[0], resultsTopic, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		last, err := conn.ReadLastOffset()
+		conn.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen += int(last)
+	}
+	if seen != 2 {
+		t.Errorf("%d run summaries published, want 2", seen)
+	}
+}
+
+// TestRunLeftRunningCompletesAfterRestart stops the service while a run reads its file (the
+// HTTP source hangs), starts it again and checks the run is resumed and completes.
+func TestRunLeftRunningCompletesAfterRestart(t *testing.T) {
+	var mu sync.Mutex
+	var file []byte
+	hang := make(chan struct{})
+	hanging := make(chan struct{}, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		h := hang
+		mu.Unlock()
+		if h != nil {
+			select {
+			case hanging <- struct{}{}:
+			default:
+			}
+			select {
+			case <-h:
+			case <-r.Context().Done():
+				return
+			}
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		_, _ = w.Write(file)
+	}))
+	defer srv.Close()
+	e := newEnv(t, srv.URL+"/biz", "t-{yyyyMMdd}.csv")
+	recs := records(40)
+	e.produce(recs)
+	var buf bytes.Buffer
+	exp, err := bizgen.Generate(&buf, e.job(), recs, plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file = buf.Bytes()
+	r := e.start(nil)
+	var id string
+	for {
+		resp, err := r.client.TriggerRun(t.Context(), &reconcilev1.TriggerRunRequest{Job: "transfers", BusinessDate: "2025-12-05"})
+		if err == nil {
+			id = resp.GetRun().GetRunId()
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	<-hanging
+	r.stop()
+	mu.Lock()
+	hang = nil
+	mu.Unlock()
+	r2 := e.start(nil)
+	run := r2.wait(t, id)
+	r2.check(t, run, exp)
+	if run.GetAttempt() != 2 {
+		t.Errorf("attempt %d, want 2 (the interrupted one, then the resumed one)", run.GetAttempt())
+	}
+}
+
+// TestEveryFormatAndSource reconciles a generated file of each format from each kind of source.
+func TestEveryFormatAndSource(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow")
+	}
+	sftp := sourcetest.StartSFTP(t)
+	ftp := sourcetest.StartFTP(t, t.TempDir())
+	s3 := sourcetest.StartS3(t, "biz")
+	dir := t.TempDir()
+	kinds := []struct {
+		name, dir string
+		cfg       source.Config
+	}{
+		{"file", "file://" + dir, source.Config{}},
+		{"sftp", sftp.URI(dir + "/sftp"), sftp.Config()},
+		{"ftp", ftp.URI("in"), ftp.Config()},
+		{"s3", s3.URI("biz", "in"), s3.Config()},
+	}
+	recs := records(30)
+	for _, pattern := range []string{"t-{yyyyMMdd}.csv", "t-{yyyyMMdd}.txt", "t-{yyyyMMdd}.json", "t-{yyyyMMdd}.jsonl", "t-{yyyyMMdd}.xlsx"} {
+		for _, k := range kinds {
+			t.Run(k.name+" "+pattern, func(t *testing.T) {
+				e := newEnv(t, k.dir, pattern)
+				e.produce(recs)
+				j := e.job()
+				var buf bytes.Buffer
+				exp, err := bizgen.Generate(&buf, j, recs, plan)
+				if err != nil {
+					t.Fatal(err)
+				}
+				tg, err := j.Resolve("2025-12-05")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := source.New(k.cfg).Put(t.Context(), tg.URI, bytes.NewReader(buf.Bytes()), int64(buf.Len())); err != nil {
+					t.Fatal(err)
+				}
+				r := e.start(func(c *Config) { c.Source = func(*job.Job) source.Config { return k.cfg } })
+				r.check(t, r.trigger(t, &reconcilev1.TriggerRunRequest{Job: "transfers", BusinessDate: "2025-12-05"}), exp)
+			})
+		}
+	}
+}
+
+// TestJobsOverTheAPI creates, reads, lists, updates and deletes a job over gRPC, and refuses
+// invalid ones naming the field.
+func TestJobsOverTheAPI(t *testing.T) {
+	dir := t.TempDir()
+	e := newEnv(t, "file://"+dir, "t-{yyyyMMdd}.csv")
+	recs := records(20)
+	e.produce(recs)
+	r := e.start(nil)
+	var list *reconcilev1.ListJobsResponse
+	for {
+		var err error
+		list, err = r.client.ListJobs(t.Context(), &reconcilev1.ListJobsRequest{})
+		if err == nil {
+			break
+		}
+		if status.Code(err) != codes.Unavailable {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if len(list.GetJobs()) != 1 || list.GetJobs()[0].GetOrigin() != "file" {
+		t.Fatalf("jobs: %v", list)
+	}
+	p := list.GetJobs()[0]
+	p.Name = "api-transfers"
+	p.Pattern = "api-{yyyyMMdd}.csv"
+	p.Origin = ""
+	created, err := r.client.CreateJob(t.Context(), &reconcilev1.CreateJobRequest{Job: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if created.GetJob().GetOrigin() != "api" || created.GetJob().GetFields()[0].GetTolerance() != "0.01" {
+		t.Errorf("created: %v", created.GetJob())
+	}
+	if _, err := r.client.CreateJob(t.Context(), &reconcilev1.CreateJobRequest{Job: p}); status.Code(err) != codes.AlreadyExists {
+		t.Errorf("created twice: %v", err)
+	}
+	// The API job runs like a file job.
+	j := e.job()
+	j.Pattern = "api-{yyyyMMdd}.csv"
+	var buf bytes.Buffer
+	exp, err := bizgen.Generate(&buf, j, recs, bizgen.Plan{Changed: 1, Extra: 1, Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "api-20251205.csv"), buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r.check(t, r.trigger(t, &reconcilev1.TriggerRunRequest{Job: "api-transfers", BusinessDate: "2025-12-05"}), exp)
+
+	bad := proto.Clone(p).(*reconcilev1.Job)
+	bad.Fields[0].Compare = "fuzzy"
+	if _, err := r.client.UpdateJob(t.Context(), &reconcilev1.UpdateJobRequest{Job: bad}); status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "fields[0]") {
+		t.Errorf("update with a bad comparator: %v", err)
+	}
+	p.Schedule = "0 2 * * *"
+	if _, err := r.client.UpdateJob(t.Context(), &reconcilev1.UpdateJobRequest{Job: p}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := r.client.GetJob(t.Context(), &reconcilev1.GetJobRequest{Name: "api-transfers"})
+	if err != nil || got.GetJob().GetSchedule() != "0 2 * * *" {
+		t.Errorf("after update: %v %v", got, err)
+	}
+	file := proto.Clone(p).(*reconcilev1.Job)
+	file.Name = "transfers"
+	if _, err := r.client.UpdateJob(t.Context(), &reconcilev1.UpdateJobRequest{Job: file}); status.Code(err) != codes.FailedPrecondition {
+		t.Errorf("update of a file job: %v", err)
+	}
+	if _, err := r.client.DeleteJob(t.Context(), &reconcilev1.DeleteJobRequest{Name: "api-transfers"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.client.GetJob(t.Context(), &reconcilev1.GetJobRequest{Name: "api-transfers"}); status.Code(err) != codes.NotFound {
+		t.Errorf("after delete: %v", err)
+	}
+}
+
+// TestStuckRunIsRetriedThenFails gives a run a source that never answers: each attempt ends at
+// the job's timeout, is retried once, and the run fails naming the timeout.
+func TestStuckRunIsRetriedThenFails(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
+	defer srv.Close()
+	e := newEnv(t, srv.URL+"/biz", "t-{yyyyMMdd}.csv")
+	y, err := os.ReadFile(e.jobs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(e.jobs, append(y, "    timeout: 300ms\n"...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := e.start(nil)
+	run := r.trigger(t, &reconcilev1.TriggerRunRequest{Job: "transfers", BusinessDate: "2025-12-05"})
+	if run.GetState() != reconcilev1.RunState_RUN_STATE_FAILED || run.GetAttempt() != 2 || !strings.Contains(run.GetError(), "timeout 300ms") {
+		t.Errorf("stuck run: %s attempt %d %q", run.GetState(), run.GetAttempt(), run.GetError())
+	}
+}
