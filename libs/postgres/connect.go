@@ -46,6 +46,11 @@ func WithApplicationName(name string) Option {
 	return func(o *options) { o.applicationName = name }
 }
 
+// DefaultMaxConns is the pool size unless WithMaxConns or the DSN's pool_max_conns says
+// otherwise. pgx's own default (the larger of 4 and the CPU count) had a service's API
+// requests queue for a connection behind its batch writes on a two-core machine.
+const DefaultMaxConns = 16
+
 // WithMaxConns caps the pool size, overriding the DSN's pool_max_conns. Values below 1 are ignored.
 func WithMaxConns(n int32) Option {
 	return func(o *options) { o.maxConns = n }
@@ -120,9 +125,12 @@ func newPool(dsn string, opts []Option) (*pgxpool.Pool, options, error) {
 	case cfg.ConnConfig.RuntimeParams["application_name"] == "":
 		cfg.ConnConfig.RuntimeParams["application_name"] = DefaultApplicationName
 	}
-	if o.maxConns > 0 {
+	switch {
+	case o.maxConns > 0:
 		cfg.MaxConns = o.maxConns
 		cfg.MinConns = min(cfg.MinConns, o.maxConns)
+	case !strings.Contains(dsn, "pool_max_conns"):
+		cfg.MaxConns = DefaultMaxConns
 	}
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = defaultAttemptTimeout

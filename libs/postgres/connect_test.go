@@ -30,7 +30,7 @@ func TestConnectSetsPoolOptions(t *testing.T) {
 		wantApp      string
 		wantMaxConns int32
 	}{
-		{"defaults", nil, postgres.DefaultApplicationName, 0},
+		{"defaults", nil, postgres.DefaultApplicationName, postgres.DefaultMaxConns},
 		{"options", []postgres.Option{postgres.WithApplicationName("stash"), postgres.WithMaxConns(3)}, "stash", 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -46,7 +46,7 @@ func TestConnectSetsPoolOptions(t *testing.T) {
 			if app != tc.wantApp {
 				t.Errorf("application_name = %q, want %q", app, tc.wantApp)
 			}
-			if got := pool.Config().MaxConns; tc.wantMaxConns != 0 && got != tc.wantMaxConns {
+			if got := pool.Config().MaxConns; got != tc.wantMaxConns {
 				t.Errorf("MaxConns = %d, want %d", got, tc.wantMaxConns)
 			}
 		})

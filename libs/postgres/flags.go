@@ -16,8 +16,7 @@ const DefaultURL = "postgres://postgres@127.0.0.1:5432/bcosdata?sslmode=disable"
 type Flags struct {
 	// URL is the server and database, as a URL or keyword/value string.
 	URL string
-	// MaxConns caps the pool; 0 keeps pgx's default (the larger of 4 and the CPU count) or the
-	// URL's pool_max_conns.
+	// MaxConns caps the pool; 0 keeps DefaultMaxConns or the URL's pool_max_conns.
 	MaxConns int
 }
 
@@ -25,7 +24,7 @@ type Flags struct {
 // the service's schema in the help text.
 func (f *Flags) RegisterFlagsWithPrefix(prefix string, fs *flag.FlagSet, schema string) {
 	fs.StringVar(&f.URL, prefix+"url", DefaultURL, fmt.Sprintf("PostgreSQL URL (the service keeps its tables in schema %s)", schema))
-	fs.IntVar(&f.MaxConns, prefix+"max-conns", 0, "largest number of PostgreSQL connections (0: pgx's default or the URL's pool_max_conns)")
+	fs.IntVar(&f.MaxConns, prefix+"max-conns", 0, "largest number of PostgreSQL connections (0: 16, or the URL's pool_max_conns)")
 }
 
 // Validate reports unusable values, naming the flag with prefix.
