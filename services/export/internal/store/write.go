@@ -161,6 +161,18 @@ func (t *Tx) WriteBase(ctx context.Context, blocks []Block, txs []Transaction, l
 		skipped_blocks = skipped_blocks + $3, updated_at = now()`, high, newBlocks, int64(skipped)); err != nil {
 		return fmt.Errorf("move progress: %w", err)
 	}
+	if newBlocks > 0 {
+		// From the last contiguous height up to the first block still missing (a few index
+		// probes: the gap is what the other partitions have not stored yet).
+		if _, err := t.Exec(ctx, `UPDATE export.progress p SET contiguous_height = (
+			SELECT min(s.n) - 1 FROM generate_series(coalesce(p.contiguous_height + 1,
+				CASE WHEN p.start_time IS NULL THEN p.start_block ELSE (SELECT min(number) FROM export.blocks) END),
+				p.exported_height + 1) AS s(n)
+			WHERE NOT EXISTS (SELECT FROM export.blocks b WHERE b.number = s.n))
+			WHERE p.exported_height IS NOT NULL`); err != nil {
+			return fmt.Errorf("move the contiguous height: %w", err)
+		}
+	}
 	return nil
 }
 
