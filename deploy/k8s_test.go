@@ -29,29 +29,29 @@ var overlays = []string{"k8s/base", "k8s/overlays/dev", "k8s/overlays/prod"}
 
 // kinds maps apiVersion/kind to a new object of its Go type; anything else is an error.
 var kinds = map[string]func() any{
-	"v1/ConfigMap":                          func() any { return &corev1.ConfigMap{} },
-	"v1/Secret":                             func() any { return &corev1.Secret{} },
-	"v1/Service":                            func() any { return &corev1.Service{} },
-	"apps/v1/Deployment":                    func() any { return &appsv1.Deployment{} },
-	"apps/v1/StatefulSet":                   func() any { return &appsv1.StatefulSet{} },
-	"autoscaling/v2/HorizontalPodAutoscaler": func() any { return &autoscalingv2.HorizontalPodAutoscaler{} },
-	"policy/v1/PodDisruptionBudget":         func() any { return &policyv1.PodDisruptionBudget{} },
-	"networking.k8s.io/v1/NetworkPolicy":    func() any { return &networkingv1.NetworkPolicy{} },
+	"v1/ConfigMap":                            func() any { return &corev1.ConfigMap{} },
+	"v1/Secret":                               func() any { return &corev1.Secret{} },
+	"v1/Service":                              func() any { return &corev1.Service{} },
+	"apps/v1/Deployment":                      func() any { return &appsv1.Deployment{} },
+	"apps/v1/StatefulSet":                     func() any { return &appsv1.StatefulSet{} },
+	"autoscaling/v2/HorizontalPodAutoscaler":  func() any { return &autoscalingv2.HorizontalPodAutoscaler{} },
+	"policy/v1/PodDisruptionBudget":           func() any { return &policyv1.PodDisruptionBudget{} },
+	"networking.k8s.io/v1/NetworkPolicy":      func() any { return &networkingv1.NetworkPolicy{} },
 	"monitoring.coreos.com/v1/ServiceMonitor": func() any { return &monitoringv1.ServiceMonitor{} },
 	"monitoring.coreos.com/v1/PrometheusRule": func() any { return &monitoringv1.PrometheusRule{} },
 }
 
 // manifests is one kustomize build, decoded.
 type manifests struct {
-	configMaps   map[string]*corev1.ConfigMap
-	secrets      map[string]*corev1.Secret
-	services     []*corev1.Service
-	workloads    []workload
-	hpas         []*autoscalingv2.HorizontalPodAutoscaler
-	pdbs         []*policyv1.PodDisruptionBudget
-	netpols      []*networkingv1.NetworkPolicy
-	monitors     []*monitoringv1.ServiceMonitor
-	rules        []*monitoringv1.PrometheusRule
+	configMaps map[string]*corev1.ConfigMap
+	secrets    map[string]*corev1.Secret
+	services   []*corev1.Service
+	workloads  []workload
+	hpas       []*autoscalingv2.HorizontalPodAutoscaler
+	pdbs       []*policyv1.PodDisruptionBudget
+	netpols    []*networkingv1.NetworkPolicy
+	monitors   []*monitoringv1.ServiceMonitor
+	rules      []*monitoringv1.PrometheusRule
 }
 
 type workload struct {
