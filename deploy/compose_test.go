@@ -211,9 +211,12 @@ func checkPrometheusTargets(t *testing.T, p *types.Project) {
 				t.Errorf("job %s scrapes %s, not a bcosdata service of the compose file", sc.JobName, target)
 				continue
 			}
-			admin := s.Environment[b.envPrefix+"_ADMIN_ADDR"]
-			if admin == nil || !strings.HasSuffix(*admin, ":"+port) {
-				t.Errorf("job %s scrapes %s, but %s's admin server is at %v", sc.JobName, target, host, admin)
+			admin := ""
+			if v := s.Environment[b.envPrefix+"_ADMIN_ADDR"]; v != nil {
+				admin = *v
+			}
+			if !strings.HasSuffix(admin, ":"+port) {
+				t.Errorf("job %s scrapes %s, but %s's admin server is at %q", sc.JobName, target, host, admin)
 			}
 			scraped[host] = true
 		}

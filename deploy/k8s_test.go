@@ -170,6 +170,15 @@ func (m *manifests) check() []error {
 			errs = append(errs, fmt.Errorf("HPA %s scales %s %s, which does not exist", h.Name, h.Spec.ScaleTargetRef.Kind, h.Spec.ScaleTargetRef.Name))
 		}
 	}
+	// export's replicas share the blocks topic's partitions: more replicas than that stay idle.
+	if cm, ok := m.configMaps["bcosdata-stash"]; ok {
+		partitions, err := strconv.Atoi(cm.Data["STASH_PARTITIONS"])
+		for _, h := range m.hpas {
+			if h.Spec.ScaleTargetRef.Name == "bcosdata-export" && (err != nil || int(h.Spec.MaxReplicas) > partitions) {
+				errs = append(errs, fmt.Errorf("HPA %s scales export to %d replicas, beyond the blocks topic's STASH_PARTITIONS %q", h.Name, h.Spec.MaxReplicas, cm.Data["STASH_PARTITIONS"]))
+			}
+		}
+	}
 	for _, p := range m.pdbs {
 		if _, ok := m.selects(p.Spec.Selector.MatchLabels); !ok {
 			errs = append(errs, fmt.Errorf("PodDisruptionBudget %s selects no workload", p.Name))
