@@ -73,7 +73,7 @@ func ruleMetrics(t *testing.T, groups *rulefmt.RuleGroups) map[string][]string {
 			parser.Inspect(expr, func(n parser.Node, _ []parser.Node) error {
 				if vs, ok := n.(*parser.VectorSelector); ok {
 					for _, m := range vs.LabelMatchers {
-						if m.Name == labels.MetricName && m.Type == labels.MatchEqual {
+						if m.Name == model.MetricNameLabel && m.Type == labels.MatchEqual {
 							used[m.Value] = append(used[m.Value], r.Alert)
 						}
 					}
