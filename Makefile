@@ -15,6 +15,9 @@ GOLANGCI_LINT         := go run github.com/golangci/golangci-lint/v2/cmd/golangc
 MODULE_DIRS := $(shell go list -m -f '{{.Dir}}' 2>/dev/null)
 PKGS        := $(addsuffix /...,$(MODULE_DIRS))
 BINARIES    := stash export reconcile fiscosim bcosdata
+# -version of every binary prints this; an image build passes it as a build argument.
+VERSION     ?= $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+LDFLAGS     := -X github.com/bcosdata/bcosdata/libs/app.Version=$(VERSION)
 
 # Tests: per-package timeout, and a short fixed budget for every fuzz target.
 TEST_TIMEOUT ?= 10m
@@ -49,11 +52,11 @@ bench: ## run the benchmarks; each prints its figure beside a ceiling measured i
 .PHONY: build
 build: ## build the binaries into bin/
 	@mkdir -p bin
-	go build -o bin/stash ./services/stash/cmd/stash
-	go build -o bin/export ./services/export/cmd/export
-	go build -o bin/reconcile ./services/reconcile/cmd/reconcile
-	go build -o bin/fiscosim ./services/fiscosim/cmd/fiscosim
-	go build -o bin/bcosdata ./services/bcosdata/cmd/bcosdata
+	go build -ldflags '$(LDFLAGS)' -o bin/stash ./services/stash/cmd/stash
+	go build -ldflags '$(LDFLAGS)' -o bin/export ./services/export/cmd/export
+	go build -ldflags '$(LDFLAGS)' -o bin/reconcile ./services/reconcile/cmd/reconcile
+	go build -ldflags '$(LDFLAGS)' -o bin/fiscosim ./services/fiscosim/cmd/fiscosim
+	go build -ldflags '$(LDFLAGS)' -o bin/bcosdata ./services/bcosdata/cmd/bcosdata
 
 .PHONY: generate
 generate: ## regenerate protobuf code

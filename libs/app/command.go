@@ -35,19 +35,49 @@ type Command struct {
 	// New builds the service after flags are parsed. deps carries the logger, the server's
 	// metrics registry and the pool; srv takes readiness checks.
 	New func(deps Deps, srv *Server) (Service, error)
+	// Stdout receives -version's output; nil means os.Stdout.
+	Stdout io.Writer
+}
+
+// FlagSet returns every flag the command accepts: the service's own, -version and
+// -healthcheck. Each is also read from the environment variable EnvName(EnvPrefix, name).
+// Deployment checks compare what manifests pass against it.
+func (c Command) FlagSet() *flag.FlagSet {
+	fs, _, _ := c.flagSet(io.Discard)
+	return fs
+}
+
+func (c Command) flagSet(output io.Writer) (fs *flag.FlagSet, version, healthcheck *bool) {
+	fs = flag.NewFlagSet(c.Name, flag.ContinueOnError)
+	fs.SetOutput(output)
+	c.Flags(fs)
+	version = RegisterVersionFlag(fs)
+	healthcheck = fs.Bool("healthcheck", false, "ask this service's admin server (-admin.addr) for /readyz and exit 0 when it is ready, 1 when not: a container healthcheck without curl")
+	return fs, version, healthcheck
 }
 
 // Run parses args, builds the logger, server and service, and serves until ctx is done.
-// A -h request returns flag.ErrHelp after printing the usage to stderr.
+// A -h request returns flag.ErrHelp after printing the usage to stderr. -version prints the
+// version and returns; -healthcheck asks the admin server at -admin.addr whether the service is
+// ready and returns nil only if it is.
 func (c Command) Run(ctx context.Context, args []string, stderr io.Writer) error {
-	fs := flag.NewFlagSet(c.Name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	c.Flags(fs)
+	fs, version, healthcheck := c.flagSet(stderr)
 	if err := ParseFlags(fs, c.EnvPrefix, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
 		return &UsageError{Err: err}
+	}
+	if *version {
+		out := c.Stdout
+		if out == nil {
+			out = os.Stdout
+		}
+		_, err := fmt.Fprintln(out, VersionString(c.Name))
+		return err
+	}
+	if *healthcheck {
+		return Healthcheck(ctx, c.Server.AdminAddr)
 	}
 	if err := c.Server.Validate(); err != nil {
 		return &UsageError{Err: err}

@@ -29,6 +29,13 @@ func TestBinariesAnswerHelp(t *testing.T) {
 		{"bcosdata-stash", ".", []string{"stash", "-h"}, []string{"-source", "$STASH_SOURCE"}},
 		{"bcosdata-export", ".", []string{"export", "-h"}, []string{"-db.reader-role", "$EXPORT_DB_READER_ROLE"}},
 		{"bcosdata-export-dashboards", ".", []string{"export", "dashboards", "-h"}, []string{"-contracts", "-out"}},
+		{"stash-version", "../../../stash/cmd/stash", []string{"-version"}, []string{"stash ", "go1."}},
+		{"export-version", "../../../export/cmd/export", []string{"-version"}, []string{"export ", "go1."}},
+		{"reconcile-version", "../../../reconcile/cmd/reconcile", []string{"-version"}, []string{"reconcile ", "go1."}},
+		{"fiscosim-version", "../../../fiscosim/cmd/fiscosim", []string{"-version"}, []string{"fiscosim ", "go1."}},
+		{"bcosdata-version", ".", []string{"-version"}, []string{"bcosdata ", "go1."}},
+		{"bcosdata-stash-version", ".", []string{"stash", "-version"}, []string{"stash ", "go1."}},
+		{"stash-healthcheck-help", "../../../stash/cmd/stash", []string{"-h"}, []string{"-healthcheck", "$STASH_HEALTHCHECK", "-version"}},
 	}
 	built := map[string]string{}
 	for _, tc := range cases {

@@ -44,8 +44,10 @@ func Table() []Command {
 }
 
 func service(mk func() app.Command) Func {
-	return func(ctx context.Context, args []string, _, stderr io.Writer) error {
-		return mk().Run(ctx, args, stderr)
+	return func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+		c := mk()
+		c.Stdout = stdout
+		return c.Run(ctx, args, stderr)
 	}
 }
 
@@ -71,6 +73,10 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		return flag.ErrHelp
 	}
+	if args[0] == "-version" || args[0] == "--version" || args[0] == "version" {
+		_, err := fmt.Fprintln(stdout, app.VersionString("bcosdata"))
+		return err
+	}
 	for _, c := range table {
 		if c.Name == args[0] {
 			return c.Run(ctx, args[1:], stdout, stderr)
@@ -84,7 +90,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 func Usage(w io.Writer, table []Command) {
 	var b strings.Builder
 	b.WriteString("bcosdata: FISCO BCOS 2.x data governance — every service and tool in one binary.\n\n")
-	b.WriteString("Usage: bcosdata <command> [flags]   (bcosdata <command> -h lists the flags)\n\nCommands:\n")
+	b.WriteString("Usage: bcosdata <command> [flags]   (bcosdata <command> -h lists the flags; bcosdata -version)\n\nCommands:\n")
 	for _, c := range table {
 		fmt.Fprintf(&b, "  %-16s %s\n", c.Name, c.Summary)
 	}

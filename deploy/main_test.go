@@ -1,0 +1,9 @@
+package deploy
+
+import (
+	"testing"
+
+	"github.com/bcosdata/bcosdata/libs/postgres/pgtest"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
