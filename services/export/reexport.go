@@ -85,9 +85,9 @@ func (r *reexporter) register(ctx context.Context, reg contract.Registered) (*co
 	k, isNew, err := r.pipe.Register(ctx, reg)
 	switch {
 	case errors.Is(err, ingest.ErrBadRegistration):
-		return nil, fmt.Errorf("%w: %v", api.ErrBadContract, err)
+		return nil, fmt.Errorf("%w: %w", api.ErrBadContract, err)
 	case errors.Is(err, ingest.ErrRegistered):
-		return nil, fmt.Errorf("%w: %v", api.ErrContractExists, err)
+		return nil, fmt.Errorf("%w: %w", api.ErrContractExists, err)
 	case err != nil || !isNew:
 		return k, err
 	}

@@ -207,7 +207,7 @@ func (p *Pipeline) Register(ctx context.Context, r contract.Registered) (*contra
 	}
 	c, err := p.load(append(slices.Clone(regs), r))
 	if err != nil {
-		return nil, false, fmt.Errorf("%w: %v", ErrBadRegistration, err)
+		return nil, false, fmt.Errorf("%w: %w", ErrBadRegistration, err)
 	}
 	k, _ := c.Named(r.Name)
 	v, err := tx.AddRegistered(ctx, r)
