@@ -487,3 +487,18 @@ func MalformedResults(ctx context.Context, tx pgx.Tx, id int64) error {
 	}
 	return nil
 }
+
+// CountResults returns how many results of the run each outcome has.
+func (s *Store) CountResults(ctx context.Context, run int64) (map[string]int64, error) {
+	rows, err := s.Pool.Query(ctx, `SELECT outcome, count(*) FROM reconcile.results WHERE run_id = $1 GROUP BY outcome`, run)
+	if err != nil {
+		return nil, fmt.Errorf("count results of run %d: %w", run, err)
+	}
+	out := make(map[string]int64)
+	var o string
+	var n int64
+	if _, err := pgx.ForEachRow(rows, []any{&o, &n}, func() error { out[o] = n; return nil }); err != nil {
+		return nil, fmt.Errorf("count results of run %d: %w", run, err)
+	}
+	return out, nil
+}
