@@ -76,7 +76,7 @@ type reportData struct {
 	More        int64
 }
 
-func writeHTML(ctx context.Context, st *store.Store, j *job.Job, r *store.Run, fields []string, w io.Writer) error {
+func writeHTML(ctx context.Context, st *store.Store, j *job.Job, r *store.Run, fields []string, maxListed int, w io.Writer) error {
 	d := reportData{Run: SummaryOf(r), Chain: chainOf(j)}
 	for _, o := range store.Outcomes {
 		d.Outcomes = append(d.Outcomes, outcomeRow{Name: o, Totals: r.Totals.ByOutcome[o]})
@@ -89,7 +89,7 @@ func writeHTML(ctx context.Context, st *store.Store, j *job.Job, r *store.Run, f
 		if o == store.Matched || counts[o] == 0 {
 			continue
 		}
-		left := MaxListed - len(d.Differences)
+		left := maxListed - len(d.Differences)
 		if left <= 0 {
 			d.More += counts[o]
 			continue

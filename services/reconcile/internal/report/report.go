@@ -23,7 +23,8 @@ import (
 	"github.com/bcosdata/bcosdata/services/reconcile/internal/store"
 )
 
-// MaxListed is how many differences (results other than matched) the HTML report lists.
+// MaxListed is how many differences (results other than matched) the HTML report lists by
+// default.
 const MaxListed = 1000
 
 // page is how many results one read of the store returns.
@@ -39,8 +40,12 @@ func Name(r *store.Run) string {
 }
 
 // Write writes the run's result files to dest (a directory URI) through client and returns
-// their URIs (CSV, JSON, HTML).
-func Write(ctx context.Context, st *store.Store, client *source.Client, dest string, j *job.Job, r *store.Run) ([]string, error) {
+// their URIs (CSV, JSON, HTML). The HTML report lists at most maxListed differences (0:
+// MaxListed).
+func Write(ctx context.Context, st *store.Store, client *source.Client, dest string, j *job.Job, r *store.Run, maxListed int) ([]string, error) {
+	if maxListed <= 0 {
+		maxListed = MaxListed
+	}
 	base := strings.TrimRight(dest, "/") + "/" + Name(r)
 	fields := make([]string, len(j.Fields))
 	for i, f := range j.Fields {
@@ -52,7 +57,7 @@ func Write(ctx context.Context, st *store.Store, client *source.Client, dest str
 	}{
 		{"csv", func(w io.Writer) error { return writeCSV(ctx, st, r, fields, w) }},
 		{"json", func(w io.Writer) error { return writeJSON(ctx, st, r, fields, w) }},
-		{"html", func(w io.Writer) error { return writeHTML(ctx, st, j, r, fields, w) }},
+		{"html", func(w io.Writer) error { return writeHTML(ctx, st, j, r, fields, maxListed, w) }},
 	}
 	var uris []string
 	for _, wr := range writers {

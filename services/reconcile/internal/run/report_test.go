@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -77,6 +79,7 @@ func TestResultFilesAndWebhook(t *testing.T) {
 		Source:   func(*job.Job) source.Config { return cfg },
 		Webhook:  &webhook.Sender{Backoff: 10 * time.Millisecond}})
 	stop := f.start(t)
+
 	defer stop()
 
 	for _, dest := range []struct {
@@ -171,6 +174,44 @@ func TestWebhookNeverFailsTheRun(t *testing.T) {
 	stop()
 	if calls, _ := h.got(); calls != 3 {
 		t.Errorf("webhook answering 500: %d requests, want 3", calls)
+	}
+}
+
+// TestReportListsAtMost: the HTML report lists MaxListed differences and says how many more.
+func TestReportListsAtMost(t *testing.T) {
+	f := newFixture(t, "{max_rows: 1}")
+	recs := records(40)
+	storeRecords(t, f.st, recs)
+	exp := f.generate(t, recs, plan)
+	dir := t.TempDir()
+	f.j.Results = "file://" + dir
+	h := &hook{}
+	hs := httptest.NewServer(h)
+	defer hs.Close()
+	f.j.Webhook = hs.URL
+	f.runner = New(Config{Store: f.st, Poll: 10 * time.Millisecond, Job: f.jobFunc(), MaxListed: 3,
+		CaughtUp: func(context.Context) (bool, error) { return true, nil }})
+	stop := f.start(t)
+	defer stop()
+	r, err := f.runner.Trigger(t.Context(), "transfers", "2025-12-05", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := waitRun(t, f.st, r.ID)
+	deadline := time.Now().Add(10 * time.Second)
+	for _, b := h.got(); len(b) == 0 && time.Now().Before(deadline); _, b = h.got() {
+		time.Sleep(10 * time.Millisecond)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, report.Name(got)+".html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	differences := len(exp.Rows) - exp.Count(bizgen.Matched)
+	if n := bytes.Count(b, []byte("<tr class=")); n != 3 {
+		t.Errorf("HTML report lists %d differences, want 3", n)
+	}
+	if want := fmt.Sprintf("… and %d more differences", differences-3); !bytes.Contains(b, []byte(want)) {
+		t.Errorf("HTML report does not say %q:\n%s", want, b)
 	}
 }
 

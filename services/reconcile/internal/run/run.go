@@ -1,7 +1,9 @@
 // Package run executes reconcile runs: it reads a job's business file through source and
 // format, copies its rows into PostgreSQL with the canonical texts of the job's comparators,
 // applies the error budget, waits (bounded) for the on-chain side to pass the window's end,
-// then matches both sides in SQL and stores the results and totals (package store).
+// then matches both sides in SQL and stores the results and totals (package store). After the
+// commit it writes the result files (package report), publishes the summary and posts it to
+// the job's webhook; none of these changes the committed run.
 //
 // Runs are rows of reconcile.runs worked through by one loop: pending ones are claimed in
 // order, a failed attempt is retried after the job's backoff (doubling) up to the job's retries,
@@ -63,6 +65,8 @@ type Config struct {
 	// Webhook posts a finished run's summary to the job's webhook (default: 3 attempts, 1 s
 	// pause doubling).
 	Webhook *webhook.Sender
+	// MaxListed is how many differences the HTML report lists (default report.MaxListed).
+	MaxListed int
 	Clock   Clock
 	// Poll is how often the chain progress is checked while a run waits for it, and the
 	// longest the loop sleeps without being woken (default 1 s).
@@ -258,7 +262,7 @@ func (r *Runner) ended(ctx context.Context, j *job.Job, run *store.Run, results 
 	log := r.cfg.Log.With(zap.Int64("run", run.ID), zap.String("job", run.Job))
 	var files []string
 	if results && j != nil && j.Results != "" {
-		uris, err := report.Write(ctx, r.cfg.Store, source.New(r.cfg.Source(j)), j.Results, j, run)
+		uris, err := report.Write(ctx, r.cfg.Store, source.New(r.cfg.Source(j)), j.Results, j, run, r.cfg.MaxListed)
 		if err != nil {
 			log.Warn("write result files", zap.String("results", j.Results), zap.Error(err))
 		}
