@@ -67,7 +67,7 @@ type Config struct {
 	Webhook *webhook.Sender
 	// MaxListed is how many differences the HTML report lists (default report.MaxListed).
 	MaxListed int
-	Clock   Clock
+	Clock     Clock
 	// Poll is how often the chain progress is checked while a run waits for it, and the
 	// longest the loop sleeps without being woken (default 1 s).
 	Poll    time.Duration
