@@ -17,6 +17,7 @@ import (
 	"github.com/bcosdata/bcosdata/services/reconcile/internal/bizgen"
 	"github.com/bcosdata/bcosdata/services/reconcile/internal/format"
 	"github.com/bcosdata/bcosdata/services/reconcile/internal/job"
+	"github.com/bcosdata/bcosdata/services/reconcile/internal/report"
 	"github.com/bcosdata/bcosdata/services/reconcile/internal/store"
 )
 
@@ -43,7 +44,7 @@ func benchRows(b *testing.B) int {
 
 // BenchmarkReconcile measures one run end to end (trigger, file parse, COPY into
 // business_rows, projection of the chain records into chain_rows, the matching SQL, totals,
-// commit) of n business rows against n on-chain records (n from BCOSDATA_BENCH_RECONCILE_ROWS,
+// commit; then, apart, until the result files are written) of n business rows against n on-chain records (n from BCOSDATA_BENCH_RECONCILE_ROWS,
 // default 1,000,000), and beside it, in the same run, the ceiling: the same n business rows,
 // parsed beforehand, COPYed into the same business_rows table. The chain records are stored
 // beforehand through the consumer's own write path (store.WriteRecords, in batches of 20,000
@@ -82,6 +83,15 @@ func BenchmarkReconcile(b *testing.B) {
 		got := waitRunWithin(b, f.st, r.ID, time.Hour)
 		runTook := time.Since(start)
 		cpu := benchcpu.Read(0, postmaster).Sub(before)
+		// The result files are written after the commit, the HTML report last.
+		htmlFile := filepath.Join(f.dir, "results", report.Name(got)+".html")
+		for _, err := os.Stat(htmlFile); err != nil; _, err = os.Stat(htmlFile) {
+			if time.Since(start) > time.Hour {
+				b.Fatalf("no result files after an hour: %v", err)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		filesTook := time.Since(start)
 		stop()
 		if got.State != store.StateSucceeded {
 			b.Fatalf("run: %s %s", got.State, got.Error)
@@ -131,6 +141,7 @@ func BenchmarkReconcile(b *testing.B) {
 		b.ReportMetric(float64(n), "chain-records")
 		b.ReportMetric(runTook.Seconds(), "run-s")
 		b.ReportMetric(float64(total)/runTook.Seconds(), "run-rows/s")
+		b.ReportMetric(filesTook.Seconds(), "with-files-s")
 		b.ReportMetric(copyTook.Seconds(), "copy-s")
 		b.ReportMetric(float64(len(rows))/copyTook.Seconds(), "copy-rows/s")
 		b.ReportMetric(copyTook.Seconds()/runTook.Seconds(), "run/copy-rate")
@@ -150,6 +161,7 @@ func newBenchFixture(b *testing.B) *fixture {
 	dir := b.TempDir()
 	f := &fixture{st: st, dir: dir, j: testJob(b, dir, "{max_rows: 100}")}
 	f.j.Timeout = time.Hour
+	f.j.Results = "file://" + filepath.Join(dir, "results")
 	f.runner = New(Config{Store: st, Poll: 10 * time.Millisecond, Job: f.jobFunc(),
 		CaughtUp: func(context.Context) (bool, error) { return true, nil }})
 	return f
