@@ -41,7 +41,7 @@ func (s *Sender) Post(ctx context.Context, url string, body []byte) error {
 		if i > 0 {
 			select {
 			case <-ctx.Done():
-				return fmt.Errorf("webhook %s: %w (after %v)", url, ctx.Err(), last)
+				return fmt.Errorf("webhook %s: %w (after %w)", url, ctx.Err(), last)
 			case <-time.After(pause):
 			}
 			pause *= 2
