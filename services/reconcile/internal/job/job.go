@@ -27,6 +27,7 @@
 //	    timeout: 30m
 //	    retries: {max: 2, backoff: 1m}
 //	    results: sftp://user@host/out      # where result files go (optional)
+//	    webhook: https://example.com/hook  # POSTed each finished run's summary (optional)
 package job
 
 import (
@@ -122,6 +123,9 @@ type Job struct {
 	// Results is where result files (CSV and JSON) are written, a directory URI on
 	// file://, sftp://, ftp:// or s3://; empty keeps them in the database only.
 	Results string `yaml:"results"`
+	// Webhook is an http(s) URL the summary of every finished run is POSTed to (JSON), after
+	// the run committed; best effort, never failing the run. Empty: none.
+	Webhook string `yaml:"webhook"`
 
 	// Line is the line of the job in its file, for messages; 0 when not from a file.
 	Line int `yaml:"-"`

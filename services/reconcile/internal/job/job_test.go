@@ -151,6 +151,7 @@ func TestParseErrors(t *testing.T) {
   - name: "bad name!"
     source: gopher://x/y
     results: https://x/out
+    webhook: ftp://x/hook
     pattern: t-{yyyyQQ}.csv
     format: csv
     options: {delimiter: "||", sheet: s, encoding: latin1}
@@ -169,6 +170,7 @@ func TestParseErrors(t *testing.T) {
 			`name: "bad name!": want letters`,
 			`source: "gopher://x/y": scheme "gopher"`,
 			`results: "https://x/out": scheme "https"`,
+			`webhook: "ftp://x/hook": scheme "ftp", want one of http, https`,
 			`pattern: placeholder {yyyyQQ}`,
 			`options: sheet and header_row apply to xlsx only`,
 			`options.delimiter: "||": csv wants one character`,

@@ -59,6 +59,9 @@ func (j *Job) check(v *validator) {
 	if j.Results != "" {
 		checkURI(v, "results", j.Results, ResultSchemes, false)
 	}
+	if j.Webhook != "" {
+		checkURI(v, "webhook", j.Webhook, []string{"http", "https"}, false)
+	}
 	if j.Pattern == "" {
 		v.fail("pattern", "missing: the file name with a date placeholder, e.g. transfers-{yyyyMMdd}.csv")
 	} else if _, err := expand(j.Pattern, time.Date(2025, 12, 5, 0, 0, 0, 0, time.UTC)); err != nil {

@@ -1,7 +1,9 @@
 // Package run executes reconcile runs: it reads a job's business file through source and
 // format, copies its rows into PostgreSQL with the canonical texts of the job's comparators,
 // applies the error budget, waits (bounded) for the on-chain side to pass the window's end,
-// then matches both sides in SQL and stores the results and totals (package store).
+// then matches both sides in SQL and stores the results and totals (package store). After the
+// commit it writes the result files (package report), publishes the summary and posts it to
+// the job's webhook; none of these changes the committed run.
 //
 // Runs are rows of reconcile.runs worked through by one loop: pending ones are claimed in
 // order, a failed attempt is retried after the job's backoff (doubling) up to the job's retries,
@@ -11,6 +13,7 @@ package run
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -27,8 +30,10 @@ import (
 	"github.com/bcosdata/bcosdata/services/reconcile/internal/compare"
 	"github.com/bcosdata/bcosdata/services/reconcile/internal/format"
 	"github.com/bcosdata/bcosdata/services/reconcile/internal/job"
+	"github.com/bcosdata/bcosdata/services/reconcile/internal/report"
 	"github.com/bcosdata/bcosdata/services/reconcile/internal/source"
 	"github.com/bcosdata/bcosdata/services/reconcile/internal/store"
+	"github.com/bcosdata/bcosdata/services/reconcile/internal/webhook"
 )
 
 // Clock is the time the runner and the scheduler see; tests give a fake one.
@@ -57,7 +62,12 @@ type Config struct {
 	CaughtUp func(ctx context.Context) (bool, error)
 	// Publish sends a finished run's summary (after its transaction committed).
 	Publish func(ctx context.Context, r *store.Run) error
-	Clock   Clock
+	// Webhook posts a finished run's summary to the job's webhook (default: 3 attempts, 1 s
+	// pause doubling).
+	Webhook *webhook.Sender
+	// MaxListed is how many differences the HTML report lists (default report.MaxListed).
+	MaxListed int
+	Clock     Clock
 	// Poll is how often the chain progress is checked while a run waits for it, and the
 	// longest the loop sleeps without being woken (default 1 s).
 	Poll    time.Duration
@@ -90,6 +100,9 @@ func New(cfg Config) *Runner {
 	}
 	if cfg.CaughtUp == nil {
 		cfg.CaughtUp = func(context.Context) (bool, error) { return false, nil }
+	}
+	if cfg.Webhook == nil {
+		cfg.Webhook = &webhook.Sender{}
 	}
 	if cfg.Publish == nil {
 		cfg.Publish = func(context.Context, *store.Run) error { return nil }
@@ -239,8 +252,35 @@ func (r *Runner) fail(ctx context.Context, run *store.Run, j *job.Job, err error
 	r.cfg.Metrics.Runs.WithLabelValues(run.Job, store.StateFailed).Inc()
 	log.Error("run failed", zap.Error(err))
 	run.State, run.Error, run.Finished = store.StateFailed, err.Error(), &now
-	if perr := r.cfg.Publish(ctx, run); perr != nil {
-		log.Warn("publish run summary", zap.Error(perr))
+	r.ended(ctx, j, run, false)
+}
+
+// ended does what follows the end of a run, after its transaction committed: the result files
+// (for a run that stored results), the results message, the webhook. None of them changes the
+// run: a failure is logged.
+func (r *Runner) ended(ctx context.Context, j *job.Job, run *store.Run, results bool) {
+	log := r.cfg.Log.With(zap.Int64("run", run.ID), zap.String("job", run.Job))
+	var files []string
+	if results && j != nil && j.Results != "" {
+		uris, err := report.Write(ctx, r.cfg.Store, source.New(r.cfg.Source(j)), j.Results, j, run, r.cfg.MaxListed)
+		if err != nil {
+			log.Warn("write result files", zap.String("results", j.Results), zap.Error(err))
+		}
+		files = uris
+	}
+	if err := r.cfg.Publish(ctx, run); err != nil {
+		log.Warn("publish run summary", zap.Error(err))
+	}
+	if j != nil && j.Webhook != "" {
+		s := report.SummaryOf(run)
+		s.Files = files
+		body, err := json.Marshal(s)
+		if err == nil {
+			err = r.cfg.Webhook.Post(ctx, j.Webhook, body)
+		}
+		if err != nil {
+			log.Warn("post run summary to the webhook", zap.Error(err))
+		}
 	}
 }
 
@@ -446,9 +486,7 @@ func (r *Runner) finish(ctx context.Context, run *store.Run, load func(context.C
 		}
 		r.cfg.Metrics.Results.WithLabelValues(run.Job, o).Add(float64(n))
 	}
-	if err := r.cfg.Publish(ctx, run); err != nil {
-		r.cfg.Log.Warn("publish run summary", zap.Int64("run", run.ID), zap.Error(err))
-	}
+	r.ended(ctx, j, run, true)
 	return nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/bcosdata/bcosdata/libs/postgres/pgtest"
 	"github.com/bcosdata/bcosdata/services/reconcile/internal/bizgen"
@@ -41,7 +42,7 @@ const jobYAML = `jobs:
     retries: {max: 1, backoff: 10ms}
 `
 
-func testJob(t *testing.T, dir, budget string) *job.Job {
+func testJob(t testing.TB, dir, budget string) *job.Job {
 	t.Helper()
 	y := strings.NewReplacer("SOURCE", "file://"+dir, "BUDGET", budget).Replace(jobYAML)
 	jobs, err := job.Parse("jobs.yaml", []byte(y))
@@ -66,12 +67,7 @@ func storeRecords(t *testing.T, st *store.Store, recs []bizgen.ChainRecord) {
 	t.Helper()
 	var out []store.Record
 	for _, r := range recs {
-		li, _ := strconv.Atoi(r["log_index"])
-		bn, _ := strconv.ParseUint(r["block_number"], 10, 64)
-		ts, _ := strconv.ParseUint(r["block_timestamp_ms"], 10, 64)
-		out = append(out, store.Record{TxHash: r["tx_hash"], LogIndex: int32(li), Kind: "event", ContractName: "Asset",
-			ContractAddress: "0x00000000000000000000000000000000000000aa", Name: "Transfer", Signature: "Transfer(address,address,uint256,string)",
-			BlockNumber: bn, BlockTimestampMs: ts, Params: map[string]string{"from": r["from"], "to": r["to"], "amount": r["amount"], "memo": r["memo"]}})
+		out = append(out, transferRecord(r))
 	}
 	tx, err := st.Pool.Begin(t.Context())
 	if err != nil {
@@ -83,6 +79,16 @@ func storeRecords(t *testing.T, st *store.Store, recs []bizgen.ChainRecord) {
 	if err := tx.Commit(t.Context()); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// transferRecord is a chain record as the decoded Transfer event the consumer stores.
+func transferRecord(r bizgen.ChainRecord) store.Record {
+	li, _ := strconv.Atoi(r["log_index"])
+	bn, _ := strconv.ParseUint(r["block_number"], 10, 64)
+	ts, _ := strconv.ParseUint(r["block_timestamp_ms"], 10, 64)
+	return store.Record{TxHash: r["tx_hash"], LogIndex: int32(li), Kind: "event", ContractName: "Asset",
+		ContractAddress: "0x00000000000000000000000000000000000000aa", Name: "Transfer", Signature: "Transfer(address,address,uint256,string)",
+		BlockNumber: bn, BlockTimestampMs: ts, Params: map[string]string{"from": r["from"], "to": r["to"], "amount": r["amount"], "memo": r["memo"]}}
 }
 
 type fixture struct {
@@ -100,18 +106,23 @@ func newFixture(t *testing.T, budget string) *fixture {
 	}
 	dir := t.TempDir()
 	f := &fixture{st: st, dir: dir, j: testJob(t, dir, budget)}
-	f.runner = New(Config{Store: st, Poll: 10 * time.Millisecond,
-		Job: func(_ context.Context, name string) (*job.Job, error) {
-			if name != f.j.Name {
-				return nil, errors.New("no such job")
-			}
-			return f.j, nil
-		},
+	f.runner = New(Config{Store: st, Poll: 10 * time.Millisecond, Job: f.jobFunc(),
 		CaughtUp: func(context.Context) (bool, error) { return true, nil }})
 	return f
 }
 
-func (f *fixture) start(t *testing.T) context.CancelFunc {
+func (f *fixture) jobFunc() func(context.Context, string) (*job.Job, error) {
+	return func(_ context.Context, name string) (*job.Job, error) {
+		if name != f.j.Name {
+			return nil, errors.New("no such job")
+		}
+		return f.j, nil
+	}
+}
+
+func pgtestPool(tb testing.TB) *pgxpool.Pool { return pgtest.NewPool(tb) }
+
+func (f *fixture) start(t testing.TB) context.CancelFunc {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = f.runner.Run(ctx) }()
@@ -131,9 +142,14 @@ func (f *fixture) generate(t *testing.T, recs []bizgen.ChainRecord, plan bizgen.
 	return exp
 }
 
-func waitRun(t *testing.T, st *store.Store, id int64) *store.Run {
+func waitRun(t testing.TB, st *store.Store, id int64) *store.Run {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
+	return waitRunWithin(t, st, id, time.Minute)
+}
+
+func waitRunWithin(t testing.TB, st *store.Store, id int64, within time.Duration) *store.Run {
+	t.Helper()
+	deadline := time.Now().Add(within)
 	for time.Now().Before(deadline) {
 		r, err := st.GetRun(t.Context(), id)
 		if err != nil {
