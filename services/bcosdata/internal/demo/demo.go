@@ -41,18 +41,18 @@ const EnvPrefix = "DEMO"
 
 // Config is what the demo runs. The defaults use the architecture's ports.
 type Config struct {
-	Data       string
-	Fresh      bool
-	Duration   time.Duration
-	Blocks     uint64
+	Data     string
+	Fresh    bool
+	Duration time.Duration
+	Blocks   uint64
 	// ExitWhenDone ends the demo, with the summary, once every service caught up with block
 	// Blocks; JSON prints that summary as one JSON object.
 	ExitWhenDone, JSON bool
-	TPS        float64
-	KafkaAddr  string
-	PGPort     int
-	RPCAddr    string
-	BinlogAddr string
+	TPS                float64
+	KafkaAddr          string
+	PGPort             int
+	RPCAddr            string
+	BinlogAddr         string
 	// Server is the one gRPC and admin HTTP server that hosts every service.
 	Server app.ServerConfig
 	// StashHTTP, ExportHTTP and ReconcileHTTP are the services' HTTP/JSON APIs, each on its own
