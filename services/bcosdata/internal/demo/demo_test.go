@@ -57,7 +57,7 @@ func testConfig(t *testing.T) Config {
 	cfg := Config{
 		Data: data, TPS: 500, MaxTxs: 100, BlockEvery: 100 * time.Millisecond,
 		KafkaAddr: "127.0.0.1:0", RPCAddr: "127.0.0.1:0", BinlogAddr: "127.0.0.1:0",
-		Server: app.ServerConfig{GRPCAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0", ShutdownTimeout: 5 * time.Second},
+		Server:    app.ServerConfig{GRPCAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0", ShutdownTimeout: 5 * time.Second},
 		Chain:     "demo",
 		StashHTTP: "127.0.0.1:0", ExportHTTP: "127.0.0.1:0", ReconcileHTTP: "127.0.0.1:0",
 		StatusEvery: 200 * time.Millisecond, Duration: 3 * time.Minute,
