@@ -2,9 +2,9 @@
 // cluster, an in-process Kafka-protocol broker, the fiscosim node simulator producing traffic,
 // and every service (stash ingesting the simulator's binlog files, verifying every block and
 // publishing to Kafka; export storing and decoding them with the sample contracts registered;
-// reconcile consuming export's decoded events, with no jobs until some are created over its API)
-// hosted
-// on one gRPC server and one PostgreSQL pool, the way bcosdata hosts them. It is what
+// reconcile consuming export's decoded events) hosted on one gRPC server and one PostgreSQL
+// pool, the way bcosdata hosts them. Once synced it reconciles a sample business file with
+// planted differences and prints a summary (summary.go). It is what
 // `make demo` runs: nothing has to be installed or running beforehand except Go and the
 // PostgreSQL server binaries.
 package demo
