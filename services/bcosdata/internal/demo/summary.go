@@ -197,7 +197,10 @@ func sampleReconciliation(ctx context.Context, dir string, height uint64, cl cli
 			{Business: "payee", Chain: "to", Compare: "address"},
 		},
 		Amount: "amount",
-		Window: &reconcilev1.Window{Wait: durationpb.New(time.Minute)},
+		// The demo waits until reconcile holds every transfer up to height before it triggers
+		// the run; while the chain moves on the topics are rarely fully consumed, so the run
+		// need not wait long for that.
+		Window: &reconcilev1.Window{Wait: durationpb.New(5 * time.Second)},
 		Errors: &reconcilev1.ErrorBudget{Budget: &reconcilev1.ErrorBudget_MaxRows{MaxRows: int32(samplePlan.Malformed)}},
 	}
 	if _, err := cl.reconcile.CreateJob(ctx, &reconcilev1.CreateJobRequest{Job: j}); status.Code(err) == codes.AlreadyExists {
