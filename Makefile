@@ -30,8 +30,8 @@ help: ## list the targets
 	@awk 'BEGIN {FS = ":.*?## "} /^[a-zA-Z_-]+:.*?## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: demo
-demo: build ## run the whole pipeline locally on embedded defaults
-	./bin/bcosdata demo
+demo: build ## run the whole pipeline locally on embedded defaults (options: make demo ARGS="-blocks 200 -exit-when-done -json")
+	./bin/bcosdata demo $(ARGS)
 
 .PHONY: test
 test: ## run all tests (unit, PostgreSQL, Kafka, fixtures) and a short fuzz pass

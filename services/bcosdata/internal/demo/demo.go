@@ -2,9 +2,9 @@
 // cluster, an in-process Kafka-protocol broker, the fiscosim node simulator producing traffic,
 // and every service (stash ingesting the simulator's binlog files, verifying every block and
 // publishing to Kafka; export storing and decoding them with the sample contracts registered;
-// reconcile consuming export's decoded events, with no jobs until some are created over its API)
-// hosted
-// on one gRPC server and one PostgreSQL pool, the way bcosdata hosts them. It is what
+// reconcile consuming export's decoded events) hosted on one gRPC server and one PostgreSQL
+// pool, the way bcosdata hosts them. Once synced it reconciles a sample business file with
+// planted differences and prints a summary (summary.go). It is what
 // `make demo` runs: nothing has to be installed or running beforehand except Go and the
 // PostgreSQL server binaries.
 package demo
@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
@@ -29,8 +30,6 @@ import (
 	"github.com/bcosdata/bcosdata/libs/app"
 	"github.com/bcosdata/bcosdata/libs/postgres"
 	"github.com/bcosdata/bcosdata/libs/postgres/pglocal"
-	exportv1 "github.com/bcosdata/bcosdata/proto/bcosdata/export/v1"
-	stashv1 "github.com/bcosdata/bcosdata/proto/bcosdata/stash/v1"
 	"github.com/bcosdata/bcosdata/services/export"
 	"github.com/bcosdata/bcosdata/services/fiscosim"
 	"github.com/bcosdata/bcosdata/services/reconcile"
@@ -42,15 +41,18 @@ const EnvPrefix = "DEMO"
 
 // Config is what the demo runs. The defaults use the architecture's ports.
 type Config struct {
-	Data       string
-	Fresh      bool
-	Duration   time.Duration
-	Blocks     uint64
-	TPS        float64
-	KafkaAddr  string
-	PGPort     int
-	RPCAddr    string
-	BinlogAddr string
+	Data     string
+	Fresh    bool
+	Duration time.Duration
+	Blocks   uint64
+	// ExitWhenDone ends the demo, with the summary, once every service caught up with block
+	// Blocks; JSON prints that summary as one JSON object.
+	ExitWhenDone, JSON bool
+	TPS                float64
+	KafkaAddr          string
+	PGPort             int
+	RPCAddr            string
+	BinlogAddr         string
 	// Server is the one gRPC and admin HTTP server that hosts every service.
 	Server app.ServerConfig
 	// StashHTTP, ExportHTTP and ReconcileHTTP are the services' HTTP/JSON APIs, each on its own
@@ -71,7 +73,9 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Data, "data", ".data/demo", "directory for the demo's chain, PostgreSQL cluster and Kafka log; kept between runs")
 	fs.BoolVar(&c.Fresh, "fresh", false, "delete the data directory first and start a new chain")
 	fs.DurationVar(&c.Duration, "duration", 0, "stop after this long (0: run until interrupted)")
-	fs.Uint64Var(&c.Blocks, "blocks", 0, "stop once stash has published and export has stored this block (0: no limit)")
+	fs.Uint64Var(&c.Blocks, "blocks", 0, "stop the chain at this block; once stash, export and reconcile caught up, reconcile a sample business file and print the summary (0: no limit)")
+	fs.BoolVar(&c.ExitWhenDone, "exit-when-done", false, "exit once the summary is printed (needs -blocks); exit status 1 when counts disagree across services or the reconciliation differs from the planted differences")
+	fs.BoolVar(&c.JSON, "json", false, "print the summary as one JSON object on stdout (progress goes to stderr)")
 	fs.Float64Var(&c.TPS, "tps", 20, "transactions per second the simulator sends")
 	fs.DurationVar(&c.BlockEvery, "block-interval", time.Second, "time between simulated blocks")
 	fs.IntVar(&c.MaxTxs, "max-txs", 1000, "most transactions per simulated block")
@@ -111,6 +115,9 @@ func (c *Config) Validate() error {
 	if c.StatusEvery <= 0 {
 		errs = append(errs, fmt.Errorf("-status-every %s: want more than 0", c.StatusEvery))
 	}
+	if c.ExitWhenDone && c.Blocks == 0 {
+		errs = append(errs, errors.New("-exit-when-done: needs -blocks, the block to stop at"))
+	}
 	if err := c.Server.Validate(); err != nil {
 		errs = append(errs, err)
 	}
@@ -129,6 +136,9 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg, err := parse(args, stderr)
 	if err != nil {
 		return err
+	}
+	if cfg.JSON {
+		return cfg.run(ctx, stderr, stdout)
 	}
 	return cfg.Run(ctx, stdout)
 }
@@ -163,9 +173,12 @@ func parse(args []string, stderr io.Writer) (Config, error) {
 	return cfg, nil
 }
 
-// Run starts every part, prints progress to out, and stops them all when ctx ends, Duration
-// passes, Blocks are published or a part fails.
-func (c Config) Run(ctx context.Context, out io.Writer) error {
+// Run starts every part, prints progress and the summary to out, and stops them all when ctx
+// ends, Duration passes, a part fails or, with ExitWhenDone, the summary is printed.
+func (c Config) Run(ctx context.Context, out io.Writer) error { return c.run(ctx, out, out) }
+
+// run is Run with progress and the summary on their own writers.
+func (c Config) run(ctx context.Context, out, summaryOut io.Writer) error {
 	log, err := c.Log.Build()
 	if err != nil {
 		return err
@@ -190,9 +203,15 @@ func (c Config) Run(ctx context.Context, out io.Writer) error {
 	}
 	say := func(format string, a ...any) { fmt.Fprintf(out, format+"\n", a...) }
 
+	if err := c.checkPorts(); err != nil {
+		return err
+	}
 	say("bcosdata demo: data in %s (delete it or pass -fresh to start over)", data)
 	pg, err := pglocal.Start(ctx, pglocal.Options{Dir: pgDir(data, say), Port: c.PGPort,
 		Logf: func(f string, a ...any) { say("  postgres: "+f, a...) }})
+	if errors.Is(err, pglocal.ErrPortInUse) {
+		return &PortInUseError{Port: c.PGPort, Flag: "pg.port"}
+	}
 	if err != nil {
 		return fmt.Errorf("start embedded PostgreSQL: %w", err)
 	}
@@ -222,6 +241,7 @@ func (c Config) Run(ctx context.Context, out io.Writer) error {
 	simCfg.Data = filepath.Join(data, "chain")
 	simCfg.RPCAddr, simCfg.BinlogAddr = c.RPCAddr, c.BinlogAddr
 	simCfg.TPS, simCfg.MaxTxs, simCfg.BlockInterval = c.TPS, c.MaxTxs, c.BlockEvery
+	simCfg.Blocks = c.Blocks // the chain stops there and keeps serving
 	sim, err := fiscosim.New(simCfg, log.Named("fiscosim"))
 	if err != nil {
 		return fmt.Errorf("start fiscosim: %w", err)
@@ -269,19 +289,21 @@ func (c Config) Run(ctx context.Context, out io.Writer) error {
 	say("  grpc      %s: StashService, ExportService, ReconcileService, health, reflection", srv.GRPCAddr())
 	say("  admin     http://%s: /metrics, /readyz (all three services)", srv.AdminAddr())
 	c.sayHTTP(srv, say)
-	say("  services  stash ingests, verifies and publishes; export stores and decodes (contracts %s); reconcile consumes the decoded events (no jobs: create them over its API)", exportCfg.Contracts)
+	say("  services  stash ingests, verifies and publishes; export stores and decodes (contracts %s); reconcile consumes the decoded events and reconciles a sample business file once synced", exportCfg.Contracts)
 	say("  topics    bcos.%[1]s.group%[2]d.blocks.v1, .state.v1 (stash), .events.v1, .calls.v1 (export), .reconcile.results.v1 (reconcile)", c.Chain, simCfg.Group)
 	say("Ctrl-C stops the demo; progress every %s:", c.StatusEvery)
 
+	env := runEnv{pool: pool, sim: sim, srv: srv, reconcile: reconcileSvc, dbURL: dbURL, kafka: kafkaAddr,
+		topic: fmt.Sprintf("bcos.%s.group%d.events.v1", c.Chain, simCfg.Group), data: data, say: say, summary: summaryOut}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return sim.Run(gctx) })
 	g.Go(func() error { return app.Serve(gctx, srv, stashSvc, exportSvc, reconcileSvc) })
-	g.Go(func() error { return c.report(gctx, srv.GRPCAddr(), sim, say) })
+	g.Go(func() error { return c.drive(gctx, env) })
 	err = g.Wait()
 	if errors.Is(err, errDone) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		err = nil
 	}
-	if err == nil {
+	if err == nil && !c.ExitWhenDone {
 		say("demo stopped; run it again to resume from where it left off")
 	}
 	return err
@@ -295,7 +317,15 @@ func (c Config) sayHTTP(srv *app.Server, say func(string, ...any)) {
 			say("  http      %-9s http://%s/v1/%s/ (JSON), OpenAPI http://%s%s", h.name, h.addr, h.name, h.addr, app.OpenAPIPath)
 		}
 	}
+}
+
+// sayTry prints commands to try, each working as printed: grpcurl (the server has
+// reflection), curl against the HTTP/JSON APIs, psql and a Kafka console consumer.
+func (c Config) sayTry(env runEnv, s *Summary) {
+	say, srv := env.say, env.srv
+	stash, export, reconcile := srv.HTTPAddr("stash"), srv.HTTPAddr("export"), srv.HTTPAddr("reconcile")
 	say("  try       grpcurl -plaintext -d '{\"block_number\": 1}' %s bcosdata.stash.v1.StashService/GetBlock", srv.GRPCAddr())
+	say("            grpcurl -plaintext %s list", srv.GRPCAddr())
 	if stash != "" {
 		say("            curl -s http://%s/v1/stash/status", stash)
 		say("            curl -s http://%s/v1/stash/blocks/1", stash)
@@ -303,7 +333,21 @@ func (c Config) sayHTTP(srv *app.Server, say func(string, ...any)) {
 	}
 	if export != "" {
 		say("            curl -s http://%s/v1/export/status", export)
+		if s.SampleTransaction != "" {
+			say("            curl -s http://%s/v1/export/transactions/%s", export, s.SampleTransaction)
+		}
+		say("            curl -s 'http://%s/v1/export/events?contract=Asset&event=Transfer&page_size=5'", export)
 	}
+	if reconcile != "" {
+		say("            curl -s http://%s/v1/reconcile/status", reconcile)
+		say("            curl -s http://%s/v1/reconcile/jobs/%s", reconcile, sampleJob)
+		if r := s.Reconciliation; r != nil {
+			say("            curl -s http://%s/v1/reconcile/runs/%s", reconcile, r.RunID)
+			say("            curl -s 'http://%s/v1/reconcile/runs/%s/results?outcome=OUTCOME_MISMATCHED'", reconcile, r.RunID)
+		}
+	}
+	say("            psql '%s' -c 'SELECT count(*) FROM export.transactions'", env.dbURL)
+	say("            kafka-console-consumer.sh --bootstrap-server %s --topic %s --from-beginning --max-messages 5", env.kafka, env.topic)
 }
 
 // stash builds the stash service on the simulator's binlog directory.
@@ -356,48 +400,90 @@ func traversable(path string) bool {
 	}
 }
 
-// errDone ends the demo once the requested block is published.
-var errDone = errors.New("requested blocks published")
+// errDone ends the demo once the summary is printed, with -exit-when-done.
+var errDone = errors.New("summary printed")
 
-// report prints the chain head, stash and export progress until ctx ends; with Blocks set
-// it ends the demo once both stash and export got that far.
-func (c Config) report(ctx context.Context, stashAddr string, sim *fiscosim.Sim, say func(string, ...any)) error {
-	conn, err := grpc.NewClient(stashAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+// runEnv is what the demo's driver works with.
+type runEnv struct {
+	pool         *pgxpool.Pool
+	sim          *fiscosim.Sim
+	srv          *app.Server
+	reconcile    *reconcile.Service
+	dbURL, kafka string
+	topic, data  string
+	say          func(string, ...any)
+	summary      io.Writer
+}
+
+// sampleMinRecords is how many Transfer records the sample reconciliation wants before it
+// runs without -blocks: enough to plant every difference and keep some matched.
+const sampleMinRecords = 20
+
+// drive prints progress every StatusEvery. Once stash, export and reconcile caught up with
+// the target block (Blocks, or without it the first exported height with enough transfers),
+// it runs the sample reconciliation and prints the summary and the commands to try; with
+// ExitWhenDone it then ends the demo (errDone, or an error when counts disagree), else it
+// goes on printing progress.
+func (c Config) drive(ctx context.Context, env runEnv) error {
+	conn, err := grpc.NewClient(env.srv.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
-		return fmt.Errorf("dial stash %s: %w", stashAddr, err)
+		return fmt.Errorf("dial the demo's gRPC server %s: %w", env.srv.GRPCAddr(), err)
 	}
 	defer conn.Close()
-	client := stashv1.NewStashServiceClient(conn)
-	exp := exportv1.NewExportServiceClient(conn)
+	cl := newClients(conn)
 	tick := time.NewTicker(c.StatusEvery)
 	defer tick.Stop()
+	target := c.Blocks
+	if target > 0 && env.sim.HeadNumber() > target {
+		target = env.sim.HeadNumber() // a chain kept from an earlier run is past -blocks already
+		env.say("  the chain in %s is at block %d already, past -blocks %d: syncing to it", env.data, target, c.Blocks)
+	}
+	done := false
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-tick.C:
 		}
-		st, err := client.Status(ctx, &stashv1.StatusRequest{})
-		if err != nil {
-			say("  chain head %d | stash status: %v", sim.HeadNumber(), err)
+		p, err := look(ctx, cl, env.pool, env.sim, env.say)
+		if err != nil || done {
 			continue
 		}
-		line := fmt.Sprintf("  chain head %d | stash verified %d, published %d", sim.HeadNumber(), st.GetLastVerified(), st.GetLastPublished())
-		if f := st.GetFailure(); f != nil {
-			line += fmt.Sprintf(" | STOPPED at block %d: %s: %s", f.GetBlockNumber(), f.GetCheck(), f.GetMessage())
+		height := target
+		if height == 0 {
+			height = p.export.GetLastBlock()
 		}
-		exported := false
-		if es, err := exp.Status(ctx, &exportv1.StatusRequest{}); err != nil {
-			line += fmt.Sprintf(" | export status: %v", err)
-		} else if es.GetHasHeight() {
-			exported = es.GetLastBlock() >= c.Blocks
-			line += fmt.Sprintf(" | export exported %d, events %d, calls %d", es.GetLastBlock(), es.GetEvents(), es.GetCalls())
-			for _, h := range es.GetHaltedPartitions() {
-				line += fmt.Sprintf(" | export HALTED %s/%d at block %d: %s", h.GetTopic(), h.GetPartition(), h.GetBlockNumber(), h.GetError())
+		if target > 0 && !p.syncedTo(target) {
+			continue
+		}
+		ok, n, err := transfersSynced(ctx, cl, env.pool, height)
+		if err != nil {
+			env.say("  %v", err)
+			continue
+		}
+		if !ok || (target == 0 && n < sampleMinRecords) {
+			continue
+		}
+		done = true
+		s, err := summarize(ctx, c.Chain, cl, p)
+		if err != nil {
+			return err
+		}
+		if target == 0 {
+			s.Inconsistencies = nil // the chain moves on: counts are of different moments
+		}
+		env.say("synced to block %d; reconciling a sample business file of Asset's transfers", height)
+		if s.Reconciliation, err = sampleReconciliation(ctx, filepath.Join(env.data, "reconcile"), height, cl, env.reconcile); err != nil {
+			return fmt.Errorf("sample reconciliation (a few blocks may carry too few transfers: raise -blocks or -tps): %w", err)
+		}
+		if err := s.print(env.summary, c.JSON); err != nil {
+			return err
+		}
+		c.sayTry(env, s)
+		if c.ExitWhenDone {
+			if err := s.check(); err != nil {
+				return fmt.Errorf("the demo's counts disagree: %w", err)
 			}
-		}
-		say("%s", line)
-		if c.Blocks > 0 && st.GetLastPublished() >= c.Blocks && exported {
 			return errDone
 		}
 	}

@@ -2,21 +2,50 @@ package demo
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/bcosdata/bcosdata/libs/app"
 )
 
-// TestDemoRunsPipelineAndResumes runs the demo on free ports until stash has published a few
-// verified blocks of the simulated chain, then runs it again on the same data directory and
-// checks that it resumes past them instead of starting over.
-func TestDemoRunsPipelineAndResumes(t *testing.T) {
+// syncWriter is a buffer the demo writes to while the test reads it.
+type syncWriter struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (w *syncWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.Write(p)
+}
+
+func (w *syncWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
+// testConfig is the demo on free ports in a fresh data directory, with enough traffic in a
+// few blocks for the sample reconciliation.
+func testConfig(t *testing.T) Config {
+	t.Helper()
 	data := t.TempDir()
 	// As root, PostgreSQL runs as the postgres OS user, which must reach the data directory;
 	// otherwise the demo would fall back to a directory outside the test's control.
@@ -26,62 +55,184 @@ func TestDemoRunsPipelineAndResumes(t *testing.T) {
 		}
 	}
 	cfg := Config{
-		Data: data, TPS: 50, MaxTxs: 100, BlockEvery: 100 * time.Millisecond,
+		Data: data, TPS: 500, MaxTxs: 100, BlockEvery: 100 * time.Millisecond,
 		KafkaAddr: "127.0.0.1:0", RPCAddr: "127.0.0.1:0", BinlogAddr: "127.0.0.1:0",
-		Server: app.ServerConfig{GRPCAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0"}, Chain: "demo",
+		Server:    app.ServerConfig{GRPCAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0", ShutdownTimeout: 5 * time.Second},
+		Chain:     "demo",
 		StashHTTP: "127.0.0.1:0", ExportHTTP: "127.0.0.1:0", ReconcileHTTP: "127.0.0.1:0",
-		StatusEvery: 200 * time.Millisecond, Duration: 2 * time.Minute, Blocks: 5,
+		StatusEvery: 200 * time.Millisecond, Duration: 3 * time.Minute,
 	}
 	cfg.Log.Level = "error"
+	return cfg
+}
+
+// TestDemoExitsWithConsistentSummaryAndResumes runs `-blocks N -exit-when-done -json`: the
+// chain stops at N exactly, every count is non-zero and agrees across services, and the
+// sample reconciliation reports exactly the planted differences. Then it runs the demo again
+// on the same data to a higher block, serving: it resumes instead of starting over, and every
+// printed curl command answers 200 as printed, the psql command works and the Kafka command
+// names a broker and topic that hold messages.
+func TestDemoExitsWithConsistentSummaryAndResumes(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Blocks, cfg.ExitWhenDone, cfg.JSON = 8, true, true
+	var progress, summary bytes.Buffer
+	if err := cfg.run(t.Context(), &progress, &summary); err != nil {
+		t.Fatalf("first run: %v\n%s", err, progress.String())
+	}
+	var s Summary
+	if err := json.Unmarshal(summary.Bytes(), &s); err != nil {
+		t.Fatalf("summary is not one JSON object: %v\n%s", err, summary.String())
+	}
+	if s.Blocks != 8 || s.StashPublished != 8 || s.ExportBlocks != 8 {
+		t.Errorf("chain %d, stash published %d, export stored %d: want all 8", s.Blocks, s.StashPublished, s.ExportBlocks)
+	}
+	if s.Transactions == 0 || s.Events == 0 || s.Calls == 0 {
+		t.Errorf("zero counts in %+v", s)
+	}
+	if uint64(s.ReconcileEvents) != s.Events || uint64(s.ReconcileCalls) != s.Calls {
+		t.Errorf("reconcile consumed %d events, %d calls; export published %d, %d", s.ReconcileEvents, s.ReconcileCalls, s.Events, s.Calls)
+	}
+	if len(s.Inconsistencies) > 0 {
+		t.Errorf("inconsistencies: %v", s.Inconsistencies)
+	}
+	r := s.Reconciliation
+	if r == nil {
+		t.Fatalf("no reconciliation in the summary:\n%s", summary.String())
+	}
+	if r.State != "succeeded" || !equalCounts(r.Outcomes, r.Expected) {
+		t.Errorf("run %s %s %s: outcomes %v, planted %v", r.RunID, r.State, r.Error, r.Outcomes, r.Expected)
+	}
+	for _, o := range []string{"matched", "mismatched", "missing_on_chain", "missing_in_business", "duplicate_in_business", "malformed"} {
+		if r.Expected[o] == 0 {
+			t.Errorf("no %s planted: %v", o, r.Expected)
+		}
+	}
+	if r.Expected["matched"] <= samplePlan.WithinTolerance {
+		t.Errorf("matched %d: want more than the %d within tolerance", r.Expected["matched"], samplePlan.WithinTolerance)
+	}
+
+	// Again on the same data, serving past the summary: it resumes, and the commands work.
+	cfg.Blocks, cfg.ExitWhenDone, cfg.JSON = 11, false, false
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var out syncWriter
+	done := make(chan error, 1)
+	go func() { done <- cfg.Run(ctx, &out) }()
+	deadline := time.After(2 * time.Minute)
+	for !strings.Contains(out.String(), "kafka-console-consumer") {
+		select {
+		case err := <-done:
+			t.Fatalf("second run ended before printing the commands: %v\n%s", err, out.String())
+		case <-deadline:
+			t.Fatalf("second run printed no commands:\n%s", out.String())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	second := out.String()
 	published := regexp.MustCompile(`published (\d+)`)
-	last := func(out string) int {
-		m := published.FindAllStringSubmatch(out, -1)
-		if len(m) == 0 {
-			return -1
+	for _, m := range published.FindAllStringSubmatch(second, -1) {
+		if m[1] == "0" {
+			continue // before stash opened its storage
 		}
-		n, _ := strconv.Atoi(m[len(m)-1][1])
-		return n
+		if n, _ := strconv.Atoi(m[1]); n < 8 {
+			t.Errorf("second run started from block %d, below the 8 already published: it did not resume", n)
+		}
+		break
 	}
+	if !strings.Contains(second, "summary   chain demo: 11 blocks") {
+		t.Errorf("second run has no summary at block 11:\n%s", second)
+	}
+	checkPrintedCommands(t, second)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("second run: %v\n%s", err, out.String())
+	}
+}
 
-	var first bytes.Buffer
-	if err := cfg.Run(t.Context(), &first); err != nil {
-		t.Fatalf("first run: %v\n%s", err, first.String())
-	}
-	for _, want := range []string{"StashService, ExportService, ReconcileService", "export stores and decodes",
-		"/v1/stash/blocks/1", "/v1/export/status", "reconcile http://127.0.0.1:", "/v1/openapi.json", `'{"block_number": 1}'`} {
-		if !strings.Contains(first.String(), want) {
-			t.Errorf("first run does not say %q:\n%s", want, first.String())
+// checkPrintedCommands runs the demo's printed commands the way a user pastes them: every
+// curl URL answers 200 with JSON, psql runs (when installed), and the Kafka console consumer's
+// broker and topic hold messages.
+func checkPrintedCommands(t *testing.T, out string) {
+	t.Helper()
+	urlRE := regexp.MustCompile(`curl -s '?(http://[^\s']+)'?`)
+	var curls int
+	sawTx := false
+	for _, m := range urlRE.FindAllStringSubmatch(out, -1) {
+		curls++
+		if strings.Contains(m[1], "/v1/export/transactions/0x") {
+			sawTx = true
+		}
+		resp, err := http.Get(m[1])
+		if err != nil {
+			t.Errorf("%s: %v", m[0], err)
+			continue
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !json.Valid(body) {
+			t.Errorf("%s: %s %.300s", m[0], resp.Status, body)
 		}
 	}
-	if m := regexp.MustCompile(`export exported (\d+), events (\d+)`).FindAllStringSubmatch(first.String(), -1); len(m) == 0 || m[len(m)-1][2] == "0" {
-		t.Errorf("first run shows no exported block with decoded events:\n%s", first.String())
+	if curls < 10 || !sawTx {
+		t.Errorf("%d curl commands, one with a transaction hash: %v; want at least 10 and one:\n%s", curls, sawTx, out)
 	}
-	n1 := last(first.String())
-	if n1 < 5 {
-		t.Fatalf("first run published %d blocks, want at least 5:\n%s", n1, first.String())
+	if m := regexp.MustCompile(`psql '([^']+)' -c '([^']+)'`).FindStringSubmatch(out); m == nil {
+		t.Errorf("no psql command printed")
+	} else if _, err := exec.LookPath("psql"); err == nil {
+		cmd := exec.CommandContext(t.Context(), "psql", m[1], "-c", m[2])
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("%s: %v\n%s", m[0], err, b)
+		}
 	}
+	m := regexp.MustCompile(`--bootstrap-server (\S+) --topic (\S+)`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no Kafka console consumer command printed")
+	}
+	conn, err := kafkago.DialLeader(t.Context(), "tcp", m[1], m[2], 0)
+	if err != nil {
+		t.Fatalf("%s: %v", m[0], err)
+	}
+	defer conn.Close()
+	last, err := conn.ReadLastOffset()
+	if err != nil || last == 0 {
+		t.Errorf("%s: topic's last offset %d, %v: want messages", m[0], last, err)
+	}
+}
 
-	cfg.Blocks = uint64(n1) + 3
-	var second bytes.Buffer
-	if err := cfg.Run(t.Context(), &second); err != nil {
-		t.Fatalf("second run: %v\n%s", err, second.String())
+// TestPortInUseNamesTheFlag occupies each port the demo listens on in turn: the demo refuses
+// to start and names the flag that moves it.
+func TestPortInUseNamesTheFlag(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
 	}
-	// The first progress line after the stash opened its storage (before, it reports 0).
-	var firstLine []string
-	for _, m := range published.FindAllStringSubmatch(second.String(), -1) {
-		if m[1] != "0" {
-			firstLine = m
-			break
-		}
-	}
-	if firstLine == nil {
-		t.Fatalf("second run printed no progress:\n%s", second.String())
-	}
-	if n, _ := strconv.Atoi(firstLine[1]); n < n1 {
-		t.Fatalf("second run started from block %d, below the %d already published: it did not resume\n%s", n, n1, second.String())
-	}
-	if n2 := last(second.String()); n2 < n1+3 {
-		t.Fatalf("second run reached %d, want at least %d:\n%s", n2, n1+3, second.String())
+	defer taken.Close()
+	addr := taken.Addr().String()
+	_, port, _ := splitPort(addr)
+	for _, tc := range []struct {
+		flag string
+		set  func(*Config)
+	}{
+		{"kafka.addr", func(c *Config) { c.KafkaAddr = addr }},
+		{"pg.port", func(c *Config) { c.PGPort = port }},
+		{"rpc.addr", func(c *Config) { c.RPCAddr = addr }},
+		{"binlog.addr", func(c *Config) { c.BinlogAddr = addr }},
+		{"grpc.addr", func(c *Config) { c.Server.GRPCAddr = addr }},
+		{"admin.addr", func(c *Config) { c.Server.AdminAddr = addr }},
+		{"stash.http.addr", func(c *Config) { c.StashHTTP = addr }},
+		{"export.http.addr", func(c *Config) { c.ExportHTTP = addr }},
+		{"reconcile.http.addr", func(c *Config) { c.ReconcileHTTP = addr }},
+	} {
+		t.Run(tc.flag, func(t *testing.T) {
+			cfg := testConfig(t)
+			tc.set(&cfg)
+			err := cfg.Run(t.Context(), io.Discard)
+			want := fmt.Sprintf("port %d is in use: move it with -%s", port, tc.flag)
+			var pe *PortInUseError
+			if !errors.As(err, &pe) || err.Error() != want {
+				t.Fatalf("got %v, want %q", err, want)
+			}
+		})
 	}
 }
 

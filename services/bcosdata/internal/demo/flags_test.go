@@ -57,3 +57,14 @@ func TestParseRejectsBadNumbersNamingTheFlag(t *testing.T) {
 		})
 	}
 }
+
+func TestParseExitWhenDoneNeedsBlocks(t *testing.T) {
+	_, err := parse([]string{"-exit-when-done"}, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "-exit-when-done: needs -blocks") {
+		t.Fatalf("got %v", err)
+	}
+	cfg, err := parse([]string{"-exit-when-done", "-blocks", "200", "-json"}, io.Discard)
+	if err != nil || !cfg.ExitWhenDone || !cfg.JSON || cfg.Blocks != 200 {
+		t.Fatalf("got %+v, %v", cfg, err)
+	}
+}

@@ -142,3 +142,52 @@ func selected(c *chainRecord, filters map[string]job.StringList) bool {
 	}
 	return true
 }
+
+// Querier runs a query: a pool, a connection or a transaction.
+type Querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// Records returns every stored record the job selects (its filters applied, no window) as
+// the chain fields its key and fields name, in block and log order: what a run given a file
+// only compares with. bizgen makes business files from them.
+func Records(ctx context.Context, q Querier, j *job.Job) ([]map[string]string, error) {
+	kind, name := "event", j.Chain.Event
+	if j.Chain.Method != "" {
+		kind, name = "call", j.Chain.Method
+	}
+	rows, err := q.Query(ctx, `SELECT transaction_hash, log_index, block_number, block_timestamp_ms, contract_address, contract_name, name,
+		from_address, status, params FROM reconcile.records
+		WHERE kind = $1 AND contract_name = $2 AND (name = $3 OR signature = $3)
+		ORDER BY block_number, log_index, transaction_hash`, kind, j.Chain.Contract, name)
+	if err != nil {
+		return nil, fmt.Errorf("read chain records of job %s: %w", j.Name, err)
+	}
+	defer rows.Close()
+	var out []map[string]string
+	for rows.Next() {
+		var c chainRecord
+		if err := rows.Scan(&c.txHash, &c.logIndex, &c.blockNumber, &c.timeMs, &c.address, &c.contract, &c.name, &c.from, &c.status, &c.params); err != nil {
+			return nil, fmt.Errorf("read chain records of job %s: %w", j.Name, err)
+		}
+		if !selected(&c, j.Chain.Filters) {
+			continue
+		}
+		rec := map[string]string{}
+		for _, m := range j.Key {
+			if v, ok := c.field(m.Chain); ok {
+				rec[m.Chain] = v
+			}
+		}
+		for _, f := range j.Fields {
+			if v, ok := c.field(f.Chain); ok {
+				rec[f.Chain] = v
+			}
+		}
+		out = append(out, rec)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read chain records of job %s: %w", j.Name, err)
+	}
+	return out, nil
+}
