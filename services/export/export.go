@@ -194,8 +194,7 @@ type Service struct {
 
 	mu      sync.Mutex
 	lastErr error
-	lag     uint64
-	hasLag  bool
+	lag     kafka.LagMeter
 }
 
 // running is what Run started: the consumer and the publisher.
@@ -391,7 +390,7 @@ func (s *Service) Run(ctx context.Context) error {
 	wake := api.NewWakeup()
 	g.Go(func() error { st.Listen(gctx, wake.Wake); return nil })
 	backend := api.Backend{Store: st, GroupID: s.cfg.groupID(), EventsTopic: events, CallsTopic: calls,
-		Halts: consumer.Halts, Lag: s.lagValue, Contracts: pipe.Contracts().List(), ReExport: rx.start, Backfill: rx.progress,
+		Halts: consumer.Halts, Lag: s.lag.Value, Contracts: pipe.Contracts().List(), ReExport: rx.start, Backfill: rx.progress,
 		Register: rx.register, Wakeup: wake, SubscribePoll: s.cfg.SubscribePoll}
 	s.backend.Store(&backend)
 	pipe.OnRegistry(func(c *ingest.Contracts) {
@@ -419,7 +418,14 @@ func (s *Service) Run(ctx context.Context) error {
 
 	g.Go(func() error { return consumer.Run(gctx) })
 	g.Go(func() error { return pub.Run(gctx) })
-	g.Go(func() error { s.measureLag(gctx, blocks, offsets); return nil })
+	g.Go(func() error {
+		s.lag.Run(gctx, 2*time.Second, func(ctx context.Context) (uint64, error) {
+			ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			return ingest.Lag(ctx, s.cfg.Kafka.Brokers, blocks, s.cfg.groupID(), offsets)
+		}, s.metrics.Lag)
+		return nil
+	})
 	return g.Wait()
 }
 
@@ -489,34 +495,6 @@ func (s *Service) grantReader(ctx context.Context, st *store.Store) error {
 	}
 	s.log.Info("reader role granted", zap.String("role", s.cfg.ReaderRole))
 	return nil
-}
-
-// measureLag measures the lag every few seconds until ctx ends.
-func (s *Service) measureLag(ctx context.Context, topic string, offsets *pgoffset.Store) {
-	t := time.NewTicker(2 * time.Second)
-	defer t.Stop()
-	for {
-		lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		lag, err := ingest.Lag(lctx, s.cfg.Kafka.Brokers, topic, s.cfg.groupID(), offsets)
-		cancel()
-		if err == nil {
-			s.mu.Lock()
-			s.lag, s.hasLag = lag, true
-			s.mu.Unlock()
-			s.metrics.Lag.Set(float64(lag))
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
-
-func (s *Service) lagValue() (uint64, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.lag, s.hasLag
 }
 
 // Command returns the export process description, used by cmd/export and `bcosdata export`.

@@ -137,8 +137,7 @@ type Service struct {
 
 	mu      sync.Mutex
 	lastErr error
-	lag     uint64
-	hasLag  bool
+	lag     kafka.LagMeter
 }
 
 // New validates cfg, loads the jobs file and builds the service; nothing is connected until
@@ -297,40 +296,15 @@ func (s *Service) Run(ctx context.Context) error {
 	s.setErr(nil)
 	s.consumer.Store(consumer)
 	s.backend.Store(&api.Backend{Store: st, Jobs: jobs, Runner: runner, Chain: s.cfg.Chain, Group: s.cfg.Group, GroupID: s.cfg.groupID(),
-		Halts: consumer.Halts, Lag: s.lagValue, Metrics: s.metrics})
+		Halts: consumer.Halts, Lag: s.lag.Value, Metrics: s.metrics})
 	s.log.Info("reconcile running", zap.Strings("topics", []string{events, calls}), zap.String("group", s.cfg.groupID()), zap.Int("file_jobs", len(s.fileJobs)))
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return consumer.Run(gctx) })
 	g.Go(func() error { return runner.Run(gctx) })
 	g.Go(func() error { return sched.Run(gctx) })
-	g.Go(func() error { s.measureLag(gctx, lag); return nil })
+	g.Go(func() error { s.lag.Run(gctx, 2*time.Second, lag, s.metrics.Lag); return nil })
 	return g.Wait()
-}
-
-// measureLag measures the lag every few seconds until ctx ends.
-func (s *Service) measureLag(ctx context.Context, lag func(context.Context) (uint64, error)) {
-	t := time.NewTicker(2 * time.Second)
-	defer t.Stop()
-	for {
-		if n, err := lag(ctx); err == nil {
-			s.mu.Lock()
-			s.lag, s.hasLag = n, true
-			s.mu.Unlock()
-			s.metrics.Lag.Set(float64(n))
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
-
-func (s *Service) lagValue() (uint64, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.lag, s.hasLag
 }
 
 // Command returns the reconcile process description, used by cmd/reconcile and `bcosdata reconcile`.
