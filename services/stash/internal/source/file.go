@@ -55,6 +55,9 @@ type dirStream struct {
 	cur       binlog.FileInfo // the open file
 	r         *binlog.Reader
 	truncated time.Time // when the open file was first seen ending inside a record
+	// newerSeen is set when a record was cut short and a newer file existed: the record is
+	// read once more before it counts as truncated.
+	newerSeen bool
 	// reachable is set when the directory is the node's own (file://): listing it shows the
 	// source is there. An HTTP source's cache directory says nothing about the node.
 	reachable bool
@@ -142,7 +145,7 @@ func (s *dirStream) openFile(f binlog.FileInfo) error {
 		return err
 	}
 	s.Close()
-	s.r, s.cur, s.truncated = r, f, time.Time{}
+	s.r, s.cur, s.truncated, s.newerSeen = r, f, time.Time{}, false
 	return nil
 }
 
@@ -186,7 +189,7 @@ func (s *dirStream) step() (*verify.Candidate, error) {
 	file := s.cur.Path
 	rec, err := s.r.Next()
 	if err == nil {
-		s.truncated = time.Time{}
+		s.truncated, s.newerSeen = time.Time{}, false
 		switch {
 		case rec.BlockNumber < s.next:
 			// Skipped, but the node has it: after a restart the head is the last record seen,
@@ -223,8 +226,15 @@ func (s *dirStream) step() (*verify.Candidate, error) {
 		if lerr != nil {
 			return nil, lerr
 		}
-		if newer {
+		if newer && s.newerSeen {
 			return nil, s.fail(verify.CheckTruncated, file, off, block, fmt.Errorf("record cut short and the node has moved on to %s: %w", nf.Name, err))
+		}
+		if newer {
+			// The record may have been read just before the rest of the file arrived and the
+			// newer file appeared (an HTTP source's cache is topped up while it is read): read
+			// it once more, now that the newer file shows this one is complete.
+			s.newerSeen = true
+			return nil, errNoData
 		}
 		if s.truncated.IsZero() {
 			s.truncated = time.Now()
