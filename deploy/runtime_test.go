@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	libawait "github.com/bcosdata/bcosdata/libs/await"
+
 	"github.com/prometheus/client_golang/prometheus"
 	kafkago "github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
@@ -169,39 +171,44 @@ func parse(register func(*flag.FlagSet), args ...string) error {
 	return fs.Parse(args)
 }
 
-// await returns a wait for the metrics to be registered and the topics to exist.
+// await returns a wait for the metrics to be registered and the topics to exist; it stops
+// early when the service's Run ends.
 func await(ctx context.Context, runErr <-chan error, addr string, metrics []string, topics ...string) func(*recorder) error {
 	return func(rec *recorder) error {
-		deadline := time.After(60 * time.Second)
-		for {
-			missing := ""
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		var (
+			ended  bool
+			endErr error
+		)
+		err := libawait.Until(ctx, 60*time.Second, func() error {
+			select {
+			case endErr = <-runErr:
+				ended = true
+				cancel()
+				return endErr
+			default:
+			}
 			for _, m := range metrics {
 				if !rec.has(m) {
-					missing = "metric " + m
+					return fmt.Errorf("no metric %s", m)
 				}
 			}
-			if missing == "" {
-				have, err := listTopics(ctx, addr)
-				if err != nil {
-					return err
-				}
-				for _, tp := range topics {
-					if have[tp] == 0 {
-						missing = "topic " + tp
-					}
-				}
-			}
-			if missing == "" {
-				return nil
-			}
-			select {
-			case err := <-runErr:
+			have, err := listTopics(ctx, addr)
+			if err != nil {
 				return err
-			case <-deadline:
-				return fmt.Errorf("no %s after 60s", missing)
-			case <-time.After(50 * time.Millisecond):
 			}
+			for _, tp := range topics {
+				if have[tp] == 0 {
+					return fmt.Errorf("no topic %s", tp)
+				}
+			}
+			return nil
+		})
+		if ended {
+			return fmt.Errorf("the service stopped before it was ready: %v", endErr)
 		}
+		return err
 	}
 }
 

@@ -22,6 +22,7 @@ import (
 	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/bcosdata/bcosdata/libs/app"
+	"github.com/bcosdata/bcosdata/libs/await"
 )
 
 // syncWriter is a buffer the demo writes to while the test reads it.
@@ -118,16 +119,17 @@ func TestDemoExitsWithConsistentSummaryAndResumes(t *testing.T) {
 	var out syncWriter
 	done := make(chan error, 1)
 	go func() { done <- cfg.Run(ctx, &out) }()
-	deadline := time.After(2 * time.Minute)
-	for !strings.Contains(out.String(), "kafka-console-consumer") {
+	await.For(t, 2*time.Minute, "the second run printed its commands", func() error {
 		select {
 		case err := <-done:
 			t.Fatalf("second run ended before printing the commands: %v\n%s", err, out.String())
-		case <-deadline:
-			t.Fatalf("second run printed no commands:\n%s", out.String())
-		case <-time.After(100 * time.Millisecond):
+		default:
 		}
-	}
+		if !strings.Contains(out.String(), "kafka-console-consumer") {
+			return fmt.Errorf("no commands yet:\n%s", out.String())
+		}
+		return nil
+	})
 	second := out.String()
 	published := regexp.MustCompile(`published (\d+)`)
 	for _, m := range published.FindAllStringSubmatch(second, -1) {
