@@ -206,7 +206,7 @@ func await(ctx context.Context, runErr <-chan error, addr string, metrics []stri
 			return nil
 		})
 		if ended {
-			return fmt.Errorf("the service stopped before it was ready: %v", endErr)
+			return fmt.Errorf("the service stopped before it was ready: %w", endErr)
 		}
 		return err
 	}
