@@ -315,6 +315,12 @@ func (s *Service) Run(ctx context.Context) error {
 	if err != nil {
 		return retry.UnlessStopped(ctx, err)
 	}
+	// The API stops answering from the store before its pool closes: a request then is
+	// Unavailable, as before the store opened.
+	defer func() {
+		s.backend.Store(nil)
+		st.Close()
+	}()
 	st.WriteNull(s.plan.Null)
 	began, err := retry.Value(ctx, policy, func(ctx context.Context) (store.Start, error) {
 		got, err := st.Init(ctx, s.cfg.Chain, s.cfg.Group, store.Start{Block: s.cfg.StartBlock, Time: start})

@@ -102,6 +102,7 @@ func TestSQLAccess(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		t.Cleanup(st.Close)
 		tx, err := st.Begin(t.Context())
 		if err != nil {
 			t.Fatal(err)
@@ -224,6 +225,7 @@ func fillEmpty(t *testing.T, pool *pgxpool.Pool, reg *contract.Registry) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(st.Close)
 	var rows []store.TypedRow
 	var filled []string
 	for _, tb := range reg.Tables() {

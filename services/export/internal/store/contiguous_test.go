@@ -20,6 +20,7 @@ func TestListsEndAtTheContiguousHeight(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(st.Close)
 	if _, err := st.Init(ctx, "chain0", 1, store.Start{}); err != nil {
 		t.Fatal(err)
 	}

@@ -30,18 +30,22 @@ const readLockTimeout = "100ms"
 // readAttempts bounds the tries of a read that meets locked tables (about 5 s in all).
 const readAttempts = 40
 
-// querier is what reads run their queries on.
+// querier is what the store's other reads (the registry, deployments) run their queries on.
 type querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
-// read runs fn in a read-only transaction with the lock timeout, again while it meets a
-// lock it could not take in time (or a deadlock). fn reads every row it queries.
-func (s *Store) read(ctx context.Context, fn func(q querier) error) error {
+// read runs steps on one connection of the query API's pool, each step's queries in one
+// round trip (a pipelined batch whose callbacks read the rows), so a step may use what the
+// one before it read; again from the first step while a query meets a lock it could not take
+// in time (the pool's sessions have readLockTimeout) or a deadlock. A step that queues
+// nothing sends nothing. The queries share a snapshot only as far as READ COMMITTED gives
+// one; no answer needs more (each is bounded by the contiguous height, which only grows).
+func (s *Store) read(ctx context.Context, steps ...func(b *pgx.Batch)) error {
 	var err error
 	for range readAttempts {
-		err = s.readOnce(ctx, fn)
+		err = s.readOnce(ctx, steps)
 		if !IsLockConflict(err) {
 			return err
 		}
@@ -54,24 +58,23 @@ func (s *Store) read(ctx context.Context, fn func(q querier) error) error {
 	return err
 }
 
-func (s *Store) readOnce(ctx context.Context, fn func(q querier) error) error {
-	c, err := s.pool.Acquire(ctx)
+func (s *Store) readOnce(ctx context.Context, steps []func(b *pgx.Batch)) error {
+	c, err := s.reads.Acquire(ctx)
 	if err != nil {
 		return err
 	}
-	// A connection left inside the transaction (a failed ROLLBACK) is closed by Release.
 	defer c.Release()
-	// The transaction and its lock timeout in one round trip (without arguments, pgx sends
-	// the statements in the simple protocol).
-	if _, err := c.Exec(ctx, `BEGIN READ ONLY; SET LOCAL lock_timeout = '`+readLockTimeout+`'`); err != nil {
-		return err
+	for _, step := range steps {
+		b := &pgx.Batch{}
+		step(b)
+		if b.Len() == 0 {
+			continue
+		}
+		if err := c.SendBatch(ctx, b).Close(); err != nil {
+			return err
+		}
 	}
-	if err := fn(c); err != nil {
-		_, _ = c.Exec(context.WithoutCancel(ctx), `ROLLBACK`)
-		return err
-	}
-	_, err = c.Exec(ctx, `COMMIT`)
-	return err
+	return nil
 }
 
 // IsLockConflict reports a read that gave way to a writer: a lock not taken in time or a
@@ -204,9 +207,11 @@ func (s *Store) Block(ctx context.Context, number uint64, hash []byte) (BlockInf
 		q, arg = `SELECT `+blockCols+` FROM export.blocks WHERE hash = $1 ORDER BY number LIMIT 1`, hash
 	}
 	var b BlockInfo
-	err := s.read(ctx, func(tx querier) (err error) {
-		b, err = scanBlock(tx.QueryRow(ctx, q, arg))
-		return err
+	err := s.read(ctx, func(bt *pgx.Batch) {
+		bt.Queue(q, arg).QueryRow(func(r pgx.Row) (err error) {
+			b, err = scanBlock(r)
+			return err
+		})
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return b, ErrNotFound
@@ -225,18 +230,14 @@ func (s *Store) Blocks(ctx context.Context, sp Span, p Page) ([]BlockInfo, int64
 		out   []BlockInfo
 		total int64
 	)
-	err := s.read(ctx, func(tx querier) (err error) {
-		if total, err = countRows(ctx, tx, p, `SELECT count(*) FROM export.blocks WHERE `+w.sql(), w.args); err != nil {
-			return err
-		}
+	err := s.read(ctx, func(bt *pgx.Batch) {
+		queueCount(bt, p, `SELECT count(*) FROM export.blocks WHERE `+w.sql(), w.args, &total)
 		w := w.clone()
 		w.after(p.After, "number")
-		rows, err := tx.Query(ctx, `SELECT `+blockCols+` FROM export.blocks WHERE `+w.sql()+` ORDER BY number LIMIT `+w.arg(p.Limit), w.args...)
-		if err != nil {
+		bt.Queue(`SELECT `+blockCols+` FROM export.blocks WHERE `+w.sql()+` ORDER BY number LIMIT `+w.arg(p.Limit), w.args...).Query(func(rows pgx.Rows) (err error) {
+			out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (BlockInfo, error) { return scanBlock(r) })
 			return err
-		}
-		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (BlockInfo, error) { return scanBlock(r) })
-		return err
+		})
 	})
 	if err != nil {
 		return nil, 0, fmt.Errorf("list blocks: %w", err)
@@ -244,16 +245,17 @@ func (s *Store) Blocks(ctx context.Context, sp Span, p Page) ([]BlockInfo, int64
 	return out, total, nil
 }
 
-// countRows counts the rows of a list when the page asks for it.
-func countRows(ctx context.Context, tx querier, p Page, q string, args []any) (int64, error) {
+// queueCount queues the count of a list's rows into n when the page asks for it.
+func queueCount(bt *pgx.Batch, p Page, q string, args []any, n *int64) {
 	if !p.Total {
-		return 0, nil
+		return
 	}
-	var n int64
-	if err := tx.QueryRow(ctx, q, args...).Scan(&n); err != nil {
-		return 0, fmt.Errorf("count rows: %w", err)
-	}
-	return n, nil
+	bt.Queue(q, args...).QueryRow(func(r pgx.Row) error {
+		if err := r.Scan(n); err != nil {
+			return fmt.Errorf("count rows: %w", err)
+		}
+		return nil
+	})
 }
 
 // TxInfo is a stored transaction with its receipt and block, as the API shows it. Decimal
@@ -351,18 +353,14 @@ func (s *Store) Transactions(ctx context.Context, f TxFilter, p Page) ([]TxInfo,
 		out   []TxInfo
 		total int64
 	)
-	err := s.read(ctx, func(tx querier) (err error) {
-		if total, err = countRows(ctx, tx, p, `SELECT count(*)`+from+w.sql(), w.args); err != nil {
-			return err
-		}
+	err := s.read(ctx, func(bt *pgx.Batch) {
+		queueCount(bt, p, `SELECT count(*)`+from+w.sql(), w.args, &total)
 		w := w.clone()
 		w.after(p.After, "x.block_number", "x.transaction_index")
-		rows, err := tx.Query(ctx, `SELECT `+txCols+from+w.sql()+` ORDER BY x.block_number, x.transaction_index LIMIT `+w.arg(p.Limit), w.args...)
-		if err != nil {
+		bt.Queue(`SELECT `+txCols+from+w.sql()+` ORDER BY x.block_number, x.transaction_index LIMIT `+w.arg(p.Limit), w.args...).Query(func(rows pgx.Rows) (err error) {
+			out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (TxInfo, error) { return scanTx(r) })
 			return err
-		}
-		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (TxInfo, error) { return scanTx(r) })
-		return err
+		})
 	})
 	if err != nil {
 		return nil, 0, fmt.Errorf("list transactions: %w", err)
@@ -386,56 +384,61 @@ func (s *Store) TransactionDetail(ctx context.Context, hash []byte, tables func(
 		d    TxDetail
 		rows []DecodedRow
 	)
-	err := s.read(ctx, func(tx querier) error {
-		d = TxDetail{Known: map[string]string{}}
+	// Two round trips: the transaction with its logs (joined by the hash, so both go at once),
+	// then the typed rows of the tables those pick.
+	txAndLogs := func(bt *pgx.Batch) {
+		d, rows = TxDetail{Known: map[string]string{}}, nil
 		var target *string
-		x, err := scanTx(tx.QueryRow(ctx, `SELECT `+txCols+`,
+		bt.Queue(`SELECT `+txCols+`,
 				(SELECT contract FROM export.deployments WHERE address = coalesce(x.to_address, x.contract_address))
 			FROM export.transactions x JOIN export.blocks b ON b.number = x.block_number
-			WHERE x.hash = $1 ORDER BY x.block_number LIMIT 1`, hash), &target)
-		if err != nil {
-			return err
-		}
-		d.Tx = x
-		if target != nil {
-			to := x.To
-			if to == nil {
-				to = x.ContractAddress
+			WHERE x.hash = $1 ORDER BY x.block_number LIMIT 1`, hash).QueryRow(func(r pgx.Row) error {
+			x, err := scanTx(r, &target)
+			if err != nil {
+				return err
 			}
-			d.Known[string(to)] = *target
-		}
-		logs, err := tx.Query(ctx, `SELECT l.log_index, l.address, l.topics, l.data, d.contract FROM export.logs l
-			LEFT JOIN export.deployments d ON d.address = l.address
-			WHERE l.block_number = $1 AND l.transaction_hash = $2 ORDER BY l.log_index`, int64(x.BlockNumber), x.Hash)
-		if err != nil {
-			return err
-		}
-		d.Logs, err = pgx.CollectRows(logs, func(r pgx.CollectableRow) (Log, error) {
-			l := Log{BlockNumber: x.BlockNumber, TxHash: x.Hash, TxIndex: x.Index}
-			var (
-				li int32
-				k  *string
-			)
-			err := r.Scan(&li, &l.Address, &l.Topics, &l.Data, &k)
-			l.LogIndex = uint32(li)
-			if k != nil {
-				d.Known[string(l.Address)] = *k
+			d.Tx = x
+			if target != nil {
+				to := x.To
+				if to == nil {
+					to = x.ContractAddress
+				}
+				d.Known[string(to)] = *target
 			}
-			return l, err
+			return nil
 		})
-		if err != nil {
+		bt.Queue(`WITH x AS (SELECT block_number, hash FROM export.transactions WHERE hash = $1 ORDER BY block_number LIMIT 1)
+			SELECT l.log_index, l.address, l.topics, l.data, d.contract FROM x
+			JOIN export.logs l ON l.block_number = x.block_number AND l.transaction_hash = x.hash
+			LEFT JOIN export.deployments d ON d.address = l.address
+			ORDER BY l.log_index`, hash).Query(func(logs pgx.Rows) (err error) {
+			d.Logs, err = pgx.CollectRows(logs, func(r pgx.CollectableRow) (Log, error) {
+				l := Log{BlockNumber: d.Tx.BlockNumber, TxHash: d.Tx.Hash, TxIndex: d.Tx.Index}
+				var (
+					li int32
+					k  *string
+				)
+				err := r.Scan(&li, &l.Address, &l.Topics, &l.Data, &k)
+				l.LogIndex = uint32(li)
+				if k != nil {
+					d.Known[string(l.Address)] = *k
+				}
+				return l, err
+			})
 			return err
-		}
+		})
+	}
+	decoded := func(bt *pgx.Batch) {
 		ts := tables(d)
 		if len(ts) == 0 {
-			return nil
+			return
 		}
 		w := &where{}
-		w.add(ColBlockNumber + " = " + w.arg(int64(x.BlockNumber)))
-		w.add(ColTxHash + " = " + w.arg(x.Hash))
-		rows, err = decodedPage(ctx, tx, TypedQuery{Tables: ts}, Page{Limit: MaxDecodedPerTx}, w, []string{ColBlockNumber, ColTxIndex, ColLogIndex})
-		return err
-	})
+		w.add(ColBlockNumber + " = " + w.arg(int64(d.Tx.BlockNumber)))
+		w.add(ColTxHash + " = " + w.arg(d.Tx.Hash))
+		queueDecodedPage(bt, TypedQuery{Tables: ts}, Page{Limit: MaxDecodedPerTx}, w, []string{ColBlockNumber, ColTxIndex, ColLogIndex}, &rows)
+	}
+	err := s.read(ctx, txAndLogs, decoded)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return d, nil, ErrNotFound
 	}
@@ -556,18 +559,15 @@ func (s *Store) Decoded(ctx context.Context, q TypedQuery, p Page) ([]DecodedRow
 		out   []DecodedRow
 		total int64
 	)
-	err := s.read(ctx, func(tx querier) (err error) {
+	err := s.read(ctx, func(bt *pgx.Batch) {
 		if p.Total {
 			parts := make([]string, len(q.Tables))
 			for i, t := range q.Tables {
 				parts[i] = `SELECT count(*) AS n FROM export.` + pgx.Identifier{t.Name}.Sanitize() + ` WHERE ` + w.sql()
 			}
-			if total, err = countRows(ctx, tx, p, `SELECT coalesce(sum(n), 0)::bigint FROM (`+strings.Join(parts, " UNION ALL ")+`) c`, w.args); err != nil {
-				return err
-			}
+			queueCount(bt, p, `SELECT coalesce(sum(n), 0)::bigint FROM (`+strings.Join(parts, " UNION ALL ")+`) c`, w.args, &total)
 		}
-		out, err = decodedPage(ctx, tx, q, p, w.clone(), order)
-		return err
+		queueDecodedPage(bt, q, p, w.clone(), order, &out)
 	})
 	if err != nil {
 		return nil, 0, fmt.Errorf("list decoded rows of %s: %w", q.Tables[0].Contract, err)
@@ -575,7 +575,7 @@ func (s *Store) Decoded(ctx context.Context, q TypedQuery, p Page) ([]DecodedRow
 	return out, total, nil
 }
 
-func decodedPage(ctx context.Context, tx querier, q TypedQuery, p Page, w *where, order []string) ([]DecodedRow, error) {
+func queueDecodedPage(bt *pgx.Batch, q TypedQuery, p Page, w *where, order []string, out *[]DecodedRow) {
 	w.after(p.After, order...)
 	limit := w.arg(p.Limit)
 	orderBy := strings.Join(order, ", ")
@@ -597,22 +597,20 @@ func decodedPage(ctx context.Context, tx querier, q TypedQuery, p Page, w *where
 	if len(parts) > 1 {
 		sql = `SELECT * FROM (` + strings.Join(parts, " UNION ALL ") + `) u ORDER BY ` + orderBy + ` LIMIT ` + limit
 	}
-	rows, err := tx.Query(ctx, sql, w.args...)
-	if err != nil {
-		return nil, err
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (DecodedRow, error) {
-		var (
-			d          DecodedRow
-			t          int32
-			bn         int64
-			ti, li, st int32
-		)
-		err := r.Scan(&t, &bn, &d.BlockTime, &d.TxHash, &ti, &li, &d.From, &st, &d.ContractAddress, &d.Values)
-		d.Table, d.BlockNumber, d.TxIndex, d.LogIndex, d.Status = q.Tables[t], uint64(bn), uint32(ti), uint32(li), uint32(st)
-		return d, err
+	bt.Queue(sql, w.args...).Query(func(rows pgx.Rows) (err error) {
+		*out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (DecodedRow, error) {
+			var (
+				d          DecodedRow
+				t          int32
+				bn         int64
+				ti, li, st int32
+			)
+			err := r.Scan(&t, &bn, &d.BlockTime, &d.TxHash, &ti, &li, &d.From, &st, &d.ContractAddress, &d.Values)
+			d.Table, d.BlockNumber, d.TxIndex, d.LogIndex, d.Status = q.Tables[t], uint64(bn), uint32(ti), uint32(li), uint32(st)
+			return d, err
+		})
+		return err
 	})
-	return out, err
 }
 
 // TableRows counts the rows of typed tables, by name.
@@ -620,8 +618,8 @@ func (s *Store) TableRows(ctx context.Context, tables []string) (map[string]int6
 	out := map[string]int64{}
 	for _, t := range tables {
 		var n int64
-		err := s.read(ctx, func(tx querier) error {
-			return tx.QueryRow(ctx, `SELECT count(*) FROM export.`+pgx.Identifier{t}.Sanitize()).Scan(&n)
+		err := s.read(ctx, func(bt *pgx.Batch) {
+			bt.Queue(`SELECT count(*) FROM export.` + pgx.Identifier{t}.Sanitize()).QueryRow(func(r pgx.Row) error { return r.Scan(&n) })
 		})
 		if err != nil {
 			return nil, fmt.Errorf("count rows of %s: %w", t, err)

@@ -95,6 +95,7 @@ func TestGrantReaderAsAnUnprivilegedExporter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(st.Close)
 	for range 2 {
 		if err := st.GrantReader(t.Context(), reader, "dataexport"); err != nil {
 			t.Fatalf("GrantReader(%s): %v", reader, err)
@@ -143,6 +144,7 @@ func TestGrantReaderCreatesTheRole(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(st.Close)
 	for range 2 {
 		if err := st.GrantReader(t.Context(), role); err != nil {
 			t.Fatal(err)

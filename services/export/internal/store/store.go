@@ -64,6 +64,8 @@ const lockKey = int64(0x62636f7365787031) // "bcosexp1"
 // Store is export's PostgreSQL storage. Safe for concurrent use.
 type Store struct {
 	pool *pgxpool.Pool
+	// reads is the query API's own pool (see readerPool).
+	reads *pgxpool.Pool
 	// PartitionBlocks is the block range of one partition; set before the first write.
 	partitionBlocks uint64
 
@@ -83,8 +85,39 @@ func Open(ctx context.Context, pool *pgxpool.Pool, partitionBlocks uint64) (*Sto
 	if partitionBlocks == 0 {
 		partitionBlocks = DefaultPartitionBlocks
 	}
-	return &Store{pool: pool, partitionBlocks: partitionBlocks, parts: map[string]bool{}}, nil
+	reads, err := readerPool(pool)
+	if err != nil {
+		return nil, err
+	}
+	return &Store{pool: pool, reads: reads, partitionBlocks: partitionBlocks, parts: map[string]bool{}}, nil
 }
+
+// ReadConns caps the connections of the query API's pool, opened as requests need them.
+const ReadConns = 8
+
+// readerPool opens the pool the query API reads through, on the server and with the
+// settings of pool, apart from it so that API requests never queue for a connection behind
+// the consumer's batches, and with what every read needs set once per session rather than
+// sent with every request: the lock timeout (see readLockTimeout; it also bounds the
+// statement preparation a query's first use on a connection does, which locks the tables
+// it names), and read-only transactions as a safety net.
+func readerPool(pool *pgxpool.Pool) (*pgxpool.Pool, error) {
+	cfg := pool.Config()
+	cfg.MaxConns, cfg.MinConns = ReadConns, 0
+	if name := cfg.ConnConfig.RuntimeParams["application_name"]; name != "" {
+		cfg.ConnConfig.RuntimeParams["application_name"] = name + "-api"
+	}
+	cfg.ConnConfig.RuntimeParams["lock_timeout"] = readLockTimeout
+	cfg.ConnConfig.RuntimeParams["default_transaction_read_only"] = "on"
+	reads, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open the query API's pool: %w", err)
+	}
+	return reads, nil
+}
+
+// Close closes the query API's pool; the pool given to Open stays the caller's.
+func (s *Store) Close() { s.reads.Close() }
 
 // WriteNull makes the writes leave columns NULL, by table (set before the first write). Only
 // nullable columns no reader of the store needs may be named (see the compat package).
