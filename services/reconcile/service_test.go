@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,6 +31,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/bcosdata/bcosdata/libs/app"
+	"github.com/bcosdata/bcosdata/libs/await"
 	"github.com/bcosdata/bcosdata/libs/kafka"
 	"github.com/bcosdata/bcosdata/libs/kafka/kafkatest"
 	"github.com/bcosdata/bcosdata/libs/postgres"
@@ -38,6 +40,7 @@ import (
 	reconcilev1 "github.com/bcosdata/bcosdata/proto/bcosdata/reconcile/v1"
 	"github.com/bcosdata/bcosdata/services/reconcile/internal/bizgen"
 	"github.com/bcosdata/bcosdata/services/reconcile/internal/job"
+	"github.com/bcosdata/bcosdata/services/reconcile/internal/publish"
 	"github.com/bcosdata/bcosdata/services/reconcile/internal/source"
 	"github.com/bcosdata/bcosdata/services/reconcile/internal/source/sourcetest"
 )
@@ -385,24 +388,158 @@ func TestReconcileFromTheBus(t *testing.T) {
 	if err != nil || !st.GetHasHeight() || st.GetConsumedHeight() != 179 {
 		t.Errorf("status: %v %v", st, err)
 	}
-	// Each finished run is published.
-	rd := kafkago.NewReader(kafkago.ReaderConfig{Brokers: e.broker.Addrs(), Topic: resultsTopic, Partition: 0, MaxWait: 100 * time.Millisecond})
-	defer rd.Close()
-	seen := 0
-	for p := range 2 {
-		conn, err := kafkago.DialLeader(t.Context(), "tcp", e.broker.Addrs()[0], resultsTopic, p)
+	// Each finished run is published, once, with its idempotency key.
+	msgs := await.Value(t, 30*time.Second, "two results messages", func() ([]kafkago.Message, error) {
+		msgs, err := resultsMessages(t.Context(), e.broker)
+		if err == nil && len(msgs) < 2 {
+			err = fmt.Errorf("%d messages", len(msgs))
+		}
+		return msgs, err
+	})
+	var ids []string
+	for _, m := range msgs {
+		id, _ := kafka.HeaderValue(m.Headers, publish.HeaderIdempotencyKey)
+		ids = append(ids, string(id))
+	}
+	slices.Sort(ids)
+	if want := []string{"transfers/2025-12-05/v1", "transfers/2025-12-05/v2"}; !slices.Equal(ids, want) {
+		t.Errorf("results messages %q, want %q", ids, want)
+	}
+}
+
+// resultsMessages reads every message of the results topic.
+func resultsMessages(ctx context.Context, b *kafkatest.Broker) ([]kafkago.Message, error) {
+	var out []kafkago.Message
+	parts, err := readPartitions(ctx, b.Addrs()[0], resultsTopic)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range parts {
+		conn, err := kafkago.DialLeader(ctx, "tcp", b.Addrs()[0], resultsTopic, p)
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		last, err := conn.ReadLastOffset()
 		conn.Close()
 		if err != nil {
+			return nil, err
+		}
+		if last == 0 {
+			continue
+		}
+		rd := kafkago.NewReader(kafkago.ReaderConfig{Brokers: b.Addrs(), Topic: resultsTopic, Partition: p, MaxWait: 100 * time.Millisecond})
+		for range last {
+			m, err := rd.ReadMessage(ctx)
+			if err != nil {
+				rd.Close()
+				return nil, err
+			}
+			out = append(out, m)
+		}
+		rd.Close()
+	}
+	return out, nil
+}
+
+func readPartitions(ctx context.Context, addr, topic string) ([]int, error) {
+	conn, err := kafkago.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	ps, err := conn.ReadPartitions(topic)
+	if err != nil {
+		return nil, err
+	}
+	var out []int
+	for _, p := range ps {
+		out = append(out, p.ID)
+	}
+	return out, nil
+}
+
+// TestResultsPublishedAfterRestart ends a run while the broker is down, stops the service
+// with the message still in the outbox (as a process stopped between the commit and the
+// publish), brings the broker back and starts the service again: the run's message is
+// published then, exactly once here, and the outbox is empty.
+func TestResultsPublishedAfterRestart(t *testing.T) {
+	dir := t.TempDir()
+	e := newEnv(t, "file://"+dir, "t-{yyyyMMdd}.csv")
+	// With the broker down the run cannot tell the topics are consumed: it waits the job's
+	// window.wait, made short here.
+	y, err := os.ReadFile(e.jobs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(e.jobs, bytes.Replace(y, []byte("wait: 30s"), []byte("wait: 100ms"), 1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	recs := records(40)
+	e.produce(recs)
+	var buf bytes.Buffer
+	exp, err := bizgen.Generate(&buf, e.job(), recs, plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "t-20251205.csv"), buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := e.start(nil)
+	// Wait until every record is consumed, so the run needs nothing of the broker.
+	await.For(t, 30*time.Second, "records consumed", func() error {
+		st, err := r.client.Status(t.Context(), &reconcilev1.StatusRequest{})
+		if err != nil {
+			return err
+		}
+		if st.GetConsumedHeight() != 139 {
+			return fmt.Errorf("consumed height %d", st.GetConsumedHeight())
+		}
+		return nil
+	})
+	e.broker.Stop()
+	run := r.trigger(t, &reconcilev1.TriggerRunRequest{Job: "transfers", BusinessDate: "2025-12-05"})
+	r.check(t, run, exp)
+	pool, err := postgres.NewPool(e.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	backlog := func() (n int) {
+		if err := pool.QueryRow(t.Context(), `SELECT count(*) FROM reconcile.outbox`).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
-		seen += int(last)
+		return n
 	}
-	if seen != 2 {
-		t.Errorf("%d run summaries published, want 2", seen)
+	if n := backlog(); n != 1 {
+		t.Fatalf("outbox holds %d messages with the broker down, want 1", n)
+	}
+	r.stop()
+	e.broker.Start(t)
+	e.start(nil)
+	msgs := await.Value(t, 30*time.Second, "the results message", func() ([]kafkago.Message, error) {
+		msgs, err := resultsMessages(t.Context(), e.broker)
+		if err == nil && len(msgs) == 0 {
+			err = errors.New("none yet")
+		}
+		return msgs, err
+	})
+	await.True(t, 10*time.Second, "outbox emptied", func() bool { return backlog() == 0 })
+	if msgs, err = resultsMessages(t.Context(), e.broker); err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) != 1 {
+		t.Fatalf("%d results messages, want 1", len(msgs))
+	}
+	m := msgs[0]
+	var got reconcilev1.Run
+	if err := proto.Unmarshal(m.Value, &got); err != nil {
+		t.Fatal(err)
+	}
+	id, _ := kafka.HeaderValue(m.Headers, publish.HeaderIdempotencyKey)
+	if string(m.Key) != "transfers" || string(id) != "transfers/2025-12-05/v1" || got.GetRunId() != run.GetRunId() ||
+		got.GetState() != reconcilev1.RunState_RUN_STATE_SUCCEEDED {
+		t.Errorf("message key %q idempotency-key %q run %s state %s; want transfers, transfers/2025-12-05/v1, run %s succeeded",
+			m.Key, id, got.GetRunId(), got.GetState(), run.GetRunId())
 	}
 }
 

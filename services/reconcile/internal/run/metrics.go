@@ -12,6 +12,10 @@ type Metrics struct {
 	Time     prometheus.Gauge
 	Lag      prometheus.Gauge
 	Triggers *prometheus.CounterVec
+	// Published counts results messages written to the broker; OutboxBacklog is how many wait
+	// in the outbox.
+	Published     prometheus.Counter
+	OutboxBacklog prometheus.Gauge
 }
 
 // NewMetrics registers the metrics with reg (nil: not registered).
@@ -34,9 +38,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Messages of the decoded topics not applied yet."}),
 		Triggers: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "triggers_total",
 			Help: "Runs triggered, by how: api or schedule."}, []string{"by"}),
+		Published: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "published_total",
+			Help: "Results messages (one per run that ended) written to reconcile.results.v1; a copy sent again after a failure counts again."}),
+		OutboxBacklog: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "outbox_backlog",
+			Help: "Results messages of ended runs not yet published."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Runs, m.Results, m.Rows, m.Records, m.Height, m.Time, m.Lag, m.Triggers)
+		reg.MustRegister(m.Runs, m.Results, m.Rows, m.Records, m.Height, m.Time, m.Lag, m.Triggers, m.Published, m.OutboxBacklog)
 	}
 	return m
 }
