@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -669,15 +670,26 @@ func TestJobsOverTheAPI(t *testing.T) {
 	if len(list.GetJobs()) != 1 || list.GetJobs()[0].GetOrigin() != "file" {
 		t.Fatalf("jobs: %v", list)
 	}
+	// The job's webhook receives the summary of each run that ends.
+	hooks := make(chan map[string]any, 4)
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var v map[string]any
+		if err := json.NewDecoder(r.Body).Decode(&v); err != nil || r.Method != http.MethodPost {
+			t.Errorf("webhook: %s, %v", r.Method, err)
+		}
+		hooks <- v
+	}))
+	defer hook.Close()
 	p := list.GetJobs()[0]
 	p.Name = "api-transfers"
 	p.Pattern = "api-{yyyyMMdd}.csv"
 	p.Origin = ""
+	p.Webhook = hook.URL + "/reconcile"
 	created, err := r.client.CreateJob(t.Context(), &reconcilev1.CreateJobRequest{Job: p})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if created.GetJob().GetOrigin() != "api" || created.GetJob().GetFields()[0].GetTolerance() != "0.01" {
+	if created.GetJob().GetOrigin() != "api" || created.GetJob().GetFields()[0].GetTolerance() != "0.01" || created.GetJob().GetWebhook() != p.Webhook {
 		t.Errorf("created: %v", created.GetJob())
 	}
 	if _, err := r.client.CreateJob(t.Context(), &reconcilev1.CreateJobRequest{Job: p}); status.Code(err) != codes.AlreadyExists {
@@ -694,7 +706,24 @@ func TestJobsOverTheAPI(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "api-20251205.csv"), buf.Bytes(), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	r.check(t, r.trigger(t, &reconcilev1.TriggerRunRequest{Job: "api-transfers", BusinessDate: "2025-12-05"}), exp)
+	run := r.trigger(t, &reconcilev1.TriggerRunRequest{Job: "api-transfers", BusinessDate: "2025-12-05"})
+	r.check(t, run, exp)
+	select {
+	case v := <-hooks:
+		if v["job"] != "api-transfers" || v["state"] != "succeeded" || fmt.Sprint(v["run"]) != run.GetRunId() {
+			t.Errorf("webhook got %v", v)
+		}
+	case <-time.After(30 * time.Second):
+		t.Error("the webhook got no summary")
+	}
+	for _, bad := range []string{"ftp://x/hook", "https://user:secret@x/hook", "http:///hook"} {
+		b := proto.Clone(p).(*reconcilev1.Job)
+		b.Webhook = bad
+		if _, err := r.client.UpdateJob(t.Context(), &reconcilev1.UpdateJobRequest{Job: b}); status.Code(err) != codes.InvalidArgument ||
+			!strings.Contains(err.Error(), "webhook") {
+			t.Errorf("update with webhook %q: %v", bad, err)
+		}
+	}
 
 	bad := proto.Clone(p).(*reconcilev1.Job)
 	bad.Fields[0].Compare = "fuzzy"
@@ -702,11 +731,12 @@ func TestJobsOverTheAPI(t *testing.T) {
 		t.Errorf("update with a bad comparator: %v", err)
 	}
 	p.Schedule = "0 2 * * *"
+	p.Webhook = "https://hooks.example.com/reconcile"
 	if _, err := r.client.UpdateJob(t.Context(), &reconcilev1.UpdateJobRequest{Job: p}); err != nil {
 		t.Fatal(err)
 	}
 	got, err := r.client.GetJob(t.Context(), &reconcilev1.GetJobRequest{Name: "api-transfers"})
-	if err != nil || got.GetJob().GetSchedule() != "0 2 * * *" {
+	if err != nil || got.GetJob().GetSchedule() != "0 2 * * *" || got.GetJob().GetWebhook() != "https://hooks.example.com/reconcile" {
 		t.Errorf("after update: %v %v", got, err)
 	}
 	file := proto.Clone(p).(*reconcilev1.Job)
