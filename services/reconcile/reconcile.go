@@ -296,6 +296,11 @@ func (s *Service) Run(ctx context.Context) error {
 		Halts: consumer.Halts, Lag: s.lag.Value, Metrics: s.metrics})
 	s.log.Info("reconcile running", zap.Strings("topics", []string{events, calls}), zap.String("group", s.cfg.groupID()), zap.Int("file_jobs", len(s.fileJobs)))
 
+	if all, err := jobs.List(ctx); err == nil {
+		for _, j := range all {
+			s.metrics.Job(j.Job.Name)
+		}
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return consumer.Run(gctx) })
 	g.Go(func() error { return runner.Run(gctx) })

@@ -1,6 +1,10 @@
 package run
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/bcosdata/bcosdata/services/reconcile/internal/store"
+)
 
 // Metrics are reconcile's metrics, prefix bcosdata_reconcile_.
 type Metrics struct {
@@ -47,4 +51,16 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		reg.MustRegister(m.Runs, m.Results, m.Rows, m.Records, m.Height, m.Time, m.Lag, m.Triggers, m.Published, m.OutboxBacklog)
 	}
 	return m
+}
+
+// Job creates a job's runs and results series at zero, so that the first failed run or the
+// first mismatch of a job is an increase an alert sees (increase() of a series that appears
+// with its first value counts nothing).
+func (m *Metrics) Job(name string) {
+	for _, s := range []string{store.StateSucceeded, store.StateFailed, "retry"} {
+		m.Runs.WithLabelValues(name, s)
+	}
+	for _, o := range store.Outcomes {
+		m.Results.WithLabelValues(name, o)
+	}
 }

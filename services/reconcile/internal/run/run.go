@@ -214,6 +214,7 @@ func (r *Runner) sleep(ctx context.Context, d time.Duration) {
 // attempt executes one attempt of a claimed run and records how it ended.
 func (r *Runner) attempt(ctx context.Context, run *store.Run) {
 	log := r.cfg.Log.With(zap.Int64("run", run.ID), zap.String("job", run.Job), zap.String("subject", run.Subject), zap.Int("attempt", run.Attempt))
+	r.cfg.Metrics.Job(run.Job)
 	j, err := ParseJob(run.Spec)
 	if err != nil {
 		r.fail(ctx, run, nil, fault.MarkPermanent(err), log)
