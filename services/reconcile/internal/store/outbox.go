@@ -18,8 +18,10 @@ type Message struct {
 }
 
 // Enqueue adds the message of a run that ended to the outbox, in the transaction that ends it.
+// A run has one message: one already queued for it is kept.
 func Enqueue(ctx context.Context, tx pgx.Tx, m Message) error {
-	if _, err := tx.Exec(ctx, `INSERT INTO reconcile.outbox (run_id, key, value, message_id) VALUES ($1, $2, $3, $4)`,
+	if _, err := tx.Exec(ctx, `INSERT INTO reconcile.outbox (run_id, key, value, message_id) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (run_id) DO NOTHING`,
 		m.RunID, m.Key, m.Value, m.ID); err != nil {
 		return fmt.Errorf("queue the results message of run %d: %w", m.RunID, err)
 	}
