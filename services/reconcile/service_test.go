@@ -96,6 +96,21 @@ func newEnv(t *testing.T, source, pattern string) *env {
 	return e
 }
 
+// businessFile writes the business file of 2025-12-05 into dir, made from recs with plan's
+// differences, and returns the outcomes it must give.
+func (e *env) businessFile(dir string, recs []bizgen.ChainRecord) *bizgen.Expected {
+	e.t.Helper()
+	var buf bytes.Buffer
+	exp, err := bizgen.Generate(&buf, e.job(), recs, plan)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "t-20251205.csv"), buf.Bytes(), 0o600); err != nil {
+		e.t.Fatal(err)
+	}
+	return exp
+}
+
 func (e *env) job() *job.Job {
 	jobs, err := job.Load(e.jobs)
 	if err != nil {
@@ -328,14 +343,7 @@ func TestReconcileFromTheBus(t *testing.T) {
 	e := newEnv(t, "file://"+dir, "t-{yyyyMMdd}.csv")
 	recs := records(80)
 	e.produce(recs)
-	var buf bytes.Buffer
-	exp, err := bizgen.Generate(&buf, e.job(), recs, plan)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "t-20251205.csv"), buf.Bytes(), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	exp := e.businessFile(dir, recs)
 	r := e.start(nil)
 	run1 := r.trigger(t, &reconcilev1.TriggerRunRequest{Job: "transfers", BusinessDate: "2025-12-05"})
 	r.check(t, run1, exp)
@@ -477,14 +485,7 @@ func TestResultsPublishedAfterRestart(t *testing.T) {
 	}
 	recs := records(40)
 	e.produce(recs)
-	var buf bytes.Buffer
-	exp, err := bizgen.Generate(&buf, e.job(), recs, plan)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "t-20251205.csv"), buf.Bytes(), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	exp := e.businessFile(dir, recs)
 	r := e.start(nil)
 	// Wait until every record is consumed, so the run needs nothing of the broker.
 	await.For(t, 30*time.Second, "records consumed", func() error {

@@ -6,15 +6,13 @@
 // and one that dies between the write and the delete sends the same bytes again (at least
 // once; the idempotency-key header, job/date/vN, is the same on every copy).
 //
-// It follows export's publisher (services/export/internal/publish): rounds retried without
-// limit while the broker or the database is away, woken after a commit and polled otherwise.
+// Like export's publisher it runs in a retry.Drainer: rounds retried without limit while the
+// broker or the database is away, woken after a commit and polled otherwise.
 package publish
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -56,14 +54,11 @@ type Config struct {
 	Backlog   prometheus.Gauge
 }
 
-// Publisher publishes the outbox.
+// Publisher publishes the outbox. Run, Wake and Err are the drainer's (libs/retry).
 type Publisher struct {
+	*retry.Drainer
 	cfg  Config
-	wake chan struct{}
 	warn retry.Every
-
-	mu      sync.Mutex
-	lastErr error
 }
 
 // New returns a publisher.
@@ -71,55 +66,13 @@ func New(cfg Config) *Publisher {
 	if cfg.Log == nil {
 		cfg.Log = zap.NewNop()
 	}
-	return &Publisher{cfg: cfg, wake: make(chan struct{}, 1), warn: retry.Every{Interval: time.Minute}}
-}
-
-// Wake makes the publisher look at the outbox now.
-func (p *Publisher) Wake() {
-	select {
-	case p.wake <- struct{}{}:
-	default:
-	}
-}
-
-// Err returns the failure being retried, nil when publishing works.
-func (p *Publisher) Err() error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.lastErr
-}
-
-func (p *Publisher) setErr(err error) {
-	p.mu.Lock()
-	p.lastErr = err
-	p.mu.Unlock()
-}
-
-// Run publishes until ctx ends. Failures (broker or database away) are retried without limit.
-func (p *Publisher) Run(ctx context.Context) error {
-	t := time.NewTicker(Poll)
-	defer t.Stop()
-	for {
-		err := retry.Forever(ctx, p.cfg.Policy, p.drain, func(f retry.Failure) {
-			p.setErr(f.Err)
-			if ok, _ := p.warn.Allow(); ok {
-				p.cfg.Log.Warn("publish run results; retrying", zap.Error(f.Err), zap.Int("attempt", f.Attempt))
-			}
-		})
-		p.setErr(nil)
-		if err != nil {
-			if errors.Is(err, context.Canceled) || ctx.Err() != nil {
-				return nil
-			}
-			return err
+	p := &Publisher{cfg: cfg, warn: retry.Every{Interval: time.Minute}}
+	p.Drainer = retry.NewDrainer(cfg.Policy, Poll, p.drain, func(f retry.Failure) {
+		if ok, _ := p.warn.Allow(); ok {
+			p.cfg.Log.Warn("publish run results; retrying", zap.Error(f.Err), zap.Int("attempt", f.Attempt))
 		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-p.wake:
-		case <-t.C:
-		}
-	}
+	})
+	return p
 }
 
 // drain publishes rounds until the outbox is empty.
