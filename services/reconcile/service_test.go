@@ -518,15 +518,16 @@ func TestResultsPublishedAfterRestart(t *testing.T) {
 	r.stop()
 	e.broker.Start(t)
 	e.start(nil)
-	msgs := await.Value(t, 30*time.Second, "the results message", func() ([]kafkago.Message, error) {
+	await.For(t, 30*time.Second, "the results message", func() error {
 		msgs, err := resultsMessages(t.Context(), e.broker)
 		if err == nil && len(msgs) == 0 {
 			err = errors.New("none yet")
 		}
-		return msgs, err
+		return err
 	})
 	await.True(t, 10*time.Second, "outbox emptied", func() bool { return backlog() == 0 })
-	if msgs, err = resultsMessages(t.Context(), e.broker); err != nil {
+	msgs, err := resultsMessages(t.Context(), e.broker)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if len(msgs) != 1 {
