@@ -1,6 +1,7 @@
 # bcosdata — every developer and CI entry point. `make help` lists the targets.
 # Tools run through `go run` at pinned versions: nothing to install beyond Go (and the
-# PostgreSQL server binaries the tests start themselves).
+# PostgreSQL server binaries the tests start themselves). grpcurl, which the demo's printed
+# commands call, is `go install`ed into bin/ at a pinned version (make tools).
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -8,6 +9,7 @@ SHELL := /bin/bash
 
 BUF_VERSION           := v1.75.0
 GOLANGCI_LINT_VERSION := v2.15.0
+GRPCURL_VERSION       := v1.9.4
 BUF                   := go run github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
 GOLANGCI_LINT         := go run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
 
@@ -29,17 +31,26 @@ GOTESTFLAGS  ?=
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*?## "} /^[a-zA-Z_-]+:.*?## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
+.PHONY: tools
+tools: bin/grpcurl ## install grpcurl into bin/ (the demo prints grpcurl commands; its test runs them)
+
+# Installed again when this file (and so the pinned version) changes.
+bin/grpcurl: Makefile
+	@mkdir -p bin
+	GOBIN=$(CURDIR)/bin go install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
+	@touch $@
+
 .PHONY: demo
-demo: build ## run the whole pipeline locally on embedded defaults (options: make demo ARGS="-blocks 200 -exit-when-done -json")
+demo: build tools ## run the whole pipeline locally on embedded defaults (options: make demo ARGS="-blocks 200 -exit-when-done -json")
 	./bin/bcosdata demo $(ARGS)
 
 .PHONY: test
-test: ## run all tests (unit, PostgreSQL, Kafka, fixtures) and a short fuzz pass
+test: tools ## run all tests (unit, PostgreSQL, Kafka, fixtures) and a short fuzz pass
 	go test -count=1 -timeout $(TEST_TIMEOUT) $(GOTESTFLAGS) $(PKGS)
 	FUZZ_TIME=$(FUZZ_TIME) ./scripts/fuzz-smoke.sh $(PKGS)
 
 .PHONY: test-race
-test-race: ## run all tests with the race detector
+test-race: tools ## run all tests with the race detector
 	go test -count=1 -race -timeout $(TEST_TIMEOUT) $(PKGS)
 
 .PHONY: bench

@@ -119,12 +119,17 @@ func TestFileCheckCatchesMistakes(t *testing.T) {
 		"alert on bcosdata_export_lag",
 		"set EXPORT_KAFKA_BROKER",
 		"scrape :9204",
+		"alert on bcosdata_reconcile_run_failures_total",
+		"consume bcos.chain0.group1.reconcile.result.v1",
 	} {
 		if errs := checkLine(line, f, ports); len(errs) == 0 {
 			t.Errorf("%q passed", line)
 		}
 	}
 	if errs := checkLine("STASH_SOURCE_CACHE_DIR, bcosdata_stash_source_lag_blocks on :9201, bcos.chain0.group1.events.v1", f, ports); len(errs) > 0 {
+		t.Errorf("good line: %v", errs)
+	}
+	if errs := checkLine("RECONCILE_PARTITIONS, bcosdata_reconcile_runs_total and bcosdata_reconcile_outbox_backlog on :9203, bcos.chain0.group1.reconcile.results.v1", f, ports); len(errs) > 0 {
 		t.Errorf("good line: %v", errs)
 	}
 }
@@ -163,6 +168,8 @@ func TestTopicInitMatchesServices(t *testing.T) {
 		"bcos.chain0.group1.state.v1":  partitions("stash", "STASH_PARTITIONS"),
 		"bcos.chain0.group1.events.v1": partitions("export", "EXPORT_PARTITIONS"),
 		"bcos.chain0.group1.calls.v1":  partitions("export", "EXPORT_PARTITIONS"),
+
+		"bcos.chain0.group1.reconcile.results.v1": partitions("reconcile", "RECONCILE_PARTITIONS"),
 	}
 	for tp := range f.topics {
 		if _, ok := want[tp]; !ok && !strings.HasPrefix(tp, "__") {

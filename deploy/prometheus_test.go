@@ -132,7 +132,8 @@ func TestAlertRules(t *testing.T) {
 		}
 	}
 	for _, want := range []string{"BcosdataServiceDown", "BcosdataStashLagGrowing", "BcosdataExportLagGrowing",
-		"BcosdataVerificationFailure", "BcosdataPartitionHalted", "BcosdataDeadLetters"} {
+		"BcosdataVerificationFailure", "BcosdataPartitionHalted", "BcosdataDeadLetters",
+		"BcosdataReconcileRunFailed", "BcosdataReconcileMismatches"} {
 		if !have[want] {
 			t.Errorf("alert %s missing", want)
 		}
@@ -141,11 +142,17 @@ func TestAlertRules(t *testing.T) {
 
 // TestAlertRuleCheckCatchesUnknownMetric shows the metric check fails on a misspelt metric.
 func TestAlertRuleCheckCatchesUnknownMetric(t *testing.T) {
-	groups := parseRules(t, "bad", []byte("groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: bcosdata_stash_lag_blocks > 1\n"))
 	known := runtimeFacts(t).metrics
-	for m := range ruleMetrics(t, groups) {
-		if known[m] {
-			t.Fatalf("%s counted as registered", m)
+	for _, expr := range []string{"bcosdata_stash_lag_blocks > 1", `increase(bcosdata_reconcile_run_failures_total{state="failed"}[15m]) > 0`} {
+		groups := parseRules(t, "bad", []byte("groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: '"+expr+"'\n"))
+		used := ruleMetrics(t, groups)
+		if len(used) == 0 {
+			t.Fatalf("%s: no metric found", expr)
+		}
+		for m := range used {
+			if known[m] {
+				t.Fatalf("%s counted as registered", m)
+			}
 		}
 	}
 	if _, errs := rulefmt.Parse([]byte("groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: rate(x[5m]\n"), false,

@@ -39,9 +39,9 @@ var (
 	factsErr  error
 )
 
-// runtimeFacts starts stash and export once, against a throwaway PostgreSQL and an in-process
-// broker, until each has created its topics and registered every metric (stash's per-source
-// gauges and the Kafka consumer's exist only once their pipelines run), and builds reconcile.
+// runtimeFacts starts stash, export and reconcile once, against a throwaway PostgreSQL and an
+// in-process broker, until each has created its topics and registered every metric (stash's
+// per-source gauges and the Kafka consumer's exist only once their pipelines run).
 func runtimeFacts(t *testing.T) facts {
 	t.Helper()
 	factsOnce.Do(func() { factsVal, factsErr = collectFacts(t) })
@@ -97,7 +97,7 @@ func collectFacts(t *testing.T) (facts, error) {
 	ctx, cancel := context.WithCancel(t.Context())
 	var wg sync.WaitGroup
 	defer func() { cancel(); wg.Wait() }()
-	runErr := make(chan error, 2)
+	runErr := make(chan error, 3)
 	start := func(r runner) {
 		wg.Go(func() {
 			if err := r.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
@@ -139,10 +139,18 @@ func collectFacts(t *testing.T) (facts, error) {
 	}
 
 	var rc reconcile.Config
-	if err := parse(rc.RegisterFlags); err != nil {
+	if err := parse(rc.RegisterFlags, "-kafka.brokers", brokers, "-partitions", "3", "-retry.min", "100ms", "-retry.max", "500ms"); err != nil {
 		return facts{}, err
 	}
-	if _, err := reconcile.New(rc, deps); err != nil {
+	rcDeps := deps
+	rcDeps.Pool = pgtest.NewPool(t) // reconcile takes its pool from the host
+	rs, err := reconcile.New(rc, rcDeps)
+	if err != nil {
+		return facts{}, fmt.Errorf("reconcile: %w", err)
+	}
+	start(rs)
+	if err := await(ctx, runErr, broker.Addrs()[0], []string{"bcosdata_reconcile_runs_total", "bcosdata_reconcile_outbox_backlog"},
+		"bcos.chain0.group1.reconcile.results.v1")(rec); err != nil {
 		return facts{}, fmt.Errorf("reconcile: %w", err)
 	}
 

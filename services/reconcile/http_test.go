@@ -3,6 +3,7 @@ package reconcile
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/bcosdata/bcosdata/libs/app"
 	"github.com/bcosdata/bcosdata/libs/await"
+	"github.com/bcosdata/bcosdata/libs/kafka/kafkatest"
+	"github.com/bcosdata/bcosdata/libs/postgres/pgtest"
 )
 
 // freeAddr returns a loopback address with a port free a moment ago: Command takes addresses
@@ -89,6 +92,71 @@ func TestHTTPAPI(t *testing.T) {
 		}
 	}
 
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+}
+
+// TestJobWebhookOverHTTP creates, reads and updates a job's webhook through the HTTP/JSON API
+// of the running command; a webhook the -jobs file would refuse is a 400 naming the field.
+func TestJobWebhookOverHTTP(t *testing.T) {
+	addr := freeAddr(t)
+	broker := kafkatest.NewBroker(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		done <- Command().Run(ctx, []string{"-grpc.addr", "127.0.0.1:0", "-admin.addr", "", "-http.addr", addr,
+			"-db.url", pgtest.NewDB(t), "-kafka.brokers", strings.Join(broker.Addrs(), ","), "-log.level", "error"}, io.Discard)
+	}()
+	do := func(method, path, body string) (int, map[string]any) {
+		t.Helper()
+		req, err := http.NewRequestWithContext(t.Context(), method, "http://"+addr+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, map[string]any{"error": err.Error()}
+		}
+		defer resp.Body.Close()
+		var v map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+			t.Fatalf("%s %s: body is not JSON: %v", method, path, err)
+		}
+		return resp.StatusCode, v
+	}
+	await.For(t, 30*time.Second, "the HTTP API to serve jobs", func() error {
+		if code, v := do("GET", "/v1/reconcile/jobs", ""); code != http.StatusOK {
+			return fmt.Errorf("%d %v", code, v)
+		}
+		return nil
+	})
+	const job = `{"name": "hooked", "source": "file:///data/biz", "pattern": "t-{yyyyMMdd}.csv",
+		"chain": {"contract": "Asset", "event": "Transfer"}, "key": [{"business": "tx_hash", "chain": "tx_hash", "compare": "hex"}],
+		"webhook": "WEBHOOK"}`
+	webhook := func(v map[string]any) any {
+		j, _ := v["job"].(map[string]any)
+		return j["webhook"]
+	}
+	if code, v := do("POST", "/v1/reconcile/jobs", strings.Replace(job, "WEBHOOK", "https://hooks.example.com/reconcile", 1)); code != http.StatusOK ||
+		webhook(v) != "https://hooks.example.com/reconcile" {
+		t.Fatalf("create = %d %v", code, v)
+	}
+	if code, v := do("GET", "/v1/reconcile/jobs/hooked", ""); code != http.StatusOK || webhook(v) != "https://hooks.example.com/reconcile" {
+		t.Errorf("get = %d %v", code, v)
+	}
+	if code, v := do("PUT", "/v1/reconcile/jobs/hooked", strings.Replace(job, "WEBHOOK", "http://127.0.0.1:8080/hook", 1)); code != http.StatusOK ||
+		webhook(v) != "http://127.0.0.1:8080/hook" {
+		t.Errorf("update = %d %v", code, v)
+	}
+	code, v := do("PUT", "/v1/reconcile/jobs/hooked", strings.Replace(job, "WEBHOOK", "ftp://hooks.example.com/x", 1))
+	if msg, _ := v["message"].(string); code != http.StatusBadRequest || !strings.Contains(msg, "webhook") {
+		t.Errorf("update with an ftp webhook = %d %v, want 400 naming webhook", code, v)
+	}
+	if code, v := do("GET", "/v1/reconcile/jobs/hooked", ""); code != http.StatusOK || webhook(v) != "http://127.0.0.1:8080/hook" {
+		t.Errorf("after the refused update: %d %v", code, v)
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("Run: %v", err)

@@ -17,7 +17,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	kafkago "github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
@@ -32,6 +31,7 @@ import (
 	"github.com/bcosdata/bcosdata/services/reconcile/internal/api"
 	"github.com/bcosdata/bcosdata/services/reconcile/internal/ingest"
 	"github.com/bcosdata/bcosdata/services/reconcile/internal/job"
+	"github.com/bcosdata/bcosdata/services/reconcile/internal/publish"
 	"github.com/bcosdata/bcosdata/services/reconcile/internal/run"
 	"github.com/bcosdata/bcosdata/services/reconcile/internal/schedule"
 	"github.com/bcosdata/bcosdata/services/reconcile/internal/source"
@@ -257,21 +257,18 @@ func (s *Service) Run(ctx context.Context) error {
 		defer cancel()
 		return ingest.Lag(lctx, s.cfg.Kafka.Brokers, s.cfg.groupID(), offsets, events, calls)
 	}
+	pub := publish.New(publish.Config{Store: st, Topic: results, Writer: w, Policy: policy, Log: s.log,
+		Published: s.metrics.Published, Backlog: s.metrics.OutboxBacklog})
 	runner := run.New(run.Config{Store: st, Job: jobs.Job, Source: s.cfg.Source, Clock: s.cfg.Clock, Poll: s.cfg.Poll, Log: s.log, Metrics: s.metrics,
 		CaughtUp: func(ctx context.Context) (bool, error) {
 			n, err := lag(ctx)
 			return err == nil && n == 0, err
 		},
-		Publish: func(ctx context.Context, r *store.Run) error {
-			v, err := proto.Marshal(api.RunToProto(r, s.cfg.Chain, s.cfg.Group))
-			if err != nil {
-				return err
-			}
-			pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			defer cancel()
-			return w.WriteMessages(pctx, kafkago.Message{Topic: results, Key: []byte(r.Job), Value: v,
-				Headers: kafka.Headers(kafka.ContentTypeProtobuf, string(proto.MessageName(&reconcilev1.Run{})), 0)})
-		}})
+		Message: func(r *store.Run) (store.Message, error) {
+			v, err := proto.MarshalOptions{Deterministic: true}.Marshal(api.RunToProto(r, s.cfg.Chain, s.cfg.Group))
+			return store.Message{RunID: r.ID, Key: []byte(r.Job), Value: v, ID: r.MessageID()}, err
+		},
+		Queued: pub.Wake})
 	sched = schedule.New(schedule.Config{Clock: s.cfg.Clock, Log: s.log,
 		Jobs: func(ctx context.Context) ([]*job.Job, error) {
 			all, err := jobs.List(ctx)
@@ -299,9 +296,15 @@ func (s *Service) Run(ctx context.Context) error {
 		Halts: consumer.Halts, Lag: s.lag.Value, Metrics: s.metrics})
 	s.log.Info("reconcile running", zap.Strings("topics", []string{events, calls}), zap.String("group", s.cfg.groupID()), zap.Int("file_jobs", len(s.fileJobs)))
 
+	if all, err := jobs.List(ctx); err == nil {
+		for _, j := range all {
+			s.metrics.Job(j.Job.Name)
+		}
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return consumer.Run(gctx) })
 	g.Go(func() error { return runner.Run(gctx) })
+	g.Go(func() error { return pub.Run(gctx) })
 	g.Go(func() error { return sched.Run(gctx) })
 	g.Go(func() error { s.lag.Run(gctx, 2*time.Second, lag, s.metrics.Lag); return nil })
 	return g.Wait()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,6 +32,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/bcosdata/bcosdata/libs/app"
+	"github.com/bcosdata/bcosdata/libs/await"
 	"github.com/bcosdata/bcosdata/libs/kafka"
 	"github.com/bcosdata/bcosdata/libs/kafka/kafkatest"
 	"github.com/bcosdata/bcosdata/libs/postgres"
@@ -38,6 +41,7 @@ import (
 	reconcilev1 "github.com/bcosdata/bcosdata/proto/bcosdata/reconcile/v1"
 	"github.com/bcosdata/bcosdata/services/reconcile/internal/bizgen"
 	"github.com/bcosdata/bcosdata/services/reconcile/internal/job"
+	"github.com/bcosdata/bcosdata/services/reconcile/internal/publish"
 	"github.com/bcosdata/bcosdata/services/reconcile/internal/source"
 	"github.com/bcosdata/bcosdata/services/reconcile/internal/source/sourcetest"
 )
@@ -90,6 +94,21 @@ func newEnv(t *testing.T, source, pattern string) *env {
 		t.Fatal(err)
 	}
 	return e
+}
+
+// businessFile writes the business file of 2025-12-05 into dir, made from recs with plan's
+// differences, and returns the outcomes it must give.
+func (e *env) businessFile(dir string, recs []bizgen.ChainRecord) *bizgen.Expected {
+	e.t.Helper()
+	var buf bytes.Buffer
+	exp, err := bizgen.Generate(&buf, e.job(), recs, plan)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "t-20251205.csv"), buf.Bytes(), 0o600); err != nil {
+		e.t.Fatal(err)
+	}
+	return exp
 }
 
 func (e *env) job() *job.Job {
@@ -324,14 +343,7 @@ func TestReconcileFromTheBus(t *testing.T) {
 	e := newEnv(t, "file://"+dir, "t-{yyyyMMdd}.csv")
 	recs := records(80)
 	e.produce(recs)
-	var buf bytes.Buffer
-	exp, err := bizgen.Generate(&buf, e.job(), recs, plan)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "t-20251205.csv"), buf.Bytes(), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	exp := e.businessFile(dir, recs)
 	r := e.start(nil)
 	run1 := r.trigger(t, &reconcilev1.TriggerRunRequest{Job: "transfers", BusinessDate: "2025-12-05"})
 	r.check(t, run1, exp)
@@ -385,24 +397,152 @@ func TestReconcileFromTheBus(t *testing.T) {
 	if err != nil || !st.GetHasHeight() || st.GetConsumedHeight() != 179 {
 		t.Errorf("status: %v %v", st, err)
 	}
-	// Each finished run is published.
-	rd := kafkago.NewReader(kafkago.ReaderConfig{Brokers: e.broker.Addrs(), Topic: resultsTopic, Partition: 0, MaxWait: 100 * time.Millisecond})
-	defer rd.Close()
-	seen := 0
-	for p := range 2 {
-		conn, err := kafkago.DialLeader(t.Context(), "tcp", e.broker.Addrs()[0], resultsTopic, p)
+	// Each finished run is published, once, with its idempotency key.
+	msgs := await.Value(t, 30*time.Second, "two results messages", func() ([]kafkago.Message, error) {
+		msgs, err := resultsMessages(t.Context(), e.broker)
+		if err == nil && len(msgs) < 2 {
+			err = fmt.Errorf("%d messages", len(msgs))
+		}
+		return msgs, err
+	})
+	var ids []string
+	for _, m := range msgs {
+		id, _ := kafka.HeaderValue(m.Headers, publish.HeaderIdempotencyKey)
+		ids = append(ids, string(id))
+	}
+	slices.Sort(ids)
+	if want := []string{"transfers/2025-12-05/v1", "transfers/2025-12-05/v2"}; !slices.Equal(ids, want) {
+		t.Errorf("results messages %q, want %q", ids, want)
+	}
+}
+
+// resultsMessages reads every message of the results topic.
+func resultsMessages(ctx context.Context, b *kafkatest.Broker) ([]kafkago.Message, error) {
+	var out []kafkago.Message
+	parts, err := readPartitions(ctx, b.Addrs()[0], resultsTopic)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range parts {
+		conn, err := kafkago.DialLeader(ctx, "tcp", b.Addrs()[0], resultsTopic, p)
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		last, err := conn.ReadLastOffset()
 		conn.Close()
 		if err != nil {
+			return nil, err
+		}
+		if last == 0 {
+			continue
+		}
+		rd := kafkago.NewReader(kafkago.ReaderConfig{Brokers: b.Addrs(), Topic: resultsTopic, Partition: p, MaxWait: 100 * time.Millisecond})
+		for range last {
+			m, err := rd.ReadMessage(ctx)
+			if err != nil {
+				rd.Close()
+				return nil, err
+			}
+			out = append(out, m)
+		}
+		rd.Close()
+	}
+	return out, nil
+}
+
+func readPartitions(ctx context.Context, addr, topic string) ([]int, error) {
+	conn, err := kafkago.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	ps, err := conn.ReadPartitions(topic)
+	if err != nil {
+		return nil, err
+	}
+	var out []int
+	for _, p := range ps {
+		out = append(out, p.ID)
+	}
+	return out, nil
+}
+
+// TestResultsPublishedAfterRestart ends a run while the broker is down, stops the service
+// with the message still in the outbox (as a process stopped between the commit and the
+// publish), brings the broker back and starts the service again: the run's message is
+// published then, exactly once here, and the outbox is empty.
+func TestResultsPublishedAfterRestart(t *testing.T) {
+	dir := t.TempDir()
+	e := newEnv(t, "file://"+dir, "t-{yyyyMMdd}.csv")
+	// With the broker down the run cannot tell the topics are consumed: it waits the job's
+	// window.wait, made short here.
+	y, err := os.ReadFile(e.jobs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(e.jobs, bytes.Replace(y, []byte("wait: 30s"), []byte("wait: 100ms"), 1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	recs := records(40)
+	e.produce(recs)
+	exp := e.businessFile(dir, recs)
+	r := e.start(nil)
+	// Wait until every record is consumed, so the run needs nothing of the broker.
+	await.For(t, 30*time.Second, "records consumed", func() error {
+		st, err := r.client.Status(t.Context(), &reconcilev1.StatusRequest{})
+		if err != nil {
+			return err
+		}
+		if st.GetConsumedHeight() != 139 {
+			return fmt.Errorf("consumed height %d", st.GetConsumedHeight())
+		}
+		return nil
+	})
+	e.broker.Stop()
+	run := r.trigger(t, &reconcilev1.TriggerRunRequest{Job: "transfers", BusinessDate: "2025-12-05"})
+	r.check(t, run, exp)
+	pool, err := postgres.NewPool(e.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	backlog := func() (n int) {
+		if err := pool.QueryRow(t.Context(), `SELECT count(*) FROM reconcile.outbox`).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
-		seen += int(last)
+		return n
 	}
-	if seen != 2 {
-		t.Errorf("%d run summaries published, want 2", seen)
+	if n := backlog(); n != 1 {
+		t.Fatalf("outbox holds %d messages with the broker down, want 1", n)
+	}
+	r.stop()
+	e.broker.Start(t)
+	e.start(nil)
+	await.For(t, 30*time.Second, "the results message", func() error {
+		msgs, err := resultsMessages(t.Context(), e.broker)
+		if err == nil && len(msgs) == 0 {
+			err = errors.New("none yet")
+		}
+		return err
+	})
+	await.True(t, 10*time.Second, "outbox emptied", func() bool { return backlog() == 0 })
+	msgs, err := resultsMessages(t.Context(), e.broker)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) != 1 {
+		t.Fatalf("%d results messages, want 1", len(msgs))
+	}
+	m := msgs[0]
+	var got reconcilev1.Run
+	if err := proto.Unmarshal(m.Value, &got); err != nil {
+		t.Fatal(err)
+	}
+	id, _ := kafka.HeaderValue(m.Headers, publish.HeaderIdempotencyKey)
+	if string(m.Key) != "transfers" || string(id) != "transfers/2025-12-05/v1" || got.GetRunId() != run.GetRunId() ||
+		got.GetState() != reconcilev1.RunState_RUN_STATE_SUCCEEDED {
+		t.Errorf("message key %q idempotency-key %q run %s state %s; want transfers, transfers/2025-12-05/v1, run %s succeeded",
+			m.Key, id, got.GetRunId(), got.GetState(), run.GetRunId())
 	}
 }
 
@@ -532,15 +672,26 @@ func TestJobsOverTheAPI(t *testing.T) {
 	if len(list.GetJobs()) != 1 || list.GetJobs()[0].GetOrigin() != "file" {
 		t.Fatalf("jobs: %v", list)
 	}
+	// The job's webhook receives the summary of each run that ends.
+	hooks := make(chan map[string]any, 4)
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var v map[string]any
+		if err := json.NewDecoder(r.Body).Decode(&v); err != nil || r.Method != http.MethodPost {
+			t.Errorf("webhook: %s, %v", r.Method, err)
+		}
+		hooks <- v
+	}))
+	defer hook.Close()
 	p := list.GetJobs()[0]
 	p.Name = "api-transfers"
 	p.Pattern = "api-{yyyyMMdd}.csv"
 	p.Origin = ""
+	p.Webhook = hook.URL + "/reconcile"
 	created, err := r.client.CreateJob(t.Context(), &reconcilev1.CreateJobRequest{Job: p})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if created.GetJob().GetOrigin() != "api" || created.GetJob().GetFields()[0].GetTolerance() != "0.01" {
+	if created.GetJob().GetOrigin() != "api" || created.GetJob().GetFields()[0].GetTolerance() != "0.01" || created.GetJob().GetWebhook() != p.Webhook {
 		t.Errorf("created: %v", created.GetJob())
 	}
 	if _, err := r.client.CreateJob(t.Context(), &reconcilev1.CreateJobRequest{Job: p}); status.Code(err) != codes.AlreadyExists {
@@ -557,7 +708,24 @@ func TestJobsOverTheAPI(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "api-20251205.csv"), buf.Bytes(), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	r.check(t, r.trigger(t, &reconcilev1.TriggerRunRequest{Job: "api-transfers", BusinessDate: "2025-12-05"}), exp)
+	run := r.trigger(t, &reconcilev1.TriggerRunRequest{Job: "api-transfers", BusinessDate: "2025-12-05"})
+	r.check(t, run, exp)
+	select {
+	case v := <-hooks:
+		if v["job"] != "api-transfers" || v["state"] != "succeeded" || fmt.Sprint(v["run"]) != run.GetRunId() {
+			t.Errorf("webhook got %v", v)
+		}
+	case <-time.After(30 * time.Second):
+		t.Error("the webhook got no summary")
+	}
+	for _, bad := range []string{"ftp://x/hook", "https://user:secret@x/hook", "http:///hook"} {
+		b := proto.Clone(p).(*reconcilev1.Job)
+		b.Webhook = bad
+		if _, err := r.client.UpdateJob(t.Context(), &reconcilev1.UpdateJobRequest{Job: b}); status.Code(err) != codes.InvalidArgument ||
+			!strings.Contains(err.Error(), "webhook") {
+			t.Errorf("update with webhook %q: %v", bad, err)
+		}
+	}
 
 	bad := proto.Clone(p).(*reconcilev1.Job)
 	bad.Fields[0].Compare = "fuzzy"
@@ -565,11 +733,12 @@ func TestJobsOverTheAPI(t *testing.T) {
 		t.Errorf("update with a bad comparator: %v", err)
 	}
 	p.Schedule = "0 2 * * *"
+	p.Webhook = "https://hooks.example.com/reconcile"
 	if _, err := r.client.UpdateJob(t.Context(), &reconcilev1.UpdateJobRequest{Job: p}); err != nil {
 		t.Fatal(err)
 	}
 	got, err := r.client.GetJob(t.Context(), &reconcilev1.GetJobRequest{Name: "api-transfers"})
-	if err != nil || got.GetJob().GetSchedule() != "0 2 * * *" {
+	if err != nil || got.GetJob().GetSchedule() != "0 2 * * *" || got.GetJob().GetWebhook() != "https://hooks.example.com/reconcile" {
 		t.Errorf("after update: %v %v", got, err)
 	}
 	file := proto.Clone(p).(*reconcilev1.Job)

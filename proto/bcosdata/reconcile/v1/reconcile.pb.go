@@ -186,10 +186,14 @@ type Job struct {
 	DaysBack *int32               `protobuf:"varint,15,opt,name=days_back,json=daysBack,proto3,oneof" json:"days_back,omitempty"`
 	Timeout  *durationpb.Duration `protobuf:"bytes,16,opt,name=timeout,proto3" json:"timeout,omitempty"`
 	Retries  *RetryPolicy         `protobuf:"bytes,17,opt,name=retries,proto3" json:"retries,omitempty"`
-	// Directory URI for result files (not written by this build).
+	// Directory URI the result files (CSV, JSON, HTML report) of each run are written to:
+	// file://, sftp://, ftp:// or s3://, with source_options.
 	Results string `protobuf:"bytes,18,opt,name=results,proto3" json:"results,omitempty"`
 	// Output only: "file" for a job of the -jobs file, "api" for one created over the API.
-	Origin        string `protobuf:"bytes,19,opt,name=origin,proto3" json:"origin,omitempty"`
+	Origin string `protobuf:"bytes,19,opt,name=origin,proto3" json:"origin,omitempty"`
+	// http:// or https:// URL the summary of every run that ends is POSTed to (JSON), after its
+	// commit and its result files; empty for none.
+	Webhook       string `protobuf:"bytes,20,opt,name=webhook,proto3" json:"webhook,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -353,6 +357,13 @@ func (x *Job) GetResults() string {
 func (x *Job) GetOrigin() string {
 	if x != nil {
 		return x.Origin
+	}
+	return ""
+}
+
+func (x *Job) GetWebhook() string {
+	if x != nil {
+		return x.Webhook
 	}
 	return ""
 }
@@ -2798,7 +2809,7 @@ var File_bcosdata_reconcile_v1_reconcile_proto protoreflect.FileDescriptor
 
 const file_bcosdata_reconcile_v1_reconcile_proto_rawDesc = "" +
 	"\n" +
-	"%bcosdata/reconcile/v1/reconcile.proto\x12\x15bcosdata.reconcile.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb0\x06\n" +
+	"%bcosdata/reconcile/v1/reconcile.proto\x12\x15bcosdata.reconcile.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xca\x06\n" +
 	"\x03Job\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06source\x18\x02 \x01(\tR\x06source\x12K\n" +
@@ -2819,7 +2830,8 @@ const file_bcosdata_reconcile_v1_reconcile_proto_rawDesc = "" +
 	"\atimeout\x18\x10 \x01(\v2\x19.google.protobuf.DurationR\atimeout\x12<\n" +
 	"\aretries\x18\x11 \x01(\v2\".bcosdata.reconcile.v1.RetryPolicyR\aretries\x12\x18\n" +
 	"\aresults\x18\x12 \x01(\tR\aresults\x12\x16\n" +
-	"\x06origin\x18\x13 \x01(\tR\x06originB\f\n" +
+	"\x06origin\x18\x13 \x01(\tR\x06origin\x12\x18\n" +
+	"\awebhook\x18\x14 \x01(\tR\awebhookB\f\n" +
 	"\n" +
 	"_days_back\"\xd6\x02\n" +
 	"\rSourceOptions\x12\x1a\n" +

@@ -18,7 +18,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -324,8 +326,9 @@ func (c Config) sayHTTP(srv *app.Server, say func(string, ...any)) {
 func (c Config) sayTry(env runEnv, s *Summary) {
 	say, srv := env.say, env.srv
 	stash, export, reconcile := srv.HTTPAddr("stash"), srv.HTTPAddr("export"), srv.HTTPAddr("reconcile")
-	say("  try       grpcurl -plaintext -d '{\"block_number\": 1}' %s bcosdata.stash.v1.StashService/GetBlock", srv.GRPCAddr())
-	say("            grpcurl -plaintext %s list", srv.GRPCAddr())
+	grpcurl := grpcurlCommand()
+	say("  try       %s -plaintext -d '{\"block_number\": 1}' %s bcosdata.stash.v1.StashService/GetBlock", grpcurl, srv.GRPCAddr())
+	say("            %s -plaintext %s list", grpcurl, srv.GRPCAddr())
 	if stash != "" {
 		say("            curl -s http://%s/v1/stash/status", stash)
 		say("            curl -s http://%s/v1/stash/blocks/1", stash)
@@ -348,6 +351,22 @@ func (c Config) sayTry(env runEnv, s *Summary) {
 	}
 	say("            psql '%s' -c 'SELECT count(*) FROM export.transactions'", env.dbURL)
 	say("            kafka-console-consumer.sh --bootstrap-server %s --topic %s --from-beginning --max-messages 5", env.kafka, env.topic)
+}
+
+// grpcurlCommand returns how the printed commands call grpcurl: by name when it is on PATH,
+// else by the absolute path of the one `make tools` installed beside this binary (bin/), else
+// by name (make tools installs it).
+func grpcurlCommand() string {
+	if _, err := exec.LookPath("grpcurl"); err == nil {
+		return "grpcurl"
+	}
+	if exe, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(exe), "grpcurl")
+		if fi, err := os.Stat(p); err == nil && !fi.IsDir() && !strings.ContainsAny(p, " '\"\\$`") {
+			return p
+		}
+	}
+	return "grpcurl"
 }
 
 // stash builds the stash service on the simulator's binlog directory.

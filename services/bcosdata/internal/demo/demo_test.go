@@ -152,8 +152,8 @@ func TestDemoExitsWithConsistentSummaryAndResumes(t *testing.T) {
 }
 
 // checkPrintedCommands runs the demo's printed commands the way a user pastes them: every
-// curl URL answers 200 with JSON, psql runs (when installed), and the Kafka console consumer's
-// broker and topic hold messages.
+// curl URL answers 200 with JSON, psql runs (when installed), the grpcurl commands run (see
+// checkGrpcurl), and the Kafka console consumer's broker and topic hold messages.
 func checkPrintedCommands(t *testing.T, out string) {
 	t.Helper()
 	urlRE := regexp.MustCompile(`curl -s '?(http://[^\s']+)'?`)
@@ -186,6 +186,7 @@ func checkPrintedCommands(t *testing.T, out string) {
 			t.Errorf("%s: %v\n%s", m[0], err, b)
 		}
 	}
+	checkGrpcurl(t, out)
 	m := regexp.MustCompile(`--bootstrap-server (\S+) --topic (\S+)`).FindStringSubmatch(out)
 	if m == nil {
 		t.Fatalf("no Kafka console consumer command printed")
@@ -262,5 +263,73 @@ func TestPgDirFallsBackOnlyWhenUnreachable(t *testing.T) {
 	}
 	if again := pgDir(filepath.Join(closed, "demo"), say); again != got {
 		t.Errorf("fallback not stable across runs: %s then %s", got, again)
+	}
+}
+
+// grpcurlPath finds grpcurl on PATH or in the repository's bin/, where `make tools` (and so
+// `make test`) installs it. Without it the check fails under CI=true and is skipped otherwise.
+func grpcurlPath(t *testing.T) (string, bool) {
+	t.Helper()
+	if p, err := exec.LookPath("grpcurl"); err == nil {
+		return p, true
+	}
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for ; dir != filepath.Dir(dir); dir = filepath.Dir(dir) {
+		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
+			p := filepath.Join(dir, "bin", "grpcurl")
+			if _, err := os.Stat(p); err == nil {
+				return p, true
+			}
+			break
+		}
+	}
+	if os.Getenv("CI") == "true" {
+		t.Errorf("grpcurl is neither on PATH nor in bin/: run make tools")
+	} else {
+		t.Log("grpcurl is neither on PATH nor in bin/ (make tools installs it): the printed grpcurl commands are not run")
+	}
+	return "", false
+}
+
+// checkGrpcurl runs each printed grpcurl command through a shell, exactly as printed: it must
+// exit 0, list the services through reflection, and show a block's hash as 0x hex.
+func checkGrpcurl(t *testing.T, out string) {
+	t.Helper()
+	lines := regexp.MustCompile(`(?m)grpcurl .*$`).FindAllString(out, -1)
+	if len(lines) < 2 {
+		t.Errorf("%d grpcurl commands printed, want at least 2:\n%s", len(lines), out)
+		return
+	}
+	path, ok := grpcurlPath(t)
+	if !ok {
+		return
+	}
+	env := append(os.Environ(), "PATH="+filepath.Dir(path)+string(os.PathListSeparator)+os.Getenv("PATH"))
+	for _, line := range lines {
+		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+		cmd := exec.CommandContext(ctx, "sh", "-c", line)
+		cmd.Env = env
+		b, err := cmd.CombinedOutput()
+		cancel()
+		if err != nil {
+			t.Errorf("%s: %v\n%s", line, err, b)
+			continue
+		}
+		got := string(b)
+		switch {
+		case strings.HasSuffix(line, " list"):
+			for _, svc := range []string{"bcosdata.stash.v1.StashService", "bcosdata.export.v1.ExportService", "bcosdata.reconcile.v1.ReconcileService"} {
+				if !strings.Contains(got, svc) {
+					t.Errorf("%s: no %s in\n%s", line, svc, got)
+				}
+			}
+		case strings.Contains(line, "GetBlock"):
+			if !regexp.MustCompile(`"hash": "0x[0-9a-f]{64}"`).MatchString(got) || !json.Valid(b) {
+				t.Errorf("%s: want JSON with the block hash in 0x hex, got\n%.600s", line, got)
+			}
+		}
 	}
 }

@@ -13,13 +13,14 @@ type promQuery struct {
 	expr, legend string
 }
 
-// Pipeline is the pipeline's own health, from the metrics stash, export and their Kafka
-// consumers register: heights and lag, throughput, verification and decode failures, halted
-// partitions, consumer readiness, retries and dead letters, backfills and the outbox.
+// Pipeline is the pipeline's own health, from the metrics stash, export, reconcile and their
+// Kafka consumers register: heights and lag, throughput, verification and decode failures,
+// halted partitions, consumer readiness, retries and dead letters, backfills and the outbox,
+// and reconciliation runs, differences, lag and results not yet published.
 func Pipeline() (dashboard.Dashboard, error) {
 	var ids idGen
 	return newBoard(PipelineUID, "bcosdata: pipeline health",
-		"Stash, export and their Kafka consumers, from their Prometheus metrics (/metrics on the admin ports).", "pipeline").
+		"Stash, export, reconcile and their Kafka consumers, from their Prometheus metrics (/metrics on the admin ports).", "pipeline").
 		WithRow(dashboard.NewRowBuilder("Progress").Id(ids.next())).
 		WithPanel(promStat(&ids, "Export lag", "Block messages export has not applied yet.",
 			`max(bcosdata_export_lag_blocks)`, 1, 100)).
@@ -69,6 +70,27 @@ func Pipeline() (dashboard.Dashboard, error) {
 		WithPanel(promSeries(&ids, "Backfills", "Backfills export ran, by reason, and the stored blocks they decoded again.", "none", 8,
 			promQuery{`sum by (reason) (increase(bcosdata_export_backfills_total[$__rate_interval]))`, "backfills ({{reason}})"},
 			promQuery{`sum by (reason) (increase(bcosdata_export_backfill_blocks_total[$__rate_interval]))`, "blocks ({{reason}})"})).
+		// Reconcile's runs and results counters carry the reconcile job as label job, which a
+		// scrape renames exported_job.
+		WithRow(dashboard.NewRowBuilder("Reconciliation").Id(ids.next())).
+		WithPanel(promStat(&ids, "Failed runs (24 h)", "Reconciliation runs that failed for good, after their retries, in the last day.",
+			`sum(increase(bcosdata_reconcile_runs_total{state="failed"}[1d])) or vector(0)`, 1, 1)).
+		WithPanel(promStat(&ids, "Differences (24 h)", "Results of the last day's runs other than matched: mismatched, missing on either side, duplicate keys, malformed rows.",
+			`sum(increase(bcosdata_reconcile_results_total{outcome!="matched"}[1d])) or vector(0)`, 1, 1)).
+		WithPanel(promStat(&ids, "Reconcile lag", "Decoded messages reconcile has not applied yet.",
+			`max(bcosdata_reconcile_lag_messages)`, 1, 1000)).
+		WithPanel(promStat(&ids, "Results unpublished", "Run results waiting in reconcile's outbox for the broker.",
+			`max(bcosdata_reconcile_outbox_backlog)`, 1, 1)).
+		WithPanel(promSeries(&ids, "Runs", "Run attempts ended, by reconcile job and state (retry: failed, tried again later).", "none", 12,
+			promQuery{`sum by (exported_job, state) (increase(bcosdata_reconcile_runs_total[$__rate_interval]))`, "{{exported_job}} {{state}}"})).
+		WithPanel(promSeries(&ids, "Results", "Results of succeeded runs, by reconcile job and outcome.", "none", 12,
+			promQuery{`sum by (exported_job, outcome) (increase(bcosdata_reconcile_results_total[$__rate_interval]))`, "{{exported_job}} {{outcome}}"})).
+		WithPanel(promSeries(&ids, "Chain side", "Decoded records reconcile consumed per second, and its lag.", "none", 12,
+			promQuery{`sum(rate(bcosdata_reconcile_chain_records_total[$__rate_interval]))`, "records/s"},
+			promQuery{`max(bcosdata_reconcile_lag_messages)`, "lag (messages)"})).
+		WithPanel(promSeries(&ids, "Results messages", "reconcile.results.v1 messages published per second, and those waiting in the outbox.", "none", 12,
+			promQuery{`sum(rate(bcosdata_reconcile_published_total[$__rate_interval]))`, "published/s"},
+			promQuery{`max(bcosdata_reconcile_outbox_backlog)`, "outbox backlog"})).
 		Build()
 }
 

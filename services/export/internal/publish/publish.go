@@ -6,9 +6,7 @@ package publish
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
@@ -31,65 +29,21 @@ const RoundSize = 5000
 // instances).
 const Poll = 500 * time.Millisecond
 
-// Publisher publishes the outbox.
+// Publisher publishes the outbox. Run (until ctx ends, retrying failures without limit), Wake
+// and Err (the failure being retried) are the drainer's (libs/retry).
 type Publisher struct {
+	*retry.Drainer
 	st      *store.Store
 	w       *kafkago.Writer
 	metrics *ingest.Metrics
 	log     *zap.Logger
-	policy  retry.Policy
-	wake    chan struct{}
-
-	mu      sync.Mutex
-	lastErr error
 }
 
 // New returns a publisher writing with w.
 func New(st *store.Store, w *kafkago.Writer, m *ingest.Metrics, log *zap.Logger, policy retry.Policy) *Publisher {
-	return &Publisher{st: st, w: w, metrics: m, log: log, policy: policy, wake: make(chan struct{}, 1)}
-}
-
-// Wake makes the publisher look at the outbox now.
-func (p *Publisher) Wake() {
-	select {
-	case p.wake <- struct{}{}:
-	default:
-	}
-}
-
-// Err returns the failure being retried, nil when publishing works.
-func (p *Publisher) Err() error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.lastErr
-}
-
-// Run publishes until ctx ends. Failures (broker or database away) are retried without limit.
-func (p *Publisher) Run(ctx context.Context) error {
-	t := time.NewTicker(Poll)
-	defer t.Stop()
-	for {
-		err := retry.Forever(ctx, p.policy, p.drain, func(f retry.Failure) {
-			p.mu.Lock()
-			p.lastErr = f.Err
-			p.mu.Unlock()
-		})
-		p.mu.Lock()
-		p.lastErr = nil
-		p.mu.Unlock()
-		if err != nil {
-			if errors.Is(err, context.Canceled) || ctx.Err() != nil {
-				return nil
-			}
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-p.wake:
-		case <-t.C:
-		}
-	}
+	p := &Publisher{st: st, w: w, metrics: m, log: log}
+	p.Drainer = retry.NewDrainer(policy, Poll, p.drain, nil)
+	return p
 }
 
 // drain publishes rounds until the outbox is empty.

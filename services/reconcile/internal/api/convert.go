@@ -16,7 +16,7 @@ import (
 // JobFromProto turns an API job into a job (not validated yet).
 func JobFromProto(p *reconcilev1.Job) *job.Job {
 	j := &job.Job{Name: p.GetName(), Source: p.GetSource(), Pattern: p.GetPattern(), Format: p.GetFormat(), Amount: p.GetAmount(),
-		Match: p.GetMatch(), Schedule: p.GetSchedule(), Results: p.GetResults(), Timeout: dur(p.GetTimeout())}
+		Match: p.GetMatch(), Schedule: p.GetSchedule(), Results: p.GetResults(), Webhook: p.GetWebhook(), Timeout: dur(p.GetTimeout())}
 	if o := p.GetSourceOptions(); o != nil {
 		j.SourceOptions = job.SourceOptions{Endpoint: o.GetEndpoint(), Region: o.GetRegion(), PathStyle: o.GetPathStyle(), Insecure: o.GetInsecure(),
 			AccessKeyEnv: o.GetAccessKeyEnv(), SecretKeyEnv: o.GetSecretKeyEnv(), PasswordEnv: o.GetPasswordEnv(), KeyFile: o.GetKeyFile(),
@@ -89,7 +89,7 @@ func durProto(d time.Duration) *durationpb.Duration {
 // JobToProto turns a job into its API form.
 func JobToProto(j *job.Job, origin string) *reconcilev1.Job {
 	p := &reconcilev1.Job{Name: j.Name, Source: j.Source, Pattern: j.Pattern, Format: j.Format, Amount: j.Amount, Match: j.Match,
-		Schedule: j.Schedule, Results: j.Results, Timeout: durProto(j.Timeout), Origin: origin,
+		Schedule: j.Schedule, Results: j.Results, Webhook: j.Webhook, Timeout: durProto(j.Timeout), Origin: origin,
 		SourceOptions: &reconcilev1.SourceOptions{Endpoint: j.SourceOptions.Endpoint, Region: j.SourceOptions.Region, PathStyle: j.SourceOptions.PathStyle,
 			Insecure: j.SourceOptions.Insecure, AccessKeyEnv: j.SourceOptions.AccessKeyEnv, SecretKeyEnv: j.SourceOptions.SecretKeyEnv,
 			PasswordEnv: j.SourceOptions.PasswordEnv, KeyFile: j.SourceOptions.KeyFile, KnownHosts: j.SourceOptions.KnownHosts,

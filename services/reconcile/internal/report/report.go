@@ -32,11 +32,7 @@ const page = 10_000
 
 // Name returns the base name (without extension) of a run's result files.
 func Name(r *store.Run) string {
-	subject := r.BusinessDate
-	if subject == "" {
-		subject = "run" + strconv.FormatInt(r.ID, 10)
-	}
-	return fmt.Sprintf("%s-%s-v%d", r.Job, subject, r.Version)
+	return fmt.Sprintf("%s-%s-v%d", r.Job, r.Label(), r.Version)
 }
 
 // Write writes the run's result files to dest (a directory URI) through client and returns

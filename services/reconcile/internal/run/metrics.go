@@ -1,6 +1,10 @@
 package run
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/bcosdata/bcosdata/services/reconcile/internal/store"
+)
 
 // Metrics are reconcile's metrics, prefix bcosdata_reconcile_.
 type Metrics struct {
@@ -12,6 +16,10 @@ type Metrics struct {
 	Time     prometheus.Gauge
 	Lag      prometheus.Gauge
 	Triggers *prometheus.CounterVec
+	// Published counts results messages written to the broker; OutboxBacklog is how many wait
+	// in the outbox.
+	Published     prometheus.Counter
+	OutboxBacklog prometheus.Gauge
 }
 
 // NewMetrics registers the metrics with reg (nil: not registered).
@@ -34,9 +42,25 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Messages of the decoded topics not applied yet."}),
 		Triggers: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "triggers_total",
 			Help: "Runs triggered, by how: api or schedule."}, []string{"by"}),
+		Published: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "published_total",
+			Help: "Results messages (one per run that ended) written to reconcile.results.v1; a copy sent again after a failure counts again."}),
+		OutboxBacklog: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "outbox_backlog",
+			Help: "Results messages of ended runs not yet published."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Runs, m.Results, m.Rows, m.Records, m.Height, m.Time, m.Lag, m.Triggers)
+		reg.MustRegister(m.Runs, m.Results, m.Rows, m.Records, m.Height, m.Time, m.Lag, m.Triggers, m.Published, m.OutboxBacklog)
 	}
 	return m
+}
+
+// Job creates a job's runs and results series at zero, so that the first failed run or the
+// first mismatch of a job is an increase an alert sees (increase() of a series that appears
+// with its first value counts nothing).
+func (m *Metrics) Job(name string) {
+	for _, s := range []string{store.StateSucceeded, store.StateFailed, "retry"} {
+		m.Runs.WithLabelValues(name, s)
+	}
+	for _, o := range store.Outcomes {
+		m.Results.WithLabelValues(name, o)
+	}
 }

@@ -1,9 +1,10 @@
 // Package run executes reconcile runs: it reads a job's business file through source and
 // format, copies its rows into PostgreSQL with the canonical texts of the job's comparators,
 // applies the error budget, waits (bounded) for the on-chain side to pass the window's end,
-// then matches both sides in SQL and stores the results and totals (package store). After the
-// commit it writes the result files (package report), publishes the summary and posts it to
-// the job's webhook; none of these changes the committed run.
+// then matches both sides in SQL and stores the results and totals (package store). The
+// transaction that ends a run also queues its results message in the outbox (package publish
+// sends it). After the commit it writes the result files (package report) and posts the
+// summary to the job's webhook; neither changes the committed run.
 //
 // Runs are rows of reconcile.runs worked through by one loop: pending ones are claimed in
 // order, a failed attempt is retried after the job's backoff (doubling) up to the job's retries,
@@ -60,8 +61,12 @@ type Config struct {
 	Source func(j *job.Job) source.Config
 	// CaughtUp reports whether every message of the decoded topics has been applied.
 	CaughtUp func(ctx context.Context) (bool, error)
-	// Publish sends a finished run's summary (after its transaction committed).
-	Publish func(ctx context.Context, r *store.Run) error
+	// Message encodes the results message of a run that ended (succeeded, or failed for
+	// good), queued in the outbox by the transaction that ends the run; nil: none is queued.
+	Message func(r *store.Run) (store.Message, error)
+	// Queued is called after a transaction that queued a message committed (default: nothing;
+	// the service wakes its publisher).
+	Queued func()
 	// Webhook posts a finished run's summary to the job's webhook (default: 3 attempts, 1 s
 	// pause doubling).
 	Webhook *webhook.Sender
@@ -104,8 +109,8 @@ func New(cfg Config) *Runner {
 	if cfg.Webhook == nil {
 		cfg.Webhook = &webhook.Sender{}
 	}
-	if cfg.Publish == nil {
-		cfg.Publish = func(context.Context, *store.Run) error { return nil }
+	if cfg.Queued == nil {
+		cfg.Queued = func() {}
 	}
 	return &Runner{cfg: cfg, wake: make(chan struct{}, 1)}
 }
@@ -209,6 +214,7 @@ func (r *Runner) sleep(ctx context.Context, d time.Duration) {
 // attempt executes one attempt of a claimed run and records how it ended.
 func (r *Runner) attempt(ctx context.Context, run *store.Run) {
 	log := r.cfg.Log.With(zap.Int64("run", run.ID), zap.String("job", run.Job), zap.String("subject", run.Subject), zap.Int("attempt", run.Attempt))
+	r.cfg.Metrics.Job(run.Job)
 	j, err := ParseJob(run.Spec)
 	if err != nil {
 		r.fail(ctx, run, nil, fault.MarkPermanent(err), log)
@@ -240,7 +246,18 @@ func (r *Runner) fail(ctx context.Context, run *store.Run, j *job.Job, err error
 		at := now.Add(backoff)
 		retryAt = &at
 	}
-	if ferr := r.cfg.Store.FailRun(ctx, run.ID, err.Error(), now, retryAt); ferr != nil {
+	var out *store.Message
+	final := *run
+	final.State, final.Error, final.Finished = store.StateFailed, err.Error(), &now
+	if retryAt == nil && r.cfg.Message != nil {
+		m, merr := r.cfg.Message(&final)
+		if merr != nil {
+			log.Error("encode the results message of a failed run", zap.Error(merr))
+		} else {
+			out = &m
+		}
+	}
+	if ferr := r.cfg.Store.FailRun(ctx, run.ID, err.Error(), now, retryAt, out); ferr != nil {
 		log.Error("record failed run", zap.Error(ferr), zap.NamedError("cause", err))
 		return
 	}
@@ -249,15 +266,18 @@ func (r *Runner) fail(ctx context.Context, run *store.Run, j *job.Job, err error
 		log.Warn("run failed; retrying", zap.Error(err), zap.Time("at", *retryAt))
 		return
 	}
+	if out != nil {
+		r.cfg.Queued()
+	}
 	r.cfg.Metrics.Runs.WithLabelValues(run.Job, store.StateFailed).Inc()
 	log.Error("run failed", zap.Error(err))
-	run.State, run.Error, run.Finished = store.StateFailed, err.Error(), &now
+	*run = final
 	r.ended(ctx, j, run, false)
 }
 
-// ended does what follows the end of a run, after its transaction committed: the result files
-// (for a run that stored results), the results message, the webhook. None of them changes the
-// run: a failure is logged.
+// ended does what follows the end of a run, after its transaction committed (which queued its
+// results message): the result files (for a run that stored results) and the webhook. Neither
+// changes the run: a failure is logged.
 func (r *Runner) ended(ctx context.Context, j *job.Job, run *store.Run, results bool) {
 	log := r.cfg.Log.With(zap.Int64("run", run.ID), zap.String("job", run.Job))
 	var files []string
@@ -267,9 +287,6 @@ func (r *Runner) ended(ctx context.Context, j *job.Job, run *store.Run, results 
 			log.Warn("write result files", zap.String("results", j.Results), zap.Error(err))
 		}
 		files = uris
-	}
-	if err := r.cfg.Publish(ctx, run); err != nil {
-		log.Warn("publish run summary", zap.Error(err))
 	}
 	if j != nil && j.Webhook != "" {
 		s := report.SummaryOf(run)
@@ -439,7 +456,8 @@ func (r *Runner) waitForChain(ctx context.Context, j *job.Job, w window) error {
 }
 
 // finish matches (unless load is nil: the run failed its error budget and only its malformed
-// rows are listed), stores totals and the state, commits, then publishes the summary.
+// rows are listed), stores totals and the state and queues the results message, commits, then
+// writes the result files and posts the webhook.
 func (r *Runner) finish(ctx context.Context, run *store.Run, load func(context.Context, pgx.Tx) error, failure string) error {
 	j, err := ParseJob(run.Spec)
 	if err != nil {
@@ -475,8 +493,20 @@ func (r *Runner) finish(ctx context.Context, run *store.Run, load func(context.C
 	if err := store.FinishRun(ctx, tx, run, state, totals, failure, r.cfg.Clock.Now()); err != nil {
 		return err
 	}
+	if r.cfg.Message != nil {
+		m, err := r.cfg.Message(run)
+		if err != nil {
+			return fault.MarkPermanent(fmt.Errorf("encode the results message of run %d: %w", run.ID, err))
+		}
+		if err := store.Enqueue(ctx, tx, m); err != nil {
+			return err
+		}
+	}
 	if err := tx.Commit(ctx); err != nil {
 		return err
+	}
+	if r.cfg.Message != nil {
+		r.cfg.Queued()
 	}
 	r.cfg.Metrics.Runs.WithLabelValues(run.Job, state).Inc()
 	for o, t := range totals.ByOutcome {

@@ -182,18 +182,32 @@ func (s *Store) NextDue(ctx context.Context) (t time.Time, ok bool, err error) {
 }
 
 // FailRun ends an attempt of a run with err: pending again at retryAt, or failed when retryAt
-// is nil.
-func (s *Store) FailRun(ctx context.Context, id int64, msg string, now time.Time, retryAt *time.Time) error {
+// is nil. A run failed for good queues out (its results message, when not nil) in the same
+// transaction.
+func (s *Store) FailRun(ctx context.Context, id int64, msg string, now time.Time, retryAt *time.Time, out *Message) error {
 	state := StateFailed
 	var finished *time.Time
 	if retryAt != nil {
 		state = StatePending
+		out = nil
 	} else {
 		finished = &now
 	}
-	_, err := s.Pool.Exec(ctx, `UPDATE reconcile.runs SET state = $2, error = $3, next_attempt = $4, finished_at = $5 WHERE id = $1`,
-		id, state, msg, retryAt, finished)
+	tx, err := s.Pool.Begin(ctx)
 	if err != nil {
+		return fmt.Errorf("fail run %d: %w", id, err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	if _, err := tx.Exec(ctx, `UPDATE reconcile.runs SET state = $2, error = $3, next_attempt = $4, finished_at = $5 WHERE id = $1`,
+		id, state, msg, retryAt, finished); err != nil {
+		return fmt.Errorf("fail run %d: %w", id, err)
+	}
+	if out != nil {
+		if err := Enqueue(ctx, tx, *out); err != nil {
+			return err
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("fail run %d: %w", id, err)
 	}
 	return nil
