@@ -22,7 +22,8 @@ type Config struct {
 	JWKS string
 	// JWTIssuer and JWTAudience are the iss and aud every JWT must carry.
 	JWTIssuer, JWTAudience string
-	// JWTRolesClaim names the claim listing the caller's roles.
+	// JWTRolesClaim names the claim listing the caller's roles; empty means
+	// DefaultJWTRolesClaim.
 	JWTRolesClaim string
 	// Tokens is the static API tokens file (see ParseTokens).
 	Tokens string
@@ -78,9 +79,6 @@ func (c Config) Validate() error {
 	}
 	if c.JWKS != "" && (c.JWTIssuer == "" || c.JWTAudience == "") {
 		errs = append(errs, fmt.Errorf("-auth.jwks %s: needs -auth.jwt-issuer and -auth.jwt-audience, which every JWT must name", c.JWKS))
-	}
-	if c.JWKS != "" && c.JWTRolesClaim == "" {
-		errs = append(errs, errors.New("-auth.jwt-roles-claim: empty"))
 	}
 	if c.RateLimit < 0 {
 		errs = append(errs, fmt.Errorf("-limits.rate %v: want 0 (unlimited) or more", c.RateLimit))
