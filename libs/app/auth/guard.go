@@ -143,7 +143,13 @@ func (g *Guard) decided(ctx context.Context, d Decision) {
 		h(ctx, d)
 	}
 	if !d.Allowed {
-		g.log.Info("call denied", zap.String("rpc", d.RPC), zap.String("subject", d.Principal.Subject), zap.String("via", d.Principal.Via),
+		// Refusals of unauthenticated callers, who are not rate-limited, at debug level only,
+		// so they cannot flood the log.
+		level := zap.InfoLevel
+		if d.Principal.Via == ViaAnonymous {
+			level = zap.DebugLevel
+		}
+		g.log.Log(level, "call denied", zap.String("rpc", d.RPC), zap.String("subject", d.Principal.Subject), zap.String("via", d.Principal.Via),
 			zap.String("peer", d.Principal.Peer), zap.String("resource", d.Resource), zap.String("reason", d.Reason), zap.String("request_id", d.RequestID))
 	}
 }
@@ -216,6 +222,11 @@ func (g *Guard) authenticateStream(srv any, ss grpc.ServerStream, info *grpc.Str
 // authenticate is the chain's first step: it finds the caller's credentials and turns them
 // into a principal, or fails with Unauthenticated.
 func (g *Guard) authenticate(ctx context.Context, fullMethod string) (context.Context, error) {
+	if err := g.Load(); err != nil {
+		// Fail closed: a server serving without having loaded its policy (the server loads it
+		// in Listen, before it accepts anything) allows nothing.
+		return nil, status.Errorf(codes.Unavailable, "%s: auth configuration: %v", fullMethod, err)
+	}
 	c := call{method: fullMethod, public: g.isPublic(fullMethod), requestID: requestID(ctx)}
 	ctx = context.WithValue(ctx, callKey{}, c)
 	creds, err := credentialsFrom(ctx)
@@ -255,6 +266,10 @@ func (g *Guard) AdminHandler(name string, next http.Handler) http.Handler {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := g.Load(); err != nil {
+			http.Error(w, name+": auth configuration: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
 		id := r.Header.Get("X-Request-Id")
 		if id == "" {
 			id = newRequestID()

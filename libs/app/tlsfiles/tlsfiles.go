@@ -89,7 +89,7 @@ type Server struct {
 	stamp   string // size and mtime of the files last loaded
 	cert    *tls.Certificate
 	pool    *x509.CertPool
-	// OnReload, when set, is told of every reload and of every failed one (the old
+	// onReload, when set, is told of every reload (nil) and of every failed one (the old
 	// certificate stays in use then).
 	onReload func(err error)
 }
