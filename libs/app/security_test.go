@@ -16,6 +16,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 	"google.golang.org/grpc"
@@ -416,6 +418,11 @@ func TestDecisionHook(t *testing.T) {
 	_, _ = who(withBearer(ctx, "reader-token"), conn, "thing:x")
 	_, _ = who(withBearer(ctx, "bare-token"), conn, "")
 	_, _ = who(ctx, conn, "")
+	for result, want := range map[string]float64{"allowed": 1, "denied": 1, "unauthenticated": 1} {
+		if n := testutil.ToFloat64(decisionsOf(t, s.srv, result)); n != want {
+			t.Errorf("bcosdata_auth_decisions_total{result=%q} = %v, want %v", result, n, want)
+		}
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	if len(got) != 3 {
@@ -430,6 +437,27 @@ func TestDecisionHook(t *testing.T) {
 	if d := got[2]; d.Allowed || d.Principal.Via != auth.ViaAnonymous || !strings.Contains(d.Reason, "unauthenticated") {
 		t.Errorf("unauthenticated decision: %+v", d)
 	}
+}
+
+// decisionsOf finds the decisions counter of result in the server's registry.
+func decisionsOf(t *testing.T, srv *Server, result string) prometheus.Collector {
+	t.Helper()
+	mfs, err := srv.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "decisions"})
+	for _, mf := range mfs {
+		if mf.GetName() != "bcosdata_auth_decisions_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if m.GetLabel()[0].GetValue() == result {
+				g.Set(m.GetCounter().GetValue())
+			}
+		}
+	}
+	return g
 }
 
 func TestStreamAuthAndLimits(t *testing.T) {

@@ -202,6 +202,21 @@ func NewServer(cfg ServerConfig, log *zap.Logger, opts ...grpc.ServerOption) *Se
 		s.cfg.MaxRequestBytes = cfg.MaxRequestBytes
 	}
 	s.guard = auth.NewGuard(cfg.Auth, log.Named("auth"))
+	decisions := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "bcosdata_auth_decisions_total",
+		Help: "Calls the auth guard decided, by result: allowed, denied (PermissionDenied) or unauthenticated.",
+	}, []string{"result"})
+	reg.MustRegister(decisions)
+	s.guard.AddHook(func(_ context.Context, d auth.Decision) {
+		switch {
+		case d.Allowed:
+			decisions.WithLabelValues("allowed").Inc()
+		case d.Principal.Via == auth.ViaAnonymous:
+			decisions.WithLabelValues("unauthenticated").Inc()
+		default:
+			decisions.WithLabelValues("denied").Inc()
+		}
+	})
 	s.creds = &auth.ServerCredentials{}
 	// Stop waits for method handlers too, so that once Run returned no handler still uses what
 	// the host closes next (the pool). Every RPC, from gRPC clients and from the HTTP gateway
