@@ -21,6 +21,8 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
+
+	"github.com/bcosdata/bcosdata/libs/audit"
 )
 
 // ServerConfig says where a service listens and how long it may take to drain.
@@ -106,6 +108,7 @@ type Server struct {
 	health   *health.Server
 	registry *prometheus.Registry
 	mux      *http.ServeMux
+	audit    *audit.Hub
 
 	mu       sync.Mutex
 	checks   map[string]Check
@@ -157,6 +160,7 @@ func NewServer(cfg ServerConfig, log *zap.Logger, opts ...grpc.ServerOption) *Se
 		grpc.WaitForHandlers(true), grpc.ChainStreamInterceptor(s.endWatchesOnDrain)}, opts...)...)
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
+	s.registerAudit()
 	if cfg.Name != "" {
 		s.names = append(s.names, cfg.Name)
 	}

@@ -24,6 +24,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/bcosdata/bcosdata/libs/app"
+	"github.com/bcosdata/bcosdata/libs/audit"
 	"github.com/bcosdata/bcosdata/libs/kafka"
 	"github.com/bcosdata/bcosdata/libs/kafka/pgoffset"
 	"github.com/bcosdata/bcosdata/libs/postgres"
@@ -158,6 +159,9 @@ func New(cfg Config, deps app.Deps) (*Service, error) {
 	}
 	s := &Service{cfg: cfg, deps: deps, log: deps.Log, fileJobs: jobs, metrics: run.NewMetrics(deps.Metrics)}
 	s.api = api.New(s.backend.Load, s.lastError)
+	if err := deps.AddAuditTrail(audit.ForService("reconcile", store.Schema, cfg.Chain, cfg.Group, cfg.Kafka, reconcilev1.ReconcileService_ServiceDesc.ServiceName)); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -233,11 +237,11 @@ func (s *Service) Run(ctx context.Context) error {
 		{Name: results, Partitions: s.cfg.Partitions, ReplicationFactor: s.cfg.Kafka.ReplicationFactor},
 	}
 	if err := retry.Forever(ctx, policy, func(ctx context.Context) error {
-		return kafka.EnsureTopics(ctx, s.cfg.Kafka.Brokers, specs...)
+		return kafka.EnsureTopicsWith(ctx, s.cfg.Kafka.Security(), s.cfg.Kafka.Brokers, specs...)
 	}, onFail); err != nil {
 		return retry.UnlessStopped(ctx, err)
 	}
-	w := kafka.NewWriter(kafka.WriterConfig{Brokers: s.cfg.Kafka.Brokers, MaxMessageBytes: s.cfg.Kafka.MaxMessageBytes, Logger: s.log})
+	w := kafka.NewWriter(kafka.WriterConfig{Brokers: s.cfg.Kafka.Brokers, Security: s.cfg.Kafka.Security(), MaxMessageBytes: s.cfg.Kafka.MaxMessageBytes, Logger: s.log})
 	defer w.Close()
 
 	var sched *schedule.Scheduler
@@ -255,7 +259,7 @@ func (s *Service) Run(ctx context.Context) error {
 	lag := func(ctx context.Context) (uint64, error) {
 		lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
-		return ingest.Lag(lctx, s.cfg.Kafka.Brokers, s.cfg.groupID(), offsets, events, calls)
+		return ingest.Lag(lctx, s.cfg.Kafka.Security(), s.cfg.Kafka.Brokers, s.cfg.groupID(), offsets, events, calls)
 	}
 	runner := run.New(run.Config{Store: st, Job: jobs.Job, Source: s.cfg.Source, Clock: s.cfg.Clock, Poll: s.cfg.Poll, Log: s.log, Metrics: s.metrics,
 		CaughtUp: func(ctx context.Context) (bool, error) {
@@ -286,7 +290,7 @@ func (s *Service) Run(ctx context.Context) error {
 			_, err := runner.Trigger(ctx, name, date, "")
 			return err
 		}})
-	consumer, err := kafka.NewConsumer(kafka.ConsumerConfig{Brokers: s.cfg.Kafka.Brokers, GroupID: s.cfg.groupID(), Topics: []string{events, calls},
+	consumer, err := kafka.NewConsumer(kafka.ConsumerConfig{Brokers: s.cfg.Kafka.Brokers, Security: s.cfg.Kafka.Security(), GroupID: s.cfg.groupID(), Topics: []string{events, calls},
 		MaxMessageBytes: s.cfg.Kafka.MaxMessageBytes, MaxBackoff: s.cfg.RetryMax, Offsets: offsets, Logger: s.log,
 		Registerer: s.deps.Metrics, HeartbeatInterval: s.cfg.HeartbeatInterval, SessionTimeout: s.cfg.SessionTimeout,
 		RebalanceTimeout: s.cfg.SessionTimeout, JoinGroupBackoff: s.cfg.HeartbeatInterval}, handler)

@@ -1,0 +1,52 @@
+package app
+
+import (
+	"context"
+	"fmt"
+
+	"google.golang.org/grpc"
+
+	"github.com/bcosdata/bcosdata/libs/app/auth"
+	"github.com/bcosdata/bcosdata/libs/audit"
+	auditv1 "github.com/bcosdata/bcosdata/proto/bcosdata/audit/v1"
+)
+
+// registerAudit gives the server its audit hub: the Audit API on the gRPC server (and, through
+// gatewayHandler, on every HTTP API) and the trails' readiness.
+func (s *Server) registerAudit() {
+	s.audit = audit.NewHub(s.log.Named("audit"), s.registry)
+	auditv1.RegisterAuditServiceServer(s.grpc, s.audit)
+	s.AddCheck("audit", s.audit.Ready)
+}
+
+// Audit returns the server's audit hub: the trails of the services it hosts.
+func (s *Server) Audit() *audit.Hub { return s.audit }
+
+// DecisionHook is the hook the authorization interceptor calls once per call: it records the
+// decision on the audit trail of the RPC's service.
+func (s *Server) DecisionHook() auth.DecisionHook { return s.audit.Hook() }
+
+// AddAuditTrail adds the service's audit trail to the host's hub: the audit table in cfg.Schema
+// of the service's database, and the audit topic when cfg.Publisher is set. It does nothing
+// when the host keeps no audit (Audit nil) or gave the service no pool; the publisher is
+// closed then.
+func (d Deps) AddAuditTrail(cfg audit.Config) error {
+	if d.Audit == nil || d.Pool == nil {
+		if cfg.Publisher != nil {
+			_ = cfg.Publisher.Close()
+		}
+		return nil
+	}
+	t, err := audit.NewTrail(cfg, d.Pool, d.Log)
+	if err != nil {
+		return fmt.Errorf("audit trail: %w", err)
+	}
+	d.Audit.Add(t)
+	return nil
+}
+
+// auditService runs the hub's trails under Serve.
+type auditService struct{ hub *audit.Hub }
+
+func (auditService) Register(*grpc.Server)           {}
+func (a auditService) Run(ctx context.Context) error { return a.hub.Run(ctx) }
