@@ -91,10 +91,8 @@ func (t *Trail) publishOnce(ctx context.Context) (int, error) {
 				// One key per trail: its records stay in order on one partition.
 				Key:   []byte(t.cfg.Service),
 				Value: value,
-				Headers: []kafkago.Header{
-					{Key: kafka.HeaderContentType, Value: []byte(kafka.ContentTypeProtobuf)},
-					{Key: kafka.HeaderSchema, Value: []byte(string((&auditv1.AuditRecord{}).ProtoReflect().Descriptor().FullName()))},
-				},
+				// block-number 0, as on every topic whose messages span no one block.
+				Headers: kafka.Headers(kafka.ContentTypeProtobuf, string(proto.MessageName(&auditv1.AuditRecord{})), 0),
 			}
 		}
 		if err := t.cfg.Publisher.WriteMessages(ctx, msgs...); err != nil {
