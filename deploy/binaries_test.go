@@ -22,14 +22,16 @@ type binary struct {
 	envPrefix string
 	// flags builds a fresh flag set, the one the binary's main parses.
 	flags func() *flag.FlagSet
+	// command is the service's app.Command, for the binaries built on one (not fiscosim).
+	command func() app.Command
 }
 
 // binaries are the images deploy/docker/Dockerfile builds, by target and entrypoint name.
 var binaries = map[string]binary{
-	"stash":     {"stash", stash.EnvPrefix, func() *flag.FlagSet { return stash.Command().FlagSet() }},
-	"export":    {"export", export.EnvPrefix, func() *flag.FlagSet { return export.Command().FlagSet() }},
-	"reconcile": {"reconcile", reconcile.EnvPrefix, func() *flag.FlagSet { return reconcile.Command().FlagSet() }},
-	"fiscosim":  {"fiscosim", fiscosim.EnvPrefix, func() *flag.FlagSet { return fiscosim.FlagSet("fiscosim") }},
+	"stash":     {"stash", stash.EnvPrefix, func() *flag.FlagSet { return stash.Command().FlagSet() }, stash.Command},
+	"export":    {"export", export.EnvPrefix, func() *flag.FlagSet { return export.Command().FlagSet() }, export.Command},
+	"reconcile": {"reconcile", reconcile.EnvPrefix, func() *flag.FlagSet { return reconcile.Command().FlagSet() }, reconcile.Command},
+	"fiscosim":  {"fiscosim", fiscosim.EnvPrefix, func() *flag.FlagSet { return fiscosim.FlagSet("fiscosim") }, nil},
 }
 
 // binaryForEnv returns the binary whose environment prefix env carries, if any.
@@ -87,6 +89,28 @@ func (b binary) checkArgs(args []string) error {
 	return nil
 }
 
+// checkServer reports whether the server configuration the environment gives b is one the
+// binary starts with: among others, that a non-loopback gRPC or HTTP address comes with TLS
+// and auth, or with -insecure.
+func (b binary) checkServer(env map[string]string) error {
+	if b.command == nil {
+		return nil
+	}
+	cmd := b.command()
+	fs := cmd.FlagSet()
+	for k, v := range env {
+		if name := b.flagForEnv(k); name != "" && v != "" {
+			if err := fs.Set(name, v); err != nil {
+				return err // reported by checkEnv too
+			}
+		}
+	}
+	if err := cmd.Server.Validate(); err != nil {
+		return fmt.Errorf("%s would refuse to start: %w", b.name, err)
+	}
+	return nil
+}
+
 func (b binary) known() string {
 	var names []string
 	b.flags().VisitAll(func(f *flag.Flag) { names = append(names, app.EnvName(b.envPrefix, f.Name)) })
@@ -107,6 +131,8 @@ func TestFlagChecksCatchMistakes(t *testing.T) {
 		{"value of the wrong type", st.checkEnv("STASH_PARTITIONS", "three")},
 		{"unknown flag", st.checkArgs([]string{"-kafka.broker", "kafka:9092"})},
 		{"stray argument", st.checkArgs([]string{"-healthcheck", "now"})},
+		{"exposed without TLS and auth", st.checkServer(map[string]string{"STASH_GRPC_ADDR": "0.0.0.0:9101"})},
+		{"JWKS without issuer", st.checkServer(map[string]string{"STASH_AUTH_POLICY": "p.yaml", "STASH_AUTH_JWKS": "k.json"})},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.err == nil {
@@ -119,6 +145,8 @@ func TestFlagChecksCatchMistakes(t *testing.T) {
 		st.checkEnv("STASH_HEALTHCHECK", ""),
 		st.checkArgs([]string{"-healthcheck"}),
 		binaries["fiscosim"].checkEnv("FISCOSIM_TPS", "20"),
+		st.checkServer(map[string]string{"STASH_GRPC_ADDR": "0.0.0.0:9101", "STASH_INSECURE": "true"}),
+		st.checkServer(map[string]string{"STASH_GRPC_ADDR": "0.0.0.0:9101", "STASH_TLS_CERT": "c", "STASH_TLS_KEY": "k", "STASH_AUTH_POLICY": "p"}),
 	} {
 		if err != nil {
 			t.Errorf("rejected a good one: %v", err)

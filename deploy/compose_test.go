@@ -76,11 +76,13 @@ func checkComposeService(name string, s types.ServiceConfig) []error {
 		return errs
 	}
 	listen := map[uint32]bool{}
+	envs := map[string]string{}
 	for env, v := range s.Environment {
 		value := ""
 		if v != nil {
 			value = *v
 		}
+		envs[env] = value
 		if err := b.checkEnv(env, value); err != nil {
 			errs = append(errs, fmt.Errorf("service %s: %w", name, err))
 		}
@@ -90,6 +92,9 @@ func checkComposeService(name string, s types.ServiceConfig) []error {
 				listen[uint32(n)] = true
 			}
 		}
+	}
+	if err := b.checkServer(envs); err != nil {
+		errs = append(errs, fmt.Errorf("service %s: %w", name, err))
 	}
 	if len(s.Entrypoint) > 0 {
 		errs = append(errs, fmt.Errorf("service %s: overrides the image's entrypoint", name))

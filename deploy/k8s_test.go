@@ -146,6 +146,75 @@ func TestKustomizeCheckCatchesWrongVariable(t *testing.T) {
 	}
 }
 
+// checkMountedFiles reports settings naming a file under /etc/bcosdata (certificates, the
+// auth policy, keys) that no Secret or ConfigMap volume of the pod provides.
+func (m *manifests) checkMountedFiles(where string, pod corev1.PodSpec, c corev1.Container, env map[string]string) []error {
+	var errs []error
+	for k, v := range env {
+		if !strings.HasPrefix(v, "/etc/bcosdata/") {
+			continue
+		}
+		dir, file := filepath.Split(v)
+		dir = strings.TrimSuffix(dir, "/")
+		vol := ""
+		for _, vm := range c.VolumeMounts {
+			if vm.MountPath == dir {
+				vol = vm.Name
+			}
+		}
+		var keys map[string]bool
+		for _, pv := range pod.Volumes {
+			if pv.Name != vol || vol == "" {
+				continue
+			}
+			keys = map[string]bool{}
+			switch {
+			case pv.Secret != nil:
+				if s, ok := m.secrets[pv.Secret.SecretName]; ok {
+					for key := range s.StringData {
+						keys[key] = true
+					}
+					for key := range s.Data {
+						keys[key] = true
+					}
+				}
+			case pv.ConfigMap != nil:
+				if cm, ok := m.configMaps[pv.ConfigMap.Name]; ok {
+					for key := range cm.Data {
+						keys[key] = true
+					}
+				}
+			}
+		}
+		if !keys[file] {
+			errs = append(errs, fmt.Errorf("%s: %s=%s, but no Secret or ConfigMap volume mounted at %s has the key %s", where, k, v, dir, file))
+		}
+	}
+	return errs
+}
+
+// TestAuthSecretHoldsSamplePolicy: the policy the Kubernetes Secret carries is the one
+// deploy/auth/policy.yaml documents and the acceptance test holds every RPC to.
+func TestAuthSecretHoldsSamplePolicy(t *testing.T) {
+	want, err := os.ReadFile(filepath.Join("auth", "policy.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := build(t, "k8s/overlays/prod")
+	s, ok := m.secrets["bcosdata-auth"]
+	if !ok {
+		t.Fatal("no Secret bcosdata-auth")
+	}
+	if got := s.StringData["policy.yaml"]; got != string(want) {
+		t.Errorf("Secret bcosdata-auth policy.yaml differs from deploy/auth/policy.yaml; copy it over")
+	}
+	// Prod mounts what it names: check() reports a path no volume provides; make sure it would.
+	m.configMaps["bcosdata-export"].Data["EXPORT_AUTH_TOKENS"] = "/etc/bcosdata/auth/no-such-file"
+	if errs := m.check(); !containsErr(errs, "no-such-file") {
+		t.Errorf("check on an unmounted file: %v", errs)
+	}
+}
+
 // check returns every inconsistency between the objects and the binaries they run.
 func (m *manifests) check() []error {
 	var errs []error
@@ -245,6 +314,10 @@ func (m *manifests) checkWorkload(w workload, containerPorts map[int32]bool) []e
 				errs = append(errs, fmt.Errorf("%s: %w", where, err))
 			}
 		}
+		if err := b.checkServer(env); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", where, err))
+		}
+		errs = append(errs, m.checkMountedFiles(where, w.template.Spec, c, env)...)
 		// Each named port is where the binary listens, by its *_ADDR setting.
 		for _, p := range c.Ports {
 			containerPorts[p.ContainerPort] = true

@@ -11,10 +11,12 @@ import (
 	auditv1 "github.com/bcosdata/bcosdata/proto/bcosdata/audit/v1"
 )
 
-// registerAudit gives the server its audit hub: the Audit API on the gRPC server (and, through
-// gatewayHandler, on every HTTP API) and the trails' readiness.
+// registerAudit gives the server its audit hub: told of every decision of the guard, the Audit
+// API on the gRPC server (and, through gatewayHandler, on every HTTP API) and the trails'
+// readiness.
 func (s *Server) registerAudit() {
 	s.audit = audit.NewHub(s.log.Named("audit"), s.registry)
+	s.guard.AddHook(s.audit.Hook())
 	auditv1.RegisterAuditServiceServer(s.grpc, s.audit)
 	s.AddCheck("audit", s.audit.Ready)
 }
@@ -22,8 +24,8 @@ func (s *Server) registerAudit() {
 // Audit returns the server's audit hub: the trails of the services it hosts.
 func (s *Server) Audit() *audit.Hub { return s.audit }
 
-// DecisionHook is the hook the authorization interceptor calls once per call: it records the
-// decision on the audit trail of the RPC's service.
+// DecisionHook records a decision on the audit trail of the RPC's service; the guard calls it
+// once per call (registerAudit added it), so only calls that bypass the guard need it.
 func (s *Server) DecisionHook() auth.DecisionHook { return s.audit.Hook() }
 
 // AddAuditTrail adds the service's audit trail to the host's hub: the audit table in cfg.Schema

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-	"google.golang.org/grpc"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/bcosdata/bcosdata/libs/app/auth"
@@ -19,20 +18,13 @@ import (
 	auditv1 "github.com/bcosdata/bcosdata/proto/bcosdata/audit/v1"
 )
 
-// TestEveryCallLeavesOneAuditRow serves a service with an audit trail behind an interceptor
-// that hands every call's decision to the server's DecisionHook, as auth's interceptor does,
-// and checks that gRPC and HTTP calls (the Audit API's own, and calls to services the trail
-// does not name, included) leave exactly one row each, that the Audit API answers over HTTP,
-// and that the rows of the last calls are written at shutdown.
+// TestEveryCallLeavesOneAuditRow serves a service with an audit trail and checks that the
+// guard's decisions on gRPC and HTTP calls (to a service the trail does not name: they go to
+// the first trail) leave exactly one row each, public calls none, that the Audit API answers
+// over HTTP, and that the rows of the last calls are written at shutdown.
 func TestEveryCallLeavesOneAuditRow(t *testing.T) {
 	pool := pgtest.NewPool(t)
-	var srv *Server
-	decide := func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		srv.DecisionHook()(ctx, auth.Decision{Principal: auth.Principal{Subject: "tester", Roles: []string{"admin"}, Via: auth.ViaToken},
-			RPC: info.FullMethod, Allowed: true, Reason: "test"})
-		return handler(ctx, req)
-	}
-	srv = NewServer(ServerConfig{GRPCAddr: "127.0.0.1:0", ShutdownTimeout: 10 * time.Second}, zap.NewNop(), grpc.ChainUnaryInterceptor(decide))
+	srv := NewServer(ServerConfig{GRPCAddr: "127.0.0.1:0", ShutdownTimeout: 10 * time.Second}, zap.NewNop())
 	srv.AddHTTP("127.0.0.1:0", testAPI("test.v1.Blocking"))
 	deps := Deps{Pool: pool, Audit: srv.Audit()}
 	if err := deps.AddAuditTrail(audit.Config{Service: "test", Schema: "testsvc", GRPCServices: []string{"test.v1.Echo"}}); err != nil {
@@ -43,34 +35,37 @@ func TestEveryCallLeavesOneAuditRow(t *testing.T) {
 	conn, done := serveForTest(t, ctx, srv, echoService{})
 	await.For(t, 20*time.Second, "audit trail ready", func() error { return srv.Audit().Ready(t.Context()) })
 
-	// The test service's handler skips interceptors; the health service's honours them, as
-	// every generated service does.
+	// The test service's handler skips interceptors; the Audit API's honours them, as every
+	// generated service does. Auth is off: the guard decides "allowed" for an anonymous caller.
 	calls := 0
 	for range 2 {
-		if _, err := healthpb.NewHealthClient(conn).Check(t.Context(), &healthpb.HealthCheckRequest{}); err != nil {
+		if _, err := auditv1.NewAuditServiceClient(conn).ListAudit(t.Context(), &auditv1.ListAuditRequest{}); err != nil {
 			t.Fatal(err)
 		}
 		calls++
+	}
+	if _, err := healthpb.NewHealthClient(conn).Check(t.Context(), &healthpb.HealthCheckRequest{}); err != nil {
+		t.Fatal(err) // public: no decision, no row
 	}
 	if err := srv.Audit().Flush(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	base := "http://" + srv.HTTPAddr("test")
-	code, _, body := httpGet(t, base+"/v1/test/audit?rpc=/grpc.health.v1.Health/Check", "")
+	code, _, body := httpGet(t, base+"/v1/test/audit?rpc="+auditv1.AuditService_ListAudit_FullMethodName, "")
 	calls++
 	var list struct {
 		Records []struct {
-			Seq     string `json:"seq"`
-			RPC     string `json:"rpc"`
-			Subject string `json:"subject"`
-			Hash    string `json:"hash"`
+			Seq  string `json:"seq"`
+			RPC  string `json:"rpc"`
+			Via  string `json:"via"`
+			Hash string `json:"hash"`
 		} `json:"records"`
 	}
 	if err := json.Unmarshal([]byte(body), &list); code != http.StatusOK || err != nil {
 		t.Fatalf("GET /v1/test/audit: %d %s %v", code, body, err)
 	}
-	if len(list.Records) != 2 || list.Records[1].Seq != "2" || list.Records[0].Subject != "tester" || !strings.HasPrefix(list.Records[0].Hash, "0x") {
-		t.Errorf("health checks in the trail: %s", body)
+	if len(list.Records) != 2 || list.Records[1].Seq != "2" || list.Records[0].Via != auth.ViaAnonymous || !strings.HasPrefix(list.Records[0].Hash, "0x") {
+		t.Errorf("the ListAudit calls in the trail: %s", body)
 	}
 	resp, err := http.Post(base+"/v1/test/audit:verify", "application/json", strings.NewReader("{}"))
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/bcosdata/bcosdata/libs/app/auth"
 	auditv1 "github.com/bcosdata/bcosdata/proto/bcosdata/audit/v1"
 )
 
@@ -98,11 +99,17 @@ func (s *Server) startHTTP(errc chan<- error) (*grpc.ClientConn, error) {
 	if len(s.gateways) == 0 {
 		return nil, nil
 	}
-	conn, err := grpc.NewClient(dialable(s.grpcLis.Addr()),
+	// The gateways reach the gRPC server in process, not over its TCP listener: the identity
+	// they pass (the HTTP caller's address and client certificate) is believed only on this
+	// connection, which no remote caller can make, and TLS is not needed on it.
+	s.gwLis = auth.NewGatewayListener()
+	go func() { errc <- s.grpc.Serve(s.gwLis) }()
+	conn, err := grpc.NewClient("passthrough:///bcosdata-gateway",
+		grpc.WithContextDialer(s.gwLis.Dial),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(gatewayMaxRecvBytes)))
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(gatewayMaxRecvBytes), grpc.MaxCallSendMsgSize(s.cfg.MaxRequestBytes)))
 	if err != nil {
-		return nil, fmt.Errorf("dial own grpc %s: %w", s.grpcLis.Addr(), err)
+		return nil, fmt.Errorf("dial own grpc in process: %w", err)
 	}
 	for _, g := range s.gateways {
 		h, err := s.gatewayHandler(g.api, conn)
@@ -110,18 +117,23 @@ func (s *Server) startHTTP(errc chan<- error) (*grpc.ClientConn, error) {
 			_ = conn.Close()
 			return nil, err
 		}
-		g.srv = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-		go func() { errc <- serveHTTP(g.srv, g.lis) }()
-		s.log.Info("http api listening", zap.String("api", g.api.Name), zap.String("addr", g.lis.Addr().String()))
+		g.srv = &http.Server{Handler: s.limitBody(h), ReadHeaderTimeout: 10 * time.Second}
+		if s.tls != nil {
+			g.srv.TLSConfig = s.tls.Config("h2", "http/1.1")
+			go func() { errc <- serveHTTPS(g.srv, g.lis) }()
+		} else {
+			go func() { errc <- serveHTTP(g.srv, g.lis) }()
+		}
+		s.log.Info("http api listening", zap.String("api", g.api.Name), zap.String("addr", g.lis.Addr().String()), zap.Bool("tls", s.tls != nil))
 	}
 	return conn, nil
 }
 
 // gatewayHandler is the one place every HTTP API request goes through: the generated handlers
-// and the OpenAPI document on a grpc-gateway mux. Authentication (issue 14) belongs here, as a
-// wrapper of the returned handler or a mux option; the gateway already forwards the
-// Authorization header to the gRPC call as "authorization" metadata, so the gRPC server's
-// interceptors see the same credentials for HTTP and gRPC clients.
+// and the OpenAPI document on a grpc-gateway mux. The gateway forwards the Authorization header
+// to the gRPC call as "authorization" metadata and adds the caller's address and verified
+// client certificate (auth.GatewayMetadata), so the gRPC server's interceptors authenticate
+// and authorize HTTP and gRPC callers alike. Headers that would forge those keys are dropped.
 func (s *Server) gatewayHandler(api API, conn *grpc.ClientConn) (http.Handler, error) {
 	mux := runtime.NewServeMux(
 		// JSON as the API's protos read: proto field names (block_number, not blockNumber),
@@ -131,6 +143,13 @@ func (s *Server) gatewayHandler(api API, conn *grpc.ClientConn) (http.Handler, e
 				MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitDefaultValues: true},
 				UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: true},
 			},
+		}),
+		runtime.WithMetadata(auth.GatewayMetadata),
+		runtime.WithIncomingHeaderMatcher(func(key string) (string, bool) {
+			if !auth.GatewayHeaderAllowed(key) {
+				return "", false
+			}
+			return runtime.DefaultHeaderMatcher(key)
 		}),
 	)
 	// The handlers' context only matters to the endpoint form, which closes its own conn on it.
@@ -183,15 +202,10 @@ func (s *Server) stopHTTP(deadline time.Time) error {
 	return errors.Join(errs...)
 }
 
-// dialable turns a listener address into one to dial: a wildcard host (":9101",
-// "0.0.0.0:9101") is reached on loopback.
-func dialable(a net.Addr) string {
-	tcp, ok := a.(*net.TCPAddr)
-	if !ok || !tcp.IP.IsUnspecified() {
-		return a.String()
+func serveHTTPS(srv *http.Server, l net.Listener) error {
+	// The certificate comes from srv.TLSConfig, re-read on change.
+	if err := srv.ServeTLS(l, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
 	}
-	if tcp.IP.To4() == nil {
-		return net.JoinHostPort(net.IPv6loopback.String(), fmt.Sprint(tcp.Port))
-	}
-	return net.JoinHostPort("127.0.0.1", fmt.Sprint(tcp.Port))
+	return nil
 }

@@ -20,6 +20,14 @@ type Service interface {
 	Run(ctx context.Context) error
 }
 
+// ResourceNamer is a Service that names the resource each of its RPCs acts on, for the
+// policy's per-resource grants and the audit trail: "contract:<name or address>",
+// "job:<name>", "run:<id>", "category:<name>"; "" when the request names none or the RPC is not
+// the service's.
+type ResourceNamer interface {
+	Resource(fullMethod string, req any) string
+}
+
 // Serve registers every service on srv and runs them with srv until ctx is done or one of them
 // (or the server) fails. Shutdown then goes in Temporal's order: readiness off, the server stops
 // accepting and lets in-flight RPCs finish (within its ShutdownTimeout), and only then are the
@@ -32,6 +40,9 @@ type Service interface {
 func Serve(ctx context.Context, srv *Server, svcs ...Service) error {
 	for _, svc := range svcs {
 		svc.Register(srv.GRPC())
+		if r, ok := svc.(ResourceNamer); ok {
+			srv.Guard().AddResources(r.Resource)
+		}
 	}
 	// The audit trails the services added run like a service: they stop only after the server
 	// drained, so the decisions of the last RPCs are written too.

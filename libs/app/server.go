@@ -22,6 +22,8 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
 
+	"github.com/bcosdata/bcosdata/libs/app/auth"
+	"github.com/bcosdata/bcosdata/libs/app/tlsfiles"
 	"github.com/bcosdata/bcosdata/libs/audit"
 )
 
@@ -42,6 +44,30 @@ type ServerConfig struct {
 	ShutdownTimeout time.Duration
 	// ProbeInterval is how often the readiness checks run; 0 means DefaultProbeInterval.
 	ProbeInterval time.Duration
+
+	// TLS serves gRPC and the HTTP APIs over TLS (optionally mutual) from files re-read on
+	// change; off when it names no certificate.
+	TLS tlsfiles.Files
+	// Auth authenticates and authorizes every RPC and HTTP API call, and limits each caller;
+	// off (every call allowed, as an anonymous principal) unless it names a policy.
+	Auth auth.Config
+	// Insecure lets a server without TLS or auth listen on an address other than loopback.
+	Insecure bool
+	// MaxRequestBytes bounds one request message (gRPC) or body (HTTP API); 0 means
+	// DefaultMaxRequestBytes.
+	MaxRequestBytes int
+}
+
+// DefaultMaxRequestBytes is gRPC's own default bound of a received message.
+const DefaultMaxRequestBytes = 4 << 20
+
+// FlagSet is what the server's flags are registered on (a *flag.FlagSet).
+type FlagSet interface {
+	StringVar(p *string, name, value, usage string)
+	BoolVar(p *bool, name string, value bool, usage string)
+	IntVar(p *int, name string, value int, usage string)
+	Float64Var(p *float64, name string, value float64, usage string)
+	DurationVar(p *time.Duration, name string, value time.Duration, usage string)
 }
 
 // Defaults for a ServerConfig built in code rather than from flags.
@@ -57,14 +83,19 @@ const (
 // and the host must not close the pool under them.
 const handlerGrace = 5 * time.Second
 
-// RegisterFlags adds -grpc.addr, -admin.addr and -shutdown-timeout with the given defaults.
-func (c *ServerConfig) RegisterFlags(fs interface {
-	StringVar(*string, string, string, string)
-	DurationVar(*time.Duration, string, time.Duration, string)
-}, grpcAddr, adminAddr string) {
+// RegisterFlags adds -grpc.addr, -admin.addr and -shutdown-timeout with the given defaults,
+// and the security flags: -tls.*, -auth.*, -admin.auth, -limits.* and -insecure.
+func (c *ServerConfig) RegisterFlags(fs FlagSet, grpcAddr, adminAddr string) {
 	fs.StringVar(&c.GRPCAddr, "grpc.addr", grpcAddr, "gRPC listen address (empty disables gRPC)")
 	fs.StringVar(&c.AdminAddr, "admin.addr", adminAddr, "admin HTTP listen address for /metrics, /livez, /readyz and /debug/pprof (empty disables it)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", DefaultShutdownTimeout, "how long to drain in-flight requests on shutdown")
+	fs.StringVar(&c.TLS.Cert, "tls.cert", "", "PEM server certificate (chain) for gRPC and the HTTP API; with -tls.key turns TLS on; re-read on change")
+	fs.StringVar(&c.TLS.Key, "tls.key", "", "PEM private key of -tls.cert; re-read on change")
+	fs.StringVar(&c.TLS.ClientCA, "tls.client-ca", "", "PEM CA bundle client certificates are verified against (mutual TLS); a verified certificate's CN or SAN is the caller's identity; re-read on change")
+	fs.StringVar(&c.TLS.ClientAuth, "tls.client-auth", "", "client certificates: none, request, verify-if-given or require-and-verify (default verify-if-given with -tls.client-ca, else none)")
+	c.Auth.RegisterFlags(fs)
+	fs.IntVar(&c.MaxRequestBytes, "limits.request-bytes", DefaultMaxRequestBytes, "largest request message (gRPC) or body (HTTP API) in bytes; larger ones fail with ResourceExhausted")
+	fs.BoolVar(&c.Insecure, "insecure", false, "allow listening on an address other than loopback without TLS and auth (-auth.policy); logged as a warning")
 }
 
 // RegisterHTTPFlag adds -http.addr with the given default.
@@ -85,6 +116,13 @@ func (c ServerConfig) Validate() error {
 	}
 	if c.ProbeInterval < 0 {
 		errs = append(errs, fmt.Errorf("probe interval %s: want 0 (default) or more", c.ProbeInterval))
+	}
+	if c.MaxRequestBytes < 0 {
+		errs = append(errs, fmt.Errorf("-limits.request-bytes %d: want 0 (default) or more", c.MaxRequestBytes))
+	}
+	errs = append(errs, c.TLS.Validate("tls."), c.Auth.Validate())
+	if _, err := c.exposure(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
@@ -108,7 +146,14 @@ type Server struct {
 	health   *health.Server
 	registry *prometheus.Registry
 	mux      *http.ServeMux
-	audit    *audit.Hub
+	guard    *auth.Guard
+	creds    *auth.ServerCredentials
+	gwLis    *auth.GatewayListener // the HTTP gateways' in-process way to the gRPC server
+
+	secureOnce sync.Once
+	secureErr  error
+	tls        *tlsfiles.Server // nil without TLS
+	audit      *audit.Hub
 
 	mu       sync.Mutex
 	checks   map[string]Check
@@ -154,10 +199,22 @@ func NewServer(cfg ServerConfig, log *zap.Logger, opts ...grpc.ServerOption) *Se
 		names:    []string{""},
 	}
 	s.drained, s.stopWatches = context.WithCancel(context.Background())
+	if cfg.MaxRequestBytes <= 0 {
+		cfg.MaxRequestBytes = DefaultMaxRequestBytes
+		s.cfg.MaxRequestBytes = cfg.MaxRequestBytes
+	}
+	s.guard = auth.NewGuard(cfg.Auth, log.Named("auth"))
+	s.creds = &auth.ServerCredentials{}
 	// Stop waits for method handlers too, so that once Run returned no handler still uses what
-	// the host closes next (the pool).
+	// the host closes next (the pool). Every RPC, from gRPC clients and from the HTTP gateway
+	// alike, passes the guard's one chain: no RPC is served without a decision.
 	s.grpc = grpc.NewServer(append([]grpc.ServerOption{
-		grpc.WaitForHandlers(true), grpc.ChainStreamInterceptor(s.endWatchesOnDrain)}, opts...)...)
+		grpc.WaitForHandlers(true),
+		grpc.Creds(s.creds),
+		grpc.MaxRecvMsgSize(cfg.MaxRequestBytes),
+		grpc.ChainUnaryInterceptor(s.guard.UnaryInterceptors()...),
+		grpc.ChainStreamInterceptor(append([]grpc.StreamServerInterceptor{s.endWatchesOnDrain}, s.guard.StreamInterceptors()...)...),
+	}, opts...)...)
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
 	s.registerAudit()
@@ -168,6 +225,10 @@ func NewServer(cfg ServerConfig, log *zap.Logger, opts ...grpc.ServerOption) *Se
 	s.routes()
 	return s
 }
+
+// Guard returns the server's authentication and authorization: services add their resource
+// functions to it, the audit trail its decision hook.
+func (s *Server) Guard() *auth.Guard { return s.guard }
 
 // GRPC returns the gRPC server to register services on.
 func (s *Server) GRPC() *grpc.Server { return s.grpc }
@@ -186,7 +247,7 @@ func (s *Server) AddCheck(name string, c Check) {
 }
 
 func (s *Server) routes() {
-	s.mux.Handle("/metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{Registry: s.registry}))
+	s.mux.Handle("/metrics", s.guard.AdminHandler(auth.AdminMetrics, promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{Registry: s.registry})))
 	s.mux.HandleFunc("/livez", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")
@@ -203,11 +264,10 @@ func (s *Server) routes() {
 		}
 		fmt.Fprintln(w, "ok")
 	})
-	s.mux.HandleFunc("/debug/pprof/", pprof.Index)
-	s.mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	s.mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	s.mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	s.mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	for path, h := range map[string]http.HandlerFunc{"/debug/pprof/": pprof.Index, "/debug/pprof/cmdline": pprof.Cmdline,
+		"/debug/pprof/profile": pprof.Profile, "/debug/pprof/symbol": pprof.Symbol, "/debug/pprof/trace": pprof.Trace} {
+		s.mux.Handle(path, s.guard.AdminHandler(auth.AdminPprof, h))
+	}
 }
 
 // Ready runs every readiness check now and returns one line per failing check, sorted by
@@ -307,6 +367,9 @@ func (s *Server) followServices() {
 // Listen binds the configured addresses. Run calls it when it has not been called; calling it
 // first lets a caller learn the bound addresses (port 0) before serving.
 func (s *Server) Listen() error {
+	if err := s.secure(); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cfg.GRPCAddr != "" && s.grpcLis == nil {
@@ -352,7 +415,7 @@ func (s *Server) Run(ctx context.Context) error {
 		return err
 	}
 	s.followServices()
-	errc := make(chan error, 2+len(s.gateways))
+	errc := make(chan error, 3+len(s.gateways))
 	var admin *http.Server
 	if s.adminLis != nil {
 		admin = &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second}

@@ -33,17 +33,17 @@ type Principal struct {
 // HasRole reports whether p holds role.
 func (p Principal) HasRole(role string) bool { return slices.Contains(p.Roles, role) }
 
-type principalKey struct{}
+type ctxPrincipal struct{}
 
 // NewContext returns ctx carrying p.
 func NewContext(ctx context.Context, p Principal) context.Context {
-	return context.WithValue(ctx, principalKey{}, p)
+	return context.WithValue(ctx, ctxPrincipal{}, p)
 }
 
 // FromContext returns the principal ctx carries, if any. Every RPC handler behind the auth
 // interceptors finds one (anonymous when auth is off).
 func FromContext(ctx context.Context) (Principal, bool) {
-	p, ok := ctx.Value(principalKey{}).(Principal)
+	p, ok := ctx.Value(ctxPrincipal{}).(Principal)
 	return p, ok
 }
 

@@ -17,10 +17,11 @@ func TestParseAddressesAndAliases(t *testing.T) {
 		wantGRPC, wantA string
 	}{
 		{"defaults are stash's ports", nil, nil, "127.0.0.1:9101", "127.0.0.1:9201"},
-		{"new flags", nil, []string{"-grpc.addr", ":1", "-admin.addr", ":2"}, ":1", ":2"},
-		{"old stash flags still work", nil, []string{"-stash.grpc.addr", ":3", "-stash.admin.addr", ":4"}, ":3", ":4"},
-		{"new flag wins over old", nil, []string{"-grpc.addr", ":1", "-stash.grpc.addr", ":3"}, ":1", "127.0.0.1:9201"},
-		{"new flag wins over old environment", map[string]string{"DEMO_STASH_GRPC_ADDR": ":5"}, []string{"-grpc.addr", ":1"}, ":1", "127.0.0.1:9201"},
+		{"new flags", nil, []string{"-grpc.addr", "127.0.0.1:1", "-admin.addr", "127.0.0.1:2"}, "127.0.0.1:1", "127.0.0.1:2"},
+		{"old stash flags still work", nil, []string{"-stash.grpc.addr", "127.0.0.1:3", "-stash.admin.addr", "127.0.0.1:4"}, "127.0.0.1:3", "127.0.0.1:4"},
+		{"new flag wins over old", nil, []string{"-grpc.addr", "127.0.0.1:1", "-stash.grpc.addr", "127.0.0.1:3"}, "127.0.0.1:1", "127.0.0.1:9201"},
+		{"new flag wins over old environment", map[string]string{"DEMO_STASH_GRPC_ADDR": "127.0.0.1:5"}, []string{"-grpc.addr", "127.0.0.1:1"}, "127.0.0.1:1", "127.0.0.1:9201"},
+		{"all interfaces with -insecure", nil, []string{"-grpc.addr", ":1", "-insecure"}, ":1", "127.0.0.1:9201"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for k, v := range tc.env {
@@ -34,6 +35,15 @@ func TestParseAddressesAndAliases(t *testing.T) {
 				t.Fatalf("grpc %q admin %q, want %q %q", cfg.Server.GRPCAddr, cfg.Server.AdminAddr, tc.wantGRPC, tc.wantA)
 			}
 		})
+	}
+}
+
+// TestParseRefusesExposedWithoutSecurity: the demo, open by design, stays on loopback unless
+// told -insecure.
+func TestParseRefusesExposedWithoutSecurity(t *testing.T) {
+	_, err := parse([]string{"-grpc.addr", "0.0.0.0:1"}, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "-insecure") {
+		t.Fatalf("error %v, want one naming -insecure", err)
 	}
 }
 

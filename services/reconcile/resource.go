@@ -1,0 +1,42 @@
+package reconcile
+
+import (
+	"github.com/bcosdata/bcosdata/libs/app"
+	reconcilev1 "github.com/bcosdata/bcosdata/proto/bcosdata/reconcile/v1"
+)
+
+var _ app.ResourceNamer = (*Service)(nil)
+
+// Resource names what a ReconcileService RPC acts on, for the auth policy's per-resource
+// grants and the audit trail: "job:<name>" for the job calls, "run:<id>" for those naming a
+// run; "" when the request names neither.
+func (s *Service) Resource(_ string, req any) string {
+	switch r := req.(type) {
+	case *reconcilev1.CreateJobRequest:
+		return prefixed("job:", r.GetJob().GetName())
+	case *reconcilev1.UpdateJobRequest:
+		return prefixed("job:", r.GetJob().GetName())
+	case *reconcilev1.GetJobRequest:
+		return prefixed("job:", r.GetName())
+	case *reconcilev1.DeleteJobRequest:
+		return prefixed("job:", r.GetName())
+	case *reconcilev1.TriggerRunRequest:
+		return prefixed("job:", r.GetJob())
+	case *reconcilev1.ListRunsRequest:
+		return prefixed("job:", r.GetJob())
+	case *reconcilev1.GetRunRequest:
+		return prefixed("run:", r.GetRunId())
+	case *reconcilev1.ListResultsRequest:
+		return prefixed("run:", r.GetRunId())
+	case *reconcilev1.DownloadResultRequest:
+		return prefixed("run:", r.GetRunId())
+	}
+	return ""
+}
+
+func prefixed(prefix, v string) string {
+	if v == "" {
+		return ""
+	}
+	return prefix + v
+}
