@@ -17,6 +17,24 @@ import (
 func (s *Server) registerAudit() {
 	s.audit = audit.NewHub(s.log.Named("audit"), s.registry)
 	s.guard.AddHook(s.audit.Hook())
+	// The trail a call reads is its resource, so a policy can grant one service's trail:
+	// resources: ["audit:reconcile"].
+	s.guard.AddResources(func(_ string, req any) string {
+		var name string
+		switch r := req.(type) {
+		case *auditv1.ListAuditRequest:
+			name = r.GetService()
+		case *auditv1.VerifyAuditRequest:
+			name = r.GetService()
+		default:
+			return ""
+		}
+		if trails := s.audit.Trails(); name == "" && len(trails) == 1 {
+			name = trails[0].Service()
+		}
+		return "audit:" + name
+	})
+
 	auditv1.RegisterAuditServiceServer(s.grpc, s.audit)
 	s.AddCheck("audit", s.audit.Ready)
 }

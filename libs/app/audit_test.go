@@ -55,16 +55,17 @@ func TestEveryCallLeavesOneAuditRow(t *testing.T) {
 	calls++
 	var list struct {
 		Records []struct {
-			Seq  string `json:"seq"`
-			RPC  string `json:"rpc"`
-			Via  string `json:"via"`
-			Hash string `json:"hash"`
+			Seq      string `json:"seq"`
+			RPC      string `json:"rpc"`
+			Via      string `json:"via"`
+			Resource string `json:"resource"`
+			Hash     string `json:"hash"`
 		} `json:"records"`
 	}
 	if err := json.Unmarshal([]byte(body), &list); code != http.StatusOK || err != nil {
 		t.Fatalf("GET /v1/test/audit: %d %s %v", code, body, err)
 	}
-	if len(list.Records) != 2 || list.Records[1].Seq != "2" || list.Records[0].Via != auth.ViaAnonymous || !strings.HasPrefix(list.Records[0].Hash, "0x") {
+	if len(list.Records) != 2 || list.Records[1].Seq != "2" || list.Records[0].Via != auth.ViaAnonymous || list.Records[0].Resource != "audit:test" || !strings.HasPrefix(list.Records[0].Hash, "0x") {
 		t.Errorf("the ListAudit calls in the trail: %s", body)
 	}
 	resp, err := http.Post(base+"/v1/test/audit:verify", "application/json", strings.NewReader("{}"))
