@@ -89,7 +89,7 @@ func (c Command) Run(ctx context.Context, args []string, stderr io.Writer) error
 	defer func() { _ = log.Sync() }()
 	c.Server.Name = c.HealthName
 	srv := NewServer(*c.Server, log.Named(c.Name))
-	deps := Deps{Log: log.Named(c.Name), Metrics: srv.Registry()}
+	deps := Deps{Log: log.Named(c.Name), Metrics: srv.Registry(), Audit: srv.Audit()}
 	if c.DB != nil {
 		pool, err := postgres.NewPool(c.DB.URL, c.DB.Options("bcosdata-"+c.Name)...)
 		if err != nil {

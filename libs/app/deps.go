@@ -1,6 +1,7 @@
 package app
 
 import (
+	"github.com/bcosdata/bcosdata/libs/audit"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
@@ -19,6 +20,9 @@ type Deps struct {
 	// unreachable at first and report that in its readiness. A service given no pool makes
 	// its own from its configuration and closes it.
 	Pool *pgxpool.Pool
+	// Audit takes the service's audit trail (AddAuditTrail); the host makes it with the server
+	// (Server.Audit), whose Audit API serves it. nil means no audit trail.
+	Audit *audit.Hub
 }
 
 // OrNop returns d with a no-op logger when it has none.

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/bcosdata/bcosdata/libs/app/auth"
+	auditv1 "github.com/bcosdata/bcosdata/proto/bcosdata/audit/v1"
 )
 
 // API is a service's public HTTP/JSON API: the grpc-gateway handlers generated from its proto
@@ -154,6 +155,10 @@ func (s *Server) gatewayHandler(api API, conn *grpc.ClientConn) (http.Handler, e
 	// The handlers' context only matters to the endpoint form, which closes its own conn on it.
 	if err := api.Register(context.Background(), mux, conn); err != nil {
 		return nil, fmt.Errorf("register %s http api: %w", api.Name, err)
+	}
+	// Every API also serves the audit trail of its service, at /v1/{service}/audit.
+	if err := auditv1.RegisterAuditServiceHandler(context.Background(), mux, conn); err != nil {
+		return nil, fmt.Errorf("register %s audit http api: %w", api.Name, err)
 	}
 	doc := api.OpenAPI
 	if err := mux.HandlePath(http.MethodGet, OpenAPIPath, func(w http.ResponseWriter, _ *http.Request, _ map[string]string) {

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 
 	"google.golang.org/grpc"
@@ -43,6 +44,9 @@ func Serve(ctx context.Context, srv *Server, svcs ...Service) error {
 			srv.Guard().AddResources(r.Resource)
 		}
 	}
+	// The audit trails the services added run like a service: they stop only after the server
+	// drained, so the decisions of the last RPCs are written too.
+	svcs = append(slices.Clone(svcs), auditService{srv.audit})
 	// The server stops on ctx or on the first failure; the services only once it drained.
 	srvCtx, stopServer := context.WithCancel(ctx)
 	defer stopServer()

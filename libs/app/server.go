@@ -24,6 +24,7 @@ import (
 
 	"github.com/bcosdata/bcosdata/libs/app/auth"
 	"github.com/bcosdata/bcosdata/libs/app/tlsfiles"
+	"github.com/bcosdata/bcosdata/libs/audit"
 )
 
 // ServerConfig says where a service listens and how long it may take to drain.
@@ -152,6 +153,7 @@ type Server struct {
 	secureOnce sync.Once
 	secureErr  error
 	tls        *tlsfiles.Server // nil without TLS
+	audit      *audit.Hub
 
 	mu       sync.Mutex
 	checks   map[string]Check
@@ -230,6 +232,7 @@ func NewServer(cfg ServerConfig, log *zap.Logger, opts ...grpc.ServerOption) *Se
 	}, opts...)...)
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
+	s.registerAudit()
 	if cfg.Name != "" {
 		s.names = append(s.names, cfg.Name)
 	}

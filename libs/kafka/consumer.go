@@ -69,6 +69,8 @@ const deadLetterTimeout = 30 * time.Second
 type ConsumerConfig struct {
 	// Brokers is the bootstrap list.
 	Brokers []string
+	// Security is TLS and SASL to the brokers; default plaintext.
+	Security Security
 	// GroupID is the consumer group; its committed offsets are where a restart resumes.
 	GroupID string
 	// Topics are the topics the group consumes.
@@ -247,6 +249,7 @@ func NewConsumer(cfg ConsumerConfig, h Handler) (*Consumer, error) {
 		// kafka-go logs every failed dial, join and heartbeat while a broker is away: those
 		// lines feed the consumer's readiness and its rate-bounded log instead of flooding.
 		ErrorLogger: kafkago.LoggerFunc(c.clientError),
+		Dialer:      cfg.Security.Dialer(),
 	}
 	if err := c.readerCf.Validate(); err != nil {
 		return nil, fmt.Errorf("new consumer of group %q: %w: %w", cfg.GroupID, ErrConfig, err)
@@ -256,6 +259,7 @@ func NewConsumer(cfg ConsumerConfig, h Handler) (*Consumer, error) {
 			Brokers:         cfg.Brokers,
 			MaxMessageBytes: cfg.MaxMessageBytes + deadLetterHeadroom,
 			Logger:          cfg.Logger,
+			Security:        cfg.Security,
 		})
 	}
 	return c, nil
@@ -383,7 +387,7 @@ func (c *Consumer) ensureDeadLetterTopics(ctx context.Context) error {
 	const key = "create dead-letter topics"
 	b := c.newBackoff()
 	for {
-		err := EnsureTopics(ctx, c.cfg.Brokers, specs...)
+		err := EnsureTopicsWith(ctx, c.cfg.Security, c.cfg.Brokers, specs...)
 		switch {
 		case err == nil:
 			c.health.ok(key)

@@ -21,6 +21,22 @@ type Flags struct {
 	// MaxMessageBytes is the largest message a service writes or reads, and the
 	// max.message.bytes of the topics it creates.
 	MaxMessageBytes int
+	// Secure is TLS and SASL to the brokers (-kafka.tls.*, -kafka.sasl.*).
+	Secure SecurityFlags
+
+	prefix string
+	loaded *Security // by Validate
+}
+
+// Security returns the TLS and SASL settings of the clients, as Validate loaded them (or
+// loads them now). Unusable settings give a Security every dial of which fails, naming the
+// flag: Validate reports them first.
+func (f *Flags) Security() Security {
+	if f.loaded != nil {
+		return *f.loaded
+	}
+	sec, _ := f.Secure.load(f.prefix)
+	return sec
 }
 
 // RegisterFlagsWithPrefix adds the options to fs, each name prefixed with prefix.
@@ -29,6 +45,8 @@ func (f *Flags) RegisterFlagsWithPrefix(prefix string, fs *flag.FlagSet) {
 	fs.Var(&brokerList{list: &f.Brokers}, prefix+"brokers", "Kafka bootstrap brokers, comma-separated or repeated")
 	fs.IntVar(&f.ReplicationFactor, prefix+"replication-factor", 0, "replication factor of the topics this service creates (0: the broker's default)")
 	fs.IntVar(&f.MaxMessageBytes, prefix+"max-message-bytes", MaxBlockMessageBytes, "largest message written or read; topics are created with this max.message.bytes")
+	f.prefix = prefix
+	f.Secure.register(prefix, fs)
 }
 
 // Validate reports unusable values, naming the flag with prefix.
@@ -47,6 +65,12 @@ func (f *Flags) Validate(prefix string) error {
 	}
 	if f.MaxMessageBytes < 1<<20 {
 		errs = append(errs, fmt.Errorf("-%smax-message-bytes %d: want at least 1048576 (1 MiB)", prefix, f.MaxMessageBytes))
+	}
+	sec, err := f.Secure.load(prefix)
+	if err != nil {
+		errs = append(errs, err)
+	} else {
+		f.loaded = &sec
 	}
 	return errors.Join(errs...)
 }

@@ -44,7 +44,7 @@ type seededOffset struct {
 }
 
 func (c *Consumer) seed(ctx context.Context) ([]seededOffset, error) {
-	transport := &kafkago.Transport{}
+	transport := c.cfg.Security.Transport()
 	defer transport.CloseIdleConnections()
 	client := &kafkago.Client{Addr: kafkago.TCP(c.cfg.Brokers...), Timeout: c.cfg.CommitTimeout, Transport: transport}
 	desc, err := client.DescribeGroups(ctx, &kafkago.DescribeGroupsRequest{GroupIDs: []string{c.cfg.GroupID}})

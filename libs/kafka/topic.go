@@ -39,6 +39,11 @@ const ensureTimeout = 30 * time.Second
 // even if its partitions or configs differ from the spec: changing a live topic is an operator
 // decision, not a start-up side effect.
 func EnsureTopics(ctx context.Context, brokers []string, specs ...TopicSpec) error {
+	return EnsureTopicsWith(ctx, Security{}, brokers, specs...)
+}
+
+// EnsureTopicsWith is EnsureTopics over TLS and SASL as sec says.
+func EnsureTopicsWith(ctx context.Context, sec Security, brokers []string, specs ...TopicSpec) error {
 	if len(specs) == 0 {
 		return nil
 	}
@@ -52,7 +57,7 @@ func EnsureTopics(ctx context.Context, brokers []string, specs ...TopicSpec) err
 	}
 	// A transport of our own, closed on return: the shared default one would keep connection
 	// goroutines alive for the life of the process.
-	transport := &kafkago.Transport{}
+	transport := sec.Transport()
 	defer transport.CloseIdleConnections()
 	client := &kafkago.Client{Addr: kafkago.TCP(brokers...), Transport: transport}
 

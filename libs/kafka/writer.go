@@ -39,6 +39,8 @@ type WriterConfig struct {
 	Compression kafkago.Compression
 	// Logger receives the client's error log; default none.
 	Logger *zap.Logger
+	// Security is TLS and SASL to the brokers; default plaintext.
+	Security Security
 }
 
 // NewWriter returns a synchronous writer that waits for all in-sync replicas, routes a key
@@ -62,6 +64,7 @@ func NewWriter(cfg WriterConfig) *kafkago.Writer {
 		BatchBytes:   cfg.MaxMessageBytes,
 		BatchTimeout: cfg.BatchTimeout,
 		RequiredAcks: int(kafkago.RequireAll),
+		Dialer:       cfg.Security.Dialer(),
 	})
 	w.RequiredAcks = kafkago.RequireAll
 	w.AllowAutoTopicCreation = false

@@ -67,6 +67,21 @@ const downMarker = "---- create above / drop below ----"
 // the migrations before it stay applied and the failing one, unless it disabled its
 // transaction, leaves no trace.
 func Migrate(ctx context.Context, pool *pgxpool.Pool, schema string, migrations fs.FS) error {
+	return migrateTable(ctx, pool, schema, VersionTable, migrations)
+}
+
+// MigrateComponent is Migrate for a library's own tables inside a service's schema (the audit
+// trail's, for one): the component's migrations are numbered on their own and recorded in
+// <schema>.<component>_schema_version, so neither numbering depends on the other. It takes
+// the same advisory lock as Migrate.
+func MigrateComponent(ctx context.Context, pool *pgxpool.Pool, schema, component string, migrations fs.FS) error {
+	if !schemaPattern.MatchString(component) {
+		return fmt.Errorf("migrate component %q of schema %s: %w", component, schema, ErrInvalidSchema)
+	}
+	return migrateTable(ctx, pool, schema, component+"_"+VersionTable, migrations)
+}
+
+func migrateTable(ctx context.Context, pool *pgxpool.Pool, schema, versionTable string, migrations fs.FS) error {
 	if !schemaPattern.MatchString(schema) {
 		return fmt.Errorf("migrate schema %q: %w", schema, ErrInvalidSchema)
 	}
@@ -93,9 +108,9 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, schema string, migrations 
 	if _, err := conn.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+schema); err != nil {
 		return fmt.Errorf("create schema %s: %w", schema, err)
 	}
-	m, err := migrate.NewMigrator(ctx, conn, schema+"."+VersionTable)
+	m, err := migrate.NewMigrator(ctx, conn, schema+"."+versionTable)
 	if err != nil {
-		return fmt.Errorf("prepare version table %s.%s: %w", schema, VersionTable, err)
+		return fmt.Errorf("prepare version table %s.%s: %w", schema, versionTable, err)
 	}
 	for _, f := range files {
 		m.AppendMigration(f.name, f.up, f.down)

@@ -22,6 +22,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/bcosdata/bcosdata/libs/app"
+	"github.com/bcosdata/bcosdata/libs/audit"
 	"github.com/bcosdata/bcosdata/libs/kafka"
 	"github.com/bcosdata/bcosdata/libs/kafka/pgoffset"
 	"github.com/bcosdata/bcosdata/libs/postgres"
@@ -240,6 +241,9 @@ func New(cfg Config, deps app.Deps) (*Service, error) {
 	}
 	s := &Service{cfg: cfg, deps: deps, log: deps.Log, contracts: ingest.NewContracts(reg), plan: plan, views: views, metrics: ingest.NewMetrics(deps.Metrics)}
 	s.api = api.New(s.backend.Load, s.lastError)
+	if err := deps.AddAuditTrail(audit.ForService("export", store.Schema, cfg.Chain, cfg.Group, cfg.Kafka, exportv1.ExportService_ServiceDesc.ServiceName)); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -340,7 +344,7 @@ func (s *Service) Run(ctx context.Context) error {
 		return err
 	}
 	events, calls, blocks := s.cfg.topic("events"), s.cfg.topic("calls"), s.cfg.topic("blocks")
-	w := kafka.NewWriter(kafka.WriterConfig{Brokers: s.cfg.Kafka.Brokers, MaxMessageBytes: s.cfg.Kafka.MaxMessageBytes, Logger: s.log})
+	w := kafka.NewWriter(kafka.WriterConfig{Brokers: s.cfg.Kafka.Brokers, Security: s.cfg.Kafka.Security(), MaxMessageBytes: s.cfg.Kafka.MaxMessageBytes, Logger: s.log})
 	defer w.Close()
 	pub := publish.New(st, w, s.metrics, s.log, policy)
 	pipe := ingest.New(ingest.Config{Chain: s.cfg.Chain, Group: s.cfg.Group, GroupID: s.cfg.groupID(), EventsTopic: events, CallsTopic: calls, Start: began,
@@ -377,11 +381,11 @@ func (s *Service) Run(ctx context.Context) error {
 		{Name: calls, Partitions: s.cfg.Partitions, ReplicationFactor: s.cfg.Kafka.ReplicationFactor},
 	}
 	if err := retry.Forever(ctx, policy, func(ctx context.Context) error {
-		return kafka.EnsureTopics(ctx, s.cfg.Kafka.Brokers, specs...)
+		return kafka.EnsureTopicsWith(ctx, s.cfg.Kafka.Security(), s.cfg.Kafka.Brokers, specs...)
 	}, onFail); err != nil {
 		return retry.UnlessStopped(ctx, err)
 	}
-	consumer, err := kafka.NewConsumer(kafka.ConsumerConfig{Brokers: s.cfg.Kafka.Brokers, GroupID: s.cfg.groupID(), Topics: []string{blocks},
+	consumer, err := kafka.NewConsumer(kafka.ConsumerConfig{Brokers: s.cfg.Kafka.Brokers, Security: s.cfg.Kafka.Security(), GroupID: s.cfg.groupID(), Topics: []string{blocks},
 		MaxMessageBytes: s.cfg.Kafka.MaxMessageBytes, MaxBackoff: s.cfg.RetryMax, Offsets: offsets, Logger: s.log,
 		Registerer: s.deps.Metrics, HeartbeatInterval: s.cfg.HeartbeatInterval, SessionTimeout: s.cfg.SessionTimeout,
 		RebalanceTimeout: s.cfg.SessionTimeout, JoinGroupBackoff: s.cfg.HeartbeatInterval}, pipe)
@@ -428,7 +432,7 @@ func (s *Service) Run(ctx context.Context) error {
 		s.lag.Run(gctx, 2*time.Second, func(ctx context.Context) (uint64, error) {
 			ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			defer cancel()
-			return ingest.Lag(ctx, s.cfg.Kafka.Brokers, blocks, s.cfg.groupID(), offsets)
+			return ingest.Lag(ctx, s.cfg.Kafka.Security(), s.cfg.Kafka.Brokers, blocks, s.cfg.groupID(), offsets)
 		}, s.metrics.Lag)
 		return nil
 	})

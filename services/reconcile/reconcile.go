@@ -23,6 +23,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/bcosdata/bcosdata/libs/app"
+	"github.com/bcosdata/bcosdata/libs/audit"
+	"github.com/bcosdata/bcosdata/libs/crypto/fieldcrypt"
 	"github.com/bcosdata/bcosdata/libs/kafka"
 	"github.com/bcosdata/bcosdata/libs/kafka/pgoffset"
 	"github.com/bcosdata/bcosdata/libs/postgres"
@@ -69,8 +71,10 @@ type Config struct {
 	// HeartbeatInterval and SessionTimeout are the group membership timings (no flags; zero
 	// keeps kafka-go's defaults).
 	HeartbeatInterval, SessionTimeout time.Duration
-	Server                            app.ServerConfig
-	Log                               app.LogFlags
+	// CryptoKeys is the key ring of the fields jobs mark sensitive (a file, or env:VAR).
+	CryptoKeys string
+	Server     app.ServerConfig
+	Log        app.LogFlags
 }
 
 // RegisterFlags adds every option to fs with its default.
@@ -84,6 +88,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.Partitions, "partitions", 1, "partitions of the topics reconcile creates when missing (the decoded topics, if export has not created them yet, and reconcile.results)")
 	fs.DurationVar(&c.RetryMin, "retry.min", 500*time.Millisecond, "first backoff while the database or the broker is away")
 	fs.DurationVar(&c.RetryMax, "retry.max", 30*time.Second, "longest backoff while the database or the broker is away")
+	fs.StringVar(&c.CryptoKeys, "crypto.keys", "", "key ring sealing the fields jobs mark sensitive: a file of lines \"<id> <base64 32-byte key>\" (the last encrypts, all decrypt) and \"hmac <base64 32-byte key>\" (matching), or env:VAR to read that text from an environment variable; needed by jobs with sensitive fields")
 	c.Server.RegisterFlags(fs, "127.0.0.1:9103", "127.0.0.1:9203")
 	c.Server.RegisterHTTPFlag(fs, "127.0.0.1:9303")
 	c.Log.Register(fs)
@@ -138,6 +143,7 @@ type Service struct {
 	mu      sync.Mutex
 	lastErr error
 	lag     kafka.LagMeter
+	crypto  *fieldcrypt.Keyring // nil without -crypto.keys
 }
 
 // New validates cfg, loads the jobs file and builds the service; nothing is connected until
@@ -157,7 +163,22 @@ func New(cfg Config, deps app.Deps) (*Service, error) {
 		jobs = j
 	}
 	s := &Service{cfg: cfg, deps: deps, log: deps.Log, fileJobs: jobs, metrics: run.NewMetrics(deps.Metrics)}
+	if cfg.CryptoKeys != "" {
+		kr, err := fieldcrypt.Load(cfg.CryptoKeys)
+		if err != nil {
+			return nil, &app.UsageError{Err: fmt.Errorf("-crypto.keys: %w", err)}
+		}
+		s.crypto = kr
+	}
+	for _, j := range jobs {
+		if j.Sensitive() && s.crypto == nil {
+			return nil, &app.UsageError{Err: fmt.Errorf("-jobs: job %s: %w", j.Name, run.ErrNoKeys)}
+		}
+	}
 	s.api = api.New(s.backend.Load, s.lastError)
+	if err := deps.AddAuditTrail(audit.ForService("reconcile", store.Schema, cfg.Chain, cfg.Group, cfg.Kafka, reconcilev1.ReconcileService_ServiceDesc.ServiceName)); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -233,20 +254,36 @@ func (s *Service) Run(ctx context.Context) error {
 		{Name: results, Partitions: s.cfg.Partitions, ReplicationFactor: s.cfg.Kafka.ReplicationFactor},
 	}
 	if err := retry.Forever(ctx, policy, func(ctx context.Context) error {
-		return kafka.EnsureTopics(ctx, s.cfg.Kafka.Brokers, specs...)
+		return kafka.EnsureTopicsWith(ctx, s.cfg.Kafka.Security(), s.cfg.Kafka.Brokers, specs...)
 	}, onFail); err != nil {
 		return retry.UnlessStopped(ctx, err)
 	}
-	w := kafka.NewWriter(kafka.WriterConfig{Brokers: s.cfg.Kafka.Brokers, MaxMessageBytes: s.cfg.Kafka.MaxMessageBytes, Logger: s.log})
+	w := kafka.NewWriter(kafka.WriterConfig{Brokers: s.cfg.Kafka.Brokers, Security: s.cfg.Kafka.Security(), MaxMessageBytes: s.cfg.Kafka.MaxMessageBytes, Logger: s.log})
 	defer w.Close()
 
 	var sched *schedule.Scheduler
+	var sealer *paramSealer
 	jobs := api.NewJobs(s.fileJobs, st, func() {
 		if sched != nil {
 			sched.Reload()
 		}
+		if sealer != nil {
+			sealer.invalidate()
+		}
 	})
-	handler := ingest.New(ingest.Config{Chain: s.cfg.Chain, Group: s.cfg.Group, GroupID: s.cfg.groupID(), EventsTopic: events, CallsTopic: calls},
+	icfg := ingest.Config{Chain: s.cfg.Chain, Group: s.cfg.Group, GroupID: s.cfg.groupID(), EventsTopic: events, CallsTopic: calls}
+	if s.crypto != nil {
+		sealer = &paramSealer{kr: s.crypto, jobs: func(ctx context.Context) ([]*job.Job, error) {
+			all, err := jobs.List(ctx)
+			out := make([]*job.Job, len(all))
+			for i, j := range all {
+				out[i] = j.Job
+			}
+			return out, err
+		}}
+		icfg.Seal = sealer.Seal
+	}
+	handler := ingest.New(icfg,
 		st, offsets, func(block, timeMs uint64, n int) {
 			s.metrics.Records.Add(float64(n))
 			s.metrics.Height.Set(float64(block))
@@ -255,11 +292,11 @@ func (s *Service) Run(ctx context.Context) error {
 	lag := func(ctx context.Context) (uint64, error) {
 		lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
-		return ingest.Lag(lctx, s.cfg.Kafka.Brokers, s.cfg.groupID(), offsets, events, calls)
+		return ingest.Lag(lctx, s.cfg.Kafka.Security(), s.cfg.Kafka.Brokers, s.cfg.groupID(), offsets, events, calls)
 	}
 	pub := publish.New(publish.Config{Store: st, Topic: results, Writer: w, Policy: policy, Log: s.log,
 		Published: s.metrics.Published, Backlog: s.metrics.OutboxBacklog})
-	runner := run.New(run.Config{Store: st, Job: jobs.Job, Source: s.cfg.Source, Clock: s.cfg.Clock, Poll: s.cfg.Poll, Log: s.log, Metrics: s.metrics,
+	runner := run.New(run.Config{Store: st, Job: jobs.Job, Source: s.cfg.Source, Clock: s.cfg.Clock, Poll: s.cfg.Poll, Log: s.log, Metrics: s.metrics, Crypto: s.crypto,
 		CaughtUp: func(ctx context.Context) (bool, error) {
 			n, err := lag(ctx)
 			return err == nil && n == 0, err
@@ -283,7 +320,7 @@ func (s *Service) Run(ctx context.Context) error {
 			_, err := runner.Trigger(ctx, name, date, "")
 			return err
 		}})
-	consumer, err := kafka.NewConsumer(kafka.ConsumerConfig{Brokers: s.cfg.Kafka.Brokers, GroupID: s.cfg.groupID(), Topics: []string{events, calls},
+	consumer, err := kafka.NewConsumer(kafka.ConsumerConfig{Brokers: s.cfg.Kafka.Brokers, Security: s.cfg.Kafka.Security(), GroupID: s.cfg.groupID(), Topics: []string{events, calls},
 		MaxMessageBytes: s.cfg.Kafka.MaxMessageBytes, MaxBackoff: s.cfg.RetryMax, Offsets: offsets, Logger: s.log,
 		Registerer: s.deps.Metrics, HeartbeatInterval: s.cfg.HeartbeatInterval, SessionTimeout: s.cfg.SessionTimeout,
 		RebalanceTimeout: s.cfg.SessionTimeout, JoinGroupBackoff: s.cfg.HeartbeatInterval}, handler)

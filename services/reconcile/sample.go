@@ -33,6 +33,12 @@ func (s *Service) SampleBusinessFile(ctx context.Context, jobName string, w io.W
 	if err != nil {
 		return nil, 0, err
 	}
+	for _, r := range recs {
+		// A sample business file carries the values in clear, as a real one does.
+		if err := run.OpenValues(s.crypto, r); err != nil {
+			return nil, 0, fmt.Errorf("sample business file for job %s: %w", jobName, err)
+		}
+	}
 	chain := make([]bizgen.ChainRecord, len(recs))
 	for i, r := range recs {
 		chain[i] = r

@@ -80,6 +80,7 @@ type env struct {
 	broker *kafkatest.Broker
 	dsn    string
 	jobs   string
+	log    *zap.Logger // nil: warnings to the test log
 }
 
 func newEnv(t *testing.T, source, pattern string) *env {
@@ -193,7 +194,11 @@ func (e *env) start(modify func(*Config)) *running {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	svc, err := New(cfg, app.Deps{Log: zaptest.NewLogger(e.t, zaptest.Level(zap.WarnLevel)), Pool: pool})
+	log := zaptest.NewLogger(e.t, zaptest.Level(zap.WarnLevel))
+	if e.log != nil {
+		log = e.log
+	}
+	svc, err := New(cfg, app.Deps{Log: log, Pool: pool})
 	if err != nil {
 		e.t.Fatalf("New: %v", err)
 	}

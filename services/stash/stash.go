@@ -21,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/bcosdata/bcosdata/libs/app"
+	"github.com/bcosdata/bcosdata/libs/audit"
 	"github.com/bcosdata/bcosdata/libs/fisco/cryptosuite"
 	"github.com/bcosdata/bcosdata/libs/postgres"
 	"github.com/bcosdata/bcosdata/libs/retry"
@@ -94,6 +95,9 @@ func New(cfg Config, deps app.Deps) (*Service, error) {
 		}
 		return api.Backend{Health: s.health, Sources: s.sources}
 	})
+	if err := deps.AddAuditTrail(audit.ForService("stash", store.Schema, cfg.Chain, cfg.Group, cfg.Kafka, stashv1.StashService_ServiceDesc.ServiceName)); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -151,7 +155,7 @@ func (s *Service) Run(ctx context.Context) error {
 		return retry.UnlessStopped(ctx, err)
 	}
 	s.db.OK()
-	pub := publish.New(publish.Config{Brokers: s.cfg.Kafka.Brokers, Chain: s.chain, Partitions: s.cfg.Partitions,
+	pub := publish.New(publish.Config{Brokers: s.cfg.Kafka.Brokers, Security: s.cfg.Kafka.Security(), Chain: s.chain, Partitions: s.cfg.Partitions,
 		ReplicationFactor: s.cfg.Kafka.ReplicationFactor, MaxMessageBytes: s.cfg.Kafka.MaxMessageBytes})
 	defer pub.Close()
 	p, err := ingest.New(ingest.Config{

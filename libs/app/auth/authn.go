@@ -56,11 +56,11 @@ func ParseTokens(data []byte) (map[[sha256.Size]byte]staticToken, error) {
 		}
 		hexHash, ok := strings.CutPrefix(f[0], "sha256:")
 		if !ok {
-			return nil, fmt.Errorf("line %d: the hash must start with \"sha256:\"", n)
+			return nil, fmt.Errorf("line %d: the hash must start with \"sha256:\" (sha256:<hex> subject [roles])", n)
 		}
 		var h [sha256.Size]byte
 		if b, err := hex.DecodeString(hexHash); err != nil || len(b) != sha256.Size {
-			return nil, fmt.Errorf("line %d: want 64 hex digits after \"sha256:\"", n)
+			return nil, fmt.Errorf("line %d: want 64 hex digits after \"sha256:\" in the hash", n)
 		} else {
 			copy(h[:], b)
 		}

@@ -7,6 +7,7 @@ package kafkatest
 
 import (
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"maps"
 	"net"
@@ -37,7 +38,11 @@ type options struct {
 	autoCreate      bool
 	brokerConfigs   map[string]string
 	seeds           []seed
+	tls             *tls.Config
+	sasl            []scramUser
 }
+
+type scramUser struct{ mechanism, user, pass string }
 
 type seed struct {
 	partitions int32
@@ -88,6 +93,18 @@ func WithBrokerConfigs(cfgs map[string]string) Option {
 	}
 }
 
+// WithTLS makes the broker accept TLS connections only, with cfg (its certificate, and
+// ClientAuth and ClientCAs for mutual TLS).
+func WithTLS(cfg *tls.Config) Option {
+	return func(o *options) { o.tls = cfg }
+}
+
+// WithSCRAM turns SASL on and adds a superuser: mechanism is "SCRAM-SHA-256" or
+// "SCRAM-SHA-512". Clients without those credentials are refused.
+func WithSCRAM(mechanism, user, pass string) Option {
+	return func(o *options) { o.sasl = append(o.sasl, scramUser{mechanism, user, pass}) }
+}
+
 // WithTopics creates topics with the given partition count when the broker starts.
 func WithTopics(partitions int32, topics ...string) Option {
 	return func(o *options) { o.seeds = append(o.seeds, seed{partitions: partitions, topics: topics}) }
@@ -134,6 +151,15 @@ func NewBroker(tb testing.TB, opts ...Option) *Broker {
 	}
 	if o.autoCreate {
 		kopts = append(kopts, kfake.AllowAutoTopicCreation())
+	}
+	if o.tls != nil {
+		kopts = append(kopts, kfake.TLS(o.tls))
+	}
+	if len(o.sasl) > 0 {
+		kopts = append(kopts, kfake.EnableSASL())
+		for _, u := range o.sasl {
+			kopts = append(kopts, kfake.Superuser(u.mechanism, u.user, u.pass))
+		}
 	}
 	for _, s := range o.seeds {
 		kopts = append(kopts, kfake.SeedTopics(s.partitions, s.topics...))

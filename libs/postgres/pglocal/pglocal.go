@@ -61,6 +61,10 @@ type Options struct {
 	SharedBuffers string
 	// Logf, if set, receives progress messages such as initialising a cluster.
 	Logf func(format string, args ...any)
+	// TLSCert and TLSKey, when set, are the server's certificate and key (PEM files): the
+	// server then also accepts TLS (ssl = on), for tests of sslmode=verify-full clients. They
+	// are copied into the cluster directory.
+	TLSCert, TLSKey string
 }
 
 // Cluster is a running PostgreSQL server started by Start. Its methods are safe for
@@ -72,6 +76,8 @@ type Cluster struct {
 	fast       bool
 	// sharedBuffers is Options.SharedBuffers.
 	sharedBuffers string
+	tlsCert       string
+	tlsKey        string
 	port          int
 	logf          func(format string, args ...any)
 	// cred is the postgres OS user to run the server as, when running as root.
@@ -120,7 +126,8 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Cluster{bins: bins, persistent: opts.Dir != "", fast: opts.Fast, sharedBuffers: opts.SharedBuffers, logf: opts.Logf}
+	c := &Cluster{bins: bins, persistent: opts.Dir != "", fast: opts.Fast, sharedBuffers: opts.SharedBuffers, logf: opts.Logf,
+		tlsCert: opts.TLSCert, tlsKey: opts.TLSKey}
 	if c.logf == nil {
 		c.logf = func(string, ...any) {}
 	}
@@ -399,11 +406,36 @@ func (c *Cluster) writeConfig(port int) error {
 	if c.sharedBuffers != "" {
 		fmt.Fprintf(&conf, "shared_buffers = %s\n", confString(c.sharedBuffers))
 	}
+	if c.tlsCert != "" {
+		if err := c.writeTLS(&conf); err != nil {
+			return err
+		}
+	}
 	path := filepath.Join(c.dataDir(), confFileName)
 	if err := os.WriteFile(path, []byte(conf.String()), 0o600); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return c.chown(path)
+}
+
+// writeTLS copies the server certificate and key into the data directory, owned by the
+// server's user (PostgreSQL refuses a key others can read), and turns ssl on.
+func (c *Cluster) writeTLS(conf *strings.Builder) error {
+	for _, f := range []struct{ from, to string }{{c.tlsCert, "server.crt"}, {c.tlsKey, "server.key"}} {
+		b, err := os.ReadFile(f.from)
+		if err != nil {
+			return fmt.Errorf("read TLS file: %w", err)
+		}
+		to := filepath.Join(c.dataDir(), f.to)
+		if err := os.WriteFile(to, b, 0o600); err != nil {
+			return fmt.Errorf("write %s: %w", to, err)
+		}
+		if err := c.chown(to); err != nil {
+			return err
+		}
+	}
+	conf.WriteString("ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n")
+	return nil
 }
 
 // confString quotes s as a postgresql.conf string value.

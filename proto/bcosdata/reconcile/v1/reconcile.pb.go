@@ -728,12 +728,16 @@ func (x *StringList) GetValues() []string {
 
 // KeyMapping pairs a business key column with a chain field.
 type KeyMapping struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Business      string                 `protobuf:"bytes,1,opt,name=business,proto3" json:"business,omitempty"`
-	Chain         string                 `protobuf:"bytes,2,opt,name=chain,proto3" json:"chain,omitempty"`
-	Compare       string                 `protobuf:"bytes,3,opt,name=compare,proto3" json:"compare,omitempty"`
-	Scale         int32                  `protobuf:"varint,4,opt,name=scale,proto3" json:"scale,omitempty"`
-	Map           map[string]string      `protobuf:"bytes,5,rep,name=map,proto3" json:"map,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Business string                 `protobuf:"bytes,1,opt,name=business,proto3" json:"business,omitempty"`
+	Chain    string                 `protobuf:"bytes,2,opt,name=chain,proto3" json:"chain,omitempty"`
+	Compare  string                 `protobuf:"bytes,3,opt,name=compare,proto3" json:"compare,omitempty"`
+	Scale    int32                  `protobuf:"varint,4,opt,name=scale,proto3" json:"scale,omitempty"`
+	Map      map[string]string      `protobuf:"bytes,5,rep,name=map,proto3" json:"map,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Sensitive (personal data): the values are stored encrypted (AES-GCM under the service's
+	// -crypto.keys) and matched through a keyed hash; results show the hash. Needs a compare
+	// that is plain equality.
+	Sensitive     bool `protobuf:"varint,6,opt,name=sensitive,proto3" json:"sensitive,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -803,19 +807,30 @@ func (x *KeyMapping) GetMap() map[string]string {
 	return nil
 }
 
+func (x *KeyMapping) GetSensitive() bool {
+	if x != nil {
+		return x.Sensitive
+	}
+	return false
+}
+
 // FieldMapping is a compared field.
 type FieldMapping struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Business      string                 `protobuf:"bytes,1,opt,name=business,proto3" json:"business,omitempty"`
-	Chain         string                 `protobuf:"bytes,2,opt,name=chain,proto3" json:"chain,omitempty"`
-	Compare       string                 `protobuf:"bytes,3,opt,name=compare,proto3" json:"compare,omitempty"`
-	Scale         int32                  `protobuf:"varint,4,opt,name=scale,proto3" json:"scale,omitempty"`
-	Tolerance     string                 `protobuf:"bytes,5,opt,name=tolerance,proto3" json:"tolerance,omitempty"`
-	Relative      string                 `protobuf:"bytes,6,opt,name=relative,proto3" json:"relative,omitempty"`
-	Format        string                 `protobuf:"bytes,7,opt,name=format,proto3" json:"format,omitempty"`
-	Zone          string                 `protobuf:"bytes,8,opt,name=zone,proto3" json:"zone,omitempty"`
-	Unit          string                 `protobuf:"bytes,9,opt,name=unit,proto3" json:"unit,omitempty"`
-	Map           map[string]string      `protobuf:"bytes,10,rep,name=map,proto3" json:"map,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Business  string                 `protobuf:"bytes,1,opt,name=business,proto3" json:"business,omitempty"`
+	Chain     string                 `protobuf:"bytes,2,opt,name=chain,proto3" json:"chain,omitempty"`
+	Compare   string                 `protobuf:"bytes,3,opt,name=compare,proto3" json:"compare,omitempty"`
+	Scale     int32                  `protobuf:"varint,4,opt,name=scale,proto3" json:"scale,omitempty"`
+	Tolerance string                 `protobuf:"bytes,5,opt,name=tolerance,proto3" json:"tolerance,omitempty"`
+	Relative  string                 `protobuf:"bytes,6,opt,name=relative,proto3" json:"relative,omitempty"`
+	Format    string                 `protobuf:"bytes,7,opt,name=format,proto3" json:"format,omitempty"`
+	Zone      string                 `protobuf:"bytes,8,opt,name=zone,proto3" json:"zone,omitempty"`
+	Unit      string                 `protobuf:"bytes,9,opt,name=unit,proto3" json:"unit,omitempty"`
+	Map       map[string]string      `protobuf:"bytes,10,rep,name=map,proto3" json:"map,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Sensitive (personal data): the values are stored encrypted (AES-GCM under the service's
+	// -crypto.keys) and compared through a keyed hash. Needs a compare that is plain equality;
+	// not the amount.
+	Sensitive     bool `protobuf:"varint,11,opt,name=sensitive,proto3" json:"sensitive,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -918,6 +933,13 @@ func (x *FieldMapping) GetMap() map[string]string {
 		return x.Map
 	}
 	return nil
+}
+
+func (x *FieldMapping) GetSensitive() bool {
+	if x != nil {
+		return x.Sensitive
+	}
+	return false
 }
 
 // Window turns a business date into a block-time range and bounds the wait for the chain.
@@ -2870,17 +2892,18 @@ const file_bcosdata_reconcile_v1_reconcile_proto_rawDesc = "" +
 	"\bselector\"$\n" +
 	"\n" +
 	"StringList\x12\x16\n" +
-	"\x06values\x18\x01 \x03(\tR\x06values\"\xe4\x01\n" +
+	"\x06values\x18\x01 \x03(\tR\x06values\"\x82\x02\n" +
 	"\n" +
 	"KeyMapping\x12\x1a\n" +
 	"\bbusiness\x18\x01 \x01(\tR\bbusiness\x12\x14\n" +
 	"\x05chain\x18\x02 \x01(\tR\x05chain\x12\x18\n" +
 	"\acompare\x18\x03 \x01(\tR\acompare\x12\x14\n" +
 	"\x05scale\x18\x04 \x01(\x05R\x05scale\x12<\n" +
-	"\x03map\x18\x05 \x03(\v2*.bcosdata.reconcile.v1.KeyMapping.MapEntryR\x03map\x1a6\n" +
+	"\x03map\x18\x05 \x03(\v2*.bcosdata.reconcile.v1.KeyMapping.MapEntryR\x03map\x12\x1c\n" +
+	"\tsensitive\x18\x06 \x01(\bR\tsensitive\x1a6\n" +
 	"\bMapEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xe2\x02\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x80\x03\n" +
 	"\fFieldMapping\x12\x1a\n" +
 	"\bbusiness\x18\x01 \x01(\tR\bbusiness\x12\x14\n" +
 	"\x05chain\x18\x02 \x01(\tR\x05chain\x12\x18\n" +
@@ -2892,7 +2915,8 @@ const file_bcosdata_reconcile_v1_reconcile_proto_rawDesc = "" +
 	"\x04zone\x18\b \x01(\tR\x04zone\x12\x12\n" +
 	"\x04unit\x18\t \x01(\tR\x04unit\x12>\n" +
 	"\x03map\x18\n" +
-	" \x03(\v2,.bcosdata.reconcile.v1.FieldMapping.MapEntryR\x03map\x1a6\n" +
+	" \x03(\v2,.bcosdata.reconcile.v1.FieldMapping.MapEntryR\x03map\x12\x1c\n" +
+	"\tsensitive\x18\v \x01(\bR\tsensitive\x1a6\n" +
 	"\bMapEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"|\n" +

@@ -45,6 +45,8 @@ var access = []struct {
 	{"grpc.reflection.v1.ServerReflection/*", "reader", "publisher"},
 	{"grpc.reflection.v1alpha.ServerReflection/*", "reader", "publisher"},
 
+	{"bcosdata.audit.v1.AuditService/*", "admin", "operator"},
+
 	{"bcosdata.stash.v1.StashService/Status", "reader", "publisher"},
 	{"bcosdata.stash.v1.StashService/GetBlock", "reader", "publisher"},
 	{"bcosdata.stash.v1.StashService/GetStateChanges", "reader", "publisher"},

@@ -252,7 +252,7 @@ func (c Config) run(ctx context.Context, out, summaryOut io.Writer) error {
 
 	srv := app.NewServer(c.Server, log.Named("server"))
 	deps := func(name string) app.Deps {
-		return app.Deps{Log: log.Named(name), Metrics: srv.Registry(), Pool: pool}
+		return app.Deps{Log: log.Named(name), Metrics: srv.Registry(), Pool: pool, Audit: srv.Audit()}
 	}
 	group := uint(simCfg.Group)
 	stashSvc, err := c.stash(deps("stash"), sim.BinlogDir(), kafkaAddr, dbURL, group)

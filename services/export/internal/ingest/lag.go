@@ -6,13 +6,16 @@ import (
 
 	kafkago "github.com/segmentio/kafka-go"
 
+	"github.com/bcosdata/bcosdata/libs/kafka"
 	"github.com/bcosdata/bcosdata/libs/kafka/pgoffset"
 )
 
 // Lag returns how many messages of topic the group has not applied: per partition, the end
 // of the log minus the offset recorded with the data.
-func Lag(ctx context.Context, brokers []string, topic, group string, offsets *pgoffset.Store) (uint64, error) {
-	c := &kafkago.Client{Addr: kafkago.TCP(brokers...)}
+func Lag(ctx context.Context, sec kafka.Security, brokers []string, topic, group string, offsets *pgoffset.Store) (uint64, error) {
+	transport := sec.Transport()
+	defer transport.CloseIdleConnections()
+	c := &kafkago.Client{Addr: kafkago.TCP(brokers...), Transport: transport}
 	md, err := c.Metadata(ctx, &kafkago.MetadataRequest{Topics: []string{topic}})
 	if err != nil {
 		return 0, fmt.Errorf("read metadata of %s: %w", topic, err)

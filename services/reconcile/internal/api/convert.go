@@ -39,11 +39,11 @@ func JobFromProto(p *reconcilev1.Job) *job.Job {
 		}
 	}
 	for _, k := range p.GetKey() {
-		j.Key = append(j.Key, job.Mapping{Business: k.GetBusiness(), Chain: k.GetChain(), Compare: compare.Kind(k.GetCompare()), Scale: k.GetScale(), Map: k.GetMap()})
+		j.Key = append(j.Key, job.Mapping{Business: k.GetBusiness(), Chain: k.GetChain(), Compare: compare.Kind(k.GetCompare()), Scale: k.GetScale(), Map: k.GetMap(), Sensitive: k.GetSensitive()})
 	}
 	for _, f := range p.GetFields() {
 		j.Fields = append(j.Fields, job.Field{Business: f.GetBusiness(), Chain: f.GetChain(), Compare: compare.Kind(f.GetCompare()), Scale: f.GetScale(),
-			Tolerance: f.GetTolerance(), Relative: f.GetRelative(), Format: f.GetFormat(), Zone: f.GetZone(), Unit: f.GetUnit(), Map: f.GetMap()})
+			Tolerance: f.GetTolerance(), Relative: f.GetRelative(), Format: f.GetFormat(), Zone: f.GetZone(), Unit: f.GetUnit(), Map: f.GetMap(), Sensitive: f.GetSensitive()})
 	}
 	if w := p.GetWindow(); w != nil {
 		j.Window = job.Window{Zone: w.GetZone(), Grace: dur(w.GetGrace()), Wait: dur(w.GetWait())}
@@ -111,11 +111,11 @@ func JobToProto(j *job.Job, origin string) *reconcilev1.Job {
 		}
 	}
 	for _, k := range j.Key {
-		p.Key = append(p.Key, &reconcilev1.KeyMapping{Business: k.Business, Chain: k.Chain, Compare: string(k.Compare), Scale: k.Scale, Map: k.Map})
+		p.Key = append(p.Key, &reconcilev1.KeyMapping{Business: k.Business, Chain: k.Chain, Compare: string(k.Compare), Scale: k.Scale, Map: k.Map, Sensitive: k.Sensitive})
 	}
 	for _, f := range j.Fields {
 		p.Fields = append(p.Fields, &reconcilev1.FieldMapping{Business: f.Business, Chain: f.Chain, Compare: string(f.Compare), Scale: f.Scale,
-			Tolerance: f.Tolerance, Relative: f.Relative, Format: f.Format, Zone: f.Zone, Unit: f.Unit, Map: f.Map})
+			Tolerance: f.Tolerance, Relative: f.Relative, Format: f.Format, Zone: f.Zone, Unit: f.Unit, Map: f.Map, Sensitive: f.Sensitive})
 	}
 	switch {
 	case j.Errors.MaxRows != nil:

@@ -29,6 +29,9 @@ type Config struct {
 	GroupID string
 	// EventsTopic and CallsTopic are export's decoded topics.
 	EventsTopic, CallsTopic string
+	// Seal, when set, encrypts the parameters jobs mark sensitive before the records are
+	// stored; an error is transient (the batch is retried).
+	Seal func(ctx context.Context, recs []store.Record) error
 }
 
 // Handler is the kafka.Handler of the decoded topics.
@@ -70,6 +73,11 @@ func (h *Handler) Handle(ctx context.Context, msgs []kafkago.Message) error {
 		}
 		block, ts = max(block, r.BlockNumber), max(ts, r.BlockTimestampMs)
 		recs = append(recs, r)
+	}
+	if h.cfg.Seal != nil {
+		if err := h.cfg.Seal(ctx, recs); err != nil {
+			return err
+		}
 	}
 	tx, err := h.st.Pool.Begin(ctx)
 	if err != nil {

@@ -6,13 +6,16 @@ import (
 
 	kafkago "github.com/segmentio/kafka-go"
 
+	"github.com/bcosdata/bcosdata/libs/kafka"
 	"github.com/bcosdata/bcosdata/libs/kafka/pgoffset"
 )
 
 // Lag returns how many messages of the topics the group has not applied: per partition, the
 // end of the log minus the offset recorded with the data.
-func Lag(ctx context.Context, brokers []string, group string, offsets *pgoffset.Store, topics ...string) (uint64, error) {
-	c := &kafkago.Client{Addr: kafkago.TCP(brokers...)}
+func Lag(ctx context.Context, sec kafka.Security, brokers []string, group string, offsets *pgoffset.Store, topics ...string) (uint64, error) {
+	transport := sec.Transport()
+	defer transport.CloseIdleConnections()
+	c := &kafkago.Client{Addr: kafkago.TCP(brokers...), Transport: transport}
 	md, err := c.Metadata(ctx, &kafkago.MetadataRequest{Topics: topics})
 	if err != nil {
 		return 0, fmt.Errorf("read metadata of %v: %w", topics, err)

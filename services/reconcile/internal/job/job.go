@@ -19,6 +19,7 @@
 //	    fields:
 //	      - {business: amount, chain: amount, compare: numeric, scale: 0, tolerance: "0"}
 //	      - {business: payer, chain: from, compare: case-insensitive}
+//	      - {business: id_card, chain: holder, sensitive: true} # personal data: encrypted, matched by HMAC
 //	    amount: amount
 //	    window: {zone: Asia/Shanghai, grace: 10m, wait: 15m}
 //	    errors: {max_rows: 10}
@@ -203,6 +204,8 @@ type Mapping struct {
 	Compare compare.Kind      `yaml:"compare"`
 	Scale   int32             `yaml:"scale"`
 	Map     map[string]string `yaml:"map"`
+	// Sensitive marks personal data: stored encrypted, matched through a keyed hash.
+	Sensitive bool `yaml:"sensitive"`
 }
 
 // Field is a compared business column.
@@ -218,6 +221,9 @@ type Field struct {
 
 	Unit string            `yaml:"unit"`
 	Map  map[string]string `yaml:"map"`
+	// Sensitive marks personal data: stored encrypted, compared through a keyed hash; the
+	// compare must be plain equality, and the field cannot be the amount.
+	Sensitive bool `yaml:"sensitive"`
 }
 
 // Spec returns the comparator configuration of the field.

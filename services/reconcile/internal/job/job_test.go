@@ -135,6 +135,10 @@ func TestParseErrors(t *testing.T) {
 		{"unknown job key", strings.Replace(good, "pattern:", "patern: x\n    pattern:", 1), []string{"jobs.yaml: line 4: unknown key patern"}},
 		{"unknown field key", strings.Replace(good, "compare: numeric", "compare: numeric, tolerace: \"1\"", 1), []string{"line 7: unknown key tolerace"}},
 		{"bad duration", strings.Replace(good, "key:", "timeout: soon\n    key:", 1), []string{"line 6:", "as a duration"}},
+		{"sensitive tolerance", strings.Replace(good, "compare: numeric}", "compare: numeric, tolerance: \"1\", sensitive: true}", 1),
+			[]string{"fields[0] (amount): sensitive, but compare numeric is not plain equality"}},
+		{"sensitive amount", strings.Replace(good, "compare: numeric}]", "compare: numeric, sensitive: true}]\n    amount: amount", 1),
+			[]string{"fields[0] (amount): sensitive, but it is the amount"}},
 		{"not yaml", "jobs: [", []string{"jobs.yaml: "}},
 		{"empty", "", []string{"jobs.yaml: empty file"}},
 		{"no jobs", "jobs: []\n", []string{"jobs.yaml: no jobs"}},
@@ -285,5 +289,19 @@ func TestTimeFieldZoneDefaultsToWindow(t *testing.T) {
 	// 2025-12-05 00:00 in Shanghai is 2025-12-04 16:00 UTC.
 	if r := jobs[0].FieldComparators()[0].Compare("20251205", "1764864000000"); !r.Equal {
 		t.Error(r.Diff)
+	}
+}
+
+func TestSensitive(t *testing.T) {
+	jobs, err := Parse("jobs.yaml", []byte(strings.Replace(good, "chain: tx_hash}", "chain: tx_hash, sensitive: true}", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !jobs[0].Sensitive() || !jobs[0].Key[0].Sensitive {
+		t.Errorf("a sensitive key is not marked: %+v", jobs[0].Key)
+	}
+	plain, err := Parse("jobs.yaml", []byte(good))
+	if err != nil || plain[0].Sensitive() {
+		t.Errorf("a job without sensitive fields: %v %v", plain[0].Sensitive(), err)
 	}
 }

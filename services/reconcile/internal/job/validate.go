@@ -297,6 +297,14 @@ func (j *Job) checkMappings(v *validator) {
 			v.fail(field, "%v", err)
 			continue
 		}
+		if f.Sensitive && f.Business == j.Amount {
+			v.fail(field, "sensitive, but it is the amount, which totals add up")
+			continue
+		}
+		if f.Sensitive && !c.Joinable() {
+			v.fail(field, "sensitive, but compare %s is not plain equality: a sensitive field is compared through a keyed hash, which tells only equal from unequal", c.Spec().Kind)
+			continue
+		}
 		j.fieldCmp[i] = c
 	}
 	if j.Amount != "" && !amountSeen {
@@ -349,6 +357,12 @@ func (j *Job) CronSchedule() (cron.Schedule, error) {
 		spec = "CRON_TZ=" + zone + " " + spec
 	}
 	return cronParser.Parse(spec)
+}
+
+// Sensitive reports whether the job marks any key column or field sensitive.
+func (j *Job) Sensitive() bool {
+	return slices.ContainsFunc(j.Key, func(m Mapping) bool { return m.Sensitive }) ||
+		slices.ContainsFunc(j.Fields, func(f Field) bool { return f.Sensitive })
 }
 
 // KeyComparators returns the comparators of Key, in order; valid after Validate.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/bcosdata/bcosdata/libs/crypto/fieldcrypt"
 	"github.com/bcosdata/bcosdata/services/reconcile/internal/job"
 	"github.com/bcosdata/bcosdata/services/reconcile/internal/store"
 )
@@ -64,7 +65,7 @@ func (c *chainRecord) field(name string) (string, bool) {
 
 // project reads the records the job selects in the window and turns them into chain rows
 // with the canonical texts of the job's comparators.
-func project(ctx context.Context, tx pgx.Tx, j *job.Job, w window) ([]store.ChainRow, error) {
+func project(ctx context.Context, tx pgx.Tx, j *job.Job, w window, kr *fieldcrypt.Keyring) ([]store.ChainRow, error) {
 	kind, name := "event", j.Chain.Event
 	if j.Chain.Method != "" {
 		kind, name = "call", j.Chain.Method
@@ -89,6 +90,9 @@ func project(ctx context.Context, tx pgx.Tx, j *job.Job, w window) ([]store.Chai
 		var c chainRecord
 		if err := rows.Scan(&c.txHash, &c.logIndex, &c.blockNumber, &c.timeMs, &c.address, &c.contract, &c.name, &c.from, &c.status, &c.params); err != nil {
 			return nil, fmt.Errorf("read chain records of job %s: %w", j.Name, err)
+		}
+		if err := openParams(kr, c.params); err != nil {
+			return nil, fmt.Errorf("read chain record %s/%d of job %s: %w", c.txHash, c.logIndex, j.Name, err)
 		}
 		if !selected(&c, j.Chain.Filters) {
 			continue

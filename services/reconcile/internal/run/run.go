@@ -27,6 +27,7 @@ import (
 	"go.uber.org/zap"
 	"gopkg.in/yaml.v3"
 
+	"github.com/bcosdata/bcosdata/libs/crypto/fieldcrypt"
 	"github.com/bcosdata/bcosdata/libs/fault"
 	"github.com/bcosdata/bcosdata/services/reconcile/internal/compare"
 	"github.com/bcosdata/bcosdata/services/reconcile/internal/format"
@@ -78,6 +79,8 @@ type Config struct {
 	Poll    time.Duration
 	Log     *zap.Logger
 	Metrics *Metrics
+	// Crypto seals the values of the fields a job marks sensitive; nil: such jobs fail.
+	Crypto *fieldcrypt.Keyring
 }
 
 // Runner runs runs.
@@ -316,6 +319,9 @@ func (r *Runner) execute(ctx context.Context, j *job.Job, run *store.Run) error 
 		}
 		w = window{start: tg.StartMs, end: tg.EndMs, bounded: true}
 	}
+	if err := checkKeys(r.cfg.Crypto, j); err != nil {
+		return err
+	}
 	bad, total, err := r.load(ctx, j, run)
 	if err != nil {
 		return err
@@ -328,9 +334,12 @@ func (r *Runner) execute(ctx context.Context, j *job.Job, run *store.Run) error 
 		return err
 	}
 	return r.finish(ctx, run, func(ctx context.Context, tx pgx.Tx) error {
-		rows, err := project(ctx, tx, j, w)
+		rows, err := project(ctx, tx, j, w, r.cfg.Crypto)
 		if err != nil {
 			return err
+		}
+		for i := range rows {
+			sealValues(r.cfg.Crypto, j, rows[i].Keys, rows[i].Fields, rows[i].Raw)
 		}
 		return store.CopyChainRows(ctx, tx, run.ID, rows)
 	}, "")
@@ -365,7 +374,9 @@ func (r *Runner) load(ctx context.Context, j *job.Job, run *store.Run) (bad, tot
 		total++
 		if re, ok := errors.AsType[*format.RowError](err); ok {
 			bad++
-			return &store.BusinessRow{Line: re.Line, Error: re.Error()}, true
+			row := &store.BusinessRow{Line: re.Line, Error: re.Error()}
+			sealBusiness(r.cfg.Crypto, j, row, re)
+			return row, true
 		}
 		if err != nil {
 			total--
@@ -375,8 +386,9 @@ func (r *Runner) load(ctx context.Context, j *job.Job, run *store.Run) (bad, tot
 		row, rowErr := businessRow(f.Name, j, keys, fields, amount, rec)
 		if rowErr != nil {
 			bad++
-			return &store.BusinessRow{Line: rec.Line, Error: rowErr.Error()}, true
+			row = &store.BusinessRow{Line: rec.Line, Error: rowErr.Error()}
 		}
+		sealBusiness(r.cfg.Crypto, j, row, rowErr)
 		return row, true
 	}
 	tx, err := r.cfg.Store.Pool.Begin(ctx)

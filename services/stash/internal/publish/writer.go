@@ -20,7 +20,9 @@ const DefaultMaxMessageBytes = kafka.MaxBlockMessageBytes
 // Config configures a Publisher.
 type Config struct {
 	Brokers []string
-	Chain   Chain
+	// Security is TLS and SASL to the brokers.
+	Security kafka.Security
+	Chain    Chain
 	// Partitions and ReplicationFactor are used when the topics are created.
 	Partitions        int
 	ReplicationFactor int
@@ -43,6 +45,7 @@ func New(cfg Config) *Publisher {
 	// reports at a bounded rate, while kafka-go's own log repeats each one.
 	w := kafka.NewWriter(kafka.WriterConfig{
 		Brokers:         cfg.Brokers,
+		Security:        cfg.Security,
 		MaxMessageBytes: cfg.MaxMessageBytes,
 		BatchSize:       1000,
 	})
@@ -53,7 +56,7 @@ func New(cfg Config) *Publisher {
 // and a message size limit large enough for any block the writer accepts.
 func (p *Publisher) EnsureTopics(ctx context.Context) error {
 	cfgs := map[string]string{"max.message.bytes": strconv.Itoa(p.cfg.MaxMessageBytes)}
-	return explainErr(kafka.EnsureTopics(ctx, p.cfg.Brokers,
+	return explainErr(kafka.EnsureTopicsWith(ctx, p.cfg.Security, p.cfg.Brokers,
 		kafka.TopicSpec{Name: p.cfg.Chain.BlocksTopic(), Partitions: p.cfg.Partitions, ReplicationFactor: p.cfg.ReplicationFactor, Configs: cfgs},
 		kafka.TopicSpec{Name: p.cfg.Chain.StateTopic(), Partitions: p.cfg.Partitions, ReplicationFactor: p.cfg.ReplicationFactor, Configs: cfgs},
 	))
