@@ -195,7 +195,8 @@ func (s *Service) due(b *Batch) bool {
 	case StateSealed:
 		return true
 	case StateSent:
-		return b.SentAt == nil || b.SentAt.Before(s.started) || s.now().Sub(*b.SentAt) >= s.cfg.Resend
+		// Real time, as the database's sent_at: the batch was sent before this start, or long ago.
+		return b.SentAt == nil || b.SentAt.Before(s.started) || time.Since(*b.SentAt) >= s.cfg.Resend
 	}
 	return false
 }

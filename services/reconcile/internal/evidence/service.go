@@ -88,7 +88,7 @@ func New(cfg Config, pool *pgxpool.Pool) *Service {
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics(nil)
 	}
-	return &Service{cfg: cfg, pool: pool, log: cfg.Log, metrics: cfg.Metrics, started: cfg.Now(), lastErr: map[string]error{}}
+	return &Service{cfg: cfg, pool: pool, log: cfg.Log, metrics: cfg.Metrics, started: time.Now(), lastErr: map[string]error{}}
 }
 
 func (s *Service) now() time.Time { return s.cfg.Now() }
