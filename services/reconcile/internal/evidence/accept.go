@@ -111,13 +111,13 @@ type registration struct {
 
 // checked is a record that passed every check but the database ones.
 type checked struct {
-	in        Incoming
-	id        string
-	leaf      [32]byte
-	pub       *publisherRow
-	reg       *publisherRow // a registration's new publisher
-	err       error
-	out       Accepted
+	in   Incoming
+	id   string
+	leaf [32]byte
+	pub  *publisherRow
+	reg  *publisherRow // a registration's new publisher
+	err  error
+	out  Accepted
 }
 
 // Accept checks records and stores those that pass in one transaction, committed before it

@@ -113,12 +113,12 @@ func (g *signer) registration(t testing.TB) libevidence.Record {
 }
 
 type env struct {
-	svc     *evidence.Service
-	pool    *pgxpool.Pool
-	dir     string
-	chain   *chainAnchorer
-	now     time.Time
-	mu      sync.Mutex
+	svc      *evidence.Service
+	pool     *pgxpool.Pool
+	dir      string
+	chain    *chainAnchorer
+	now      time.Time
+	mu       sync.Mutex
 	contract common.Address
 }
 

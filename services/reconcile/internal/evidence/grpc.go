@@ -326,4 +326,3 @@ func VerificationToProto(v *Verification) *reconcilev1.Verification {
 	}
 	return p
 }
-

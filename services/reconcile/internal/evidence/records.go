@@ -18,7 +18,7 @@ import (
 
 // RecordRow is an accepted record with where it stands.
 type RecordRow struct {
-	Record evidence.Record
+	Record      evidence.Record
 	ID          string
 	Seq         int64
 	Leaf        [32]byte
