@@ -9,6 +9,7 @@ import (
 
 	"github.com/bcosdata/bcosdata/libs/app"
 	"github.com/bcosdata/bcosdata/services/bcosdata/internal/cli"
+	"github.com/bcosdata/bcosdata/services/bcosdata/internal/evidencecmd"
 )
 
 // tools lists the operator tools.
@@ -16,6 +17,9 @@ func tools() []Command {
 	return []Command{
 		{"binlog", "binlog tools: `binlog inspect [--json] [--verify] FILE|DIR`", group("binlog", map[string]Func{"inspect": cli.BinlogInspect})},
 		{"block", "block tools: `block decode HEX|@FILE`", group("block", map[string]Func{"decode": cli.BlockDecode})},
+		{"evidence", "evidence tools: `evidence verify -rpc URL PROOF.json`, `evidence keygen`, `evidence sign -key FILE RECORD.json`", group("evidence", map[string]Func{
+			"verify": evidencecmd.Verify, "keygen": evidencecmd.Keygen, "sign": evidencecmd.Sign,
+		})},
 	}
 }
 
