@@ -287,12 +287,19 @@ func (s *Service) Run(ctx context.Context) error {
 	var evConsumer *kafka.Consumer
 	ingestCfg := ingest.Config{Chain: s.cfg.Chain, Group: s.cfg.Group, GroupID: s.cfg.groupID(), EventsTopic: events, CallsTopic: calls}
 	if s.cfg.Evidence.Enabled() {
-		var closeAnchorer func()
-		ev, closeAnchorer, err = s.newEvidence(ctx, w, records)
-		if err != nil {
-			return err
+		type built struct {
+			ev    *evidence.Service
+			close func()
 		}
-		defer closeAnchorer()
+		b, err := retry.Value(ctx, policy, func(ctx context.Context) (built, error) {
+			ev, closeFn, err := s.newEvidence(ctx, w, records)
+			return built{ev, closeFn}, err
+		}, onFail)
+		if err != nil {
+			return retry.UnlessStopped(ctx, err)
+		}
+		defer b.close()
+		ev = b.ev
 		ingestCfg.Events = ev.ConfirmEvents
 		if evConsumer, err = s.evidenceConsumer(ev, offsets, recordsIn); err != nil {
 			return err

@@ -152,9 +152,10 @@ func (e *env) produce(recs []bizgen.ChainRecord) {
 
 // running is a reconcile service running in the test process, with a gRPC client.
 type running struct {
-	svc    *Service
-	client reconcilev1.ReconcileServiceClient
-	stop   func()
+	svc      *Service
+	client   reconcilev1.ReconcileServiceClient
+	evidence reconcilev1.EvidenceServiceClient
+	stop     func()
 }
 
 func (e *env) start(modify func(*Config)) *running {
@@ -205,7 +206,7 @@ func (e *env) start(modify func(*Config)) *running {
 		})
 	}
 	e.t.Cleanup(stop)
-	return &running{svc: svc, client: reconcilev1.NewReconcileServiceClient(conn), stop: stop}
+	return &running{svc: svc, client: reconcilev1.NewReconcileServiceClient(conn), evidence: reconcilev1.NewEvidenceServiceClient(conn), stop: stop}
 }
 
 func newFlagSet() *flag.FlagSet { return flag.NewFlagSet("reconcile", flag.ContinueOnError) }

@@ -44,8 +44,6 @@ type Flags struct {
 	RPC, Key, Contract string
 	// SM selects the SM crypto suite of the chain (SM2/SM3) for anchoring transactions.
 	SM bool
-	// ChainID and GroupID are the chain's ids for transactions.
-	ChainID int64
 	// Resend is how long a sent batch waits for its EvidenceStored event before it is sent
 	// again (the contract refuses a second anchor; our own earlier one is recognised).
 	Resend time.Duration
@@ -66,10 +64,9 @@ func (f *Flags) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&f.BatchSize, "evidence.batch-size", 1000, "evidence: seal a batch at this many records")
 	fs.DurationVar(&f.BatchAge, "evidence.batch-age", 10*time.Second, "evidence: seal a batch when its oldest record is this old")
 	fs.StringVar(&f.RPC, "evidence.rpc", "", "evidence: JSON-RPC URL of a node batch roots are anchored through (empty: seal and archive only)")
-	fs.StringVar(&f.Key, "evidence.key", "", "evidence: key file of the anchoring account (hex private key, or PEM)")
+	fs.StringVar(&f.Key, "evidence.key", "", "evidence: key file of the anchoring account (the JSON of bcosdata evidence keygen, or 64 hex digits)")
 	fs.StringVar(&f.Contract, "evidence.contract", "", "evidence: address of the Evidence contract")
 	fs.BoolVar(&f.SM, "evidence.sm", false, "evidence: the chain uses SM crypto (SM2/SM3) for transactions")
-	fs.Int64Var(&f.ChainID, "evidence.chain-id", 1, "evidence: chain id of anchoring transactions")
 	fs.DurationVar(&f.Resend, "evidence.resend", time.Minute, "evidence: send a sent batch again when its EvidenceStored event has not arrived after this long")
 	fs.DurationVar(&f.VerifyEvery, "evidence.verify-every", 0, "evidence: run a verification this often (0: over the API only)")
 	fs.DurationVar(&f.Grace, "evidence.grace", 10*time.Minute, "evidence: how long a record may wait for its anchor before a verification reports it")
