@@ -6,20 +6,26 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	kafkago "github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 
@@ -407,4 +413,219 @@ func dialChain(t *testing.T, sim *fiscosim.Sim) *chain.Node {
 
 func verifyOnChain(ctx context.Context, n *chain.Node, p *libevidence.Proof) error {
 	return chain.VerifyOnChain(ctx, n, p)
+}
+
+// The kill child is this test binary run again with childEnv set: it runs reconcile with the
+// flags in childArgsEnv (a JSON array), serving gRPC on -grpc.addr, until it is killed.
+const (
+	childEnv     = "BCOSDATA_RECONCILE_CHILD"
+	childArgsEnv = "BCOSDATA_RECONCILE_CHILD_ARGS"
+)
+
+func runChild() int {
+	var args []string
+	if err := json.Unmarshal([]byte(os.Getenv(childArgsEnv)), &args); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	var cfg Config
+	fs := newFlagSet()
+	cfg.RegisterFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	cfg.Poll = 20 * time.Millisecond
+	cfg.HeartbeatInterval, cfg.SessionTimeout = kafkatest.HeartbeatInterval, kafkatest.SessionTimeout
+	pool, err := postgres.NewPool(cfg.DB.URL)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	svc, err := New(cfg, app.Deps{Log: zap.NewNop(), Pool: pool})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	lis, err := net.Listen("tcp", cfg.Server.GRPCAddr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	g := grpc.NewServer()
+	svc.Register(g)
+	go g.Serve(lis)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	fmt.Fprintf(os.Stderr, "reconcile child ended without being killed: %v\n", svc.Run(ctx))
+	return 1
+}
+
+// pool0 is a pool on the env's database, closed at the end of the test.
+func pool0(t *testing.T, e *env) *pgxpool.Pool {
+	e.poolOnce.Do(func() {
+		p, err := postgres.NewPool(e.dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(p.Close)
+		e.pool = p
+	})
+	return e.pool
+}
+
+// TestEvidenceKilledWhilePublishingAndAnchoring runs reconcile as a child process and kills it
+// (SIGKILL) at random moments while records are published to it and batches are anchored,
+// several times over, then runs it to the end: every record it acknowledged is in an anchored
+// batch, every batch is anchored exactly once on chain (one EvidenceStored event of our
+// account per batch id, none unknown), and the verification run finds nothing.
+func TestEvidenceKilledWhilePublishingAndAnchoring(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow")
+	}
+	e := newEnv(t, "file://"+t.TempDir(), "x-{yyyyMMdd}.csv")
+	ch := startEvidenceChain(t, e)
+	archive := t.TempDir()
+	f := ch.flags(archive, "")
+	f.BatchSize, f.BatchAge = 50, 100*time.Millisecond
+	args := []string{"-db.url", e.dsn, "-kafka.brokers", strings.Join(e.broker.Addrs(), ","),
+		"-evidence.archive", f.Archive, "-evidence.batch-size", "50", "-evidence.batch-age", "100ms",
+		"-evidence.rpc", f.RPC, "-evidence.key", f.Key, "-evidence.contract", f.Contract, "-evidence.resend", "5s"}
+	alice := newPublisher(t, "alice")
+	var (
+		mu    sync.Mutex
+		acked []string
+		next  int
+	)
+	for round := range 4 {
+		addr := freeAddr(t)
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		a, _ := json.Marshal(append(append([]string{}, args...), "-grpc.addr", addr, "-http.addr", "", "-admin.addr", ""))
+		cmd.Env = append(os.Environ(), childEnv+"=1", childArgsEnv+"="+string(a))
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := reconcilev1.NewEvidenceServiceClient(conn)
+		if round == 0 {
+			await.True(t, 30*time.Second, "RegisterPublisher answers", func() bool {
+				_, err := c.RegisterPublisher(t.Context(), &reconcilev1.RegisterPublisherRequest{Record: alice.registration(t)})
+				return err == nil
+			})
+		}
+		// Publish from 4 workers until the kill; a record counts once acknowledged.
+		mu.Lock()
+		before := len(acked)
+		mu.Unlock()
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					mu.Lock()
+					id := fmt.Sprintf("kill-%06d", next)
+					next++
+					mu.Unlock()
+					ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+					_, err := c.PublishRecord(ctx, &reconcilev1.PublishRecordRequest{Record: alice.record(t, id)})
+					cancel()
+					if err == nil {
+						mu.Lock()
+						acked = append(acked, id)
+						mu.Unlock()
+					} else {
+						time.Sleep(20 * time.Millisecond)
+					}
+				}
+			}()
+		}
+		// Kill at a random moment after the child is up and working.
+		await.True(t, 30*time.Second, "the child accepts records", func() bool { mu.Lock(); defer mu.Unlock(); return len(acked) > before })
+		var b [1]byte
+		_, _ = rand.Read(b[:])
+		time.Sleep(time.Duration(300+int(b[0])*8) * time.Millisecond)
+		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		<-exited
+		var unsent, unconfirmed int
+		_ = pool0(t, e).QueryRow(t.Context(), `SELECT count(*) FILTER (WHERE state = 'sealed'), count(*) FILTER (WHERE state = 'sent')
+			FROM reconcile.evidence_batches`).Scan(&unsent, &unconfirmed)
+		t.Logf("round %d: killed with %d batches sealed not sent, %d sent not confirmed", round, unsent, unconfirmed)
+		close(stop)
+		wg.Wait()
+		conn.Close()
+		mu.Lock()
+		t.Logf("round %d: killed with %d records acknowledged so far", round, len(acked))
+		mu.Unlock()
+		if s := stderr.String(); s != "" {
+			t.Logf("child stderr: %s", s)
+		}
+	}
+
+	// Run to the end in this process on the same database.
+	r := e.start(func(c *Config) {
+		c.Jobs = ""
+		c.Evidence = f
+	})
+	await.True(t, 120*time.Second, "every acknowledged record anchored", func() bool {
+		var missing int
+		err := r.svc.deps.Pool.QueryRow(t.Context(), `SELECT count(*) FROM unnest($1::text[]) AS a(id)
+			LEFT JOIN reconcile.evidence_records rec ON rec.id = a.id
+			LEFT JOIN reconcile.evidence_batches b ON b.number = rec.batch
+			WHERE b.state IS DISTINCT FROM 'anchored'`, acked).Scan(&missing)
+		return err == nil && missing == 0
+	})
+	// Wait for the unacknowledged but stored ones too, then compare with the chain.
+	await.True(t, 60*time.Second, "every stored record anchored", func() bool {
+		var pending int
+		err := r.svc.deps.Pool.QueryRow(t.Context(), `SELECT count(*) FROM reconcile.evidence_batches WHERE state <> 'anchored'`).Scan(&pending)
+		var unsealed int
+		err2 := r.svc.deps.Pool.QueryRow(t.Context(), `SELECT count(*) FROM reconcile.evidence_records WHERE batch IS NULL`).Scan(&unsealed)
+		return err == nil && err2 == nil && pending == 0 && unsealed == 0
+	})
+	var batches, onChain, distinct, sum int
+	pool := r.svc.deps.Pool
+	if err := pool.QueryRow(t.Context(), `SELECT count(*), coalesce(sum(count), 0) FROM reconcile.evidence_batches`).Scan(&batches, &sum); err != nil {
+		t.Fatal(err)
+	}
+	if err := pool.QueryRow(t.Context(), `SELECT count(*), count(DISTINCT params->>'id') FROM reconcile.records
+		WHERE kind = 'event' AND name = 'EvidenceStored' AND contract_address = $1`, strings.ToLower(ch.contract.Hex())).Scan(&onChain, &distinct); err != nil {
+		t.Fatal(err)
+	}
+	var records int
+	if err := pool.QueryRow(t.Context(), `SELECT count(*) FROM reconcile.evidence_records`).Scan(&records); err != nil {
+		t.Fatal(err)
+	}
+	// The simulator's own traffic stores evidence too: count only ids of our batches.
+	var ours int
+	if err := pool.QueryRow(t.Context(), `SELECT count(*) FROM reconcile.records c JOIN reconcile.evidence_batches b
+		ON b.batch_id = decode(substr(c.params->>'id', 3), 'hex') WHERE c.kind = 'event' AND c.name = 'EvidenceStored'`).Scan(&ours); err != nil {
+		t.Fatal(err)
+	}
+	if ours != batches || sum != records {
+		t.Errorf("%d batches holding %d of %d records; %d EvidenceStored events of our batch ids (want one per batch)", batches, sum, records, ours)
+	}
+	if onChain != distinct {
+		t.Errorf("%d EvidenceStored events for %d distinct ids: an id anchored twice", onChain, distinct)
+	}
+	v, err := r.evidence.VerifyEvidence(t.Context(), &reconcilev1.VerifyEvidenceRequest{})
+	if err != nil || v.GetVerification().GetState() != "succeeded" {
+		t.Errorf("verification: %v, %v", v, err)
+	}
+	t.Logf("%d records acknowledged over 4 kills (%d stored), %d batches, each anchored once", len(acked), records, batches)
 }

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5/pgxpool"
 	kafkago "github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
@@ -42,7 +43,12 @@ import (
 	"github.com/bcosdata/bcosdata/services/reconcile/internal/source/sourcetest"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m) }
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) == "1" {
+		os.Exit(runChild())
+	}
+	pgtest.Main(m)
+}
 
 const (
 	eventsTopic  = "bcos.chain0.group1.events.v1"
@@ -76,6 +82,9 @@ type env struct {
 	broker *kafkatest.Broker
 	dsn    string
 	jobs   string
+
+	poolOnce sync.Once
+	pool     *pgxpool.Pool // pool0's
 }
 
 func newEnv(t *testing.T, source, pattern string) *env {
