@@ -318,6 +318,8 @@ func TestEvidenceEndToEnd(t *testing.T) {
 		t.Errorf("inbox holds %d entries, want only %s/", len(entries), evidence.ProcessedDir)
 	}
 
+	checkSharing(t, e, r, n+1)
+
 	// Every tenth proof, on chain.
 	client := dialChain(t, ch.sim)
 	var proofs []libevidence.Proof
@@ -628,4 +630,82 @@ func TestEvidenceKilledWhilePublishingAndAnchoring(t *testing.T) {
 		t.Errorf("verification: %v, %v", v, err)
 	}
 	t.Logf("%d records acknowledged over 4 kills (%d stored), %d batches, each anchored once", len(acked), records, batches)
+}
+
+// checkSharing reads the records topic and SubscribeRecords: every accepted record and every
+// anchored batch is there (at least once).
+func checkSharing(t *testing.T, e *env, r *running, records int) {
+	t.Helper()
+	var batches int
+	if err := r.svc.deps.Pool.QueryRow(t.Context(), `SELECT count(*) FROM reconcile.evidence_batches`).Scan(&batches); err != nil {
+		t.Fatal(err)
+	}
+	count := func(types map[string]map[string]bool, ev *reconcilev1.RecordEvent) {
+		if types[ev.GetType()] == nil {
+			types[ev.GetType()] = map[string]bool{}
+		}
+		key := ev.GetRecordId()
+		if ev.GetBatch() != nil {
+			key = strconv.FormatInt(ev.GetBatch().GetNumber(), 10)
+		}
+		types[ev.GetType()][key] = true
+	}
+	complete := func(types map[string]map[string]bool) bool {
+		return len(types["accepted"]) == records && len(types["anchored"]) == batches && len(types["sealed"]) == batches
+	}
+	// The topic (every partition), once the outbox caught up.
+	topic := "bcos.chain0.group1.records.v1"
+	conn, err := kafkago.Dial("tcp", e.broker.Addrs()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts, err := conn.ReadPartitions(topic)
+	conn.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	var types map[string]map[string]bool
+	await.True(t, 30*time.Second, "the records topic holds every event", func() bool {
+		types = map[string]map[string]bool{}
+		for _, p := range parts {
+			c, err := kafkago.DialLeader(ctx, "tcp", e.broker.Addrs()[0], topic, p.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			last, err := c.ReadLastOffset()
+			c.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			rd := kafkago.NewReader(kafkago.ReaderConfig{Brokers: e.broker.Addrs(), Topic: topic, Partition: p.ID, MaxWait: 100 * time.Millisecond})
+			for off := int64(0); off < last; off++ {
+				m, err := rd.ReadMessage(ctx)
+				if err != nil {
+					t.Fatalf("records topic partition %d at %d: %v", p.ID, off, err)
+				}
+				ev, err := kafka.Decode[reconcilev1.RecordEvent](m)
+				if err != nil {
+					t.Fatal(err)
+				}
+				count(types, ev)
+			}
+			rd.Close()
+		}
+		return complete(types)
+	})
+	// The stream, from the start.
+	types = map[string]map[string]bool{}
+	stream, err := r.evidence.SubscribeRecords(ctx, &reconcilev1.SubscribeRecordsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for !complete(types) {
+		resp, err := stream.Recv()
+		if err != nil {
+			t.Fatalf("SubscribeRecords: %v after %d accepted, %d sealed, %d anchored", err, len(types["accepted"]), len(types["sealed"]), len(types["anchored"]))
+		}
+		count(types, resp.GetEvent())
+	}
 }

@@ -11,6 +11,7 @@ import (
 // Event is a row of evidence_events: a record accepted, superseded, revoked or erased, or a
 // batch sealed or anchored.
 type Event struct {
+	// Seq is the publication order (pub_seq): what RecordEvent.seq and SubscribeRecords use.
 	Seq      int64
 	Type     string
 	RecordID string
@@ -19,33 +20,34 @@ type Event struct {
 	At       time.Time
 }
 
-// Events returns the events after seq, oldest first, with their batches; unpublished only
-// restricts them to those not sent to the records topic yet.
-func (s *Service) Events(ctx context.Context, afterSeq int64, limit int, unpublished bool) ([]*Event, error) {
-	rows, err := s.pool.Query(ctx, `SELECT seq, type, record_id, leaf_hash, batch, at FROM reconcile.evidence_events
-		WHERE seq > $1 AND (NOT $2 OR NOT published) ORDER BY seq LIMIT $3`, afterSeq, unpublished, limit)
-	if err != nil {
-		return nil, fmt.Errorf("read events: %w", err)
-	}
+// outboxLock serialises publishers (several reconcile processes on one database) so that
+// pub_seq follows publication order.
+const outboxLock = 0x65766964 // "evid"
+
+// scanEvents reads event rows (seq, type, record_id, leaf_hash, batch, at) and their batches.
+func (s *Service) scanEvents(ctx context.Context, rows pgx.Rows) ([]*Event, []int64, error) {
 	var out []*Event
+	var rowSeqs []int64
 	batches := map[int64]*Batch{}
 	var e Event
+	var rowSeq int64
 	var batch *int64
-	if _, err := pgx.ForEachRow(rows, []any{&e.Seq, &e.Type, &e.RecordID, &e.Leaf, &batch, &e.At}, func() error {
+	if _, err := pgx.ForEachRow(rows, []any{&rowSeq, &e.Seq, &e.Type, &e.RecordID, &e.Leaf, &batch, &e.At}, func() error {
 		ev := e
 		if batch != nil && *batch != 0 {
 			batches[*batch] = nil
 			ev.Batch = &Batch{Number: *batch}
 		}
 		out = append(out, &ev)
+		rowSeqs = append(rowSeqs, rowSeq)
 		return nil
 	}); err != nil {
-		return nil, fmt.Errorf("read events: %w", err)
+		return nil, nil, fmt.Errorf("read events: %w", err)
 	}
 	for n := range batches {
 		b, err := s.GetBatch(ctx, n, nil)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		batches[n] = b
 	}
@@ -54,36 +56,74 @@ func (s *Service) Events(ctx context.Context, afterSeq int64, limit int, unpubli
 			ev.Batch = batches[ev.Batch.Number]
 		}
 	}
-	return out, nil
+	return out, rowSeqs, nil
 }
 
-// publishEvents sends the events not published yet to the records topic, then marks them.
-// A crash between the two sends them again: consumers see an event at least once (its seq
-// tells a repeat).
-func (s *Service) publishEvents(ctx context.Context) error {
-	if s.cfg.Publish == nil {
-		return nil
+// Events returns the published events after pub_seq afterSeq, in publication order.
+func (s *Service) Events(ctx context.Context, afterSeq int64, limit int) ([]*Event, error) {
+	rows, err := s.pool.Query(ctx, `SELECT seq, pub_seq, type, record_id, leaf_hash, batch, at FROM reconcile.evidence_events
+		WHERE pub_seq > $1 ORDER BY pub_seq LIMIT $2`, afterSeq, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read events: %w", err)
 	}
+	out, _, err := s.scanEvents(ctx, rows)
+	return out, err
+}
+
+// publishEvents numbers the events not published yet, sends them to the records topic and
+// marks them, in one transaction. A crash after the send and before the commit sends them
+// again: consumers see an event at least once, with the same record or batch (a repeat may
+// carry another seq).
+func (s *Service) publishEvents(ctx context.Context) error {
 	for {
-		evs, err := s.Events(ctx, 0, 500, true)
+		n, err := s.publishSome(ctx)
+		if err != nil || n == 0 {
+			return err
+		}
+		s.events.notify()
+	}
+}
+
+func (s *Service) publishSome(ctx context.Context) (int, error) {
+	var n int
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, outboxLock); err != nil {
+			return fmt.Errorf("lock outbox: %w", err)
+		}
+		var last int64
+		if err := tx.QueryRow(ctx, `SELECT coalesce(max(pub_seq), 0) FROM reconcile.evidence_events`).Scan(&last); err != nil {
+			return fmt.Errorf("read outbox: %w", err)
+		}
+		rows, err := tx.Query(ctx, `SELECT seq, $1 + row_number() OVER (ORDER BY seq), type, record_id, leaf_hash, batch, at
+			FROM reconcile.evidence_events WHERE pub_seq IS NULL ORDER BY seq LIMIT 500`, last)
+		if err != nil {
+			return fmt.Errorf("read outbox: %w", err)
+		}
+		evs, seqs, err := s.scanEvents(ctx, rows)
 		if err != nil || len(evs) == 0 {
 			return err
 		}
-		if err := s.cfg.Publish(ctx, evs); err != nil {
-			return fmt.Errorf("publish record events: %w", err)
+		if s.cfg.Publish != nil {
+			if err := s.cfg.Publish(ctx, evs); err != nil {
+				return fmt.Errorf("publish record events: %w", err)
+			}
 		}
-		if _, err := s.pool.Exec(ctx, `UPDATE reconcile.evidence_events SET published = true WHERE seq <= $1 AND NOT published`, evs[len(evs)-1].Seq); err != nil {
+		if _, err := tx.Exec(ctx, `UPDATE reconcile.evidence_events e SET pub_seq = $2 + t.i
+			FROM unnest($1::bigint[]) WITH ORDINALITY AS t(seq, i) WHERE e.seq = t.seq`, seqs, last); err != nil {
 			return fmt.Errorf("mark events published: %w", err)
 		}
-	}
+		n = len(evs)
+		return nil
+	})
+	return n, err
 }
 
-// Subscribe calls send with every event after afterSeq, then with each new one, until ctx
-// ends or send fails.
+// Subscribe calls send with every published event after afterSeq, then with each new one,
+// until ctx ends or send fails.
 func (s *Service) Subscribe(ctx context.Context, afterSeq int64, send func(*Event) error) error {
 	for {
 		wake := s.events.wait()
-		evs, err := s.Events(ctx, afterSeq, 500, false)
+		evs, err := s.Events(ctx, afterSeq, 500)
 		if err != nil {
 			return err
 		}
@@ -100,7 +140,7 @@ func (s *Service) Subscribe(ctx context.Context, afterSeq int64, send func(*Even
 		case <-ctx.Done():
 			return nil
 		case <-wake:
-		case <-time.After(time.Second): // events committed by another process
+		case <-time.After(time.Second): // events published by another process
 		}
 	}
 }

@@ -64,8 +64,9 @@ type Service struct {
 	metrics *Metrics
 	started time.Time
 
-	pubs   sync.Map // address → *publisherRow
-	events notifier
+	pubs   sync.Map // name → *publisherRow
+	events notifier // published events (subscribers)
+	outbox notifier // committed events (the publisher)
 	sealed notifier
 
 	inboxSeen map[string]fileSeen // the inbox loop's alone
@@ -93,8 +94,8 @@ func New(cfg Config, pool *pgxpool.Pool) *Service {
 
 func (s *Service) now() time.Time { return s.cfg.Now() }
 
-// changed wakes the subscribers and the outbox.
-func (s *Service) changed() { s.events.notify() }
+// changed wakes the outbox publisher.
+func (s *Service) changed() { s.outbox.notify() }
 
 // Err returns the ongoing failures of the background loops (nil when none).
 func (s *Service) Err() error {
@@ -126,7 +127,7 @@ func (s *Service) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.loop(ctx, "seal", s.cfg.Poll, nil, s.sealDue) })
 	g.Go(func() error { return s.loop(ctx, "anchor", s.cfg.Poll, s.sealed.wait, s.anchorDue) })
-	g.Go(func() error { return s.loop(ctx, "outbox", s.cfg.Poll, s.events.wait, s.publishEvents) })
+	g.Go(func() error { return s.loop(ctx, "outbox", s.cfg.Poll, s.outbox.wait, s.publishEvents) })
 	if s.cfg.Inbox != "" {
 		g.Go(func() error { return s.loop(ctx, "inbox", 4*s.cfg.Poll, nil, s.scanInbox) })
 	}

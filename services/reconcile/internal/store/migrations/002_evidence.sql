@@ -69,7 +69,9 @@ CREATE INDEX evidence_records_batch ON evidence_records (batch, leaf_index);
 CREATE INDEX evidence_records_publisher ON evidence_records (publisher, seq);
 
 -- Events for the records topic and SubscribeRecords, written in the transaction of the change
--- they describe (the outbox); published marks those sent to Kafka.
+-- they describe (the outbox). seq is the insert order, which is not the commit order; the
+-- publisher numbers events in the order it publishes them (pub_seq, NULL until published), and
+-- subscribers follow pub_seq, so none is skipped by a transaction that committed late.
 CREATE TABLE evidence_events (
     seq        bigserial   PRIMARY KEY,
     type       text        NOT NULL,
@@ -77,9 +79,9 @@ CREATE TABLE evidence_events (
     leaf_hash  bytea,
     batch      bigint,
     at         timestamptz NOT NULL DEFAULT now(),
-    published  boolean     NOT NULL DEFAULT false
+    pub_seq    bigint      UNIQUE
 );
-CREATE INDEX evidence_events_unpublished ON evidence_events (seq) WHERE NOT published;
+CREATE INDEX evidence_events_unpublished ON evidence_events (seq) WHERE pub_seq IS NULL;
 
 -- Verification runs and their findings.
 CREATE TABLE evidence_verifications (
