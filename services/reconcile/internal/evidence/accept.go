@@ -304,8 +304,17 @@ func (s *Service) loadPublisher(ctx context.Context, where string, arg any) (*pu
 // is taken is refused unless it is the same record (same leaf hash): delivered again, it is
 // accepted again without storing anything.
 func (s *Service) store(ctx context.Context, tx pgx.Tx, items []*checked) error {
+	var plain []*checked
 	for _, it := range items {
-		if it.err != nil {
+		if it.err == nil && it.in.Record.Kind == KindPublish {
+			plain = append(plain, it)
+		}
+	}
+	if err := s.storePlain(ctx, tx, plain); err != nil {
+		return err
+	}
+	for _, it := range items {
+		if it.err != nil || it.in.Record.Kind == KindPublish {
 			continue
 		}
 		if err := s.storeOne(ctx, tx, it); err != nil {
@@ -317,6 +326,71 @@ func (s *Service) store(ctx context.Context, tx pgx.Tx, items []*checked) error 
 			return err
 		}
 	}
+	return nil
+}
+
+// insertPlain stores a "publish" record and its accepted event in one statement.
+const insertPlain = `WITH ins AS (
+		INSERT INTO reconcile.evidence_records (id, publisher, kind, category, target, payload_type, payload, payload_hash,
+			not_before, not_after, signature, leaf_hash, source)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+		ON CONFLICT (id) DO NOTHING RETURNING seq, id, leaf_hash),
+	ev AS (INSERT INTO reconcile.evidence_events (type, record_id, leaf_hash) SELECT 'accepted', id, leaf_hash FROM ins)
+	SELECT seq FROM ins`
+
+// storePlain stores "publish" records, which touch no other row, pipelined in one round trip.
+func (s *Service) storePlain(ctx context.Context, tx pgx.Tx, items []*checked) error {
+	if len(items) == 0 {
+		return nil
+	}
+	var b pgx.Batch
+	for _, it := range items {
+		r := &it.in.Record
+		b.Queue(insertPlain, it.id, r.Publisher, r.Kind, r.Category, r.Target, r.PayloadType, r.Payload, r.PayloadHash[:],
+			nullTime(r.NotBefore), nullTime(r.NotAfter), r.Signature, it.leaf[:], it.in.Source)
+	}
+	br := tx.SendBatch(ctx, &b)
+	taken := make([]bool, len(items))
+	for i, it := range items {
+		err := br.QueryRow().Scan(&it.out.Seq)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			taken[i] = true
+		case err != nil:
+			_ = br.Close()
+			return fmt.Errorf("store record %s: %w", it.id, err)
+		default:
+			it.out.ID, it.out.Leaf = it.id, it.leaf
+		}
+	}
+	if err := br.Close(); err != nil {
+		return fmt.Errorf("store records: %w", err)
+	}
+	for i, it := range items {
+		if taken[i] {
+			if err := s.again(ctx, tx, it); err != nil {
+				var rej *Rejection
+				if !errors.As(err, &rej) {
+					return err
+				}
+				it.err = rej
+			}
+		}
+	}
+	return nil
+}
+
+// again settles a record whose id is taken: the same record (same leaf hash) is accepted
+// again without storing anything; another is refused.
+func (s *Service) again(ctx context.Context, tx pgx.Tx, it *checked) error {
+	var leaf []byte
+	if err := tx.QueryRow(ctx, `SELECT seq, leaf_hash FROM reconcile.evidence_records WHERE id = $1`, it.id).Scan(&it.out.Seq, &leaf); err != nil {
+		return fmt.Errorf("read record %s: %w", it.id, err)
+	}
+	if !bytes.Equal(leaf, it.leaf[:]) {
+		return reject(ReasonIDReused, codes.AlreadyExists, "record id %q is taken by another record", it.id)
+	}
+	it.out = Accepted{ID: it.id, Leaf: it.leaf, Seq: it.out.Seq, Again: true}
 	return nil
 }
 
@@ -357,18 +431,7 @@ func (s *Service) storeOne(ctx context.Context, tx pgx.Tx, it *checked) error {
 		it.id, r.Publisher, r.Kind, r.Category, r.Target, r.PayloadType, r.Payload, r.PayloadHash[:],
 		nullTime(r.NotBefore), nullTime(r.NotAfter), r.Signature, it.leaf[:], it.in.Source).Scan(&it.out.Seq)
 	if errors.Is(err, pgx.ErrNoRows) {
-		var leaf []byte
-		if err := tx.QueryRow(ctx, `SELECT seq, leaf_hash FROM reconcile.evidence_records WHERE id = $1`, it.id).Scan(&it.out.Seq, &leaf); err != nil {
-			return fmt.Errorf("read record %s: %w", it.id, err)
-		}
-		if !bytes.Equal(leaf, it.leaf[:]) {
-			return reject(ReasonIDReused, codes.AlreadyExists, "record id %q is taken by another record", it.id)
-		}
-		if it.reg != nil {
-			return fmt.Errorf("record %s stored without its publisher", it.id) // cannot happen: both commit together
-		}
-		it.out = Accepted{ID: it.id, Leaf: it.leaf, Seq: it.out.Seq, Again: true}
-		return nil
+		return s.again(ctx, tx, it)
 	}
 	if err != nil {
 		return fmt.Errorf("store record %s: %w", it.id, err)
