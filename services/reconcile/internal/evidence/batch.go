@@ -172,7 +172,7 @@ func (s *Service) anchorDue(ctx context.Context) error {
 	var errs []error
 	for _, b := range batches {
 		if ctx.Err() != nil {
-			return nil
+			break // stopping: the loop ends at its next turn
 		}
 		if !b.Archived {
 			if err := s.archive(ctx, b); err != nil {
