@@ -400,6 +400,46 @@ func TestEvidenceEndToEnd(t *testing.T) {
 	if after != before {
 		t.Errorf("bad input stored %d records", after-before)
 	}
+	// Listing pages through every record of alice; batches are all anchored.
+	seen, token := 0, ""
+	for {
+		resp, err := c.ListRecords(t.Context(), &reconcilev1.ListRecordsRequest{Publisher: "alice", PageSize: 1000, PageToken: token})
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen += len(resp.GetRecords())
+		if token = resp.GetNextPageToken(); token == "" {
+			break
+		}
+	}
+	if seen != n+1 {
+		t.Errorf("ListRecords of alice: %d records, want %d", seen, n+1)
+	}
+	if bs, err := c.ListBatches(t.Context(), &reconcilev1.ListBatchesRequest{State: "sent"}); err != nil || len(bs.GetBatches()) != 0 {
+		t.Errorf("batches still sent: %v, %v", bs, err)
+	}
+
+	// A segment altered in the archive is found by the verification run.
+	v, err := c.VerifyEvidence(t.Context(), &reconcilev1.VerifyEvidenceRequest{})
+	if err != nil || v.GetVerification().GetState() != "succeeded" {
+		t.Fatalf("verification before the alteration: %v, %v", v, err)
+	}
+	seg := filepath.Join(archive, "chain0-group1-00000001.evseg")
+	b, err := os.ReadFile(seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitN(string(b), "\n", 3)
+	lines[1] = strings.Replace(lines[1], `"category":"`, `"category":"x`, 1)
+	if err := os.WriteFile(seg, []byte(strings.Join(lines, "\n")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	v, err = c.VerifyEvidence(t.Context(), &reconcilev1.VerifyEvidenceRequest{})
+	if err != nil || v.GetVerification().GetState() != "failed" || len(v.GetVerification().GetFindings()) != 1 ||
+		v.GetVerification().GetFindings()[0].GetKind() != evidence.FindingSegmentAltered || v.GetVerification().GetFindings()[0].GetBatch() != 1 {
+		t.Errorf("verification after altering segment 1: %v, %v", v, err)
+	}
+
 	t.Logf("%d records: published in %s, all anchored at %s, %d proofs verified on chain at %s",
 		n, published.Round(time.Millisecond), anchored.Round(time.Millisecond), len(proofs), verified.Round(time.Millisecond))
 }
