@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 )
@@ -186,6 +187,12 @@ func (p *Proof) VerifyOfflineReport(report func(check, detail string)) error {
 	if p.Record.Erased() {
 		payload = "payload erased, payload_hash kept"
 	}
+	if !p.Record.NotBefore.IsZero() || !p.Record.NotAfter.IsZero() {
+		payload += fmt.Sprintf(", valid %s to %s", orOpen(p.Record.NotBefore), orOpen(p.Record.NotAfter))
+	}
+	if p.Record.Target != "" {
+		payload += fmt.Sprintf(", target %q", p.Record.Target)
+	}
 	report(CheckRecord, fmt.Sprintf("record %q kind %s, %s", p.Record.ID, p.Record.Kind, payload))
 
 	if err := VerifySignature(suite, p.Publisher.PublicKey, &p.Record); err != nil {
@@ -229,4 +236,11 @@ func NewProof(hdr SegmentHeader, tree *Tree, rec Record, index uint64, pub Publi
 		LeafIndex: index, TreeSize: tree.Size(), Path: path,
 		BatchID: hdr.BatchID, Root: hdr.Root, Segment: hdr.Name,
 	}, nil
+}
+
+func orOpen(t time.Time) string {
+	if t.IsZero() {
+		return "(open)"
+	}
+	return t.UTC().Format(timeLayout)
 }

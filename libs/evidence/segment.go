@@ -90,15 +90,17 @@ func WriteSegment(w io.Writer, hdr SegmentHeader, recs []Record) error {
 	if err != nil {
 		return fmt.Errorf("write segment %s: encode header: %w", hdr.Name, err)
 	}
-	bw.Write(line)
-	bw.WriteByte('\n')
+	if _, err := bw.Write(append(line, '\n')); err != nil {
+		return fmt.Errorf("write segment %s: %w", hdr.Name, err)
+	}
 	for i := range recs {
 		line, err := json.Marshal(recs[i])
 		if err != nil {
 			return fmt.Errorf("write segment %s: encode record %d: %w", hdr.Name, i, err)
 		}
-		bw.Write(line)
-		bw.WriteByte('\n')
+		if _, err := bw.Write(append(line, '\n')); err != nil {
+			return fmt.Errorf("write segment %s: record %d: %w", hdr.Name, i, err)
+		}
 	}
 	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("write segment %s: %w", hdr.Name, err)

@@ -87,3 +87,12 @@ func (k *PublisherKey) UnmarshalJSON(b []byte) error {
 	*k = PublisherKey{Suite: j.Suite, PublicKey: pub, Address: j.Address}
 	return nil
 }
+
+// Verify checks r's signature against this publisher key (and the key's own consistency).
+func (k PublisherKey) Verify(r *Record) error {
+	s, err := k.CryptoSuite()
+	if err != nil {
+		return err
+	}
+	return VerifySignature(s, k.PublicKey, r)
+}

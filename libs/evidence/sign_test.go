@@ -36,6 +36,13 @@ func TestSignVerify(t *testing.T) {
 			if err := evidence.VerifySignature(s, k.PublicKey(), &r); err != nil {
 				t.Fatalf("own signature rejected: %v", err)
 			}
+			pk := evidence.NewPublisherKey(s, k.PublicKey())
+			if err := pk.Verify(&r); err != nil {
+				t.Fatalf("PublisherKey.Verify: %v", err)
+			}
+			if err := evidence.NewPublisherKey(s, other.PublicKey()).Verify(&r); !errors.Is(err, evidence.ErrBadSignature) {
+				t.Fatalf("PublisherKey.Verify with another key: %v", err)
+			}
 			erased := r
 			erased.Erase()
 			if err := evidence.VerifySignature(s, k.PublicKey(), &erased); err != nil {

@@ -70,7 +70,8 @@ func (a *Anchorer) Contract() common.Address { return a.contract }
 //
 // It never stores a batch twice: when the contract already holds batchID — before sending, or
 // because the transaction was refused — it reads what is stored and returns
-// ErrAlreadyAnchoredByUs (our account, same root) or an error wrapping ErrAnchoredByOther.
+// ErrAlreadyAnchoredByUs with a zero hash (our account, same root; FindAnchor locates the
+// earlier store) or an error wrapping ErrAnchoredByOther.
 // A transaction that leaves the blockLimit window unmined is reported as an error; calling
 // Anchor again is safe.
 func (a *Anchorer) Anchor(ctx context.Context, batchID, root [32]byte, count int, segment string) (common.Hash, error) {
@@ -101,6 +102,9 @@ func (a *Anchorer) Anchor(ctx context.Context, batchID, root [32]byte, count int
 		// Most likely "evidence already stored": someone (perhaps an earlier attempt of ours)
 		// stored the id between our check and our transaction.
 		if done, err := a.checkStored(ctx, batchID, root); done || err != nil {
+			if errors.Is(err, ErrAlreadyAnchoredByUs) {
+				return common.Hash{}, err // our refused transaction is not the anchor
+			}
 			return hash, err
 		}
 		return hash, fmt.Errorf("anchor batch %x: transaction %s failed with status %s (%s)", batchID, hash.Hex(), rc.Status, rpcjson.StatusMsg(st))

@@ -26,6 +26,8 @@ func TestBinariesAnswerHelp(t *testing.T) {
 		{"bcosdata-sim", ".", []string{"sim", "-h"}, []string{"-rpc.addr", "-bulk"}},
 		{"bcosdata", ".", []string{"-h"}, []string{"stash", "export", "reconcile", "binlog", "block", "sim"}},
 		{"bcosdata-binlog", ".", []string{"binlog", "inspect", "-h"}, []string{"-verify", "-json", "-crypto"}},
+		{"bcosdata-evidence", ".", []string{"evidence", "verify", "-h"}, []string{"-rpc", "-group", "-sm", "-offline", "$BCOSDATA_RPC", "-version"}},
+		{"bcosdata-evidence-version", ".", []string{"evidence", "verify", "-version"}, []string{"bcosdata ", "go1."}},
 		{"bcosdata-stash", ".", []string{"stash", "-h"}, []string{"-source", "$STASH_SOURCE"}},
 		{"bcosdata-export", ".", []string{"export", "-h"}, []string{"-db.reader-role", "$EXPORT_DB_READER_ROLE"}},
 		{"bcosdata-export-dashboards", ".", []string{"export", "dashboards", "-h"}, []string{"-contracts", "-out"}},

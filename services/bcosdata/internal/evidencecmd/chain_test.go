@@ -6,9 +6,14 @@ package evidencecmd_test
 // depends on both.
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -211,6 +216,28 @@ func TestAnchorRaceStoresOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Both attempts usually pass the pre-check and send: then the chain holds one successful
+	// and one refused (reverted) store from our account, and the refusal was recognised.
+	statuses := map[string]int{}
+	for n := a.BlockNumber; n <= a.BlockNumber+3 && n <= e.sim.HeadNumber(); n++ {
+		var blk struct{ Transactions []string }
+		rpcCall(t, e.sim.RPCURL(), &blk, "getBlockByNumber", 1, strconv.FormatUint(n, 10), false)
+		for _, h := range blk.Transactions {
+			var rc struct{ From, Status string }
+			rpcCall(t, e.sim.RPCURL(), &rc, "getTransactionReceipt", 1, h)
+			if strings.EqualFold(rc.From, e.anchorer.Address().Hex()) {
+				statuses[rc.Status]++
+			}
+		}
+	}
+	switch {
+	case statuses["0x0"] != 1:
+		t.Fatalf("stores from the anchor account by status: %v, want exactly one success", statuses)
+	case len(statuses) == 1:
+		t.Log("the second attempt stopped at the pre-check")
+	case statuses["0x16"] != 1 || len(statuses) != 2:
+		t.Fatalf("stores from the anchor account by status: %v, want one success and one revert", statuses)
+	}
 	p := e.proofs(t, b, a)[2]
 	if err := chain.VerifyOnChain(t.Context(), e.node, &p); err != nil {
 		t.Fatal(err)
@@ -259,5 +286,31 @@ func TestVerifyOnChainRejectsAlteredAnchor(t *testing.T) {
 	}
 	if err := chain.VerifyOnChain(ctx, e.node, &p1); err != nil {
 		t.Fatalf("the untouched proof: %v", err)
+	}
+}
+
+// rpcCall posts one JSON-RPC request to the simulator and decodes its result into out.
+func rpcCall(t *testing.T, url string, out any, method string, params ...any) {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var env struct {
+		Result json.RawMessage
+		Error  any
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&env); err != nil || env.Error != nil {
+		t.Fatalf("%s: %v %v", method, err, env.Error)
+	}
+	if err := json.Unmarshal(env.Result, out); err != nil {
+		t.Fatalf("%s result %s: %v", method, env.Result, err)
 	}
 }
