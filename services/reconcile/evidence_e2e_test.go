@@ -307,13 +307,33 @@ func TestEvidenceEndToEnd(t *testing.T) {
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); writeInbox(t, inbox, alice, viaInbox, 1000) }()
-	go func() { defer wg.Done(); produceRecords(t, e.broker.Addrs(), alice, viaKafka) }()
+	go func() {
+		defer wg.Done()
+		// One refused record among the good ones: it is dead-lettered with its reason.
+		bad := alice.record(t, "kafka-bad-signature")
+		bad.Signature = bad.Signature[:10] + strings.Repeat("0", 8) + bad.Signature[18:]
+		j, _ := protojson.Marshal(bad)
+		w := kafka.NewWriter(kafka.WriterConfig{Brokers: e.broker.Addrs(), Topic: "bcos.chain0.group1.records.in.v1", BatchTimeout: 10 * time.Millisecond})
+		if err := w.WriteMessages(t.Context(), kafkago.Message{Key: []byte("bad"), Value: j}); err != nil {
+			t.Error(err)
+		}
+		w.Close()
+		produceRecords(t, e.broker.Addrs(), alice, viaKafka)
+	}()
 	publishGRPC(t, c, alice, viaGRPC, 8)
 	wg.Wait()
 	published := time.Since(began)
 
 	await.True(t, 120*time.Second, fmt.Sprintf("all %d records anchored", n+1), func() bool { return anchoredCount(t, r) == n+1 })
 	anchored := time.Since(began)
+	dlq := kafkago.NewReader(kafkago.ReaderConfig{Brokers: e.broker.Addrs(), Topic: kafka.DeadLetterTopic("bcos.chain0.group1.records.in.v1"), Partition: 0, MaxWait: 100 * time.Millisecond})
+	dctx, dcancel := context.WithTimeout(t.Context(), 20*time.Second)
+	m, err := dlq.ReadMessage(dctx)
+	dcancel()
+	dlq.Close()
+	if reason, _ := kafka.HeaderValue(m.Headers, kafka.HeaderDLQError); err != nil || !strings.Contains(string(reason), evidence.ReasonBadSignature) {
+		t.Errorf("dead letter of the refused record: %v, reason %q", err, reason)
+	}
 	if entries, _ := os.ReadDir(inbox); len(entries) != 1 {
 		t.Errorf("inbox holds %d entries, want only %s/", len(entries), evidence.ProcessedDir)
 	}
