@@ -183,9 +183,21 @@ func (s *Service) anchorDue(ctx context.Context) error {
 		if s.cfg.Anchorer == nil || !s.due(b) {
 			continue
 		}
-		if err := s.send(ctx, b); err != nil {
-			errs = append(errs, err)
+		if r, ok := s.retryAt[b.Number]; ok && time.Now().Before(r.at) {
+			errs = append(errs, r.err) // still failing, as far as we know
+			continue
 		}
+		if err := s.send(ctx, b); err != nil {
+			// Wait before trying this batch again (1 s doubling, at most Resend): a node that
+			// refuses or is away is not asked again at every turn.
+			r := s.retryAt[b.Number]
+			r.wait = min(max(2*r.wait, time.Second), s.cfg.Resend)
+			r.at, r.err = time.Now().Add(r.wait), err
+			s.retryAt[b.Number] = r
+			errs = append(errs, err)
+			continue
+		}
+		delete(s.retryAt, b.Number)
 	}
 	return errors.Join(errs...)
 }

@@ -486,3 +486,42 @@ func TestInbox(t *testing.T) {
 	}
 	_ = reconcilev1.EvidenceRecord{}
 }
+
+// TestAnchorFailureBacksOff: a node that refuses is asked again after a pause, not at every
+// turn, and the batch goes on once it answers.
+func TestAnchorFailureBacksOff(t *testing.T) {
+	e := newEnv(t, func(c *evidence.Config) { c.BatchSize = 1; c.Poll = 10 * time.Millisecond; c.Resend = time.Hour })
+	alice := newSigner(t, "alice")
+	e.mustAccept(t, alice.registration(t))
+	e.chain.fail = errors.New("node away")
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- e.svc.Run(ctx) }()
+	time.Sleep(1500 * time.Millisecond)
+	e.chain.mu.Lock()
+	calls := e.chain.calls
+	e.chain.fail = nil
+	e.chain.mu.Unlock()
+	if calls < 1 || calls > 3 {
+		t.Errorf("%d anchor attempts in 1.5 s of failures at a 10 ms poll, want 1 to 3 (1 s pause, doubling)", calls)
+	}
+	if err := e.svc.Err(); err == nil || !strings.Contains(err.Error(), "node away") {
+		t.Errorf("Err() = %v, want the anchoring failure", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var sent int
+		if err := e.pool.QueryRow(t.Context(), `SELECT count(*) FROM reconcile.evidence_batches WHERE state = 'sent'`).Scan(&sent); err != nil {
+			t.Fatal(err)
+		}
+		if sent == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the batch was not sent once the node answered")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	<-done
+}

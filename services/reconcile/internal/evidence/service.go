@@ -32,6 +32,13 @@ type Archive interface {
 	Open(ctx context.Context, uri string) (io.ReadCloser, error)
 }
 
+// retry is when a batch whose send failed is tried again, and the wait before that.
+type retry struct {
+	at   time.Time
+	wait time.Duration
+	err  error
+}
+
 // Config configures a Service.
 type Config struct {
 	Flags
@@ -70,6 +77,7 @@ type Service struct {
 	sealed notifier
 
 	inboxSeen map[string]fileSeen // the inbox loop's alone
+	retryAt   map[int64]retry     // the anchor loop's alone: batches whose send failed
 
 	mu      sync.Mutex
 	lastErr map[string]error
@@ -89,7 +97,8 @@ func New(cfg Config, pool *pgxpool.Pool) *Service {
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics(nil)
 	}
-	return &Service{cfg: cfg, pool: pool, log: cfg.Log, metrics: cfg.Metrics, started: time.Now(), lastErr: map[string]error{}}
+	return &Service{cfg: cfg, pool: pool, log: cfg.Log, metrics: cfg.Metrics, started: time.Now(), lastErr: map[string]error{},
+		retryAt: map[int64]retry{}}
 }
 
 func (s *Service) now() time.Time { return s.cfg.Now() }
