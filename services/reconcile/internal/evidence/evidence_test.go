@@ -525,3 +525,36 @@ func TestAnchorFailureBacksOff(t *testing.T) {
 	cancel()
 	<-done
 }
+
+// TestVerificationFindsForeignAnchor: an EvidenceStored event of our account (as consumed from
+// events.v1) whose batch id we never sealed is a finding, as is a record left unanchored
+// beyond the grace.
+func TestVerificationFindsForeignAnchor(t *testing.T) {
+	submitter := common.HexToAddress("0x00000000000000000000000000000000000000a1")
+	e := newEnv(t, func(c *evidence.Config) { c.Submitter = submitter; c.Grace = 0 })
+	alice := newSigner(t, "alice")
+	e.mustAccept(t, alice.registration(t))
+	_, err := e.pool.Exec(t.Context(), `INSERT INTO reconcile.records (transaction_hash, log_index, kind, contract_name, contract_address, name, signature,
+			block_number, block_timestamp_ms, block_time, params)
+		VALUES ('0x01', 0, 'event', 'Evidence', $1, 'EvidenceStored', 'EvidenceStored(bytes32,address,string,bytes32,string)', 7, 0, now(), $2)`,
+		strings.ToLower(e.contract.Hex()), map[string]string{"id": "0x" + strings.Repeat("ab", 32), "docHash": "0x" + strings.Repeat("cd", 32),
+			"submitter": strings.ToLower(submitter.Hex())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := e.svc.Verify(t.Context(), "api")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]int{}
+	for _, f := range v.Findings {
+		kinds[f.Kind]++
+	}
+	if v.State != "failed" || kinds[evidence.FindingRootNotOurs] != 1 || kinds[evidence.FindingNotAnchored] != 1 || v.BatchesChecked != 1 {
+		t.Fatalf("verification: %+v", v)
+	}
+	got, err := e.svc.GetVerification(t.Context(), v.ID)
+	if err != nil || len(got.Findings) != 2 {
+		t.Fatalf("stored verification: %+v, %v", got, err)
+	}
+}
