@@ -17,6 +17,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/zap/zaptest"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -202,7 +203,8 @@ func code(err error) codes.Code { return status.Code(err) }
 
 // TestBadInputRefused: each bad record is refused with its reason and nothing is stored.
 func TestBadInputRefused(t *testing.T) {
-	e := newEnv(t, nil)
+	m := evidence.NewMetrics(nil)
+	e := newEnv(t, func(c *evidence.Config) { c.Metrics = m })
 	alice, bob := newSigner(t, "alice"), newSigner(t, "bob")
 	e.mustAccept(t, alice.registration(t))
 	good := alice.record(t, "r1", `{"a":1}`)
@@ -244,10 +246,16 @@ func TestBadInputRefused(t *testing.T) {
 			if !strings.Contains(errs[0].Error(), c.reason) {
 				t.Errorf("error %q does not name its reason", errs[0])
 			}
+			if n := testutil.ToFloat64(m.Rejected.WithLabelValues(c.reason)); n < 1 {
+				t.Errorf("rejected_total{reason=%q} = %v", c.reason, n)
+			}
 		})
 	}
 	if n, m := e.count(t, "evidence_records"), e.count(t, "evidence_events"); n != records || m != events {
 		t.Errorf("after the refusals %d records and %d events, want %d and %d", n, m, records, events)
+	}
+	if n := testutil.ToFloat64(m.Accepted.WithLabelValues("grpc")); n != 2 {
+		t.Errorf("accepted_total{source=grpc} = %v, want 2 (the registration and r1)", n)
 	}
 	// The same record again is no reuse: accepted again, nothing stored.
 	outs := e.mustAccept(t, good)
@@ -296,12 +304,20 @@ func TestSealAnchorProve(t *testing.T) {
 		t.Fatalf("proof before the event: %v, want FailedPrecondition", err)
 	}
 	// A restart re-sends the sent batches; the chain says they are ours already.
-	e.svc = evidence.New(e.svcConfig(t), e.pool)
+	restarted := e.svcConfig(t)
+	restarted.Metrics = evidence.NewMetrics(nil)
+	e.svc = evidence.New(restarted, e.pool)
 	run(e.now, "three batches sent again", calls(6))
 	if e.chain.calls != 6 || len(e.chain.anchors) != 3 {
 		t.Fatalf("after restart: %d calls, %d anchors; want 6 calls, 3 anchors", e.chain.calls, len(e.chain.anchors))
 	}
 	e.confirm(t)
+	if n := testutil.ToFloat64(restarted.Metrics.Anchored); n != 3 {
+		t.Errorf("anchored_batches_total = %v, want 3", n)
+	}
+	if n := testutil.CollectAndCount(restarted.Metrics.ToAnchor); n != 1 {
+		t.Errorf("accept_to_anchor_seconds: %d series", n)
+	}
 	for _, r := range append(recs, alice.registration(t)) {
 		p, err := e.svc.Proof(ctx, r.ID)
 		if err != nil {
