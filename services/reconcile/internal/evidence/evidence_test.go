@@ -26,7 +26,6 @@ import (
 	libevidence "github.com/bcosdata/bcosdata/libs/evidence"
 	"github.com/bcosdata/bcosdata/libs/fisco/cryptosuite"
 	"github.com/bcosdata/bcosdata/libs/postgres/pgtest"
-	reconcilev1 "github.com/bcosdata/bcosdata/proto/bcosdata/reconcile/v1"
 	"github.com/bcosdata/bcosdata/services/reconcile/internal/evidence"
 	"github.com/bcosdata/bcosdata/services/reconcile/internal/source"
 	"github.com/bcosdata/bcosdata/services/reconcile/internal/store"
@@ -500,7 +499,6 @@ func TestInbox(t *testing.T) {
 	if n := e.count(t, "evidence_records"); n != 1+4 {
 		t.Fatalf("%d records, want the registration and 4 good lines", n)
 	}
-	_ = reconcilev1.EvidenceRecord{}
 }
 
 // TestAnchorFailureBacksOff: a node that refuses is asked again after a pause, not at every
