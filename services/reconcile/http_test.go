@@ -39,7 +39,8 @@ func TestHTTPAPI(t *testing.T) {
 	go func() {
 		// The database is never reached: readiness fails, the API answers all the same.
 		done <- Command().Run(ctx, []string{"-grpc.addr", "127.0.0.1:0", "-admin.addr", "", "-http.addr", addr,
-			"-db.url", "postgres://nobody@127.0.0.1:1/none?connect_timeout=1", "-log.level", "error"}, io.Discard)
+			"-db.url", "postgres://nobody@127.0.0.1:1/none?connect_timeout=1", "-log.level", "error",
+			"-evidence.archive", "file://" + t.TempDir()}, io.Discard)
 	}()
 	base := "http://" + addr
 	do := func(method, path, body string) (int, map[string]any) {
@@ -73,6 +74,10 @@ func TestHTTPAPI(t *testing.T) {
 		{"GET", "/v1/reconcile/runs/1/results?page_size=10", ""},
 		{"GET", "/v1/reconcile/jobs", ""},
 		{"GET", "/v1/reconcile/status", ""},
+		{"POST", "/v1/evidence/records", `{"record": {"id": "r1"}}`},
+		{"GET", "/v1/evidence/records/r1/proof", ""},
+		{"GET", "/v1/evidence/batches?state=sent", ""},
+		{"POST", "/v1/evidence/verifications", `{}`},
 	} {
 		code, e := do(tc.method, tc.path, tc.body)
 		if code != http.StatusServiceUnavailable || e["code"] != float64(14) || e["message"] == "" {
@@ -86,7 +91,8 @@ func TestHTTPAPI(t *testing.T) {
 	code, doc := do("GET", app.OpenAPIPath, "")
 	paths, _ := doc["paths"].(map[string]any)
 	for _, p := range []string{"/v1/reconcile/runs", "/v1/reconcile/runs/{run_id}", "/v1/reconcile/runs/{run_id}/results",
-		"/v1/reconcile/jobs", "/v1/reconcile/jobs/{name}", "/v1/reconcile/status", "/v1/reconcile/runs/{run_id}/download"} {
+		"/v1/reconcile/jobs", "/v1/reconcile/jobs/{name}", "/v1/reconcile/status", "/v1/reconcile/runs/{run_id}/download",
+		"/v1/evidence/records", "/v1/evidence/records/{id}/proof", "/v1/evidence/publishers", "/v1/evidence/batches/{number}"} {
 		if _, ok := paths[p]; code != http.StatusOK || !ok {
 			t.Errorf("openapi document (%d) has no %s: paths %v", code, p, paths)
 		}

@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
@@ -31,6 +32,7 @@ import (
 	"github.com/bcosdata/bcosdata/libs/retry"
 	reconcilev1 "github.com/bcosdata/bcosdata/proto/bcosdata/reconcile/v1"
 	"github.com/bcosdata/bcosdata/services/reconcile/internal/api"
+	"github.com/bcosdata/bcosdata/services/reconcile/internal/evidence"
 	"github.com/bcosdata/bcosdata/services/reconcile/internal/ingest"
 	"github.com/bcosdata/bcosdata/services/reconcile/internal/job"
 	"github.com/bcosdata/bcosdata/services/reconcile/internal/publish"
@@ -73,8 +75,12 @@ type Config struct {
 	HeartbeatInterval, SessionTimeout time.Duration
 	// CryptoKeys is the key ring of the fields jobs mark sensitive (a file, or env:VAR).
 	CryptoKeys string
-	Server     app.ServerConfig
-	Log        app.LogFlags
+	// Evidence is the evidence service's configuration (-evidence.*; off without an archive).
+	Evidence evidence.Flags
+	// EvidenceNow is the evidence service's clock (no flag; tests move it).
+	EvidenceNow func() time.Time
+	Server      app.ServerConfig
+	Log         app.LogFlags
 }
 
 // RegisterFlags adds every option to fs with its default.
@@ -89,6 +95,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.RetryMin, "retry.min", 500*time.Millisecond, "first backoff while the database or the broker is away")
 	fs.DurationVar(&c.RetryMax, "retry.max", 30*time.Second, "longest backoff while the database or the broker is away")
 	fs.StringVar(&c.CryptoKeys, "crypto.keys", "", "key ring sealing the fields jobs mark sensitive: a file of lines \"<id> <base64 32-byte key>\" (the last encrypts, all decrypt) and \"hmac <base64 32-byte key>\" (matching), or env:VAR to read that text from an environment variable; needed by jobs with sensitive fields")
+	c.Evidence.RegisterFlags(fs)
 	c.Server.RegisterFlags(fs, "127.0.0.1:9103", "127.0.0.1:9203")
 	c.Server.RegisterHTTPFlag(fs, "127.0.0.1:9303")
 	c.Log.Register(fs)
@@ -109,7 +116,7 @@ func (c *Config) Validate() error {
 	if c.RetryMin <= 0 || c.RetryMax < c.RetryMin {
 		errs = append(errs, fmt.Errorf("-retry.min %s, -retry.max %s: want 0 < min <= max", c.RetryMin, c.RetryMax))
 	}
-	for _, err := range []error{c.Kafka.Validate("kafka."), c.DB.Validate("db."), c.Server.Validate()} {
+	for _, err := range []error{c.Kafka.Validate("kafka."), c.DB.Validate("db."), c.Server.Validate(), c.Evidence.Validate()} {
 		if err != nil {
 			errs = append(errs, err)
 		}
@@ -139,6 +146,11 @@ type Service struct {
 
 	backend  atomic.Pointer[api.Backend]
 	consumer atomic.Pointer[kafka.Consumer]
+
+	evAPI      *evidence.API
+	evMetrics  *evidence.Metrics
+	ev         atomic.Pointer[evidence.Service]
+	evConsumer atomic.Pointer[kafka.Consumer]
 
 	mu      sync.Mutex
 	lastErr error
@@ -176,18 +188,34 @@ func New(cfg Config, deps app.Deps) (*Service, error) {
 		}
 	}
 	s.api = api.New(s.backend.Load, s.lastError)
-	if err := deps.AddAuditTrail(audit.ForService("reconcile", store.Schema, cfg.Chain, cfg.Group, cfg.Kafka, reconcilev1.ReconcileService_ServiceDesc.ServiceName)); err != nil {
+	if err := deps.AddAuditTrail(audit.ForService("reconcile", store.Schema, cfg.Chain, cfg.Group, cfg.Kafka,
+		reconcilev1.ReconcileService_ServiceDesc.ServiceName, reconcilev1.EvidenceService_ServiceDesc.ServiceName)); err != nil {
 		return nil, err
 	}
+	s.evAPI = evidence.NewAPI(s.ev.Load, cfg.Evidence.Enabled())
+	s.evMetrics = evidence.NewMetrics(deps.Metrics)
 	return s, nil
 }
 
-// Register adds ReconcileService to g.
-func (s *Service) Register(g *grpc.Server) { reconcilev1.RegisterReconcileServiceServer(g, s.api) }
+// Register adds ReconcileService and EvidenceService to g.
+func (s *Service) Register(g *grpc.Server) {
+	reconcilev1.RegisterReconcileServiceServer(g, s.api)
+	reconcilev1.RegisterEvidenceServiceServer(g, s.evAPI)
+}
 
-// HTTPAPI returns ReconcileService's HTTP/JSON API (routes under /v1/reconcile/).
+// Evidence returns the evidence service once Run started it (nil before, or when off).
+func (s *Service) Evidence() *evidence.Service { return s.ev.Load() }
+
+// HTTPAPI returns the HTTP/JSON API of ReconcileService (routes under /v1/reconcile/) and
+// EvidenceService (/v1/evidence/), with one OpenAPI document.
 func (s *Service) HTTPAPI() app.API {
-	return app.API{Name: "reconcile", Register: reconcilev1.RegisterReconcileServiceHandler, OpenAPI: reconcilev1.OpenAPI}
+	return app.API{Name: "reconcile", OpenAPI: mergeOpenAPI(reconcilev1.OpenAPI, reconcilev1.EvidenceOpenAPI),
+		Register: func(ctx context.Context, mux *runtime.ServeMux, conn *grpc.ClientConn) error {
+			if err := reconcilev1.RegisterReconcileServiceHandler(ctx, mux, conn); err != nil {
+				return err
+			}
+			return reconcilev1.RegisterEvidenceServiceHandler(ctx, mux, conn)
+		}}
 }
 
 // Ready reports whether the database answers and the consumer runs without an ongoing failure.
@@ -208,6 +236,11 @@ func (s *Service) Ready(ctx context.Context) error {
 	}
 	if err := c.Ready(); err != nil {
 		errs = append(errs, fmt.Errorf("consumer: %w", err))
+	}
+	if ec := s.evConsumer.Load(); ec != nil {
+		if err := ec.Ready(); err != nil {
+			errs = append(errs, fmt.Errorf("evidence consumer: %w", err))
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -248,10 +281,15 @@ func (s *Service) Run(ctx context.Context) error {
 		return err
 	}
 	events, calls, results := s.cfg.topic("events"), s.cfg.topic("calls"), s.cfg.topic("reconcile.results")
+	recordsIn, records := s.cfg.topic("records.in"), s.cfg.topic("records")
 	specs := []kafka.TopicSpec{
 		{Name: events, Partitions: s.cfg.Partitions, ReplicationFactor: s.cfg.Kafka.ReplicationFactor},
 		{Name: calls, Partitions: s.cfg.Partitions, ReplicationFactor: s.cfg.Kafka.ReplicationFactor},
 		{Name: results, Partitions: s.cfg.Partitions, ReplicationFactor: s.cfg.Kafka.ReplicationFactor},
+	}
+	if s.cfg.Evidence.Enabled() {
+		specs = append(specs, kafka.TopicSpec{Name: recordsIn, Partitions: s.cfg.Partitions, ReplicationFactor: s.cfg.Kafka.ReplicationFactor},
+			kafka.TopicSpec{Name: records, Partitions: s.cfg.Partitions, ReplicationFactor: s.cfg.Kafka.ReplicationFactor})
 	}
 	if err := retry.Forever(ctx, policy, func(ctx context.Context) error {
 		return kafka.EnsureTopicsWith(ctx, s.cfg.Kafka.Security(), s.cfg.Kafka.Brokers, specs...)
@@ -271,7 +309,28 @@ func (s *Service) Run(ctx context.Context) error {
 			sealer.invalidate()
 		}
 	})
-	icfg := ingest.Config{Chain: s.cfg.Chain, Group: s.cfg.Group, GroupID: s.cfg.groupID(), EventsTopic: events, CallsTopic: calls}
+	var ev *evidence.Service
+	var evConsumer *kafka.Consumer
+	ingestCfg := ingest.Config{Chain: s.cfg.Chain, Group: s.cfg.Group, GroupID: s.cfg.groupID(), EventsTopic: events, CallsTopic: calls}
+	if s.cfg.Evidence.Enabled() {
+		type built struct {
+			ev    *evidence.Service
+			close func()
+		}
+		b, err := retry.Value(ctx, policy, func(ctx context.Context) (built, error) {
+			ev, closeFn, err := s.newEvidence(ctx, w, records)
+			return built{ev, closeFn}, err
+		}, onFail)
+		if err != nil {
+			return retry.UnlessStopped(ctx, err)
+		}
+		defer b.close()
+		ev = b.ev
+		ingestCfg.Events = ev.ConfirmEvents
+		if evConsumer, err = s.evidenceConsumer(ev, offsets, recordsIn); err != nil {
+			return err
+		}
+	}
 	if s.crypto != nil {
 		sealer = &paramSealer{kr: s.crypto, jobs: func(ctx context.Context) ([]*job.Job, error) {
 			all, err := jobs.List(ctx)
@@ -281,9 +340,9 @@ func (s *Service) Run(ctx context.Context) error {
 			}
 			return out, err
 		}}
-		icfg.Seal = sealer.Seal
+		ingestCfg.Seal = sealer.Seal
 	}
-	handler := ingest.New(icfg,
+	handler := ingest.New(ingestCfg,
 		st, offsets, func(block, timeMs uint64, n int) {
 			s.metrics.Records.Add(float64(n))
 			s.metrics.Height.Set(float64(block))
@@ -328,6 +387,10 @@ func (s *Service) Run(ctx context.Context) error {
 		return err
 	}
 	s.setErr(nil)
+	if ev != nil {
+		s.ev.Store(ev)
+		s.evConsumer.Store(evConsumer)
+	}
 	s.consumer.Store(consumer)
 	s.backend.Store(&api.Backend{Store: st, Jobs: jobs, Runner: runner, Chain: s.cfg.Chain, Group: s.cfg.Group, GroupID: s.cfg.groupID(),
 		Halts: consumer.Halts, Lag: s.lag.Value, Metrics: s.metrics})
@@ -344,6 +407,10 @@ func (s *Service) Run(ctx context.Context) error {
 	g.Go(func() error { return pub.Run(gctx) })
 	g.Go(func() error { return sched.Run(gctx) })
 	g.Go(func() error { s.lag.Run(gctx, 2*time.Second, lag, s.metrics.Lag); return nil })
+	if ev != nil {
+		g.Go(func() error { return ev.Run(gctx) })
+		g.Go(func() error { return evConsumer.Run(gctx) })
+	}
 	return g.Wait()
 }
 

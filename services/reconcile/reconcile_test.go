@@ -37,6 +37,15 @@ func TestNewRejectsBadFlagsNamingThem(t *testing.T) {
 		{"negative replication", func(c *Config) { c.Kafka.ReplicationFactor = -1 }, "-kafka.replication-factor -1"},
 		{"negative max conns", func(c *Config) { c.DB.MaxConns = -1 }, "-db.max-conns -1"},
 		{"zero shutdown timeout", func(c *Config) { c.Server.ShutdownTimeout = 0 }, "-shutdown-timeout 0s"},
+		{"evidence archive scheme", func(c *Config) { c.Evidence.Archive = "ftp://host/dir" }, "-evidence.archive \"ftp://host/dir\""},
+		{"evidence rpc without key", func(c *Config) {
+			c.Evidence.Archive, c.Evidence.RPC, c.Evidence.Contract = "file:///tmp/a", "http://127.0.0.1:8545", "0x00000000000000000000000000000000000000e1"
+		}, "-evidence.rpc needs -evidence.key"},
+		{"evidence contract", func(c *Config) {
+			c.Evidence.Archive, c.Evidence.RPC, c.Evidence.Key = "file:///tmp/a", "http://127.0.0.1:8545", "k"
+		}, "-evidence.contract \"\": want a 0x address"},
+		{"evidence inbox without archive", func(c *Config) { c.Evidence.Inbox = "/tmp/in" }, "need -evidence.archive"},
+		{"evidence batch size", func(c *Config) { c.Evidence.Archive, c.Evidence.BatchSize = "file:///tmp/a", 0 }, "-evidence.batch-size 0"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := defaults(t)

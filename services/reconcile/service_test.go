@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5/pgxpool"
 	kafkago "github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
@@ -46,7 +47,12 @@ import (
 	"github.com/bcosdata/bcosdata/services/reconcile/internal/source/sourcetest"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m) }
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) == "1" {
+		os.Exit(runChild())
+	}
+	pgtest.Main(m)
+}
 
 const (
 	eventsTopic  = "bcos.chain0.group1.events.v1"
@@ -81,6 +87,9 @@ type env struct {
 	dsn    string
 	jobs   string
 	log    *zap.Logger // nil: warnings to the test log
+
+	poolOnce sync.Once
+	pool     *pgxpool.Pool // pool0's
 }
 
 func newEnv(t *testing.T, source, pattern string) *env {
@@ -172,9 +181,10 @@ func (e *env) produce(recs []bizgen.ChainRecord) {
 
 // running is a reconcile service running in the test process, with a gRPC client.
 type running struct {
-	svc    *Service
-	client reconcilev1.ReconcileServiceClient
-	stop   func()
+	svc      *Service
+	client   reconcilev1.ReconcileServiceClient
+	evidence reconcilev1.EvidenceServiceClient
+	stop     func()
 }
 
 func (e *env) start(modify func(*Config)) *running {
@@ -229,7 +239,7 @@ func (e *env) start(modify func(*Config)) *running {
 		})
 	}
 	e.t.Cleanup(stop)
-	return &running{svc: svc, client: reconcilev1.NewReconcileServiceClient(conn), stop: stop}
+	return &running{svc: svc, client: reconcilev1.NewReconcileServiceClient(conn), evidence: reconcilev1.NewEvidenceServiceClient(conn), stop: stop}
 }
 
 func newFlagSet() *flag.FlagSet { return flag.NewFlagSet("reconcile", flag.ContinueOnError) }

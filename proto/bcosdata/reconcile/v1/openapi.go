@@ -7,3 +7,9 @@ import _ "embed" // for OpenAPI
 //
 //go:embed reconcile.swagger.json
 var OpenAPI []byte
+
+// EvidenceOpenAPI is the OpenAPI 2.0 document (JSON) of EvidenceService's HTTP/JSON API; the
+// reconcile service serves it merged with OpenAPI.
+//
+//go:embed evidence.swagger.json
+var EvidenceOpenAPI []byte

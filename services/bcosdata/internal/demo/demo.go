@@ -272,6 +272,15 @@ func (c Config) run(ctx context.Context, out, summaryOut io.Writer) error {
 	srv.AddCheck("export", exportSvc.Ready)
 	reconcileCfg := serviceDefaults[reconcile.Config]()
 	reconcileCfg.Chain, reconcileCfg.Group, reconcileCfg.Kafka.Brokers, reconcileCfg.DB.URL = c.Chain, group, []string{kafkaAddr}, dbURL
+	// Evidence needs a chain that goes on producing blocks: with -blocks nothing anchors.
+	if c.Blocks == 0 {
+		if err := evidenceFlags(data, sim, func(archive, key, rpc, contract string) {
+			ev := &reconcileCfg.Evidence
+			ev.Archive, ev.Key, ev.RPC, ev.Contract, ev.BatchAge = archive, key, rpc, contract, time.Second
+		}); err != nil {
+			return err
+		}
+	}
 	reconcileSvc, err := reconcile.New(reconcileCfg, deps("reconcile"))
 	if err != nil {
 		return fmt.Errorf("build reconcile: %w", err)
@@ -292,7 +301,12 @@ func (c Config) run(ctx context.Context, out, summaryOut io.Writer) error {
 	say("  admin     http://%s: /metrics, /readyz (all three services)", srv.AdminAddr())
 	c.sayHTTP(srv, say)
 	say("  services  stash ingests, verifies and publishes; export stores and decodes (contracts %s); reconcile consumes the decoded events and reconciles a sample business file once synced", exportCfg.Contracts)
-	say("  topics    bcos.%[1]s.group%[2]d.blocks.v1, .state.v1 (stash), .events.v1, .calls.v1 (export), .reconcile.results.v1 (reconcile)", c.Chain, simCfg.Group)
+	say("  topics    bcos.%[1]s.group%[2]d.blocks.v1, .state.v1 (stash), .events.v1, .calls.v1 (export), .reconcile.results.v1, .records.v1 (reconcile)", c.Chain, simCfg.Group)
+	if c.Blocks == 0 {
+		say("  evidence  segments in %s, roots anchored in the Evidence contract through %s", filepath.Join(evidenceDir(data), "archive"), sim.RPCURL())
+	} else {
+		say("  evidence  off: with -blocks the chain stops, and no batch root could be anchored")
+	}
 	say("Ctrl-C stops the demo; progress every %s:", c.StatusEvery)
 
 	env := runEnv{pool: pool, sim: sim, srv: srv, reconcile: reconcileSvc, dbURL: dbURL, kafka: kafkaAddr,
@@ -494,6 +508,12 @@ func (c Config) drive(ctx context.Context, env runEnv) error {
 		env.say("synced to block %d; reconciling a sample business file of Asset's transfers", height)
 		if s.Reconciliation, err = sampleReconciliation(ctx, filepath.Join(env.data, "reconcile"), height, cl, env.reconcile); err != nil {
 			return fmt.Errorf("sample reconciliation (a few blocks may carry too few transfers: raise -blocks or -tps): %w", err)
+		}
+		if c.Blocks == 0 {
+			env.say("publishing a few signed evidence records and waiting for their anchor")
+			if err := publishEvidence(ctx, conn, env.data, env.sim.RPCURL(), env.say); err != nil {
+				return fmt.Errorf("evidence: %w", err)
+			}
 		}
 		if err := s.print(env.summary, c.JSON); err != nil {
 			return err

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/bcosdata/bcosdata/libs/kafka"
@@ -32,6 +33,9 @@ type Config struct {
 	// Seal, when set, encrypts the parameters jobs mark sensitive before the records are
 	// stored; an error is transient (the batch is retried).
 	Seal func(ctx context.Context, recs []store.Record) error
+	// Events, when set, sees every decoded event of a batch inside its transaction (evidence
+	// confirms its anchors there); after runs once the transaction committed.
+	Events func(ctx context.Context, tx pgx.Tx, events []*chainv1.DecodedEvent) (after func(), err error)
 }
 
 // Handler is the kafka.Handler of the decoded topics.
@@ -65,14 +69,18 @@ func (h *Handler) LastApplied() time.Time {
 // not a decoded event or call of this chain and group is permanent: the partition halts at it.
 func (h *Handler) Handle(ctx context.Context, msgs []kafkago.Message) error {
 	recs := make([]store.Record, 0, len(msgs))
+	var events []*chainv1.DecodedEvent
 	var block, ts uint64
 	for _, m := range msgs {
-		r, err := h.record(m)
+		r, ev, err := h.record(m)
 		if err != nil {
 			return kafka.Permanent(fmt.Errorf("%s partition %d offset %d: %w", m.Topic, m.Partition, m.Offset, err))
 		}
 		block, ts = max(block, r.BlockNumber), max(ts, r.BlockTimestampMs)
 		recs = append(recs, r)
+		if ev != nil {
+			events = append(events, ev)
+		}
 	}
 	if h.cfg.Seal != nil {
 		if err := h.cfg.Seal(ctx, recs); err != nil {
@@ -87,12 +95,19 @@ func (h *Handler) Handle(ctx context.Context, msgs []kafkago.Message) error {
 	if err := store.WriteRecords(ctx, tx, recs); err != nil {
 		return err
 	}
+	after := func() {}
+	if h.cfg.Events != nil && len(events) > 0 {
+		if after, err = h.cfg.Events(ctx, tx, events); err != nil {
+			return err
+		}
+	}
 	if err := h.offsets.Record(ctx, tx, h.cfg.GroupID, msgs); err != nil {
 		return err
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return err
 	}
+	after()
 	h.mu.Lock()
 	h.lastSeen = time.Now()
 	h.mu.Unlock()
@@ -100,27 +115,27 @@ func (h *Handler) Handle(ctx context.Context, msgs []kafkago.Message) error {
 	return nil
 }
 
-func (h *Handler) record(m kafkago.Message) (store.Record, error) {
+func (h *Handler) record(m kafkago.Message) (store.Record, *chainv1.DecodedEvent, error) {
 	switch m.Topic {
 	case h.cfg.EventsTopic:
 		e, err := kafka.Decode[chainv1.DecodedEvent](m)
 		if err != nil {
-			return store.Record{}, err
+			return store.Record{}, nil, err
 		}
 		if err := h.check(e.GetChain(), e.GetGroup()); err != nil {
-			return store.Record{}, err
+			return store.Record{}, nil, err
 		}
 		return store.Record{TxHash: hexText(e.GetTransactionHash()), LogIndex: int32(e.GetLogIndex()), Kind: "event",
 			ContractName: e.GetContractName(), ContractAddress: hexText(e.GetContractAddress()), Name: e.GetEventName(),
 			Signature: e.GetEventSignature(), BlockNumber: e.GetBlockNumber(), BlockTimestampMs: e.GetBlockTimestampMs(),
-			Params: Params(e.GetArgs())}, nil
+			Params: Params(e.GetArgs())}, e, nil
 	case h.cfg.CallsTopic:
 		c, err := kafka.Decode[chainv1.DecodedCall](m)
 		if err != nil {
-			return store.Record{}, err
+			return store.Record{}, nil, err
 		}
 		if err := h.check(c.GetChain(), c.GetGroup()); err != nil {
-			return store.Record{}, err
+			return store.Record{}, nil, err
 		}
 		from := hexText(c.GetFrom())
 		status := int32(c.GetStatus())
@@ -131,9 +146,9 @@ func (h *Handler) record(m kafkago.Message) (store.Record, error) {
 		return store.Record{TxHash: hexText(c.GetTransactionHash()), LogIndex: 0, Kind: "call",
 			ContractName: c.GetContractName(), ContractAddress: hexText(c.GetContractAddress()), Name: name,
 			Signature: c.GetMethodSignature(), BlockNumber: c.GetBlockNumber(), BlockTimestampMs: c.GetBlockTimestampMs(),
-			From: &from, Status: &status, Params: Params(c.GetInputs())}, nil
+			From: &from, Status: &status, Params: Params(c.GetInputs())}, nil, nil
 	}
-	return store.Record{}, fmt.Errorf("message of topic %s, want %s or %s", m.Topic, h.cfg.EventsTopic, h.cfg.CallsTopic)
+	return store.Record{}, nil, fmt.Errorf("message of topic %s, want %s or %s", m.Topic, h.cfg.EventsTopic, h.cfg.CallsTopic)
 }
 
 func (h *Handler) check(chain string, group uint32) error {
