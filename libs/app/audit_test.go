@@ -65,7 +65,9 @@ func TestEveryCallLeavesOneAuditRow(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &list); code != http.StatusOK || err != nil {
 		t.Fatalf("GET /v1/test/audit: %d %s %v", code, body, err)
 	}
-	if len(list.Records) != 2 || list.Records[1].Seq != "2" || list.Records[0].Via != auth.ViaAnonymous || list.Records[0].Resource != "audit:test" || !strings.HasPrefix(list.Records[0].Hash, "0x") {
+	// The two gRPC calls, flushed above; the GET's own row may already be there too (its
+	// decision is queued before its handler reads), never more.
+	if n := len(list.Records); n < 2 || n > 3 || list.Records[1].Seq != "2" || list.Records[0].Via != auth.ViaAnonymous || list.Records[0].Resource != "audit:test" || !strings.HasPrefix(list.Records[0].Hash, "0x") {
 		t.Errorf("the ListAudit calls in the trail: %s", body)
 	}
 	resp, err := http.Post(base+"/v1/test/audit:verify", "application/json", strings.NewReader("{}"))
