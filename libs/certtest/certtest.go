@@ -1,5 +1,6 @@
 // Package certtest makes throwaway certificate authorities and certificates for tests of TLS
-// clients and servers (Kafka, PostgreSQL), written as PEM files into the test's directory.
+// clients and servers (the services' APIs, Kafka, PostgreSQL), written as PEM files into the
+// test's directory.
 package certtest
 
 import (
@@ -24,12 +25,13 @@ type CA struct {
 	Key  *ecdsa.PrivateKey
 	// CertFile is the CA certificate in PEM, for a client's or server's trust store.
 	CertFile string
-	dir      string
 }
 
-// Pair is a signed certificate and its key, in memory and as PEM files.
+// Pair is a signed certificate and its key, in memory and as PEM files (in a directory of
+// its own, so two certificates of one name never share files).
 type Pair struct {
 	TLS      tls.Certificate
+	Leaf     *x509.Certificate
 	CertFile string
 	KeyFile  string
 }
@@ -51,8 +53,7 @@ func NewCA(tb testing.TB, name string) *CA {
 	if err != nil {
 		tb.Fatalf("parse CA certificate: %v", err)
 	}
-	dir := tb.TempDir()
-	ca := &CA{Cert: cert, Key: key, dir: dir, CertFile: filepath.Join(dir, name+"-ca.crt")}
+	ca := &CA{Cert: cert, Key: key, CertFile: filepath.Join(tb.TempDir(), name+"-ca.crt")}
 	writePEM(tb, ca.CertFile, "CERTIFICATE", der)
 	return ca
 }
@@ -73,10 +74,12 @@ func (ca *CA) Server(tb testing.TB, name string, hosts ...string) Pair {
 	return ca.sign(tb, name, tmpl)
 }
 
-// Client signs a client certificate with common name cn.
-func (ca *CA) Client(tb testing.TB, cn string) Pair {
+// Client signs a client certificate with common name cn and DNS names dns.
+func (ca *CA) Client(tb testing.TB, cn string, dns ...string) Pair {
 	tb.Helper()
-	return ca.sign(tb, cn, ca.template(cn, x509.ExtKeyUsageClientAuth))
+	tmpl := ca.template(cn, x509.ExtKeyUsageClientAuth)
+	tmpl.DNSNames = dns
+	return ca.sign(tb, cn, tmpl)
 }
 
 func (ca *CA) template(cn string, usage x509.ExtKeyUsage) *x509.Certificate {
@@ -98,13 +101,18 @@ func (ca *CA) sign(tb testing.TB, name string, tmpl *x509.Certificate) Pair {
 	if err != nil {
 		tb.Fatalf("marshal key of %s: %v", name, err)
 	}
-	p := Pair{CertFile: filepath.Join(ca.dir, name+".crt"), KeyFile: filepath.Join(ca.dir, name+".key")}
+	dir := tb.TempDir()
+	p := Pair{CertFile: filepath.Join(dir, name+".crt"), KeyFile: filepath.Join(dir, name+".key")}
 	writePEM(tb, p.CertFile, "CERTIFICATE", der)
 	writePEM(tb, p.KeyFile, "PRIVATE KEY", keyDER)
 	p.TLS, err = tls.LoadX509KeyPair(p.CertFile, p.KeyFile)
 	if err != nil {
 		tb.Fatalf("load certificate %s: %v", name, err)
 	}
+	if p.Leaf, err = x509.ParseCertificate(der); err != nil {
+		tb.Fatalf("parse certificate %s: %v", name, err)
+	}
+	p.TLS.Leaf = p.Leaf
 	return p
 }
 

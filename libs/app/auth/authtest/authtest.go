@@ -9,13 +9,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
-	"math/big"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,104 +20,39 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/bcosdata/bcosdata/libs/app/auth"
+	"github.com/bcosdata/bcosdata/libs/certtest"
 )
 
-// CA is a certificate authority made for one test.
+// CA is a certificate authority made for one test (libs/certtest's, with the test bound).
 type CA struct {
-	Cert *x509.Certificate
-	Key  *ecdsa.PrivateKey
+	*certtest.CA
 	// File is its certificate in PEM, for -tls.client-ca and for clients' root pools.
 	File string
 	t    testing.TB
 }
 
-func nextSerial() *big.Int {
-	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
-	if err != nil {
-		panic(err)
-	}
-	return n
-}
-
 // NewCA makes a CA and writes its certificate into the test's directory.
 func NewCA(t testing.TB, name string) *CA {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: nextSerial(), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	ca := &CA{Cert: cert, Key: key, t: t, File: filepath.Join(t.TempDir(), name+"-ca.pem")}
-	writePEM(t, ca.File, "CERTIFICATE", der)
-	return ca
-}
-
-// Pool is a root pool holding the CA.
-func (ca *CA) Pool() *x509.CertPool {
-	p := x509.NewCertPool()
-	p.AddCert(ca.Cert)
-	return p
+	ca := certtest.NewCA(t, name)
+	return &CA{CA: ca, File: ca.CertFile, t: t}
 }
 
 // Issued is a certificate with its key, in memory and as PEM files.
-type Issued struct {
-	TLS      tls.Certificate
-	Leaf     *x509.Certificate
-	CertFile string
-	KeyFile  string
-}
+type Issued certtest.Pair
 
 // Server issues a server certificate for localhost and 127.0.0.1.
 func (ca *CA) Server(name string) *Issued {
-	return ca.issue(&x509.Certificate{
-		Subject: pkix.Name{CommonName: name}, DNSNames: []string{"localhost"},
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	})
+	ca.t.Helper()
+	p := Issued(ca.CA.Server(ca.t, name))
+	return &p
 }
 
 // Client issues a client certificate with CN cn and the given DNS SANs.
 func (ca *CA) Client(cn string, dns ...string) *Issued {
-	return ca.issue(&x509.Certificate{
-		Subject: pkix.Name{CommonName: cn}, DNSNames: dns,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	})
-}
-
-func (ca *CA) issue(tmpl *x509.Certificate) *Issued {
-	t := ca.t
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl.SerialNumber = nextSerial()
-	tmpl.NotBefore, tmpl.NotAfter = time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour)
-	tmpl.KeyUsage = x509.KeyUsageDigitalSignature
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.Key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, _ := x509.ParseCertificate(der)
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	is := &Issued{TLS: tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, Leaf: leaf,
-		CertFile: filepath.Join(dir, "cert.pem"), KeyFile: filepath.Join(dir, "key.pem")}
-	writePEM(t, is.CertFile, "CERTIFICATE", der)
-	writePEM(t, is.KeyFile, "PRIVATE KEY", keyDER)
-	return is
+	ca.t.Helper()
+	p := Issued(ca.CA.Client(ca.t, cn, dns...))
+	return &p
 }
 
 // CopyTo writes the certificate and key over the given files (a rotation), with a
@@ -151,13 +80,6 @@ func (is *Issued) CopyTo(t testing.TB, certFile, keyFile string) {
 		if err := os.Rename(tmp, f[1]); err != nil {
 			t.Fatal(err)
 		}
-	}
-}
-
-func writePEM(t testing.TB, path, typ string, der []byte) {
-	t.Helper()
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
 	}
 }
 
