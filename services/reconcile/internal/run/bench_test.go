@@ -189,7 +189,7 @@ func benchStoreRecords(b *testing.B, st *store.Store, recs []bizgen.ChainRecord)
 	}
 }
 
-func benchGenerate(b *testing.B, j *job.Job, recs []bizgen.ChainRecord, plan bizgen.Plan, path string) *bizgen.Expected {
+func benchGenerate(b testing.TB, j *job.Job, recs []bizgen.ChainRecord, plan bizgen.Plan, path string) *bizgen.Expected {
 	b.Helper()
 	out, err := os.Create(path)
 	if err != nil {
@@ -251,7 +251,7 @@ func benchParse(b *testing.B, j *job.Job, path string) []*store.BusinessRow {
 	}
 }
 
-func warm(b *testing.B, pool *pgxpool.Pool, n int) {
+func warm(b testing.TB, pool *pgxpool.Pool, n int) {
 	b.Helper()
 	conns := make([]*pgxpool.Conn, 0, n)
 	for range n {
