@@ -198,7 +198,9 @@ ORDER BY r.block_number, r.log_index, r.transaction_hash`, p.Kind, p.Contract, p
 }
 
 // AnalyzeChain gathers the statistics of the run's chain table once it is filled.
-func AnalyzeChain(ctx context.Context, tx pgx.Tx, id int64) error { return analyze(ctx, tx, ChainTable(id)) }
+func AnalyzeChain(ctx context.Context, tx pgx.Tx, id int64) error {
+	return analyze(ctx, tx, ChainTable(id))
+}
 
 // RecordColumns are the columns of reconcile.records (alias r) a projection in Go reads.
 const RecordColumns = `r.transaction_hash, r.log_index, r.block_number, r.block_timestamp_ms, r.contract_address, r.contract_name, r.name,
