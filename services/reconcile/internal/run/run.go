@@ -131,9 +131,6 @@ func (r *Runner) Trigger(ctx context.Context, name, date, fileURI string) (*stor
 	if err != nil {
 		return nil, err
 	}
-	if j.Match != "" && j.Match != job.MatchOneToOne {
-		return nil, fmt.Errorf("%w: job %s: match %s: not in this build (one-to-one only)", ErrInvalid, name, j.Match)
-	}
 	if date == "" && fileURI == "" {
 		return nil, fmt.Errorf("%w: business_date or file_uri: give one", ErrInvalid)
 	}
@@ -511,12 +508,22 @@ func (r *Runner) finish(ctx context.Context, run *store.Run, match bool, failure
 	}
 	defer func() { _ = tx.Rollback(ctx) }()
 	fields := make([]store.Field, len(j.Fields))
+	var g store.Grouping
 	for i, fl := range j.Fields {
 		fields[i] = store.Field{Name: fl.Business, SQL: j.FieldComparators()[i].SQL}
+		if fl.Business == j.Amount {
+			g.Amount = i
+		}
+	}
+	switch j.Match {
+	case job.MatchOneToMany:
+		g.Group = store.GroupChain
+	case job.MatchManyToOne:
+		g.Group = store.GroupBusiness
 	}
 	state := store.StateSucceeded
 	if match {
-		if err := store.Match(ctx, tx, run.ID, fields); err != nil {
+		if err := store.Match(ctx, tx, run.ID, fields, g); err != nil {
 			return err
 		}
 	} else {

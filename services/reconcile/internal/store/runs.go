@@ -315,14 +315,23 @@ type Field struct {
 // A key carried by several business rows makes each of them duplicate_in_business; the chain
 // record with that key is accounted for once, on the first of them. A key carried by several
 // chain records makes each of them duplicate_on_chain, and the business row carrying it too.
-func Match(ctx context.Context, tx pgx.Tx, id int64, fields []Field) error {
+//
+// With a grouping strategy (Grouping) the amounts of a key's group are compared instead.
+func Match(ctx context.Context, tx pgx.Tx, id int64, fields []Field, g Grouping) error {
 	// The matching hashes every row of the run: give it memory for that rather than the
 	// default 4MB's batches on disk; JIT compiling its expressions took seconds, longer than
 	// running them (this transaction only).
 	if _, err := tx.Exec(ctx, `SET LOCAL work_mem = '256MB'; SET LOCAL jit = off`); err != nil {
 		return fmt.Errorf("match run %d: %w", id, err)
 	}
-	if _, err := tx.Exec(ctx, MatchSQL(id, fields), id); err != nil {
+	q, args := MatchSQL(id, fields), []any{id}
+	switch g.Group {
+	case GroupChain:
+		q, args = oneToManySQL(id, fields[g.Amount]), append(args, g.Amount+1)
+	case GroupBusiness:
+		q, args = manyToOneSQL(id, fields[g.Amount]), append(args, g.Amount+1)
+	}
+	if _, err := tx.Exec(ctx, q, args...); err != nil {
 		return fmt.Errorf("match run %d: %w", id, err)
 	}
 	return nil
