@@ -496,10 +496,24 @@ type ResultFilter struct {
 
 // Results pages a run's results in report order.
 func (s *Store) Results(ctx context.Context, run int64, f ResultFilter) ([]Result, error) {
-	rows, err := s.Pool.Query(ctx, `SELECT id, outcome, key, line, transaction_hash, log_index, block_number, diff, error,
+	// Only the conditions that apply, so that each page is an index range (by outcome when
+	// one is asked for): with "($2 = '' OR outcome = $2)" a cached generic plan read every
+	// result of the run for each page of a rare outcome.
+	q := `SELECT id, outcome, key, line, transaction_hash, log_index, block_number, diff, error,
 		business_amount::text, chain_amount::text
-		FROM reconcile.results WHERE run_id = $1 AND ($2 = '' OR outcome = $2) AND ($3 = '' OR array_to_string(key, E'\x1f') = $3) AND id > $4
-		ORDER BY id LIMIT $5`, run, f.Outcome, f.Key, f.After, f.Limit)
+		FROM reconcile.results WHERE run_id = $1 AND id > $2`
+	args := []any{run, f.After}
+	if f.Outcome != "" {
+		args = append(args, f.Outcome)
+		q += ` AND outcome = $` + strconv.Itoa(len(args))
+	}
+	if f.Key != "" {
+		args = append(args, f.Key)
+		q += ` AND array_to_string(key, E'\x1f') = $` + strconv.Itoa(len(args))
+	}
+	args = append(args, f.Limit)
+	q += ` ORDER BY id LIMIT $` + strconv.Itoa(len(args))
+	rows, err := s.Pool.Query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read results of run %d: %w", run, err)
 	}
