@@ -327,16 +327,22 @@ func (r *Runner) execute(ctx context.Context, j *job.Job, run *store.Run) error 
 	defer cancel()
 	chained := make(chan error, 1)
 	go func() { chained <- r.loadChain(cctx, j, run, w) }()
+	// stopChain ends the projection when the run goes no further with it: its error (the
+	// cancellation, most likely) says nothing more about the run.
+	stopChain := func() {
+		cancel()
+		if err := <-chained; err != nil {
+			r.cfg.Log.Debug("chain projection stopped", zap.Int64("run", run.ID), zap.Error(err))
+		}
+	}
 	bad, total, err := r.load(ctx, j, run)
 	if err != nil {
-		cancel()
-		<-chained
+		stopChain()
 		return err
 	}
 	r.cfg.Metrics.Rows.Add(float64(total))
 	if !j.Errors.Allows(bad, total) {
-		cancel()
-		<-chained
+		stopChain()
 		return r.finish(ctx, run, false, fmt.Sprintf("%d malformed rows of %d exceed the job's error budget", bad, total))
 	}
 	if err := <-chained; err != nil {
