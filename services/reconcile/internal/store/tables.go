@@ -114,9 +114,11 @@ type Projection struct {
 // and add with CopyChainRows.
 func ProjectChain(ctx context.Context, tx pgx.Tx, id int64, p Projection, fix func(pgx.Rows) error) error {
 	var cols, canon, checks, where []string
-	sealed := func(v string) string { return "false" }
+	sealed := func(string) string { return "false" }
 	if p.Sealed != "" {
-		sealed = func(v string) string { return "coalesce(starts_with(" + v + ", " + quoteLiteral(p.Sealed) + "), false)" }
+		sealed = func(v string) string {
+			return "coalesce(starts_with(" + v + ", " + quoteLiteral(p.Sealed) + "), false)"
+		}
 	}
 	for i, k := range p.Keys {
 		n := strconv.Itoa(i)
