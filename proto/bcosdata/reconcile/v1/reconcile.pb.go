@@ -176,7 +176,9 @@ type Job struct {
 	Fields  []*FieldMapping `protobuf:"bytes,9,rep,name=fields,proto3" json:"fields,omitempty"`
 	// The business column of fields summed in totals.
 	Amount string `protobuf:"bytes,10,opt,name=amount,proto3" json:"amount,omitempty"`
-	// one-to-one (default); many-to-one and one-to-many are not in this build.
+	// one-to-one (default); one-to-many (a business row to the several chain records of its key)
+	// or many-to-one (the business rows of a key to its one chain record): the group's amounts
+	// must add up, within the amount's comparator.
 	Match  string       `protobuf:"bytes,11,opt,name=match,proto3" json:"match,omitempty"`
 	Window *Window      `protobuf:"bytes,12,opt,name=window,proto3" json:"window,omitempty"`
 	Errors *ErrorBudget `protobuf:"bytes,13,opt,name=errors,proto3" json:"errors,omitempty"`

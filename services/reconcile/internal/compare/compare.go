@@ -96,6 +96,10 @@ type Comparator interface {
 	SQL(business, chain string) string
 	// Joinable reports whether SQL is plain equality of the canonical texts.
 	Joinable() bool
+	// ChainSQL returns a PostgreSQL text expression that is Chain's canonical text of the
+	// text expression v, or NULL where SQL does not decide it as Chain does (an unreadable
+	// value included); the caller then uses Chain.
+	ChainSQL(v string) string
 }
 
 // ValueError is a value a comparator cannot read.

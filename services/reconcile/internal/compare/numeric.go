@@ -274,7 +274,8 @@ func (c numericComparator) toleranceText() string {
 }
 
 // SQL: text equality without a tolerance (the canonical texts are unique per number);
-// otherwise numeric arithmetic, which PostgreSQL does exactly at any size.
+// otherwise the same equality, else numeric arithmetic, which PostgreSQL does exactly at any
+// size.
 func (c numericComparator) SQL(business, chain string) string {
 	if c.Joinable() {
 		return sqlEqual(business, chain)
@@ -287,7 +288,8 @@ func (c numericComparator) SQL(business, chain string) string {
 	if c.rel != nil {
 		terms = append(terms, fmt.Sprintf("%s <= %s * abs((%s)::numeric)", d, canonicalDecimal(c.rel), chain))
 	}
-	return "(" + strings.Join(terms, " OR ") + ")"
+	// Equal canonical texts are equal numbers: most rows are decided without parsing either.
+	return "((" + business + ") = (" + chain + ") OR " + strings.Join(terms, " OR ") + ")"
 }
 
 // Joinable is true without a tolerance.

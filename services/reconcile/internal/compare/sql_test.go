@@ -40,3 +40,54 @@ func TestSQLAgreesWithCompare(t *testing.T) {
 		}
 	}
 }
+
+// TestChainSQLAgreesWithChain evaluates every comparator's ChainSQL in a real PostgreSQL: where
+// it is not NULL it must be what Chain returns (and Chain must read the value); the values
+// export writes (canonical integers, lowercase hex) must not be left to Go.
+func TestChainSQLAgreesWithChain(t *testing.T) {
+	pool := pgtest.NewPool(t)
+	specs := []Spec{
+		{Kind: Exact}, {Kind: Trimmed}, {Kind: CaseInsensitive}, {Kind: Hex}, {Kind: Address},
+		{Kind: Numeric}, {Kind: Numeric, Scale: 2, Tolerance: "0.01"},
+		{Kind: Time, Format: "yyyy-MM-dd", Zone: "Asia/Shanghai"}, {Kind: Time, Format: "yyyyMMdd", Unit: "s"},
+		{Kind: Enum, Map: map[string]string{"成功": "1"}},
+	}
+	values := []string{"", " ", "abc", " Abc ", "\u00a0x\u3000", "\u200bx", "ÀÉ", "Straße", "K", "\u212a",
+		"0x", "0X", "0x0A", "0xaB", "ab", "0xabc", "00", "0x0x", " 0xAbCd\t", "0x00000000000000000000000000000000000000aA",
+		"00000000000000000000000000000000000000aa", "0x00000000000000000000000000000000000000a",
+		"0", "-0", "+5", "007", "12", "-12", "1.5", "1e3", "1,234", "0x64", "115792089237316195423570985008687907853269984665640564039457584007913129639935",
+		"1764864000000", "999999999999999999", "9999999999999999999", "-1764864000000", " 42 ", "NaN"}
+	for _, s := range specs {
+		c, err := New(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range values {
+			var got *string
+			if err := pool.QueryRow(t.Context(), "SELECT "+c.ChainSQL("$1::text"), v).Scan(&got); err != nil {
+				t.Fatalf("%s %q: %v", s.Kind, v, err)
+			}
+			want, err := c.Chain(v)
+			if got != nil && (err != nil || *got != want) {
+				t.Errorf("%s ChainSQL(%q) = %q; Chain = %q, %v", s.Kind, v, *got, want, err)
+			}
+		}
+	}
+	for _, tc := range []struct {
+		spec Spec
+		v    string
+	}{
+		{Spec{Kind: Hex}, "0x0123456789abcdef"}, {Spec{Kind: Address}, "0x00000000000000000000000000000000000000aa"},
+		{Spec{Kind: Numeric}, "1234567"}, {Spec{Kind: Numeric}, "-5"}, {Spec{Kind: Time, Format: "yyyyMMdd"}, "1764864000000"},
+		{Spec{Kind: CaseInsensitive}, "Transfer Memo"}, {Spec{Kind: Trimmed}, "货款 "},
+	} {
+		c, _ := New(tc.spec)
+		var got *string
+		if err := pool.QueryRow(t.Context(), "SELECT "+c.ChainSQL("$1::text"), tc.v).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got == nil {
+			t.Errorf("%s ChainSQL(%q) is NULL: left to Go", tc.spec.Kind, tc.v)
+		}
+	}
+}

@@ -309,7 +309,18 @@ func (c timeComparator) Compare(business, chain string) Result {
 
 // SQL: chain ≥ business and chain < business + one span, the span added in the zone's
 // calendar by PostgreSQL (a day is 23 or 25 hours across a daylight-saving change).
+//
+// A span of a fixed length that is a whole number of chain units (a second, a minute: not a
+// day) is the business instant plus that many units, in integer arithmetic: the business text
+// then starts on a whole unit, and both canonical texts are int64 decimals.
 func (c timeComparator) SQL(business, chain string) string {
+	unit := time.Second
+	if c.milli {
+		unit = time.Millisecond
+	}
+	if c.prec.years == 0 && c.prec.months == 0 && c.prec.days == 0 && c.prec.step > 0 && c.prec.step%unit == 0 {
+		return fmt.Sprintf("((%[2]s)::bigint >= (%[1]s)::bigint AND (%[2]s)::bigint < (%[1]s)::bigint + %[3]d)", business, chain, int64(c.prec.step/unit))
+	}
 	div, mul := "/ 1000", "* 1000"
 	if !c.milli {
 		div, mul = "", ""

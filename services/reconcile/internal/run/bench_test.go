@@ -42,11 +42,13 @@ func benchRows(b *testing.B) int {
 	return n
 }
 
-// BenchmarkReconcile measures one run end to end (trigger, file parse, COPY into
-// business_rows, projection of the chain records into chain_rows, the matching SQL, totals,
-// commit; then, apart, until the result files are written) of n business rows against n on-chain records (n from BCOSDATA_BENCH_RECONCILE_ROWS,
-// default 1,000,000), and beside it, in the same run, the ceiling: the same n business rows,
-// parsed beforehand, COPYed into the same business_rows table. The chain records are stored
+// BenchmarkReconcile measures one run end to end (trigger, file parse, COPY into the run's
+// business table and, beside it, projection of the chain records into its chain table, the
+// matching SQL, totals, commit; then, apart, until the result files are written) of n
+// business rows against n on-chain records (n from BCOSDATA_BENCH_RECONCILE_ROWS, default
+// 1,000,000), and beside it, in the same run, the ceiling: the same n business rows, parsed
+// beforehand, COPYed into a business table of the same shape (created, filled and analyzed as
+// a run's is, store.CopyBusinessRows). The chain records are stored
 // beforehand through the consumer's own write path (store.WriteRecords, in batches of 20,000
 // per transaction as the consumer's partition batches are), not through Kafka. The processor
 // time of this process (the runner) and of PostgreSQL per business row are reported beside
@@ -189,7 +191,7 @@ func benchStoreRecords(b *testing.B, st *store.Store, recs []bizgen.ChainRecord)
 	}
 }
 
-func benchGenerate(b *testing.B, j *job.Job, recs []bizgen.ChainRecord, plan bizgen.Plan, path string) *bizgen.Expected {
+func benchGenerate(b testing.TB, j *job.Job, recs []bizgen.ChainRecord, plan bizgen.Plan, path string) *bizgen.Expected {
 	b.Helper()
 	out, err := os.Create(path)
 	if err != nil {
@@ -251,7 +253,7 @@ func benchParse(b *testing.B, j *job.Job, path string) []*store.BusinessRow {
 	}
 }
 
-func warm(b *testing.B, pool *pgxpool.Pool, n int) {
+func warm(b testing.TB, pool *pgxpool.Pool, n int) {
 	b.Helper()
 	conns := make([]*pgxpool.Conn, 0, n)
 	for range n {

@@ -3,6 +3,7 @@ package run
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -63,21 +64,124 @@ func (c *chainRecord) field(name string) (string, bool) {
 	return "", false
 }
 
-// project reads the records the job selects in the window and turns them into chain rows
-// with the canonical texts of the job's comparators.
-func project(ctx context.Context, tx pgx.Tx, j *job.Job, w window, kr *fieldcrypt.Keyring) ([]store.ChainRow, error) {
+// projectChain fills the run's chain table with the records the job selects in the window,
+// projected onto the job's fields as canonical texts: in SQL, one INSERT … SELECT, with the few
+// records SQL does not decide (store.ProjectChain: sealed parameters among them) projected in
+// Go; all in Go for filters SQL cannot apply (values that are not ASCII) and for jobs with
+// sensitive fields (their texts are keyed hashes and sealed texts, made in Go).
+func projectChain(ctx context.Context, tx pgx.Tx, j *job.Job, w window, id int64, kr *fieldcrypt.Keyring) error {
+	if err := store.CreateChainTable(ctx, tx, id); err != nil {
+		return err
+	}
+	p, ok := projection(j, w)
+	fix := func(rows pgx.Rows) error {
+		out, err := projectRows(rows, j, kr)
+		rows.Close()
+		if err != nil {
+			return err
+		}
+		for i := range out {
+			sealValues(kr, j, out[i].Keys, out[i].Fields, out[i].Raw)
+		}
+		return store.CopyChainRows(ctx, tx, id, out)
+	}
+	if ok {
+		return store.ProjectChain(ctx, tx, id, p, fix)
+	}
+	rows, err := tx.Query(ctx, `SELECT `+store.RecordColumns+` FROM reconcile.records r
+		WHERE kind = $1 AND contract_name = $2 AND (name = $3 OR signature = $3) AND block_timestamp_ms >= $4 AND block_timestamp_ms < $5
+		ORDER BY block_number, log_index, transaction_hash`, p.Kind, p.Contract, p.Name, w.start, w.end)
+	if err != nil {
+		return fmt.Errorf("read chain records of job %s: %w", j.Name, err)
+	}
+	defer rows.Close()
+	if err := fix(rows); err != nil {
+		return err
+	}
+	return store.AnalyzeChain(ctx, tx, id)
+}
+
+// projection is the job's chain side in SQL; ok is false when a filter value is not ASCII or
+// the job has sensitive fields.
+func projection(j *job.Job, w window) (p store.Projection, ok bool) {
 	kind, name := "event", j.Chain.Event
 	if j.Chain.Method != "" {
 		kind, name = "call", j.Chain.Method
 	}
-	rows, err := tx.Query(ctx, `SELECT transaction_hash, log_index, block_number, block_timestamp_ms, contract_address, contract_name, name,
-		from_address, status, params FROM reconcile.records
-		WHERE kind = $1 AND contract_name = $2 AND (name = $3 OR signature = $3) AND block_timestamp_ms >= $4 AND block_timestamp_ms < $5
-		ORDER BY block_number, log_index, transaction_hash`, kind, j.Chain.Contract, name, w.start, w.end)
-	if err != nil {
-		return nil, fmt.Errorf("read chain records of job %s: %w", j.Name, err)
+	p = store.Projection{Selection: store.Selection{Kind: kind, Contract: j.Chain.Contract, Name: name, Start: w.start, End: w.end},
+		Amount: -1, Sealed: fieldcrypt.SealedPrefix}
+	if j.Sensitive() {
+		return p, false
 	}
-	defer rows.Close()
+	for i, m := range j.Key {
+		p.Keys = append(p.Keys, store.ProjectedColumn{Value: chainFieldSQL(m.Chain), Canonical: j.KeyComparators()[i].ChainSQL})
+	}
+	for i, f := range j.Fields {
+		p.Fields = append(p.Fields, store.ProjectedColumn{Value: chainFieldSQL(f.Chain), Canonical: j.FieldComparators()[i].ChainSQL})
+		if f.Business == j.Amount && j.Amount != "" {
+			p.Amount = i
+		}
+	}
+	names := make([]string, 0, len(j.Chain.Filters))
+	for n := range j.Chain.Filters {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		f := store.ProjectedFilter{Value: chainFieldSQL(n)}
+		for _, v := range j.Chain.Filters[n] {
+			v = strings.TrimSpace(v)
+			if !isASCII(v) {
+				return p, false
+			}
+			f.Lower = append(f.Lower, strings.ToLower(v))
+		}
+		p.Filters = append(p.Filters, f)
+	}
+	return p, true
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// chainFieldSQL is chainRecord.field in SQL over reconcile.records r: the text of a chain
+// field, NULL when the record has none.
+func chainFieldSQL(name string) string {
+	switch name {
+	case "tx_hash", "transaction_hash":
+		return "r.transaction_hash"
+	case "log_index":
+		return "r.log_index::text"
+	case "block_number":
+		return "r.block_number::text"
+	case "block_timestamp_ms":
+		return "r.block_timestamp_ms::text"
+	case "address", "contract_address":
+		return "r.contract_address"
+	case "contract", "contract_name":
+		return "r.contract_name"
+	case "name":
+		return "r.name"
+	}
+	param := "(r.params ->> '" + strings.ReplaceAll(name, "'", "''") + "')"
+	switch name {
+	case "from":
+		return "coalesce(" + param + ", r.from_address)"
+	case "status":
+		return "coalesce(" + param + ", r.status::text)"
+	}
+	return param
+}
+
+// projectRows turns records (store.RecordColumns) the job selects into chain rows with the
+// canonical texts of the job's comparators, parameters ingest sealed opened with kr.
+func projectRows(rows pgx.Rows, j *job.Job, kr *fieldcrypt.Keyring) ([]store.ChainRow, error) {
 	keys, fields := j.KeyComparators(), j.FieldComparators()
 	amount := -1
 	for i, f := range j.Fields {
@@ -122,7 +226,10 @@ func project(ctx context.Context, tx pgx.Tx, j *job.Job, w window, kr *fieldcryp
 		}
 		out = append(out, row)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read chain records of job %s: %w", j.Name, err)
+	}
+	return out, nil
 }
 
 // selected applies the job's filters: each named field must be one of its values (case

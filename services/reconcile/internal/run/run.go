@@ -23,7 +23,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"go.uber.org/zap"
 	"gopkg.in/yaml.v3"
 
@@ -131,9 +130,6 @@ func (r *Runner) Trigger(ctx context.Context, name, date, fileURI string) (*stor
 	j, err := r.cfg.Job(ctx, name)
 	if err != nil {
 		return nil, err
-	}
-	if j.Match != "" && j.Match != job.MatchOneToOne {
-		return nil, fmt.Errorf("%w: job %s: match %s: not in this build (one-to-one only)", ErrInvalid, name, j.Match)
 	}
 	if date == "" && fileURI == "" {
 		return nil, fmt.Errorf("%w: business_date or file_uri: give one", ErrInvalid)
@@ -322,27 +318,67 @@ func (r *Runner) execute(ctx context.Context, j *job.Job, run *store.Run) error 
 	if err := checkKeys(r.cfg.Crypto, j); err != nil {
 		return err
 	}
+	if err := r.clear(ctx, run.ID); err != nil {
+		return err
+	}
+	// The chain side is projected while the file loads, on a connection of its own, once the
+	// chain has passed the window's end.
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	chained := make(chan error, 1)
+	go func() { chained <- r.loadChain(cctx, j, run, w) }()
+	// stopChain ends the projection when the run goes no further with it: its error (the
+	// cancellation, most likely) says nothing more about the run.
+	stopChain := func() {
+		cancel()
+		if err := <-chained; err != nil {
+			r.cfg.Log.Debug("chain projection stopped", zap.Int64("run", run.ID), zap.Error(err))
+		}
+	}
 	bad, total, err := r.load(ctx, j, run)
 	if err != nil {
+		stopChain()
 		return err
 	}
 	r.cfg.Metrics.Rows.Add(float64(total))
 	if !j.Errors.Allows(bad, total) {
-		return r.finish(ctx, run, nil, fmt.Sprintf("%d malformed rows of %d exceed the job's error budget", bad, total))
+		stopChain()
+		return r.finish(ctx, run, false, fmt.Sprintf("%d malformed rows of %d exceed the job's error budget", bad, total))
 	}
+	if err := <-chained; err != nil {
+		return err
+	}
+	return r.finish(ctx, run, true, "")
+}
+
+// clear removes what an earlier attempt of the run stored.
+func (r *Runner) clear(ctx context.Context, id int64) error {
+	tx, err := r.cfg.Store.Pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	if err := store.ClearRun(ctx, tx, id); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
+}
+
+// loadChain waits for the chain side and projects the window's records into the run's chain
+// table.
+func (r *Runner) loadChain(ctx context.Context, j *job.Job, run *store.Run, w window) error {
 	if err := r.waitForChain(ctx, j, w); err != nil {
 		return err
 	}
-	return r.finish(ctx, run, func(ctx context.Context, tx pgx.Tx) error {
-		rows, err := project(ctx, tx, j, w, r.cfg.Crypto)
-		if err != nil {
-			return err
-		}
-		for i := range rows {
-			sealValues(r.cfg.Crypto, j, rows[i].Keys, rows[i].Fields, rows[i].Raw)
-		}
-		return store.CopyChainRows(ctx, tx, run.ID, rows)
-	}, "")
+	tx, err := r.cfg.Store.Pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	if err := projectChain(ctx, tx, j, w, run.ID, r.cfg.Crypto); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
 }
 
 // load reads the business file into the run's business rows; it returns the malformed rows
@@ -396,9 +432,6 @@ func (r *Runner) load(ctx context.Context, j *job.Job, run *store.Run) (bad, tot
 		return 0, 0, err
 	}
 	defer func() { _ = tx.Rollback(ctx) }()
-	if err := store.ClearRun(ctx, tx, run.ID); err != nil {
-		return 0, 0, err
-	}
 	if _, err := store.CopyBusinessRows(ctx, tx, run.ID, next); err != nil {
 		return 0, 0, err
 	}
@@ -467,10 +500,10 @@ func (r *Runner) waitForChain(ctx context.Context, j *job.Job, w window) error {
 	}
 }
 
-// finish matches (unless load is nil: the run failed its error budget and only its malformed
-// rows are listed), stores totals and the state and queues the results message, commits, then
-// writes the result files and posts the webhook.
-func (r *Runner) finish(ctx context.Context, run *store.Run, load func(context.Context, pgx.Tx) error, failure string) error {
+// finish matches (unless match is false: the run failed its error budget and only its
+// malformed rows are listed), stores totals and the state and queues the results message,
+// commits, then writes the result files and posts the webhook.
+func (r *Runner) finish(ctx context.Context, run *store.Run, match bool, failure string) error {
 	j, err := ParseJob(run.Spec)
 	if err != nil {
 		return fault.MarkPermanent(err)
@@ -481,15 +514,22 @@ func (r *Runner) finish(ctx context.Context, run *store.Run, load func(context.C
 	}
 	defer func() { _ = tx.Rollback(ctx) }()
 	fields := make([]store.Field, len(j.Fields))
+	var g store.Grouping
 	for i, fl := range j.Fields {
 		fields[i] = store.Field{Name: fl.Business, SQL: j.FieldComparators()[i].SQL}
+		if fl.Business == j.Amount {
+			g.Amount = i
+		}
+	}
+	switch j.Match {
+	case job.MatchOneToMany:
+		g.Group = store.GroupChain
+	case job.MatchManyToOne:
+		g.Group = store.GroupBusiness
 	}
 	state := store.StateSucceeded
-	if load != nil {
-		if err := load(ctx, tx); err != nil {
-			return err
-		}
-		if err := store.Match(ctx, tx, run.ID, fields); err != nil {
+	if match {
+		if err := store.Match(ctx, tx, run.ID, fields, g); err != nil {
 			return err
 		}
 	} else {

@@ -181,9 +181,9 @@ func (s *Store) NextDue(ctx context.Context) (t time.Time, ok bool, err error) {
 	return *at, true, nil
 }
 
-// FailRun ends an attempt of a run with err: pending again at retryAt, or failed when retryAt
-// is nil. A run failed for good queues out (its results message, when not nil) in the same
-// transaction.
+// FailRun ends an attempt of a run with err: pending again at retryAt, or failed (its tables
+// dropped) when retryAt is nil. A run failed for good queues out (its results message, when
+// not nil) in the same transaction.
 func (s *Store) FailRun(ctx context.Context, id int64, msg string, now time.Time, retryAt *time.Time, out *Message) error {
 	state := StateFailed
 	var finished *time.Time
@@ -198,6 +198,11 @@ func (s *Store) FailRun(ctx context.Context, id int64, msg string, now time.Time
 		return fmt.Errorf("fail run %d: %w", id, err)
 	}
 	defer func() { _ = tx.Rollback(ctx) }()
+	if retryAt == nil {
+		if err := DropRunTables(ctx, tx, id); err != nil {
+			return err
+		}
+	}
 	if _, err := tx.Exec(ctx, `UPDATE reconcile.runs SET state = $2, error = $3, next_attempt = $4, finished_at = $5 WHERE id = $1`,
 		id, state, msg, retryAt, finished); err != nil {
 		return fmt.Errorf("fail run %d: %w", id, err)
@@ -237,19 +242,20 @@ type ChainRow struct {
 // KeySep joins the canonical key texts of a composite key.
 const KeySep = "\x1f"
 
-// ClearRun removes what an earlier attempt of the run stored.
+// ClearRun removes what an earlier attempt of the run stored: its results and its tables.
 func ClearRun(ctx context.Context, tx pgx.Tx, id int64) error {
-	for _, t := range []string{"results", "business_rows", "chain_rows"} {
-		if _, err := tx.Exec(ctx, `DELETE FROM reconcile.`+t+` WHERE run_id = $1`, id); err != nil {
-			return fmt.Errorf("clear %s of run %d: %w", t, id, err)
-		}
+	if _, err := tx.Exec(ctx, `DELETE FROM reconcile.results WHERE run_id = $1`, id); err != nil {
+		return fmt.Errorf("clear results of run %d: %w", id, err)
 	}
-	return nil
+	return DropRunTables(ctx, tx, id)
 }
 
-// CopyBusinessRows streams rows into the run's business rows with COPY; next returns false
-// at the end (or on an error it keeps for its caller).
+// CopyBusinessRows creates the run's business table and streams rows into it with COPY; next
+// returns false at the end (or on an error it keeps for its caller).
 func CopyBusinessRows(ctx context.Context, tx pgx.Tx, id int64, next func() (*BusinessRow, bool)) (int64, error) {
+	if err := createBusinessTable(ctx, tx, id); err != nil {
+		return 0, err
+	}
 	src := pgx.CopyFromFunc(func() ([]any, error) {
 		r, ok := next()
 		if !ok {
@@ -271,24 +277,24 @@ func CopyBusinessRows(ctx context.Context, tx pgx.Tx, id int64, next func() (*Bu
 		if r.Error != "" {
 			errText = &r.Error
 		}
-		return []any{id, int32(r.Line), key, keys, fields, raw, numeric(r.Amount), errText}, nil
+		return []any{int32(r.Line), key, keys, fields, raw, numeric(r.Amount), errText}, nil
 	})
-	n, err := tx.CopyFrom(ctx, pgx.Identifier{Schema, "business_rows"},
-		[]string{"run_id", "line", "key", "keys", "fields", "raw", "amount", "error"}, src)
+	n, err := tx.CopyFrom(ctx, pgx.Identifier{Schema, businessTable(id)},
+		[]string{"line", "key", "keys", "fields", "raw", "amount", "error"}, src)
 	if err != nil {
 		return n, fmt.Errorf("copy business rows of run %d: %w", id, err)
 	}
-	return n, nil
+	return n, analyze(ctx, tx, BusinessTable(id))
 }
 
-// CopyChainRows stores the run's chain records with COPY.
+// CopyChainRows adds chain records to the run's chain table (CreateChainTable) with COPY.
 func CopyChainRows(ctx context.Context, tx pgx.Tx, id int64, rows []ChainRow) error {
 	src := make([][]any, len(rows))
 	for i, r := range rows {
-		src[i] = []any{id, r.TxHash, r.LogIndex, r.BlockNumber, strings.Join(r.Keys, KeySep), r.Keys, r.Fields, r.Raw, numeric(r.Amount)}
+		src[i] = []any{r.TxHash, r.LogIndex, r.BlockNumber, strings.Join(r.Keys, KeySep), r.Keys, r.Fields, r.Raw, numeric(r.Amount)}
 	}
-	_, err := tx.CopyFrom(ctx, pgx.Identifier{Schema, "chain_rows"},
-		[]string{"run_id", "transaction_hash", "log_index", "block_number", "key", "keys", "fields", "raw", "amount"}, pgx.CopyFromRows(src))
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{Schema, chainTable(id)},
+		[]string{"transaction_hash", "log_index", "block_number", "key", "keys", "fields", "raw", "amount"}, pgx.CopyFromRows(src))
 	if err != nil {
 		return fmt.Errorf("copy chain rows of run %d: %w", id, err)
 	}
@@ -309,67 +315,90 @@ type Field struct {
 // A key carried by several business rows makes each of them duplicate_in_business; the chain
 // record with that key is accounted for once, on the first of them. A key carried by several
 // chain records makes each of them duplicate_on_chain, and the business row carrying it too.
-func Match(ctx context.Context, tx pgx.Tx, id int64, fields []Field) error {
+//
+// With a grouping strategy (Grouping) the amounts of a key's group are compared instead.
+func Match(ctx context.Context, tx pgx.Tx, id int64, fields []Field, g Grouping) error {
+	// The matching hashes every row of the run: give it memory for that rather than the
+	// default 4MB's batches on disk; JIT compiling its expressions took seconds, longer than
+	// running them (this transaction only).
+	if _, err := tx.Exec(ctx, `SET LOCAL work_mem = '256MB'; SET LOCAL jit = off`); err != nil {
+		return fmt.Errorf("match run %d: %w", id, err)
+	}
+	q, args := MatchSQL(id, fields), []any{id}
+	switch g.Group {
+	case GroupChain:
+		q, args = oneToManySQL(id, fields[g.Amount]), append(args, g.Amount+1)
+	case GroupBusiness:
+		q, args = manyToOneSQL(id, fields[g.Amount]), append(args, g.Amount+1)
+	}
+	if _, err := tx.Exec(ctx, q, args...); err != nil {
+		return fmt.Errorf("match run %d: %w", id, err)
+	}
+	return nil
+}
+
+// MatchSQL is the statement of Match.
+func MatchSQL(id int64, fields []Field) string {
+	bt, ct := BusinessTable(id), ChainTable(id)
+	var eqs, eqCols, allEq strings.Builder
+	allEq.WriteString("true")
 	var diff strings.Builder
 	diff.WriteString("jsonb_strip_nulls(jsonb_build_object(")
-	if len(fields) == 0 {
-		diff.WriteString("))")
-	}
 	for i, f := range fields {
 		n := strconv.Itoa(i + 1)
+		fmt.Fprintf(&eqs, ", coalesce((%s), false) AS e%s", f.SQL("b.fields["+n+"]", "c.fields["+n+"]"), n)
+		fmt.Fprintf(&eqCols, ", e%s", n)
+		fmt.Fprintf(&allEq, " AND e%s", n)
 		if i > 0 {
 			diff.WriteString(", ")
 		}
-		expr := f.SQL("b.fields["+n+"]", "c.fields["+n+"]")
-		fmt.Fprintf(&diff, "%s, CASE WHEN NOT coalesce((%s), false) THEN jsonb_build_object('business', b.raw[%s], 'chain', c.raw[%s]) END",
-			quoteLiteral(f.Name), expr, n, n)
+		fmt.Fprintf(&diff, "%s, CASE WHEN NOT e%s THEN jsonb_build_object('business', braw[%s], 'chain', craw[%s]) END", quoteLiteral(f.Name), n, n, n)
 	}
-	if len(fields) > 0 {
-		diff.WriteString("))")
-	}
+	diff.WriteString("))")
+	// Every step is a hash aggregate or a hash join: no sort but the one numbering the results.
+	// m evaluates each field's comparison once per row (OFFSET 0 keeps it from being inlined
+	// into each use); the diff is built for mismatched rows only.
 	q := `
-WITH b AS (
-	SELECT br.*, count(*) OVER (PARTITION BY key) AS bn, row_number() OVER (PARTITION BY key ORDER BY line) AS bi
-	FROM reconcile.business_rows br WHERE run_id = $1 AND error IS NULL),
-cn AS (SELECT key, count(*) AS n FROM reconcile.chain_rows WHERE run_id = $1 GROUP BY key),
-c AS (SELECT cr.*, cn.n AS cn FROM reconcile.chain_rows cr JOIN cn USING (key) WHERE run_id = $1),
+WITH bk AS (SELECT key, count(*) AS n, min(line) AS first FROM ` + bt + ` WHERE error IS NULL GROUP BY key),
+ck AS (SELECT key, count(*) AS n FROM ` + ct + ` GROUP BY key),
+m AS (
+	SELECT b.line, b.keys, b.amount, b.raw AS braw, bk.n AS bn, b.line = bk.first AS bfirst, ck.n AS cn,
+		c.transaction_hash, c.log_index, c.block_number, c.raw AS craw, c.amount AS camount` + eqs.String() + `
+	FROM ` + bt + ` b JOIN bk USING (key) LEFT JOIN ck USING (key) LEFT JOIN ` + ct + ` c ON c.key = b.key AND ck.n = 1
+	WHERE b.error IS NULL
+	OFFSET 0),
 x AS (
-	SELECT 0 AS part, b.line AS o1, 0::bigint AS o2, 0 AS o3,
-		CASE WHEN b.bn > 1 THEN 'duplicate_in_business'
-			WHEN cn.n IS NULL THEN 'missing_on_chain'
-			WHEN cn.n > 1 THEN 'duplicate_on_chain'
-			WHEN d.diff = '{}'::jsonb THEN 'matched' ELSE 'mismatched' END AS outcome,
-		b.keys AS key, b.line, c.transaction_hash, c.log_index, c.block_number,
-		CASE WHEN b.bn = 1 AND c.key IS NOT NULL AND d.diff <> '{}'::jsonb THEN d.diff END AS diff, NULL::text AS error, true AS business_row,
-		CASE WHEN c.key IS NOT NULL AND b.bi = 1 THEN 1 ELSE 0 END AS chain_records,
-		b.amount AS business_amount, CASE WHEN c.key IS NOT NULL AND b.bi = 1 THEN c.amount END AS chain_amount
-	FROM b LEFT JOIN cn ON cn.key = b.key
-		LEFT JOIN c ON c.key = b.key AND c.cn = 1
-		LEFT JOIN LATERAL (SELECT ` + diff.String() + ` AS diff) d ON true
+	SELECT 0 AS part, line AS o1, 0::bigint AS o2,
+		CASE WHEN bn > 1 THEN 'duplicate_in_business'
+			WHEN cn IS NULL THEN 'missing_on_chain'
+			WHEN cn > 1 THEN 'duplicate_on_chain'
+			WHEN ` + allEq.String() + ` THEN 'matched' ELSE 'mismatched' END AS outcome,
+		keys AS key, line, transaction_hash, log_index, block_number,
+		CASE WHEN bn = 1 AND transaction_hash IS NOT NULL AND NOT (` + allEq.String() + `) THEN ` + diff.String() + ` END AS diff,
+		NULL::text AS error, true AS business_row,
+		CASE WHEN transaction_hash IS NOT NULL AND bfirst THEN 1 ELSE 0 END AS chain_records,
+		amount AS business_amount, CASE WHEN transaction_hash IS NOT NULL AND bfirst THEN camount END AS chain_amount
+	FROM m
 	UNION ALL
-	SELECT 0, line, 0, 0, 'malformed', NULL, line, NULL, NULL, NULL, NULL, error, true, 0, NULL, NULL
-	FROM reconcile.business_rows WHERE run_id = $1 AND error IS NOT NULL
+	SELECT 0, line, 0, 'malformed', NULL, line, NULL, NULL, NULL, NULL, error, true, 0, NULL, NULL
+	FROM ` + bt + ` WHERE error IS NOT NULL
 	UNION ALL
-	SELECT 1, c.block_number, c.log_index, 0, CASE WHEN c.cn > 1 THEN 'duplicate_on_chain' ELSE 'missing_in_business' END,
+	SELECT 1, c.block_number, c.log_index, CASE WHEN ck.n > 1 THEN 'duplicate_on_chain' ELSE 'missing_in_business' END,
 		c.keys, NULL, c.transaction_hash, c.log_index, c.block_number, NULL, NULL, false, 1, NULL, c.amount
-	FROM c WHERE c.cn > 1 OR NOT EXISTS (SELECT 1 FROM b WHERE b.key = c.key))
+	FROM ` + ct + ` c JOIN ck USING (key) WHERE ck.n > 1 OR NOT EXISTS (SELECT 1 FROM bk WHERE bk.key = c.key))
 INSERT INTO reconcile.results (run_id, id, outcome, key, line, transaction_hash, log_index, block_number, diff, error,
 	business_row, chain_records, business_amount, chain_amount)
 SELECT $1, row_number() OVER (ORDER BY part, o1, o2, transaction_hash), outcome, key, line, transaction_hash, log_index, block_number, diff, error,
 	business_row, chain_records, business_amount, chain_amount FROM x`
-	// The rows were just COPYed and autovacuum has not seen them: without statistics the
-	// planner takes the run's rows for a handful and joins them in nested loops, quadratic in
-	// the rows (100 s for 10,000). ANALYZE counts the rows this transaction inserted.
-	if _, err := tx.Exec(ctx, `ANALYZE reconcile.business_rows, reconcile.chain_rows`); err != nil {
-		return fmt.Errorf("match run %d: analyze its rows: %w", id, err)
-	}
-	// The matching sorts and hashes every row of the run: give it memory for that rather than
-	// the default 4MB's external merges on disk (this transaction only).
-	if _, err := tx.Exec(ctx, `SET LOCAL work_mem = '256MB'`); err != nil {
-		return fmt.Errorf("match run %d: %w", id, err)
-	}
-	if _, err := tx.Exec(ctx, q, id); err != nil {
-		return fmt.Errorf("match run %d: %w", id, err)
+	return q
+}
+
+// analyze gathers the statistics of a run's table just filled: without them the planner takes
+// its rows for a handful and joins them in nested loops, quadratic in the rows. A small sample
+// is enough to see how many rows and keys there are.
+func analyze(ctx context.Context, tx pgx.Tx, table string) error {
+	if _, err := tx.Exec(ctx, `SET LOCAL default_statistics_target = 10; ANALYZE `+table); err != nil {
+		return fmt.Errorf("analyze %s: %w", table, err)
 	}
 	return nil
 }
@@ -422,19 +451,16 @@ func ComputeTotals(ctx context.Context, tx pgx.Tx, id int64) (RunTotals, error) 
 	return t, nil
 }
 
-// FinishRun ends the run: its state, totals and error; a succeeded run becomes its subject's
-// current version and the loaded rows of the versions it replaces are dropped.
+// FinishRun ends the run: its state, totals and error, and drops its tables; a succeeded run
+// becomes its subject's current version.
 func FinishRun(ctx context.Context, tx pgx.Tx, r *Run, state string, totals RunTotals, msg string, now time.Time) error {
 	if state == StateSucceeded {
 		if _, err := tx.Exec(ctx, `UPDATE reconcile.runs SET current = false WHERE job = $1 AND subject = $2 AND current`, r.Job, r.Subject); err != nil {
 			return fmt.Errorf("replace current run of %s %s: %w", r.Job, r.Subject, err)
 		}
-		for _, t := range []string{"business_rows", "chain_rows"} {
-			if _, err := tx.Exec(ctx, `DELETE FROM reconcile.`+t+` WHERE run_id IN (SELECT id FROM reconcile.runs WHERE job = $1 AND subject = $2 AND id < $3)`,
-				r.Job, r.Subject, r.ID); err != nil {
-				return fmt.Errorf("drop rows of older runs: %w", err)
-			}
-		}
+	}
+	if err := DropRunTables(ctx, tx, r.ID); err != nil {
+		return err
 	}
 	_, err := tx.Exec(ctx, `UPDATE reconcile.runs SET state = $2, totals = $3, error = $4, finished_at = $5, current = $6, next_attempt = NULL WHERE id = $1`,
 		r.ID, state, totals, msg, now, state == StateSucceeded)
@@ -470,10 +496,24 @@ type ResultFilter struct {
 
 // Results pages a run's results in report order.
 func (s *Store) Results(ctx context.Context, run int64, f ResultFilter) ([]Result, error) {
-	rows, err := s.Pool.Query(ctx, `SELECT id, outcome, key, line, transaction_hash, log_index, block_number, diff, error,
+	// Only the conditions that apply, so that each page is an index range (by outcome when
+	// one is asked for): with "($2 = '' OR outcome = $2)" a cached generic plan read every
+	// result of the run for each page of a rare outcome.
+	q := `SELECT id, outcome, key, line, transaction_hash, log_index, block_number, diff, error,
 		business_amount::text, chain_amount::text
-		FROM reconcile.results WHERE run_id = $1 AND ($2 = '' OR outcome = $2) AND ($3 = '' OR array_to_string(key, E'\x1f') = $3) AND id > $4
-		ORDER BY id LIMIT $5`, run, f.Outcome, f.Key, f.After, f.Limit)
+		FROM reconcile.results WHERE run_id = $1 AND id > $2`
+	args := []any{run, f.After}
+	if f.Outcome != "" {
+		args = append(args, f.Outcome)
+		q += ` AND outcome = $` + strconv.Itoa(len(args))
+	}
+	if f.Key != "" {
+		args = append(args, f.Key)
+		q += ` AND array_to_string(key, E'\x1f') = $` + strconv.Itoa(len(args))
+	}
+	args = append(args, f.Limit)
+	q += ` ORDER BY id LIMIT $` + strconv.Itoa(len(args))
+	rows, err := s.Pool.Query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read results of run %d: %w", run, err)
 	}
@@ -495,7 +535,7 @@ func (s *Store) Results(ctx context.Context, run int64, f ResultFilter) ([]Resul
 func MalformedResults(ctx context.Context, tx pgx.Tx, id int64) error {
 	_, err := tx.Exec(ctx, `INSERT INTO reconcile.results (run_id, id, outcome, line, error, business_row, chain_records)
 		SELECT $1, row_number() OVER (ORDER BY line), 'malformed', line, error, true, 0
-		FROM reconcile.business_rows WHERE run_id = $1 AND error IS NOT NULL`, id)
+		FROM `+qualified(businessTable(id))+` WHERE error IS NOT NULL`, id)
 	if err != nil {
 		return fmt.Errorf("list malformed rows of run %d: %w", id, err)
 	}

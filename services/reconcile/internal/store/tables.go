@@ -1,0 +1,223 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// A run keeps its business rows and chain records in two tables of its own (migration 004):
+// UNLOGGED (a crash loses them, and a run a crash interrupted loads again anyway), without
+// indexes (the matching reads all of them and hash-joins), created by the run and dropped when
+// it ends.
+
+func businessTable(id int64) string { return "run_" + strconv.FormatInt(id, 10) + "_business" }
+func chainTable(id int64) string    { return "run_" + strconv.FormatInt(id, 10) + "_chain" }
+
+func qualified(table string) string { return Schema + "." + table }
+
+// BusinessTable and ChainTable name the run's tables, schema-qualified.
+func BusinessTable(id int64) string { return qualified(businessTable(id)) }
+
+// ChainTable names the run's chain table, schema-qualified.
+func ChainTable(id int64) string { return qualified(chainTable(id)) }
+
+// DropRunTables drops the run's tables, if they exist.
+func DropRunTables(ctx context.Context, tx pgx.Tx, id int64) error {
+	if _, err := tx.Exec(ctx, `DROP TABLE IF EXISTS `+BusinessTable(id)+`, `+ChainTable(id)); err != nil {
+		return fmt.Errorf("drop tables of run %d: %w", id, err)
+	}
+	return nil
+}
+
+// createBusinessTable creates the run's business table: a row per line of the file, malformed
+// ones included, with the canonical texts of the job's comparators: keys (and key, them joined
+// with KeySep) and fields in the job's order, raw the values as read.
+func createBusinessTable(ctx context.Context, tx pgx.Tx, id int64) error {
+	_, err := tx.Exec(ctx, `DROP TABLE IF EXISTS `+BusinessTable(id)+`;
+CREATE UNLOGGED TABLE `+BusinessTable(id)+` (
+    line   integer NOT NULL,
+    key    text    NOT NULL,
+    keys   text[]  NOT NULL,
+    fields text[]  NOT NULL,
+    raw    text[]  NOT NULL,
+    amount numeric,
+    error  text -- a malformed row: file, line, column, reason; its key is empty
+)`)
+	if err != nil {
+		return fmt.Errorf("create business table of run %d: %w", id, err)
+	}
+	return nil
+}
+
+// CreateChainTable creates the run's chain table: the chain records of its window projected
+// onto the job's fields as canonical texts. fix marks a record ProjectChain left to the caller.
+func CreateChainTable(ctx context.Context, tx pgx.Tx, id int64) error {
+	_, err := tx.Exec(ctx, `DROP TABLE IF EXISTS `+ChainTable(id)+`;
+CREATE UNLOGGED TABLE `+ChainTable(id)+` (
+    transaction_hash text    NOT NULL,
+    log_index        integer NOT NULL,
+    block_number     bigint  NOT NULL,
+    key              text    NOT NULL,
+    keys             text[]  NOT NULL,
+    fields           text[]  NOT NULL,
+    raw              text[]  NOT NULL,
+    amount           numeric,
+    fix              boolean NOT NULL DEFAULT false
+)`)
+	if err != nil {
+		return fmt.Errorf("create chain table of run %d: %w", id, err)
+	}
+	return nil
+}
+
+// Selection selects the records of a job's chain side in a window.
+type Selection struct {
+	Kind, Contract, Name string
+	Start, End           int64 // block time [Start, End) in ms
+}
+
+// ProjectedColumn is a key or field of a projection in SQL over reconcile.records (alias r).
+type ProjectedColumn struct {
+	// Value is the chain field's text, NULL when the record has no such field.
+	Value string
+	// Canonical returns the comparator's canonical text of a text expression, NULL where SQL
+	// does not decide it (such a record is left to the caller, see ProjectChain).
+	Canonical func(v string) string
+}
+
+// ProjectedFilter keeps records whose Value, in ASCII lower case, is one of Lower (ASCII
+// lower-case texts); records whose value is not ASCII are left to the caller.
+type ProjectedFilter struct {
+	Value string
+	Lower []string
+}
+
+// Projection is a job's chain side in SQL.
+type Projection struct {
+	Selection
+	Keys, Fields []ProjectedColumn
+	Filters      []ProjectedFilter
+	Amount       int // index of the amount in Fields, -1 for none
+	// Sealed is the prefix of values ingest stored encrypted (fieldcrypt.SealedPrefix); a
+	// record with such a value among those projected is left to the caller. Empty: none.
+	Sealed string
+}
+
+// ProjectChain projects the records p selects into the run's chain table (CreateChainTable)
+// in one INSERT … SELECT, canonical texts computed in SQL. Records with a value SQL does not
+// canonicalize, or a filter value it does not decide, are taken out again and handed to fix as
+// rows of reconcile.records (the columns RecordColumns names), for the caller to project in Go
+// and add with CopyChainRows.
+func ProjectChain(ctx context.Context, tx pgx.Tx, id int64, p Projection, fix func(pgx.Rows) error) error {
+	var cols, canon, checks, where []string
+	sealed := func(string) string { return "false" }
+	if p.Sealed != "" {
+		sealed = func(v string) string {
+			return "coalesce(starts_with(" + v + ", " + quoteLiteral(p.Sealed) + "), false)"
+		}
+	}
+	for i, k := range p.Keys {
+		n := strconv.Itoa(i)
+		cols = append(cols, k.Canonical("coalesce("+k.Value+", '')")+" AS k"+n, sealed(k.Value)+" AS s"+n)
+		canon = append(canon, "k"+n)
+		checks = append(checks, "k"+n+" IS NULL", "s"+n)
+	}
+	var fields, raws []string
+	for i, f := range p.Fields {
+		n := strconv.Itoa(i)
+		cols = append(cols, f.Value+" AS v"+n, f.Canonical(f.Value)+" AS f"+n)
+		fields = append(fields, "f"+n)
+		raws = append(raws, "coalesce(v"+n+", '')")
+		checks = append(checks, "(f"+n+" IS NULL AND v"+n+" IS NOT NULL)", sealed("v"+n))
+	}
+	for i, f := range p.Filters {
+		n := strconv.Itoa(i)
+		ascii := "octet_length(" + f.Value + ") = char_length(" + f.Value + ")"
+		lits := make([]string, len(f.Lower))
+		for j, v := range f.Lower {
+			lits[j] = quoteLiteral(v)
+		}
+		in := "false"
+		if len(lits) > 0 {
+			in = "lower(" + f.Value + ` COLLATE "C") IN (` + strings.Join(lits, ", ") + ")"
+		}
+		undecided := "(NOT (" + ascii + ") OR " + sealed(f.Value) + ")"
+		cols = append(cols, undecided+" AS u"+n)
+		where = append(where, "("+f.Value+" IS NOT NULL AND ("+undecided+" OR "+in+"))")
+		checks = append(checks, "u"+n)
+	}
+	key := "''"
+	if len(canon) > 0 {
+		key = strings.Join(canon, " || E'\\x1f' || ")
+	}
+	amount := "NULL::numeric"
+	if p.Amount >= 0 {
+		amount = "f" + strconv.Itoa(p.Amount) + "::numeric"
+	}
+	fix0 := "false"
+	if len(checks) > 0 {
+		fix0 = strings.Join(checks, " OR ")
+	}
+	arr := func(xs []string) string {
+		if len(xs) == 0 {
+			return "'{}'::text[]"
+		}
+		return "ARRAY[" + strings.Join(xs, ", ") + "]"
+	}
+	keysArr := arr(canon)
+	q := `INSERT INTO ` + ChainTable(id) + ` (transaction_hash, log_index, block_number, key, keys, fields, raw, amount, fix)
+SELECT transaction_hash, log_index, block_number, coalesce(` + key + `, ''), coalesce(` + keysArr + `, '{}'), ` + arr(fields) + `, ` + arr(raws) + `, ` +
+		`CASE WHEN ` + fix0 + ` THEN NULL ELSE ` + amount + ` END, ` + fix0 + `
+FROM (SELECT r.transaction_hash, r.log_index, r.block_number` + prefixComma(cols) + `
+	FROM reconcile.records r
+	WHERE r.kind = $1 AND r.contract_name = $2 AND (r.name = $3 OR r.signature = $3) AND r.block_timestamp_ms >= $4 AND r.block_timestamp_ms < $5` +
+		prefixAnd(where) + `
+	OFFSET 0) s` // evaluated once per record, not once per use in the outer list
+	// The planner's costs of these expressions are far over the mark: JIT compiling them
+	// takes longer than running them.
+	if _, err := tx.Exec(ctx, `SET LOCAL jit = off`); err != nil {
+		return fmt.Errorf("project chain records of run %d: %w", id, err)
+	}
+	if _, err := tx.Exec(ctx, q, p.Kind, p.Contract, p.Name, p.Start, p.End); err != nil {
+		return fmt.Errorf("project chain records of run %d: %w", id, err)
+	}
+	rows, err := tx.Query(ctx, `WITH d AS (DELETE FROM `+ChainTable(id)+` WHERE fix RETURNING transaction_hash, log_index)
+SELECT `+RecordColumns+` FROM reconcile.records r JOIN d USING (transaction_hash, log_index)
+WHERE r.kind = $1 AND r.contract_name = $2 AND (r.name = $3 OR r.signature = $3)
+ORDER BY r.block_number, r.log_index, r.transaction_hash`, p.Kind, p.Contract, p.Name)
+	if err != nil {
+		return fmt.Errorf("project chain records of run %d: %w", id, err)
+	}
+	defer rows.Close()
+	if err := fix(rows); err != nil {
+		return err
+	}
+	return AnalyzeChain(ctx, tx, id)
+}
+
+// AnalyzeChain gathers the statistics of the run's chain table once it is filled.
+func AnalyzeChain(ctx context.Context, tx pgx.Tx, id int64) error {
+	return analyze(ctx, tx, ChainTable(id))
+}
+
+// RecordColumns are the columns of reconcile.records (alias r) a projection in Go reads.
+const RecordColumns = `r.transaction_hash, r.log_index, r.block_number, r.block_timestamp_ms, r.contract_address, r.contract_name, r.name,
+	r.from_address, r.status, r.params`
+
+func prefixComma(xs []string) string {
+	if len(xs) == 0 {
+		return ""
+	}
+	return ", " + strings.Join(xs, ", ")
+}
+
+func prefixAnd(xs []string) string {
+	if len(xs) == 0 {
+		return ""
+	}
+	return " AND " + strings.Join(xs, " AND ")
+}
