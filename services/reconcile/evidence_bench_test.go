@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"fmt"
 	"os"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -19,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	libevidence "github.com/bcosdata/bcosdata/libs/evidence"
+	"github.com/bcosdata/bcosdata/libs/evidence/ceiling"
 	"github.com/bcosdata/bcosdata/libs/evidence/chain"
 	"github.com/bcosdata/bcosdata/libs/fisco/cryptosuite"
 	"github.com/bcosdata/bcosdata/libs/postgres/pgtest"
@@ -121,8 +121,16 @@ func BenchmarkEvidence(b *testing.B) {
 		}
 
 		// Ceilings first, on the idle machine state the accept figures will see.
-		b.ReportMetric(rawVerify(b, suite, pub, single), "raw-verify/s")
-		b.ReportMetric(rawFsync(b, dir), "raw-fsync/s")
+		verify, err := ceiling.VerifyRate(suite, pub, single, runtime.GOMAXPROCS(0))
+		if err != nil {
+			b.Fatal(err)
+		}
+		fsync, err := ceiling.FsyncRate(dir, 1000, 512)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(verify, "raw-verify/s")
+		b.ReportMetric(fsync, "raw-fsync/s")
 
 		// One record per call, 8 callers.
 		start := time.Now()
@@ -239,51 +247,4 @@ func confirmFromChain(b *testing.B, svc *evidence.Service, pool pgxPool, node *c
 type pgxPool interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 	Begin(ctx context.Context) (pgx.Tx, error)
-}
-
-// rawVerify checks the records' signatures on every core and returns checks per second.
-func rawVerify(b *testing.B, s *cryptosuite.Suite, pub cryptosuite.PublicKey, recs []libevidence.Record) float64 {
-	start := time.Now()
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range runtime.GOMAXPROCS(0) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= len(recs) {
-					return
-				}
-				if err := libevidence.VerifySignature(s, pub, &recs[i]); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	return float64(len(recs)) / time.Since(start).Seconds()
-}
-
-// rawFsync writes 512 bytes and fsyncs, for a second, and returns fsyncs per second.
-func rawFsync(b *testing.B, dir string) float64 {
-	f, err := os.Create(filepath.Join(dir, "fsync.bench"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer f.Close()
-	buf := make([]byte, 512)
-	start := time.Now()
-	n := 0
-	for time.Since(start) < time.Second {
-		if _, err := f.Write(buf); err != nil {
-			b.Fatal(err)
-		}
-		if err := f.Sync(); err != nil {
-			b.Fatal(err)
-		}
-		n++
-	}
-	return float64(n) / time.Since(start).Seconds()
 }
