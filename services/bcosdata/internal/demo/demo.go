@@ -3,8 +3,11 @@
 // and every service (stash ingesting the simulator's binlog files, verifying every block and
 // publishing to Kafka; export storing and decoding them with the sample contracts registered;
 // reconcile consuming export's decoded events) hosted on one gRPC server and one PostgreSQL
-// pool, the way bcosdata hosts them. Once synced it reconciles a sample business file with
-// planted differences and prints a summary (summary.go). It is what
+// pool, the way bcosdata hosts them. As soon as reconcile's evidence service and the
+// simulator's Evidence contract answer it publishes a few signed records (evidence.go), early
+// enough for their batch root to be anchored before a chain stopping at -blocks stops. Once
+// synced it reconciles a sample business file with planted differences, waits for the records'
+// anchor and prints a summary (summary.go). It is what
 // `make demo` runs: nothing has to be installed or running beforehand except Go and the
 // PostgreSQL server binaries.
 package demo
@@ -79,7 +82,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.Fresh, "fresh", false, "delete the data directory first and start a new chain")
 	fs.DurationVar(&c.Duration, "duration", 0, "stop after this long (0: run until interrupted)")
 	fs.Uint64Var(&c.Blocks, "blocks", 0, "stop the chain at this block; once stash, export and reconcile caught up, reconcile a sample business file and print the summary (0: no limit)")
-	fs.BoolVar(&c.ExitWhenDone, "exit-when-done", false, "exit once the summary is printed (needs -blocks); exit status 1 when counts disagree across services or the reconciliation differs from the planted differences")
+	fs.BoolVar(&c.ExitWhenDone, "exit-when-done", false, "exit once the summary is printed (needs -blocks); exit status 1 when counts disagree across services, the reconciliation differs from the planted differences or an evidence record is not anchored")
 	fs.BoolVar(&c.JSON, "json", false, "print the summary as one JSON object on stdout (progress goes to stderr)")
 	fs.Float64Var(&c.TPS, "tps", 20, "transactions per second the simulator sends")
 	fs.DurationVar(&c.BlockEvery, "block-interval", time.Second, "time between simulated blocks")
@@ -347,7 +350,8 @@ func (c Config) sayHTTP(srv *app.Server, say func(string, ...any)) {
 }
 
 // sayTry prints commands to try, each working as printed: grpcurl (the server has
-// reflection), curl against the HTTP/JSON APIs, psql and a Kafka console consumer.
+// reflection), curl against the HTTP/JSON APIs, psql, bcosdata evidence verify on the proof
+// and a Kafka console consumer.
 func (c Config) sayTry(env runEnv, s *Summary) {
 	say, srv := env.say, env.srv
 	stash, export, reconcile := srv.HTTPAddr("stash"), srv.HTTPAddr("export"), srv.HTTPAddr("reconcile")
@@ -469,9 +473,11 @@ type runEnv struct {
 // runs without -blocks: enough to plant every difference and keep some matched.
 const sampleMinRecords = 20
 
-// drive prints progress every StatusEvery. Once stash, export and reconcile caught up with
-// the target block (Blocks, or without it the first exported height with enough transfers),
-// it runs the sample reconciliation and prints the summary and the commands to try; with
+// drive publishes the evidence records early (publishEarly) and prints progress every
+// StatusEvery. Once stash, export and reconcile caught up with the target block (Blocks, or
+// without it the first exported height with enough transfers), it runs the sample
+// reconciliation, waits for the records' anchor and prints the summary and the commands to
+// try; with
 // ExitWhenDone it then ends the demo (errDone, or an error when counts disagree), else it
 // goes on printing progress.
 func (c Config) drive(ctx context.Context, env runEnv) error {
