@@ -477,9 +477,8 @@ const sampleMinRecords = 20
 // StatusEvery. Once stash, export and reconcile caught up with the target block (Blocks, or
 // without it the first exported height with enough transfers), it runs the sample
 // reconciliation, waits for the records' anchor and prints the summary and the commands to
-// try; with
-// ExitWhenDone it then ends the demo (errDone, or an error when counts disagree), else it
-// goes on printing progress.
+// try; with ExitWhenDone it then ends the demo (errDone, or an error when counts disagree),
+// else it goes on printing progress.
 func (c Config) drive(ctx context.Context, env runEnv) error {
 	conn, err := grpc.NewClient(env.srv.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
