@@ -3,8 +3,11 @@
 // and every service (stash ingesting the simulator's binlog files, verifying every block and
 // publishing to Kafka; export storing and decoding them with the sample contracts registered;
 // reconcile consuming export's decoded events) hosted on one gRPC server and one PostgreSQL
-// pool, the way bcosdata hosts them. Once synced it reconciles a sample business file with
-// planted differences and prints a summary (summary.go). It is what
+// pool, the way bcosdata hosts them. As soon as reconcile's evidence service and the
+// simulator's Evidence contract answer it publishes a few signed records (evidence.go), early
+// enough for their batch root to be anchored before a chain stopping at -blocks stops. Once
+// synced it reconciles a sample business file with planted differences, waits for the records'
+// anchor and prints a summary (summary.go). It is what
 // `make demo` runs: nothing has to be installed or running beforehand except Go and the
 // PostgreSQL server binaries.
 package demo
@@ -21,8 +24,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"golang.org/x/sync/errgroup"
@@ -30,6 +35,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/bcosdata/bcosdata/libs/app"
+	"github.com/bcosdata/bcosdata/libs/fisco/cryptosuite"
 	"github.com/bcosdata/bcosdata/libs/postgres"
 	"github.com/bcosdata/bcosdata/libs/postgres/pglocal"
 	"github.com/bcosdata/bcosdata/services/export"
@@ -76,7 +82,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.Fresh, "fresh", false, "delete the data directory first and start a new chain")
 	fs.DurationVar(&c.Duration, "duration", 0, "stop after this long (0: run until interrupted)")
 	fs.Uint64Var(&c.Blocks, "blocks", 0, "stop the chain at this block; once stash, export and reconcile caught up, reconcile a sample business file and print the summary (0: no limit)")
-	fs.BoolVar(&c.ExitWhenDone, "exit-when-done", false, "exit once the summary is printed (needs -blocks); exit status 1 when counts disagree across services or the reconciliation differs from the planted differences")
+	fs.BoolVar(&c.ExitWhenDone, "exit-when-done", false, "exit once the summary is printed (needs -blocks); exit status 1 when counts disagree across services, the reconciliation differs from the planted differences or an evidence record is not anchored")
 	fs.BoolVar(&c.JSON, "json", false, "print the summary as one JSON object on stdout (progress goes to stderr)")
 	fs.Float64Var(&c.TPS, "tps", 20, "transactions per second the simulator sends")
 	fs.DurationVar(&c.BlockEvery, "block-interval", time.Second, "time between simulated blocks")
@@ -272,14 +278,21 @@ func (c Config) run(ctx context.Context, out, summaryOut io.Writer) error {
 	srv.AddCheck("export", exportSvc.Ready)
 	reconcileCfg := serviceDefaults[reconcile.Config]()
 	reconcileCfg.Chain, reconcileCfg.Group, reconcileCfg.Kafka.Brokers, reconcileCfg.DB.URL = c.Chain, group, []string{kafkaAddr}, dbURL
-	// Evidence needs a chain that goes on producing blocks: with -blocks nothing anchors.
-	if c.Blocks == 0 {
-		if err := evidenceFlags(data, sim, func(archive, key, rpc, contract string) {
+	// Evidence needs blocks to anchor in: a chain kept at or past -blocks has none left.
+	var ev *evidenceEnv
+	evidenceSkipped := ""
+	if head := sim.HeadNumber(); c.Blocks > 0 && head >= c.Blocks {
+		evidenceSkipped = fmt.Sprintf("the chain in %s is at block %d already, at or past -blocks %d: no block is left to anchor records in (-fresh starts a new chain, a higher -blocks goes on)", simCfg.Data, head, c.Blocks)
+	} else {
+		contract, err := evidenceFlags(data, sim, func(archive, key, rpc, contract string) {
 			ev := &reconcileCfg.Evidence
-			ev.Archive, ev.Key, ev.RPC, ev.Contract, ev.BatchAge = archive, key, rpc, contract, time.Second
-		}); err != nil {
+			ev.Archive, ev.Key, ev.RPC, ev.Contract, ev.BatchAge = archive, key, rpc, contract, demoBatchAge
+		})
+		if err != nil {
 			return err
 		}
+		ev = &evidenceEnv{data: data, rpcURL: sim.RPCURL(), contract: common.HexToAddress(contract), group: int(simCfg.Group),
+			suite: cryptosuite.ECDSA(), blocks: c.Blocks, head: sim.HeadNumber}
 	}
 	reconcileSvc, err := reconcile.New(reconcileCfg, deps("reconcile"))
 	if err != nil {
@@ -302,15 +315,16 @@ func (c Config) run(ctx context.Context, out, summaryOut io.Writer) error {
 	c.sayHTTP(srv, say)
 	say("  services  stash ingests, verifies and publishes; export stores and decodes (contracts %s); reconcile consumes the decoded events and reconciles a sample business file once synced", exportCfg.Contracts)
 	say("  topics    bcos.%[1]s.group%[2]d.blocks.v1, .state.v1 (stash), .events.v1, .calls.v1 (export), .reconcile.results.v1, .records.v1 (reconcile)", c.Chain, simCfg.Group)
-	if c.Blocks == 0 {
-		say("  evidence  segments in %s, roots anchored in the Evidence contract through %s", filepath.Join(evidenceDir(data), "archive"), sim.RPCURL())
+	if ev != nil {
+		say("  evidence  %d signed records published once the Evidence contract answers; segments in %s, roots anchored through %s", demoRecords, filepath.Join(evidenceDir(data), "archive"), sim.RPCURL())
 	} else {
-		say("  evidence  off: with -blocks the chain stops, and no batch root could be anchored")
+		say("  evidence  skipped: %s", evidenceSkipped)
 	}
 	say("Ctrl-C stops the demo; progress every %s:", c.StatusEvery)
 
 	env := runEnv{pool: pool, sim: sim, srv: srv, reconcile: reconcileSvc, dbURL: dbURL, kafka: kafkaAddr,
-		topic: fmt.Sprintf("bcos.%s.group%d.events.v1", c.Chain, simCfg.Group), data: data, say: say, summary: summaryOut}
+		topic: fmt.Sprintf("bcos.%s.group%d.events.v1", c.Chain, simCfg.Group), data: data, say: say, summary: summaryOut,
+		evidence: ev, evidenceSkipped: evidenceSkipped}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return sim.Run(gctx) })
 	g.Go(func() error { return app.Serve(gctx, srv, stashSvc, exportSvc, reconcileSvc) })
@@ -336,7 +350,8 @@ func (c Config) sayHTTP(srv *app.Server, say func(string, ...any)) {
 }
 
 // sayTry prints commands to try, each working as printed: grpcurl (the server has
-// reflection), curl against the HTTP/JSON APIs, psql and a Kafka console consumer.
+// reflection), curl against the HTTP/JSON APIs, psql, bcosdata evidence verify on the proof
+// and a Kafka console consumer.
 func (c Config) sayTry(env runEnv, s *Summary) {
 	say, srv := env.say, env.srv
 	stash, export, reconcile := srv.HTTPAddr("stash"), srv.HTTPAddr("export"), srv.HTTPAddr("reconcile")
@@ -364,6 +379,9 @@ func (c Config) sayTry(env runEnv, s *Summary) {
 		}
 	}
 	say("            psql '%s' -c 'SELECT count(*) FROM export.transactions'", env.dbURL)
+	if e := s.Evidence; e != nil && e.Verify != "" {
+		say("            %s", e.Verify)
+	}
 	say("            kafka-console-consumer.sh --bootstrap-server %s --topic %s --from-beginning --max-messages 5", env.kafka, env.topic)
 }
 
@@ -446,17 +464,21 @@ type runEnv struct {
 	topic, data  string
 	say          func(string, ...any)
 	summary      io.Writer
+	// evidence is nil when this run publishes no records, for the reason evidenceSkipped.
+	evidence        *evidenceEnv
+	evidenceSkipped string
 }
 
 // sampleMinRecords is how many Transfer records the sample reconciliation wants before it
 // runs without -blocks: enough to plant every difference and keep some matched.
 const sampleMinRecords = 20
 
-// drive prints progress every StatusEvery. Once stash, export and reconcile caught up with
-// the target block (Blocks, or without it the first exported height with enough transfers),
-// it runs the sample reconciliation and prints the summary and the commands to try; with
-// ExitWhenDone it then ends the demo (errDone, or an error when counts disagree), else it
-// goes on printing progress.
+// drive publishes the evidence records early (publishEarly) and prints progress every
+// StatusEvery. Once stash, export and reconcile caught up with the target block (Blocks, or
+// without it the first exported height with enough transfers), it runs the sample
+// reconciliation, waits for the records' anchor and prints the summary and the commands to
+// try; with ExitWhenDone it then ends the demo (errDone, or an error when counts disagree),
+// else it goes on printing progress.
 func (c Config) drive(ctx context.Context, env runEnv) error {
 	conn, err := grpc.NewClient(env.srv.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -464,6 +486,20 @@ func (c Config) drive(ctx context.Context, env runEnv) error {
 	}
 	defer conn.Close()
 	cl := newClients(conn)
+	// The evidence records are published as soon as they can be, for their batch to be
+	// anchored long before a chain stopping at -blocks stops.
+	var pubc chan published
+	if env.evidence != nil {
+		pubc = make(chan published, 1)
+		pctx, cancel := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pubc <- publishEarly(pctx, conn, env.evidence, env.say)
+		}()
+		defer func() { cancel(); wg.Wait() }()
+	}
 	tick := time.NewTicker(c.StatusEvery)
 	defer tick.Stop()
 	target := c.Blocks
@@ -509,10 +545,22 @@ func (c Config) drive(ctx context.Context, env runEnv) error {
 		if s.Reconciliation, err = sampleReconciliation(ctx, filepath.Join(env.data, "reconcile"), height, cl, env.reconcile); err != nil {
 			return fmt.Errorf("sample reconciliation (a few blocks may carry too few transfers: raise -blocks or -tps): %w", err)
 		}
-		if c.Blocks == 0 {
-			env.say("publishing a few signed evidence records and waiting for their anchor")
-			if err := publishEvidence(ctx, conn, env.data, env.sim.RPCURL(), env.say); err != nil {
-				return fmt.Errorf("evidence: %w", err)
+		s.Evidence = &Evidence{Skipped: env.evidenceSkipped}
+		if env.evidence != nil {
+			var pub published
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case pub = <-pubc:
+			}
+			within := anchorAfterSyncLive
+			if c.Blocks > 0 {
+				within = anchorAfterSyncBlocks
+			}
+			env.say("waiting for the evidence records' anchor to come back through stash and export")
+			s.Evidence = awaitAnchor(ctx, conn, env.evidence, pub, within)
+			if ctx.Err() != nil {
+				return ctx.Err()
 			}
 		}
 		if err := s.print(env.summary, c.JSON); err != nil {

@@ -23,6 +23,7 @@ import (
 
 	"github.com/bcosdata/bcosdata/libs/app"
 	"github.com/bcosdata/bcosdata/libs/await"
+	"github.com/bcosdata/bcosdata/services/bcosdata/internal/evidencecmd"
 )
 
 // syncWriter is a buffer the demo writes to while the test reads it.
@@ -68,14 +69,17 @@ func testConfig(t *testing.T) Config {
 }
 
 // TestDemoExitsWithConsistentSummaryAndResumes runs `-blocks N -exit-when-done -json`: the
-// chain stops at N exactly, every count is non-zero and agrees across services, and the
-// sample reconciliation reports exactly the planted differences. Then it runs the demo again
-// on the same data to a higher block, serving: it resumes instead of starting over, and every
-// printed curl command answers 200 as printed, the psql command works and the Kafka command
-// names a broker and topic that hold messages.
+// chain stops at N exactly, every count is non-zero and agrees across services, the sample
+// reconciliation reports exactly the planted differences, and the evidence records published
+// early are all anchored before block N. Then it runs the demo again on the same data to a
+// higher block, serving: it resumes instead of starting over, anchors its own records, and
+// every printed curl command answers 200 as printed, the psql command works, the evidence
+// verify command verifies its proof against the node and the Kafka command names a broker and
+// topic that hold messages.
 func TestDemoExitsWithConsistentSummaryAndResumes(t *testing.T) {
+	const first, then = 50, 80
 	cfg := testConfig(t)
-	cfg.Blocks, cfg.ExitWhenDone, cfg.JSON = 8, true, true
+	cfg.Blocks, cfg.ExitWhenDone, cfg.JSON = first, true, true
 	var progress, summary bytes.Buffer
 	if err := cfg.run(t.Context(), &progress, &summary); err != nil {
 		t.Fatalf("first run: %v\n%s", err, progress.String())
@@ -84,8 +88,8 @@ func TestDemoExitsWithConsistentSummaryAndResumes(t *testing.T) {
 	if err := json.Unmarshal(summary.Bytes(), &s); err != nil {
 		t.Fatalf("summary is not one JSON object: %v\n%s", err, summary.String())
 	}
-	if s.Blocks != 8 || s.StashPublished != 8 || s.ExportBlocks != 8 {
-		t.Errorf("chain %d, stash published %d, export stored %d: want all 8", s.Blocks, s.StashPublished, s.ExportBlocks)
+	if s.Blocks != first || s.StashPublished != first || s.ExportBlocks != first {
+		t.Errorf("chain %d, stash published %d, export stored %d: want all %d", s.Blocks, s.StashPublished, s.ExportBlocks, first)
 	}
 	if s.Transactions == 0 || s.Events == 0 || s.Calls == 0 {
 		t.Errorf("zero counts in %+v", s)
@@ -112,8 +116,22 @@ func TestDemoExitsWithConsistentSummaryAndResumes(t *testing.T) {
 		t.Errorf("matched %d: want more than the %d within tolerance", r.Expected["matched"], samplePlan.WithinTolerance)
 	}
 
+	e := s.Evidence
+	switch {
+	case e == nil:
+		t.Errorf("no evidence in the summary:\n%s", summary.String())
+	case e.Published != demoRecords || e.Anchored != e.Published || e.Error != "":
+		t.Errorf("evidence: %d records published, %d anchored, error %q: want %d and %d", e.Published, e.Anchored, e.Error, demoRecords, demoRecords)
+	case e.AnchorBlock == 0 || e.AnchorBlock > first || !regexp.MustCompile(`^0x[0-9a-f]{64}$`).MatchString(e.AnchorTransaction):
+		t.Errorf("evidence anchored in block %d by transaction %q: want a block up to %d and a 0x hash", e.AnchorBlock, e.AnchorTransaction, first)
+	case filepath.Dir(e.Proof) != evidenceDir(cfg.Data) || !strings.Contains(e.Verify, " evidence verify "+e.Proof+" -rpc http://"):
+		t.Errorf("evidence proof %q, verify command %q: want a proof in %s and its verify command", e.Proof, e.Verify, evidenceDir(cfg.Data))
+	default:
+		t.Logf("evidence anchored in block %d of %d", e.AnchorBlock, first)
+	}
+
 	// Again on the same data, serving past the summary: it resumes, and the commands work.
-	cfg.Blocks, cfg.ExitWhenDone, cfg.JSON = 11, false, false
+	cfg.Blocks, cfg.ExitWhenDone, cfg.JSON = then, false, false
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	var out syncWriter
@@ -136,13 +154,16 @@ func TestDemoExitsWithConsistentSummaryAndResumes(t *testing.T) {
 		if m[1] == "0" {
 			continue // before stash opened its storage
 		}
-		if n, _ := strconv.Atoi(m[1]); n < 8 {
-			t.Errorf("second run started from block %d, below the 8 already published: it did not resume", n)
+		if n, _ := strconv.Atoi(m[1]); n < first {
+			t.Errorf("second run started from block %d, below the %d already published: it did not resume", n, first)
 		}
 		break
 	}
-	if !strings.Contains(second, "summary   chain demo: 11 blocks") {
-		t.Errorf("second run has no summary at block 11:\n%s", second)
+	if !strings.Contains(second, fmt.Sprintf("summary   chain demo: %d blocks", then)) {
+		t.Errorf("second run has no summary at block %d:\n%s", then, second)
+	}
+	if want := fmt.Sprintf("evidence %d records published, %[1]d anchored in block ", demoRecords); !strings.Contains(second, want) {
+		t.Errorf("second run's summary has no %q:\n%s", want, second)
 	}
 	checkPrintedCommands(t, second)
 	cancel()
@@ -187,6 +208,7 @@ func checkPrintedCommands(t *testing.T, out string) {
 		}
 	}
 	checkGrpcurl(t, out)
+	checkEvidenceVerify(t, out)
 	m := regexp.MustCompile(`--bootstrap-server (\S+) --topic (\S+)`).FindStringSubmatch(out)
 	if m == nil {
 		t.Fatalf("no Kafka console consumer command printed")
@@ -199,6 +221,24 @@ func checkPrintedCommands(t *testing.T, out string) {
 	last, err := conn.ReadLastOffset()
 	if err != nil || last == 0 {
 		t.Errorf("%s: topic's last offset %d, %v: want messages", m[0], last, err)
+	}
+}
+
+// checkEvidenceVerify runs the printed `bcosdata evidence verify PROOF -rpc URL` with its
+// printed arguments through bcosdata's entry point (the test binary is no bcosdata): the proof
+// verifies against the demo's node.
+func checkEvidenceVerify(t *testing.T, out string) {
+	t.Helper()
+	m := regexp.MustCompile(`(?m)^\s*(\S*bcosdata) evidence verify (.*)$`).FindStringSubmatch(out)
+	if m == nil {
+		t.Errorf("no evidence verify command printed:\n%s", out)
+		return
+	}
+	var got bytes.Buffer
+	if err := evidencecmd.Verify(t.Context(), strings.Fields(m[2]), &got, &got); err != nil {
+		t.Errorf("%s: %v\n%s", strings.TrimSpace(m[0]), err, got.String())
+	} else if !strings.Contains(got.String(), "verified: record ") {
+		t.Errorf("%s: no verified line in\n%s", strings.TrimSpace(m[0]), got.String())
 	}
 }
 

@@ -46,6 +46,7 @@ type Summary struct {
 	// SampleTransaction is one transaction's hash, for the commands to try.
 	SampleTransaction string          `json:"sample_transaction"`
 	Reconciliation    *Reconciliation `json:"reconciliation,omitempty"`
+	Evidence          *Evidence       `json:"evidence,omitempty"`
 	// Inconsistencies lists counts that disagree across services (empty when all agree).
 	Inconsistencies []string `json:"inconsistencies,omitempty"`
 }
@@ -64,6 +65,25 @@ type Reconciliation struct {
 	// must give.
 	Outcomes map[string]int `json:"outcomes"`
 	Expected map[string]int `json:"expected"`
+}
+
+// Evidence is the demo's signed records: how many it published and how many are anchored,
+// where their batch root is on chain, and the first record's proof with the command that
+// verifies it against the node.
+type Evidence struct {
+	// Skipped says why this run publishes nothing: the chain kept from an earlier run is at
+	// or past -blocks already, and no block is left to anchor in.
+	Skipped   string   `json:"skipped,omitempty"`
+	Published int      `json:"published"`
+	Anchored  int      `json:"anchored"`
+	Records   []string `json:"records,omitempty"`
+	// AnchorBlock and AnchorTransaction are where the first record's batch root is stored.
+	AnchorBlock       uint64 `json:"anchor_block,omitempty"`
+	AnchorTransaction string `json:"anchor_transaction,omitempty"`
+	// Proof is the first record's proof file; Verify the command that checks it on chain.
+	Proof  string `json:"proof,omitempty"`
+	Verify string `json:"verify,omitempty"`
+	Error  string `json:"error,omitempty"`
 }
 
 // samplePlan is the differences planted in the sample business file: a changed amount, an
@@ -291,6 +311,17 @@ func (s *Summary) check() error {
 	} else if !equalCounts(r.Outcomes, r.Expected) {
 		errs = append(errs, fmt.Errorf("sample reconciliation run %s reported %v, the planted differences give %v", r.RunID, r.Outcomes, r.Expected))
 	}
+	switch e := s.Evidence; {
+	case e == nil:
+		errs = append(errs, errors.New("no evidence"))
+	case e.Skipped != "":
+	case e.Published == 0 || e.Anchored != e.Published || e.Error != "":
+		err := fmt.Errorf("evidence: %d records published, %d anchored", e.Published, e.Anchored)
+		if e.Error != "" {
+			err = fmt.Errorf("%w: %s", err, e.Error)
+		}
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 
@@ -322,6 +353,20 @@ func (s *Summary) print(w io.Writer, asJSON bool) error {
 		s.Chain, s.Blocks, s.StashPublished, s.ExportBlocks, s.Transactions, s.Events, s.Calls, s.ReconcileEvents, s.ReconcileCalls)
 	if r := s.Reconciliation; r != nil {
 		fmt.Fprintf(w, "          reconciliation run %s (%s) of %s, %d chain records: %s; planted: %s\n", r.RunID, r.State, r.File, r.Records, counts(r.Outcomes), counts(r.Expected))
+	}
+	if e := s.Evidence; e != nil {
+		switch {
+		case e.Skipped != "":
+			fmt.Fprintf(w, "          evidence skipped: %s\n", e.Skipped)
+		case e.Proof != "":
+			fmt.Fprintf(w, "          evidence %d records published, %d anchored in block %d (transaction %s); proof of %s in %s\n",
+				e.Published, e.Anchored, e.AnchorBlock, e.AnchorTransaction, e.Records[0], e.Proof)
+		default:
+			fmt.Fprintf(w, "          evidence %d records published, %d anchored\n", e.Published, e.Anchored)
+		}
+		if e.Error != "" {
+			fmt.Fprintf(w, "          EVIDENCE: %s\n", e.Error)
+		}
 	}
 	for _, i := range s.Inconsistencies {
 		fmt.Fprintf(w, "          INCONSISTENT: %s\n", i)
