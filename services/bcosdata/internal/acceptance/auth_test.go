@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,9 +27,14 @@ import (
 
 	"github.com/bcosdata/bcosdata/libs/app"
 	"github.com/bcosdata/bcosdata/libs/app/auth/authtest"
+	"github.com/bcosdata/bcosdata/libs/await"
+	"github.com/bcosdata/bcosdata/libs/postgres/pgtest"
+	auditv1 "github.com/bcosdata/bcosdata/proto/bcosdata/audit/v1"
 	"github.com/bcosdata/bcosdata/services/export"
 	"github.com/bcosdata/bcosdata/services/reconcile"
 	"github.com/bcosdata/bcosdata/services/stash"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // samplePolicy is the policy the deployments ship; the test holds it to the table below.
@@ -102,7 +108,10 @@ type running struct {
 	ca   *authtest.CA
 }
 
-func startService(t *testing.T, name string, mk func() app.Command, tokensFile string, ca *authtest.CA, cert *authtest.Issued) *running {
+// schemas are the services' PostgreSQL schemas, where each keeps its audit trail.
+var schemas = map[string]string{"stash": "stash", "export": "export", "reconcile": "reconcile"}
+
+func startService(t *testing.T, name string, mk func() app.Command, tokensFile string, ca *authtest.CA, cert *authtest.Issued, pool *pgxpool.Pool) *running {
 	t.Helper()
 	cmd := mk()
 	fs := cmd.FlagSet()
@@ -110,7 +119,8 @@ func startService(t *testing.T, name string, mk func() app.Command, tokensFile s
 		"-grpc.addr", "127.0.0.1:0", "-admin.addr", "", "-http.addr", "127.0.0.1:0",
 		"-tls.cert", cert.CertFile, "-tls.key", cert.KeyFile, "-tls.client-ca", ca.File,
 		"-auth.policy", samplePolicy, "-auth.tokens", tokensFile, "-limits.streams", "0",
-		// Nothing is reached: the service is built and registered, never Run.
+		// Nothing is reached: the service is built and registered, never Run. Only its audit
+		// trail writes, into pool when there is one (the audit topic's broker stays away).
 		"-db.url", "postgres://nobody@127.0.0.1:1/none?sslmode=disable", "-kafka.brokers", "127.0.0.1:1",
 	}
 	if name == "stash" {
@@ -123,7 +133,11 @@ func startService(t *testing.T, name string, mk func() app.Command, tokensFile s
 		t.Fatalf("%s server config: %v", name, err)
 	}
 	srv := app.NewServer(*cmd.Server, zap.NewNop())
-	svc, err := cmd.New(app.Deps{Log: zap.NewNop(), Metrics: srv.Registry()}, srv)
+	deps := app.Deps{Log: zap.NewNop(), Metrics: srv.Registry()}
+	if pool != nil {
+		deps.Pool, deps.Audit = pool, srv.Audit()
+	}
+	svc, err := cmd.New(deps, srv)
 	if err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
@@ -137,11 +151,16 @@ func startService(t *testing.T, name string, mk func() app.Command, tokensFile s
 		t.Fatalf("%s listen: %v", name, err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
+	done, trails := make(chan error, 1), make(chan error, 1)
 	go func() { done <- srv.Run(ctx) }()
+	if pool != nil { // what app.Serve runs beside the services: the audit trails
+		go func() { trails <- srv.Audit().Run(ctx) }()
+	} else {
+		trails <- nil
+	}
 	t.Cleanup(func() {
 		cancel()
-		if err := <-done; err != nil {
+		if err := errors.Join(<-done, <-trails); err != nil {
 			t.Errorf("%s: %v", name, err)
 		}
 		if c, ok := svc.(io.Closer); ok {
@@ -213,7 +232,9 @@ func call(t *testing.T, conn *grpc.ClientConn, m protoreflect.MethodDescriptor, 
 // TestEveryRPCIsGuarded starts stash, export and reconcile with auth on (TLS, the sample
 // policy, static tokens) and calls every RPC their gRPC servers offer: without a token it is
 // Unauthenticated, with a role the policy does not grant it PermissionDenied, with the role
-// the table names neither. An RPC added without a policy entry fails here.
+// the table names neither. An RPC added without a policy entry fails here. Every one of those
+// calls leaves exactly one row in the service's audit trail (a real PostgreSQL), and an
+// edited or deleted row is reported by VerifyAudit.
 func TestEveryRPCIsGuarded(t *testing.T) {
 	ca := authtest.NewCA(t, "bcosdata-test")
 	cert := ca.Server("server")
@@ -226,13 +247,17 @@ func TestEveryRPCIsGuarded(t *testing.T) {
 		}
 	}
 	tokensFile := authtest.Tokens(t, entries)
+	pool := pgtest.NewPool(t)
 	for _, s := range []struct {
 		name string
 		mk   func() app.Command
 	}{{"stash", stash.Command}, {"export", export.Command}, {"reconcile", reconcile.Command}} {
 		t.Run(s.name, func(t *testing.T) {
-			r := startService(t, s.name, s.mk, tokensFile, ca, cert)
-			conn, err := grpc.NewClient(r.srv.GRPCAddr(), grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: ca.Pool(), ServerName: "localhost"})))
+			r := startService(t, s.name, s.mk, tokensFile, ca, cert, pool)
+			await.For(t, 20*time.Second, "audit trail ready", func() error { return r.srv.Audit().Ready(t.Context()) })
+			calls := &callCounter{}
+			conn, err := grpc.NewClient(r.srv.GRPCAddr(), grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: ca.Pool(), ServerName: "localhost"})),
+				grpc.WithChainUnaryInterceptor(calls.unary), grpc.WithChainStreamInterceptor(calls.stream))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -272,7 +297,91 @@ func TestEveryRPCIsGuarded(t *testing.T) {
 				t.Errorf("only %d RPCs walked: %v", guarded, ms)
 			}
 			t.Logf("%s: %d RPCs guarded", s.name, guarded)
+			checkAuditTrail(t, r, pool, conn, calls.n.Load())
 		})
+	}
+}
+
+// callCounter counts the calls a client makes that the guard decides on (all but health).
+type callCounter struct{ n atomic.Int64 }
+
+func (c *callCounter) count(method string) {
+	if !strings.HasPrefix(method, "/grpc.health.v1.Health/") {
+		c.n.Add(1)
+	}
+}
+
+func (c *callCounter) unary(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	c.count(method)
+	return invoker(ctx, method, req, reply, cc, opts...)
+}
+
+func (c *callCounter) stream(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+	c.count(method)
+	return streamer(ctx, desc, cc, method, opts...)
+}
+
+// checkAuditTrail shows that every call the test made (refused or let through, with or
+// without a token) left exactly one row in the service's audit table, that the trail
+// verifies, and that editing or deleting a row is reported by VerifyAudit.
+func checkAuditTrail(t *testing.T, r *running, pool *pgxpool.Pool, conn *grpc.ClientConn, calls int64) {
+	t.Helper()
+	ctx := t.Context()
+	if err := r.srv.Audit().Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	table := pgx.Identifier{schemas[r.name], "audit"}.Sanitize()
+	var rows int64
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM `+table).Scan(&rows); err != nil {
+		t.Fatal(err)
+	}
+	if rows != calls {
+		t.Errorf("%s: %d audit rows for %d calls, want one each", r.name, rows, calls)
+	}
+	admin := metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+tokens["admin"])
+	verify := func() *auditv1.VerifyAuditResponse {
+		t.Helper()
+		resp, err := auditv1.NewAuditServiceClient(conn).VerifyAudit(admin, &auditv1.VerifyAuditRequest{Service: r.name})
+		if err != nil {
+			t.Fatalf("%s: VerifyAudit: %v", r.name, err)
+		}
+		if err := r.srv.Audit().Flush(ctx); err != nil { // the VerifyAudit call's own row
+			t.Fatal(err)
+		}
+		return resp
+	}
+	if v := verify(); !v.GetOk() {
+		t.Fatalf("%s: the untouched trail does not verify: %v", r.name, v)
+	}
+	var subject string
+	if err := pool.QueryRow(ctx, `SELECT subject FROM `+table+` WHERE seq = 3`).Scan(&subject); err != nil {
+		t.Fatal(err)
+	}
+	for _, tamper := range []struct {
+		what, sql string
+		seq       uint64
+		undo      string
+	}{
+		{"edited", `UPDATE ` + table + ` SET subject = 'mallory' WHERE seq = 3`, 3, `UPDATE ` + table + ` SET subject = $1 WHERE seq = 3`},
+		{"deleted", `DELETE FROM ` + table + ` WHERE seq = 5`, 5, ""},
+	} {
+		if _, err := pool.Exec(ctx, tamper.sql); err != nil {
+			t.Fatal(err)
+		}
+		v := verify()
+		if v.GetOk() || v.GetBroken().GetSeq() != tamper.seq {
+			t.Errorf("%s: a row %s (%s) is not reported at seq %d: %v", r.name, tamper.what, tamper.sql, tamper.seq, v)
+		} else {
+			t.Logf("%s: row %s reported: %s at %d: %s", r.name, tamper.what, v.GetBroken().GetKind(), v.GetBroken().GetSeq(), v.GetBroken().GetDetail())
+		}
+		if tamper.undo != "" {
+			if _, err := pool.Exec(ctx, tamper.undo, subject); err != nil {
+				t.Fatal(err)
+			}
+			if v := verify(); !v.GetOk() {
+				t.Fatalf("%s: the trail with the row put back does not verify: %v", r.name, v)
+			}
+		}
 	}
 }
 
@@ -300,7 +409,7 @@ func TestHTTPAPIIsGuarded(t *testing.T) {
 		}},
 	} {
 		t.Run(s.name, func(t *testing.T) {
-			r := startService(t, s.name, s.mk, tokensFile, ca, cert)
+			r := startService(t, s.name, s.mk, tokensFile, ca, cert, nil)
 			for _, rt := range s.routes {
 				for _, c := range []struct {
 					role string
