@@ -19,6 +19,9 @@ const (
 	BrokenEdited    = "edited"
 	BrokenReordered = "reordered"
 	BrokenHead      = "head"
+	// BrokenAnchor: the chain, although consistent in itself, does not reach or does not
+	// match the last anchored head: it was rewritten from some record before the anchor on.
+	BrokenAnchor = "anchor"
 )
 
 // Page sizes of List.
@@ -33,9 +36,14 @@ var ErrInvalidArgument = errors.New("invalid argument")
 // Verify walks the chain from record 1 to the head and returns the first record that breaks
 // it: a gap in seq (a deleted record), a prev_hash that is not the previous record's hash (a
 // record moved or replaced), content that no longer hashes to the record's hash (an edited
-// record), or records that end before, or disagree with, the head.
+// record), or records that end before, or disagree with, the head. When heads were anchored
+// it then compares the chain with the last one (audit_anchor): a chain rewritten from some
+// record on, every later hash recomputed and the head moved, no longer has the anchored hash at
+// the anchored seq. With an Anchorer that is an AnchorReader, that last local anchor row is
+// first checked against the anchor itself (the evidence record).
 func (t *Trail) Verify(ctx context.Context) (*auditv1.VerifyAuditResponse, error) {
 	resp := &auditv1.VerifyAuditResponse{}
+	var anchor *anchorRow
 	err := pgx.BeginTxFunc(ctx, t.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		var headSeq int64
 		var headHash []byte
@@ -43,6 +51,11 @@ func (t *Trail) Verify(ctx context.Context) (*auditv1.VerifyAuditResponse, error
 			return fmt.Errorf("read audit head of %s: %w", t.cfg.Schema, err)
 		}
 		resp.HeadSeq, resp.HeadHash = uint64(headSeq), hex0x(headHash)
+		var err error
+		if anchor, err = t.lastAnchor(ctx, tx); err != nil {
+			return err
+		}
+		var atAnchor []byte // the walked chain's hash at the anchored seq
 		rows, err := tx.Query(ctx, "SELECT "+selectColumns+" FROM "+t.table("audit")+" ORDER BY seq")
 		if err != nil {
 			return fmt.Errorf("read audit records of %s: %w", t.cfg.Schema, err)
@@ -60,6 +73,9 @@ func (t *Trail) Verify(ctx context.Context) (*auditv1.VerifyAuditResponse, error
 			}
 			resp.Checked++
 			want, prev = r.Seq+1, r.Hash
+			if anchor != nil && r.Seq == anchor.seq {
+				atAnchor = r.Hash
+			}
 		}
 		if err := rows.Err(); err != nil {
 			return fmt.Errorf("read audit records of %s: %w", t.cfg.Schema, err)
@@ -75,14 +91,68 @@ func (t *Trail) Verify(ctx context.Context) (*auditv1.VerifyAuditResponse, error
 		case !bytes.Equal(headHash, prev):
 			resp.Broken = &auditv1.BrokenRecord{Seq: last, Kind: BrokenHead,
 				Detail: fmt.Sprintf("the head's hash %s is not record %d's hash %s", hex0x(headHash), last, hex0x(prev))}
+		case anchor == nil:
+		case anchor.seq > last:
+			resp.Broken = &auditv1.BrokenRecord{Seq: anchor.seq, Kind: BrokenAnchor,
+				Detail: fmt.Sprintf("the head was anchored at record %d (%s) but the records end at %d", anchor.seq, anchor.ref, last)}
+		case !bytes.Equal(atAnchor, anchor.hash):
+			resp.Broken = &auditv1.BrokenRecord{Seq: anchor.seq, Kind: BrokenAnchor,
+				Detail: fmt.Sprintf("record %d's hash %s is not the anchored head's hash %s (%s): the chain was rewritten up to record %d or before",
+					anchor.seq, hex0x(atAnchor), hex0x(anchor.hash), anchor.ref, anchor.seq)}
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
+	if resp.Broken == nil && anchor != nil {
+		if resp.Broken, err = t.checkAnchor(ctx, anchor); err != nil {
+			return nil, err
+		}
+	}
 	resp.Ok = resp.Broken == nil
 	return resp, nil
+}
+
+// anchorRow is a row of audit_anchor.
+type anchorRow struct {
+	seq  uint64
+	hash []byte
+	ref  string
+}
+
+// lastAnchor returns the last anchored head recorded, or nil when none was.
+func (t *Trail) lastAnchor(ctx context.Context, tx pgx.Tx) (*anchorRow, error) {
+	var a anchorRow
+	var seq int64
+	err := tx.QueryRow(ctx, "SELECT seq, hash, ref FROM "+t.table("audit_anchor")+" ORDER BY seq DESC LIMIT 1").Scan(&seq, &a.hash, &a.ref)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("read anchored audit head of %s: %w", t.cfg.Schema, err)
+	}
+	a.seq = uint64(seq)
+	return &a, nil
+}
+
+// checkAnchor compares the local record of an anchor with the anchor itself, when the
+// Anchorer can read it back.
+func (t *Trail) checkAnchor(ctx context.Context, a *anchorRow) (*auditv1.BrokenRecord, error) {
+	r, ok := t.cfg.Anchorer.(AnchorReader)
+	if !ok {
+		return nil, nil
+	}
+	seq, hash, err := r.AnchoredHead(ctx, a.ref)
+	if err != nil {
+		return nil, fmt.Errorf("read anchored audit head %s of %s: %w", a.ref, t.cfg.Service, err)
+	}
+	if seq != a.seq || !bytes.Equal(hash, a.hash) {
+		return &auditv1.BrokenRecord{Seq: a.seq, Kind: BrokenAnchor,
+			Detail: fmt.Sprintf("the anchor %s holds record %d's hash %s, the local copy record %d's hash %s: audit_anchor was rewritten",
+				a.ref, seq, hex0x(hash), a.seq, hex0x(a.hash))}, nil
+	}
+	return nil, nil
 }
 
 // check returns how r breaks the chain when it should be record want following prev, or nil.
