@@ -37,10 +37,12 @@ var ErrInvalidArgument = errors.New("invalid argument")
 // it: a gap in seq (a deleted record), a prev_hash that is not the previous record's hash (a
 // record moved or replaced), content that no longer hashes to the record's hash (an edited
 // record), or records that end before, or disagree with, the head. When heads were anchored
-// it then compares the chain with the last one (audit_anchor): a chain rewritten from some
-// record on, every later hash recomputed and the head moved, no longer has the anchored hash at
-// the anchored seq. With an Anchorer that is an AnchorReader, that last local anchor row is
-// first checked against the anchor itself (the evidence record).
+// it then compares the chain with every anchored head (audit_anchor): a chain rewritten from
+// some record on, every later hash recomputed and the head moved, no longer has the anchored
+// hash at the first anchored seq at or after the rewrite (anchors taken after the rewrite agree
+// with it, so every anchor counts, not only the last). With an Anchorer that is an
+// AnchorReader, the last local anchor row is also checked against the anchor itself (the
+// evidence record), so a rewrite of that row is found too.
 func (t *Trail) Verify(ctx context.Context) (*auditv1.VerifyAuditResponse, error) {
 	resp := &auditv1.VerifyAuditResponse{}
 	var anchor *anchorRow
@@ -51,11 +53,6 @@ func (t *Trail) Verify(ctx context.Context) (*auditv1.VerifyAuditResponse, error
 			return fmt.Errorf("read audit head of %s: %w", t.cfg.Schema, err)
 		}
 		resp.HeadSeq, resp.HeadHash = uint64(headSeq), hex0x(headHash)
-		var err error
-		if anchor, err = t.lastAnchor(ctx, tx); err != nil {
-			return err
-		}
-		var atAnchor []byte // the walked chain's hash at the anchored seq
 		rows, err := tx.Query(ctx, "SELECT "+selectColumns+" FROM "+t.table("audit")+" ORDER BY seq")
 		if err != nil {
 			return fmt.Errorf("read audit records of %s: %w", t.cfg.Schema, err)
@@ -73,9 +70,6 @@ func (t *Trail) Verify(ctx context.Context) (*auditv1.VerifyAuditResponse, error
 			}
 			resp.Checked++
 			want, prev = r.Seq+1, r.Hash
-			if anchor != nil && r.Seq == anchor.seq {
-				atAnchor = r.Hash
-			}
 		}
 		if err := rows.Err(); err != nil {
 			return fmt.Errorf("read audit records of %s: %w", t.cfg.Schema, err)
@@ -91,16 +85,19 @@ func (t *Trail) Verify(ctx context.Context) (*auditv1.VerifyAuditResponse, error
 		case !bytes.Equal(headHash, prev):
 			resp.Broken = &auditv1.BrokenRecord{Seq: last, Kind: BrokenHead,
 				Detail: fmt.Sprintf("the head's hash %s is not record %d's hash %s", hex0x(headHash), last, hex0x(prev))}
-		case anchor == nil:
-		case anchor.seq > last:
-			resp.Broken = &auditv1.BrokenRecord{Seq: anchor.seq, Kind: BrokenAnchor,
-				Detail: fmt.Sprintf("the head was anchored at record %d (%s) but the records end at %d", anchor.seq, anchor.ref, last)}
-		case !bytes.Equal(atAnchor, anchor.hash):
-			resp.Broken = &auditv1.BrokenRecord{Seq: anchor.seq, Kind: BrokenAnchor,
-				Detail: fmt.Sprintf("record %d's hash %s is not the anchored head's hash %s (%s): the chain was rewritten up to record %d or before",
-					anchor.seq, hex0x(atAnchor), hex0x(anchor.hash), anchor.ref, anchor.seq)}
 		}
-		return nil
+		if resp.Broken != nil {
+			return nil
+		}
+		// The walk proved every stored hash follows from the records; an anchor whose record
+		// is gone or holds another hash means the chain was rewritten.
+		if resp.Broken, err = t.checkAnchors(ctx, tx); err != nil {
+			return err
+		}
+		if resp.Broken == nil {
+			anchor, err = t.lastAnchor(ctx, tx)
+		}
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -119,6 +116,27 @@ type anchorRow struct {
 	seq  uint64
 	hash []byte
 	ref  string
+}
+
+// checkAnchors returns the first anchored head the records no longer match, or nil.
+func (t *Trail) checkAnchors(ctx context.Context, tx pgx.Tx) (*auditv1.BrokenRecord, error) {
+	var seq int64
+	var anchored, stored []byte
+	var ref string
+	err := tx.QueryRow(ctx, "SELECT a.seq, a.hash, a.ref, r.hash FROM "+t.table("audit_anchor")+" a LEFT JOIN "+t.table("audit")+
+		" r ON r.seq = a.seq WHERE r.hash IS DISTINCT FROM a.hash ORDER BY a.seq LIMIT 1").Scan(&seq, &anchored, &ref, &stored)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("compare audit records of %s with their anchored heads: %w", t.cfg.Schema, err)
+	case stored == nil:
+		return &auditv1.BrokenRecord{Seq: uint64(seq), Kind: BrokenAnchor,
+			Detail: fmt.Sprintf("the head was anchored at record %d (%s) but there is no record %d", seq, ref, seq)}, nil
+	}
+	return &auditv1.BrokenRecord{Seq: uint64(seq), Kind: BrokenAnchor,
+		Detail: fmt.Sprintf("record %d's hash %s is not the anchored head's hash %s (%s): the chain was rewritten up to record %d or before",
+			seq, hex0x(stored), hex0x(anchored), ref, seq)}, nil
 }
 
 // lastAnchor returns the last anchored head recorded, or nil when none was.

@@ -17,6 +17,10 @@ import (
 // chain is consistent again, only an anchor taken at seq or later tells.
 func RewriteFrom(ctx context.Context, pool *pgxpool.Pool, service, schema string, seq uint64, subject string) error {
 	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		// Hold the head as the trail's writer does, so no record is appended meanwhile.
+		if _, err := tx.Exec(ctx, "SELECT seq FROM "+schema+".audit_head FOR UPDATE"); err != nil {
+			return fmt.Errorf("lock audit head: %w", err)
+		}
 		var prev []byte
 		if err := tx.QueryRow(ctx, "SELECT prev_hash FROM "+schema+".audit WHERE seq = $1", int64(seq)).Scan(&prev); err != nil {
 			return fmt.Errorf("read record %d: %w", seq, err)
