@@ -116,6 +116,18 @@ func TestAuditHeadAnchoredAsEvidence(t *testing.T) {
 		t.Fatalf("verify of the intact trail: %v %v", v, err)
 	}
 
+	// Anchoring a head again, as after a restart (a new anchorer, another time in the
+	// payload), is acknowledged; the same seq with another hash is refused.
+	hash, _ := hex.DecodeString(strings.TrimPrefix(p.Hash, "0x"))
+	again := evidenceanchor.New(conn, "reconcile", "reconcile", "", s, k)
+	if id, err := again.AnchorHead(t.Context(), uint64(seq), hash); err != nil || id != ref {
+		t.Errorf("anchoring head %d again: %q %v, want %s acknowledged", seq, id, err, ref)
+	}
+	forged := append([]byte{hash[0] ^ 1}, hash[1:]...)
+	if _, err := again.AnchorHead(t.Context(), uint64(seq), forged); err == nil {
+		t.Errorf("anchoring head %d with another hash was accepted", seq)
+	}
+
 	// Rewrite from record 2 on: the chain is consistent again, the anchors tell.
 	if err := audittest.RewriteFrom(t.Context(), pool, "reconcile", "reconcile", 2, "eve"); err != nil {
 		t.Fatal(err)
