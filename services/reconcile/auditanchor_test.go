@@ -23,8 +23,11 @@ import (
 	"github.com/bcosdata/bcosdata/libs/audit/evidenceanchor"
 	"github.com/bcosdata/bcosdata/libs/await"
 	"github.com/bcosdata/bcosdata/libs/fisco/cryptosuite"
+	"github.com/bcosdata/bcosdata/libs/postgres/pgtest"
 	auditv1 "github.com/bcosdata/bcosdata/proto/bcosdata/audit/v1"
+	exportv1 "github.com/bcosdata/bcosdata/proto/bcosdata/export/v1"
 	reconcilev1 "github.com/bcosdata/bcosdata/proto/bcosdata/reconcile/v1"
+	"github.com/bcosdata/bcosdata/services/export"
 )
 
 // TestAuditHeadAnchoredAsEvidence runs the reconcile command with its evidence service on and
@@ -140,4 +143,100 @@ func TestAuditHeadAnchoredAsEvidence(t *testing.T) {
 		t.Fatalf("verify after rewriting the chain from record 2: ok %v broken %v, want kind %s", v.Ok, v.Broken, audit.BrokenAnchor)
 	}
 	t.Logf("rewrite found: %s", v.Broken.GetDetail())
+
+	t.Run("export", func(t *testing.T) { exportAnchoredThrough(t, addr, e.broker.Addrs()) })
+}
+
+// exportAnchoredThrough runs the export command with its audit trail anchored through the
+// evidence service at evAddr: its head is published under its own publisher, and a rewrite of
+// its chain is found by export's VerifyAudit.
+func exportAnchoredThrough(t *testing.T, evAddr string, brokers []string) {
+	addr := freeAddr(t)
+	k, err := cryptosuite.SM().GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(t.TempDir(), "export-audit.key")
+	kj := fmt.Sprintf(`{"suite":"sm","private_key":"0x%s","public_key":"0x%s"}`, hex.EncodeToString(k.Bytes()), k.PublicKey().String())
+	if err := os.WriteFile(keyFile, []byte(kj), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dsn := pgtest.NewDB(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		done <- export.Command().Run(ctx, []string{"-grpc.addr", addr, "-admin.addr", "", "-http.addr", "", "-db.url", dsn, "-log.level", "error",
+			"-kafka.brokers", strings.Join(brokers, ","),
+			"-audit.anchor.addr", evAddr, "-audit.anchor.key", keyFile, "-audit.anchor.every", "100ms"}, io.Discard)
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("export Run: %v", err)
+		}
+	}()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	pool, err := pgxpool.New(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	ex := exportv1.NewExportServiceClient(conn)
+	await.True(t, 30*time.Second, "export answers", func() bool {
+		_, err := ex.ListContracts(t.Context(), &exportv1.ListContractsRequest{})
+		return err == nil
+	})
+	for range 3 {
+		if _, err := ex.ListContracts(t.Context(), &exportv1.ListContractsRequest{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	au := auditv1.NewAuditServiceClient(conn)
+	var head *auditv1.VerifyAuditResponse
+	await.True(t, 20*time.Second, "export's head anchored", func() bool {
+		v, err := au.VerifyAudit(t.Context(), &auditv1.VerifyAuditRequest{})
+		if err != nil || !v.Ok || v.HeadSeq < 4 {
+			return false
+		}
+		var n int
+		_ = pool.QueryRow(t.Context(), "SELECT count(*) FROM export.audit_anchor WHERE seq = $1", int64(v.HeadSeq)).Scan(&n)
+		head = v
+		return n == 1
+	})
+	ev := reconcilev1.NewEvidenceServiceClient(dialEvidence(t, evAddr))
+	got, err := ev.GetRecord(t.Context(), &reconcilev1.GetRecordRequest{Id: evidenceanchor.RecordID("export", head.HeadSeq)})
+	if err != nil {
+		t.Fatalf("export's head record: %v", err)
+	}
+	rec := got.GetRecord().GetRecord()
+	var p evidenceanchor.Payload
+	if err := json.Unmarshal([]byte(rec.GetPayload()), &p); err != nil {
+		t.Fatal(err)
+	}
+	if rec.GetPublisher() != "audit-export" || rec.GetCategory() != "audit.export" || p.Seq != head.HeadSeq || p.Hash != head.HeadHash {
+		t.Errorf("export's head record: publisher %s category %s payload %+v, want head %d %s", rec.GetPublisher(), rec.GetCategory(), p, head.HeadSeq, head.HeadHash)
+	}
+	if err := audittest.RewriteFrom(t.Context(), pool, "export", "export", 1, "eve"); err != nil {
+		t.Fatal(err)
+	}
+	v, err := au.VerifyAudit(t.Context(), &auditv1.VerifyAuditRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Ok || v.Broken.GetKind() != audit.BrokenAnchor {
+		t.Fatalf("export's verify after rewriting its chain: ok %v broken %v, want kind %s", v.Ok, v.Broken, audit.BrokenAnchor)
+	}
+}
+
+func dialEvidence(t *testing.T, addr string) *grpc.ClientConn {
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	return conn
 }
