@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"go.uber.org/zap"
 	"google.golang.org/grpc"
 
 	"github.com/bcosdata/bcosdata/libs/app/auth"
@@ -37,6 +38,19 @@ func (s *Server) registerAudit() {
 
 	auditv1.RegisterAuditServiceServer(s.grpc, s.audit)
 	s.AddCheck("audit", s.audit.Ready)
+
+	// With -audit.anchor.addr, every trail's head is published to the evidence service.
+	anchorFor, closeConn, err := s.cfg.AuditAnchor.ForTrails()
+	switch {
+	case err != nil:
+		// Validate reported it already when the flags came from a command line.
+		s.AddCheck("audit-anchor", func(context.Context) error { return fmt.Errorf("audit head anchoring: %w", err) })
+	case anchorFor != nil:
+		s.audit.SetAnchoring(anchorFor, s.cfg.AuditAnchor.Every)
+		s.auditAnchorClose = closeConn
+		s.log.Info("audit heads anchored through the evidence service", zap.String("addr", s.cfg.AuditAnchor.Addr),
+			zap.Duration("every", s.cfg.AuditAnchor.Every))
+	}
 }
 
 // Audit returns the server's audit hub: the trails of the services it hosts.
@@ -65,8 +79,18 @@ func (d Deps) AddAuditTrail(cfg audit.Config) error {
 	return nil
 }
 
-// auditService runs the hub's trails under Serve.
-type auditService struct{ hub *audit.Hub }
+// auditService runs the hub's trails under Serve, and closes the anchoring connection after.
+type auditService struct {
+	hub         *audit.Hub
+	closeAnchor func() error
+}
 
-func (auditService) Register(*grpc.Server)           {}
-func (a auditService) Run(ctx context.Context) error { return a.hub.Run(ctx) }
+func (auditService) Register(*grpc.Server) {}
+
+func (a auditService) Run(ctx context.Context) error {
+	err := a.hub.Run(ctx)
+	if a.closeAnchor != nil {
+		_ = a.closeAnchor()
+	}
+	return err
+}

@@ -46,7 +46,7 @@ func Serve(ctx context.Context, srv *Server, svcs ...Service) error {
 	}
 	// The audit trails the services added run like a service: they stop only after the server
 	// drained, so the decisions of the last RPCs are written too.
-	svcs = append(slices.Clone(svcs), auditService{srv.audit})
+	svcs = append(slices.Clone(svcs), auditService{hub: srv.audit, closeAnchor: srv.auditAnchorClose})
 	// The server stops on ctx or on the first failure; the services only once it drained.
 	srvCtx, stopServer := context.WithCancel(ctx)
 	defer stopServer()

@@ -25,6 +25,7 @@ import (
 	"github.com/bcosdata/bcosdata/libs/app/auth"
 	"github.com/bcosdata/bcosdata/libs/app/tlsfiles"
 	"github.com/bcosdata/bcosdata/libs/audit"
+	"github.com/bcosdata/bcosdata/libs/audit/evidenceanchor"
 )
 
 // ServerConfig says where a service listens and how long it may take to drain.
@@ -51,6 +52,9 @@ type ServerConfig struct {
 	// Auth authenticates and authorizes every RPC and HTTP API call, and limits each caller;
 	// off (every call allowed, as an anonymous principal) unless it names a policy.
 	Auth auth.Config
+	// AuditAnchor anchors the head of every audit trail the server hosts through the
+	// evidence service (-audit.anchor.*); off unless it names an address.
+	AuditAnchor evidenceanchor.Flags
 	// Insecure lets a server without TLS or auth listen on an address other than loopback.
 	Insecure bool
 	// MaxRequestBytes bounds one request message (gRPC) or body (HTTP API); 0 means
@@ -94,6 +98,7 @@ func (c *ServerConfig) RegisterFlags(fs FlagSet, grpcAddr, adminAddr string) {
 	fs.StringVar(&c.TLS.ClientCA, "tls.client-ca", "", "PEM CA bundle client certificates are verified against (mutual TLS); a verified certificate's CN or SAN is the caller's identity; re-read on change")
 	fs.StringVar(&c.TLS.ClientAuth, "tls.client-auth", "", "client certificates: none, request, verify-if-given or require-and-verify (default verify-if-given with -tls.client-ca, else none)")
 	c.Auth.RegisterFlags(fs)
+	c.AuditAnchor.RegisterFlags(fs)
 	fs.IntVar(&c.MaxRequestBytes, "limits.request-bytes", DefaultMaxRequestBytes, "largest request message (gRPC) or body (HTTP API) in bytes; larger ones fail with ResourceExhausted")
 	fs.BoolVar(&c.Insecure, "insecure", false, "allow listening on an address other than loopback without TLS and auth (-auth.policy); logged as a warning")
 }
@@ -120,7 +125,7 @@ func (c ServerConfig) Validate() error {
 	if c.MaxRequestBytes < 0 {
 		errs = append(errs, fmt.Errorf("-limits.request-bytes %d: want 0 (default) or more", c.MaxRequestBytes))
 	}
-	errs = append(errs, c.TLS.Validate("tls."), c.Auth.Validate())
+	errs = append(errs, c.TLS.Validate("tls."), c.Auth.Validate(), c.AuditAnchor.Validate())
 	if _, err := c.exposure(); err != nil {
 		errs = append(errs, err)
 	}
@@ -154,6 +159,8 @@ type Server struct {
 	secureErr  error
 	tls        *tlsfiles.Server // nil without TLS
 	audit      *audit.Hub
+	// auditAnchorClose closes the connection the trails' heads are anchored over.
+	auditAnchorClose func() error
 
 	mu       sync.Mutex
 	checks   map[string]Check

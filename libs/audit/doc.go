@@ -12,5 +12,6 @@
 //
 // A Hub gathers the trails of the services one gRPC server hosts, routes each decision to the
 // trail of the RPC's service and serves bcosdata.audit.v1.AuditService. HeadAnchorer is where
-// the evidence path anchors a trail's head.
+// the evidence path anchors a trail's head (evidenceanchor, set on a Hub with SetAnchoring);
+// Verify compares the chain with every head anchored (table audit_anchor).
 package audit

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
@@ -27,6 +28,19 @@ type Hub struct {
 
 	mu     sync.RWMutex
 	trails []*Trail
+	// anchorFor and anchorEvery, when set, anchor the head of every trail added without an
+	// Anchorer of its own (SetAnchoring).
+	anchorFor   func(service, schema string) HeadAnchorer
+	anchorEvery time.Duration
+}
+
+// SetAnchoring anchors the head of each trail added from now on without an Anchorer of its
+// own through anchorFor(service, schema), every interval (0: the default). The host sets it
+// from its -audit.anchor.* flags, so every service it hosts is anchored the same way.
+func (h *Hub) SetAnchoring(anchorFor func(service, schema string) HeadAnchorer, every time.Duration) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.anchorFor, h.anchorEvery = anchorFor, every
 }
 
 // NewHub returns an empty hub whose metrics go to reg (may be nil).
@@ -44,6 +58,12 @@ func (h *Hub) Add(t *Trail) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	t.metrics = h.metrics
+	if t.cfg.Anchorer == nil && h.anchorFor != nil {
+		t.cfg.Anchorer = h.anchorFor(t.cfg.Service, t.cfg.Schema)
+		if h.anchorEvery > 0 {
+			t.cfg.AnchorInterval = h.anchorEvery
+		}
+	}
 	h.trails = append(h.trails, t)
 }
 

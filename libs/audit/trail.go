@@ -57,9 +57,18 @@ type Publisher interface {
 // HeadAnchorer anchors a trail's head (its last seq and hash) somewhere the database's
 // administrators cannot rewrite, the evidence path (issue 13): with the head anchored, even a
 // rewrite of the whole chain from some record on is detected by comparing with the anchor.
-// Run calls AnchorHead every Config.AnchorInterval when the head moved.
+// Run calls AnchorHead every Config.AnchorInterval when the head moved, and keeps the returned
+// reference (an evidence record id) with the seq and hash in the audit_anchor table, which
+// Verify compares the chain with. Anchoring the same head again must be harmless.
 type HeadAnchorer interface {
-	AnchorHead(ctx context.Context, seq uint64, hash []byte) error
+	AnchorHead(ctx context.Context, seq uint64, hash []byte) (ref string, err error)
+}
+
+// AnchorReader is a HeadAnchorer that can also read an anchor back by its reference; Verify
+// then checks the last anchor recorded locally against the anchor itself, so rewriting the
+// audit_anchor table along with the chain is found too.
+type AnchorReader interface {
+	AnchoredHead(ctx context.Context, ref string) (seq uint64, hash []byte, err error)
 }
 
 // Config configures a Trail.
@@ -416,10 +425,22 @@ func (t *Trail) anchorLoop(ctx context.Context) {
 		if seq == anchored {
 			continue
 		}
-		if err := t.cfg.Anchorer.AnchorHead(ctx, uint64(seq), hash); err != nil {
+		if seq == 0 {
+			continue // nothing recorded yet: the genesis head needs no anchor
+		}
+		ref, err := t.cfg.Anchorer.AnchorHead(ctx, uint64(seq), hash)
+		if err != nil {
+			t.metrics.anchorFailed.WithLabelValues(t.cfg.Service).Inc()
 			t.log.Warn("anchor audit head", zap.Error(err), zap.Int64("seq", seq))
 			continue
 		}
+		if _, err := t.pool.Exec(ctx, "INSERT INTO "+t.table("audit_anchor")+" (seq, hash, ref) VALUES ($1, $2, $3) ON CONFLICT (seq) DO NOTHING",
+			seq, hash, ref); err != nil {
+			t.log.Warn("record anchored audit head", zap.Error(err), zap.Int64("seq", seq), zap.String("ref", ref))
+			continue
+		}
+		t.metrics.anchored.WithLabelValues(t.cfg.Service).Set(float64(seq))
+		t.log.Debug("audit head anchored", zap.Int64("seq", seq), zap.String("ref", ref))
 		anchored = seq
 	}
 }

@@ -19,6 +19,9 @@ const (
 	BrokenEdited    = "edited"
 	BrokenReordered = "reordered"
 	BrokenHead      = "head"
+	// BrokenAnchor: the chain, although consistent in itself, does not reach or does not
+	// match the last anchored head: it was rewritten from some record before the anchor on.
+	BrokenAnchor = "anchor"
 )
 
 // Page sizes of List.
@@ -33,9 +36,16 @@ var ErrInvalidArgument = errors.New("invalid argument")
 // Verify walks the chain from record 1 to the head and returns the first record that breaks
 // it: a gap in seq (a deleted record), a prev_hash that is not the previous record's hash (a
 // record moved or replaced), content that no longer hashes to the record's hash (an edited
-// record), or records that end before, or disagree with, the head.
+// record), or records that end before, or disagree with, the head. When heads were anchored
+// it then compares the chain with every anchored head (audit_anchor): a chain rewritten from
+// some record on, every later hash recomputed and the head moved, no longer has the anchored
+// hash at the first anchored seq at or after the rewrite (anchors taken after the rewrite agree
+// with it, so every anchor counts, not only the last). With an Anchorer that is an
+// AnchorReader, the last local anchor row is also checked against the anchor itself (the
+// evidence record), so a rewrite of that row is found too.
 func (t *Trail) Verify(ctx context.Context) (*auditv1.VerifyAuditResponse, error) {
 	resp := &auditv1.VerifyAuditResponse{}
+	var anchor *anchorRow
 	err := pgx.BeginTxFunc(ctx, t.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		var headSeq int64
 		var headHash []byte
@@ -76,13 +86,91 @@ func (t *Trail) Verify(ctx context.Context) (*auditv1.VerifyAuditResponse, error
 			resp.Broken = &auditv1.BrokenRecord{Seq: last, Kind: BrokenHead,
 				Detail: fmt.Sprintf("the head's hash %s is not record %d's hash %s", hex0x(headHash), last, hex0x(prev))}
 		}
-		return nil
+		if resp.Broken != nil {
+			return nil
+		}
+		// The walk proved every stored hash follows from the records; an anchor whose record
+		// is gone or holds another hash means the chain was rewritten.
+		if resp.Broken, err = t.checkAnchors(ctx, tx); err != nil {
+			return err
+		}
+		if resp.Broken == nil {
+			anchor, err = t.lastAnchor(ctx, tx)
+		}
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
+	if resp.Broken == nil && anchor != nil {
+		if resp.Broken, err = t.checkAnchor(ctx, anchor); err != nil {
+			return nil, err
+		}
+	}
 	resp.Ok = resp.Broken == nil
 	return resp, nil
+}
+
+// anchorRow is a row of audit_anchor.
+type anchorRow struct {
+	seq  uint64
+	hash []byte
+	ref  string
+}
+
+// checkAnchors returns the first anchored head the records no longer match, or nil.
+func (t *Trail) checkAnchors(ctx context.Context, tx pgx.Tx) (*auditv1.BrokenRecord, error) {
+	var seq int64
+	var anchored, stored []byte
+	var ref string
+	err := tx.QueryRow(ctx, "SELECT a.seq, a.hash, a.ref, r.hash FROM "+t.table("audit_anchor")+" a LEFT JOIN "+t.table("audit")+
+		" r ON r.seq = a.seq WHERE r.hash IS DISTINCT FROM a.hash ORDER BY a.seq LIMIT 1").Scan(&seq, &anchored, &ref, &stored)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("compare audit records of %s with their anchored heads: %w", t.cfg.Schema, err)
+	case stored == nil:
+		return &auditv1.BrokenRecord{Seq: uint64(seq), Kind: BrokenAnchor,
+			Detail: fmt.Sprintf("the head was anchored at record %d (%s) but there is no record %d", seq, ref, seq)}, nil
+	}
+	return &auditv1.BrokenRecord{Seq: uint64(seq), Kind: BrokenAnchor,
+		Detail: fmt.Sprintf("record %d's hash %s is not the anchored head's hash %s (%s): the chain was rewritten up to record %d or before",
+			seq, hex0x(stored), hex0x(anchored), ref, seq)}, nil
+}
+
+// lastAnchor returns the last anchored head recorded, or nil when none was.
+func (t *Trail) lastAnchor(ctx context.Context, tx pgx.Tx) (*anchorRow, error) {
+	var a anchorRow
+	var seq int64
+	err := tx.QueryRow(ctx, "SELECT seq, hash, ref FROM "+t.table("audit_anchor")+" ORDER BY seq DESC LIMIT 1").Scan(&seq, &a.hash, &a.ref)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("read anchored audit head of %s: %w", t.cfg.Schema, err)
+	}
+	a.seq = uint64(seq)
+	return &a, nil
+}
+
+// checkAnchor compares the local record of an anchor with the anchor itself, when the
+// Anchorer can read it back.
+func (t *Trail) checkAnchor(ctx context.Context, a *anchorRow) (*auditv1.BrokenRecord, error) {
+	r, ok := t.cfg.Anchorer.(AnchorReader)
+	if !ok {
+		return nil, nil
+	}
+	seq, hash, err := r.AnchoredHead(ctx, a.ref)
+	if err != nil {
+		return nil, fmt.Errorf("read anchored audit head %s of %s: %w", a.ref, t.cfg.Service, err)
+	}
+	if seq != a.seq || !bytes.Equal(hash, a.hash) {
+		return &auditv1.BrokenRecord{Seq: a.seq, Kind: BrokenAnchor,
+			Detail: fmt.Sprintf("the anchor %s holds record %d's hash %s, the local copy record %d's hash %s: audit_anchor was rewritten",
+				a.ref, seq, hex0x(hash), a.seq, hex0x(a.hash))}, nil
+	}
+	return nil, nil
 }
 
 // check returns how r breaks the chain when it should be record want following prev, or nil.
