@@ -7,11 +7,18 @@ import (
 
 var _ app.ResourceNamer = (*Service)(nil)
 
-// Resource names what a ReconcileService RPC acts on, for the auth policy's per-resource
-// grants and the audit trail: "job:<name>" for the job calls, "run:<id>" for those naming a
-// run; "" when the request names neither.
+// Resource names what a ReconcileService or EvidenceService RPC acts on, for the auth policy's
+// per-resource grants and the audit trail: "job:<name>" for the job calls, "run:<id>" for
+// those naming a run, "category:<name>" for the evidence calls that carry a record (publish,
+// supersede, revoke, erase, register) or filter by category; "" when the request names none.
 func (s *Service) Resource(_ string, req any) string {
 	switch r := req.(type) {
+	case interface {
+		GetRecord() *reconcilev1.EvidenceRecord
+	}:
+		return prefixed("category:", r.GetRecord().GetCategory())
+	case interface{ GetCategory() string }:
+		return prefixed("category:", r.GetCategory())
 	case *reconcilev1.CreateJobRequest:
 		return prefixed("job:", r.GetJob().GetName())
 	case *reconcilev1.UpdateJobRequest:
