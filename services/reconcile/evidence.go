@@ -47,7 +47,7 @@ func (s *Service) newEvidence(ctx context.Context, w *kafkago.Writer, recordsTop
 	f := s.cfg.Evidence
 	cfg := evidence.Config{Flags: f, Chain: s.cfg.Chain, Group: s.cfg.Group, Archiver: archive{source.New(s.cfg.evidenceSource())},
 		Log: s.log.Named("evidence"), Metrics: s.evMetrics, Now: s.cfg.EvidenceNow, Poll: s.cfg.Poll,
-		Admin: callerIsAdmin}
+		Admin: callerIsAdmin, Keys: s.crypto}
 	closeAnchorer := func() {}
 	if f.Anchoring() {
 		a, submitter, closeFn, err := newAnchorer(ctx, f, s.cfg.Group)

@@ -182,6 +182,9 @@ func New(cfg Config, deps app.Deps) (*Service, error) {
 		}
 		s.crypto = kr
 	}
+	if len(cfg.Evidence.Sensitive) > 0 && s.crypto == nil {
+		return nil, &app.UsageError{Err: fmt.Errorf("-evidence.sensitive-categories %s: their payloads are sealed, and no key ring is configured (-crypto.keys)", cfg.Evidence.Sensitive.String())}
+	}
 	for _, j := range jobs {
 		if j.Sensitive() && s.crypto == nil {
 			return nil, &app.UsageError{Err: fmt.Errorf("-jobs: job %s: %w", j.Name, run.ErrNoKeys)}

@@ -346,7 +346,7 @@ func (s *Service) storePlain(ctx context.Context, tx pgx.Tx, items []*checked) e
 	var b pgx.Batch
 	for _, it := range items {
 		r := &it.in.Record
-		b.Queue(insertPlain, it.id, r.Publisher, r.Kind, r.Category, r.Target, r.PayloadType, r.Payload, r.PayloadHash[:],
+		b.Queue(insertPlain, it.id, r.Publisher, r.Kind, r.Category, r.Target, r.PayloadType, s.storedPayload(r), r.PayloadHash[:],
 			nullTime(r.NotBefore), nullTime(r.NotAfter), r.Signature, it.leaf[:], it.in.Source)
 	}
 	br := tx.SendBatch(ctx, &b)
@@ -428,7 +428,7 @@ func (s *Service) storeOne(ctx context.Context, tx pgx.Tx, it *checked) error {
 			payload_hash, not_before, not_after, signature, leaf_hash, source)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
 		ON CONFLICT (id) DO NOTHING RETURNING seq`,
-		it.id, r.Publisher, r.Kind, r.Category, r.Target, r.PayloadType, r.Payload, r.PayloadHash[:],
+		it.id, r.Publisher, r.Kind, r.Category, r.Target, r.PayloadType, s.storedPayload(r), r.PayloadHash[:],
 		nullTime(r.NotBefore), nullTime(r.NotAfter), r.Signature, it.leaf[:], it.in.Source).Scan(&it.out.Seq)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return s.again(ctx, tx, it)

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"go.uber.org/zap"
 
+	"github.com/bcosdata/bcosdata/libs/crypto/fieldcrypt"
 	"github.com/bcosdata/bcosdata/libs/evidence"
 )
 
@@ -137,7 +138,8 @@ func (s *Service) seal(ctx context.Context) (*Batch, error) {
 }
 
 // batchRecords returns a batch's records in leaf order, as signed (payloads of erased
-// records absent).
+// records, and of sensitive categories, absent: the archive keeps no personal data, and the
+// leaves hash the payload's hash, never the payload).
 func (s *Service) batchRecords(ctx context.Context, number int64) ([]evidence.Record, error) {
 	rows, err := s.pool.Query(ctx, `SELECT `+recordColumns+` FROM reconcile.evidence_records WHERE batch = $1 ORDER BY leaf_index`, number)
 	if err != nil {
@@ -149,6 +151,9 @@ func (s *Service) batchRecords(ctx context.Context, number int64) ([]evidence.Re
 		r, err := scanRecord(rows)
 		if err != nil {
 			return nil, fmt.Errorf("read records of batch %d: %w", number, err)
+		}
+		if s.cfg.Flags.SensitiveCategory(r.Record.Category) || fieldcrypt.IsSealed(string(r.Record.Payload)) {
+			r.Record.Payload = nil
 		}
 		out = append(out, r.Record)
 	}

@@ -15,9 +15,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/bcosdata/bcosdata/libs/app"
 	"github.com/ethereum/go-ethereum/common"
 )
 
@@ -50,6 +52,14 @@ type Flags struct {
 	// VerifyEvery runs a verification that often (0: only over the API); Grace is how long a
 	// record may wait for its anchor before a verification reports it.
 	VerifyEvery, Grace time.Duration
+	// Sensitive lists the record categories whose payloads are personal data: sealed at rest
+	// with reconcile's key ring (-crypto.keys) and left out of the archived segments.
+	Sensitive app.StringList
+}
+
+// SensitiveCategory reports whether records of category have their payloads sealed.
+func (f *Flags) SensitiveCategory(category string) bool {
+	return slices.Contains(f.Sensitive, category)
 }
 
 // RegisterFlags adds the -evidence.* options to fs.
@@ -70,6 +80,7 @@ func (f *Flags) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&f.Resend, "evidence.resend", time.Minute, "evidence: send a sent batch again when its EvidenceStored event has not arrived after this long")
 	fs.DurationVar(&f.VerifyEvery, "evidence.verify-every", 0, "evidence: run a verification this often (0: over the API only)")
 	fs.DurationVar(&f.Grace, "evidence.grace", 10*time.Minute, "evidence: how long a record may wait for its anchor before a verification reports it")
+	fs.Var(&f.Sensitive, "evidence.sensitive-categories", "evidence: record categories whose payloads are personal data (comma separated): sealed at rest with -crypto.keys, never archived; proofs still verify")
 }
 
 // Enabled reports whether the evidence service is on.

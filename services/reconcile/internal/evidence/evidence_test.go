@@ -3,6 +3,7 @@ package evidence_test
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,6 +24,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/bcosdata/bcosdata/libs/crypto/fieldcrypt"
 	libevidence "github.com/bcosdata/bcosdata/libs/evidence"
 	"github.com/bcosdata/bcosdata/libs/fisco/cryptosuite"
 	"github.com/bcosdata/bcosdata/libs/postgres/pgtest"
@@ -570,5 +572,64 @@ func TestVerificationFindsForeignAnchor(t *testing.T) {
 	got, err := e.svc.GetVerification(t.Context(), v.ID)
 	if err != nil || len(got.Findings) != 2 {
 		t.Fatalf("stored verification: %+v, %v", got, err)
+	}
+}
+
+// TestSensitivePayloadsSealedAtRest publishes records of a category marked sensitive: their
+// payloads are unreadable in the database and absent from the archived segment, the API gives
+// them back as signed, and their proofs verify (the leaves hash the payload's hash).
+func TestSensitivePayloadsSealedAtRest(t *testing.T) {
+	key := base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
+	kr, err := fieldcrypt.Parse(strings.NewReader("k1 "+key+"\nhmac "+key+"\n"), "test keys")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, func(c *evidence.Config) {
+		c.Flags.Sensitive = []string{"invoice"}
+		c.Keys = kr
+	})
+	alice := newSigner(t, "alice")
+	e.mustAccept(t, alice.registration(t))
+	const secret = "Zhang San, ID 110101199003074512"
+	var recs []libevidence.Record
+	for i := range 3 {
+		recs = append(recs, alice.record(t, fmt.Sprintf("rec-%d", i), fmt.Sprintf(`{"holder":%q,"n":%d}`, secret, i)))
+	}
+	e.mustAccept(t, recs...)
+	ctx := t.Context()
+	var clear int
+	if err := e.pool.QueryRow(ctx, `SELECT count(*) FROM reconcile.evidence_records WHERE position($1 in convert_from(coalesce(payload, ''), 'UTF8')) > 0`, secret).Scan(&clear); err != nil {
+		t.Fatal(err)
+	}
+	if clear != 0 {
+		t.Fatalf("%d stored payloads carry the sensitive value in clear", clear)
+	}
+	got, err := e.svc.GetRecord(ctx, "rec-1")
+	if err != nil || string(got.Record.Payload) != string(recs[1].Payload) {
+		t.Fatalf("GetRecord gives back %q, %v; want the signed payload %q", got.Record.Payload, err, recs[1].Payload)
+	}
+	e.runUntil(t, "the batch sent", func() bool {
+		var k int
+		err := e.pool.QueryRow(ctx, `SELECT count(*) FROM reconcile.evidence_batches WHERE state = 'sent' AND archived`).Scan(&k)
+		return err == nil && k == 1
+	})
+	segs, err := filepath.Glob(filepath.Join(e.dir, "*.evseg"))
+	if err != nil || len(segs) != 1 {
+		t.Fatalf("segments %v, %v", segs, err)
+	}
+	b, err := os.ReadFile(segs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), "Zhang San") {
+		t.Fatalf("the archived segment carries the sensitive payload:\n%s", b)
+	}
+	e.confirm(t)
+	p, err := e.svc.Proof(ctx, "rec-2")
+	if err != nil || p.VerifyOffline() != nil || p.LeafHash != libevidence.LeafHash(&recs[2]) {
+		t.Fatalf("proof of a sealed record: %+v, %v", p, err)
+	}
+	if v, err := e.svc.Verify(ctx, "api"); err != nil || v.State != "succeeded" {
+		t.Fatalf("verification with payloads left out of the segment: %+v, %v", v, err)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/bcosdata/bcosdata/libs/crypto/fieldcrypt"
 	"github.com/bcosdata/bcosdata/libs/evidence"
 )
 
@@ -35,6 +36,39 @@ type RecordRow struct {
 const recordColumns = `seq, id, publisher, kind, category, target, payload_type, payload, payload_hash,
 	not_before, not_after, signature, leaf_hash, source, accepted_at, coalesce(batch, 0), coalesce(leaf_index, 0), status, replaced_by,
 	erased_at IS NOT NULL, coalesce((SELECT state FROM reconcile.evidence_batches b WHERE b.number = batch), 'unsealed')`
+
+// storedPayload is the payload as stored: sealed (fieldcrypt's text) for a sensitive category.
+func (s *Service) storedPayload(r *evidence.Record) []byte {
+	if r.Payload == nil || !s.cfg.Flags.SensitiveCategory(r.Category) {
+		return r.Payload
+	}
+	return []byte(s.cfg.Keys.Seal(string(r.Payload)))
+}
+
+// openPayload turns a stored sealed payload back into the signed one.
+func (s *Service) openPayload(r *RecordRow) error {
+	if r.Record.Payload == nil || !fieldcrypt.IsSealed(string(r.Record.Payload)) {
+		return nil
+	}
+	if s.cfg.Keys == nil {
+		return fmt.Errorf("record %s: its payload is sealed and no key ring is configured (-crypto.keys)", r.ID)
+	}
+	clear, err := s.cfg.Keys.Open(string(r.Record.Payload))
+	if err != nil {
+		return fmt.Errorf("record %s: open its sealed payload: %w", r.ID, err)
+	}
+	r.Record.Payload = []byte(clear)
+	return nil
+}
+
+// scanOpen scans a record and opens its payload.
+func (s *Service) scanOpen(row pgx.Row) (*RecordRow, error) {
+	r, err := scanRecord(row)
+	if err != nil {
+		return nil, err
+	}
+	return r, s.openPayload(r)
+}
 
 func scanRecord(row pgx.Row) (*RecordRow, error) {
 	r := &RecordRow{}
@@ -65,7 +99,7 @@ var ErrNotFound = status.Error(codes.NotFound, "not found")
 
 // GetRecord returns an accepted record by id.
 func (s *Service) GetRecord(ctx context.Context, id string) (*RecordRow, error) {
-	r, err := scanRecord(s.pool.QueryRow(ctx, `SELECT `+recordColumns+` FROM reconcile.evidence_records WHERE id = $1`, id))
+	r, err := s.scanOpen(s.pool.QueryRow(ctx, `SELECT `+recordColumns+` FROM reconcile.evidence_records WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, status.Errorf(codes.NotFound, "record %q: not found", id)
 	}
@@ -124,7 +158,7 @@ func (s *Service) ListRecords(ctx context.Context, f RecordFilter) ([]*RecordRow
 	if err != nil {
 		return nil, fmt.Errorf("list records: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*RecordRow, error) { return scanRecord(row) })
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*RecordRow, error) { return s.scanOpen(row) })
 	if err != nil {
 		return nil, fmt.Errorf("list records: %w", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/bcosdata/bcosdata/libs/crypto/fieldcrypt"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/zap"
@@ -54,6 +55,9 @@ type Config struct {
 	// Admin is the hook of issue 14 (roles): whether the named publisher, holding roles, may
 	// supersede, revoke or erase records of other publishers. Nil: nobody may.
 	Admin func(ctx context.Context, publisher string, roles []string) bool
+	// Keys seals the payloads of the categories Flags.Sensitive names (reconcile's
+	// -crypto.keys); needed when it names any.
+	Keys *fieldcrypt.Keyring
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
 	// Poll is how often the sealer, the anchorer, the outbox and the inbox look for work
