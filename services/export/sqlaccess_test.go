@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"math/big"
 	"os"
@@ -20,11 +21,15 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
+	promclient "github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
 
+	"github.com/bcosdata/bcosdata/libs/app"
 	"github.com/bcosdata/bcosdata/libs/await"
 	"github.com/bcosdata/bcosdata/services/export/internal/contract"
 	"github.com/bcosdata/bcosdata/services/export/internal/dashboard"
 	"github.com/bcosdata/bcosdata/services/export/internal/store"
+	"github.com/bcosdata/bcosdata/services/reconcile"
 )
 
 // deploySamples is the contracts file of every sample contract, which deploy/grafana is
@@ -182,7 +187,11 @@ func TestSQLAccess(t *testing.T) {
 		for n := range chainBlocks.stashMetrics.Names() {
 			registered[n] = true
 		}
-		for _, want := range []string{"bcosdata_export_lag_blocks", "bcosdata_stash_blocks_verified_total", "bcosdata_kafka_consumer_halted", "bcosdata_stash_source_lag_blocks"} {
+		for n := range reconcileMetrics(t).Names() {
+			registered[n] = true
+		}
+		for _, want := range []string{"bcosdata_export_lag_blocks", "bcosdata_stash_blocks_verified_total", "bcosdata_kafka_consumer_halted", "bcosdata_stash_source_lag_blocks",
+			"bcosdata_reconcile_runs_total"} {
 			if !registered[want] {
 				t.Fatalf("the registries lack %s: the recorder misses collectors (%d names)", want, len(registered))
 			}
@@ -520,4 +529,18 @@ func TestMetricNames(t *testing.T) {
 			t.Errorf("metricNames(%q) = %v, want %v", tc.expr, got, tc.want)
 		}
 	}
+}
+
+// reconcileMetrics builds a reconcile service (never run: nothing is reached) and returns
+// what it registered, for the panels of the pipeline dashboard's Reconciliation row.
+func reconcileMetrics(t *testing.T) *recorder {
+	t.Helper()
+	var cfg reconcile.Config
+	cfg.RegisterFlags(flag.NewFlagSet("reconcile", flag.ContinueOnError))
+	cfg.Kafka.Brokers, cfg.DB.URL = []string{"127.0.0.1:1"}, "postgres://nobody@127.0.0.1:1/none?sslmode=disable"
+	rec := &recorder{Registry: promclient.NewRegistry()}
+	if _, err := reconcile.New(cfg, app.Deps{Log: zap.NewNop(), Metrics: rec}); err != nil {
+		t.Fatalf("build reconcile for its metrics: %v", err)
+	}
+	return rec
 }
