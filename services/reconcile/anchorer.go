@@ -2,15 +2,12 @@ package reconcile
 
 import (
 	"context"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"strings"
 
 	"github.com/ethereum/go-ethereum/common"
 
+	libevidence "github.com/bcosdata/bcosdata/libs/evidence"
 	"github.com/bcosdata/bcosdata/libs/evidence/chain"
 	"github.com/bcosdata/bcosdata/libs/fisco/cryptosuite"
 	"github.com/bcosdata/bcosdata/services/reconcile/internal/evidence"
@@ -35,9 +32,12 @@ func newAnchorer(ctx context.Context, f evidence.Flags, group uint) (evidence.An
 	if f.SM {
 		suite = cryptosuite.SM()
 	}
-	key, err := readKey(f.Key, suite)
+	keySuite, key, err := libevidence.ReadKeyFile(f.Key, suite.Name())
 	if err != nil {
 		return nil, common.Address{}, nil, fmt.Errorf("-evidence.key: %w", err)
+	}
+	if keySuite.Name() != suite.Name() {
+		return nil, common.Address{}, nil, fmt.Errorf("-evidence.key %s: an %s key, the chain is %s (-evidence.sm)", f.Key, keySuite.Name(), suite.Name())
 	}
 	node, err := chain.Dial(f.RPC, int(group), suite)
 	if err != nil {
@@ -49,32 +49,4 @@ func newAnchorer(ctx context.Context, f evidence.Flags, group uint) (evidence.An
 		return nil, common.Address{}, nil, fmt.Errorf("-evidence.rpc %s: %w", f.RPC, err)
 	}
 	return chainAnchorer{a}, a.Address(), node.Close, nil
-}
-
-// readKey reads a key file: the JSON `bcosdata evidence keygen` writes ({"private_key":"0x…"})
-// or the 32-byte private key as 64 hex digits.
-func readKey(path string, suite *cryptosuite.Suite) (*cryptosuite.PrivateKey, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	text := strings.TrimSpace(string(b))
-	if strings.HasPrefix(text, "{") {
-		var kf struct {
-			Suite      string `json:"suite"`
-			PrivateKey string `json:"private_key"`
-		}
-		if err := json.Unmarshal(b, &kf); err != nil {
-			return nil, fmt.Errorf("key file %s: %w", path, err)
-		}
-		if kf.Suite != "" && kf.Suite != suite.Name() {
-			return nil, fmt.Errorf("key file %s: an %s key, the chain is %s (-evidence.sm)", path, kf.Suite, suite.Name())
-		}
-		text = kf.PrivateKey
-	}
-	d, err := hex.DecodeString(strings.TrimPrefix(text, "0x"))
-	if err != nil || len(d) != 32 {
-		return nil, fmt.Errorf("key file %s: want keygen's JSON or 64 hex digits", path)
-	}
-	return suite.PrivateKeyFromBytes(d)
 }

@@ -135,44 +135,10 @@ func (t tokenFile) GetRequestMetadata(context.Context, ...string) (map[string]st
 
 func (t tokenFile) RequireTransportSecurity() bool { return t.tls }
 
-// keyFile is the JSON key file `bcosdata evidence keygen` writes.
-type keyFile struct {
-	Suite      string `json:"suite"`
-	PrivateKey string `json:"private_key"`
-	PublicKey  string `json:"public_key"`
-}
-
-// ReadKey reads a publisher key file: the JSON {"suite","private_key","public_key",…} of
-// `bcosdata evidence keygen`, or the 32-byte private key as 64 hex digits (an ECDSA key).
+// ReadKey reads a publisher key file: the JSON of `bcosdata evidence keygen`, or the 32-byte
+// private key as 64 hex digits (an ECDSA key).
 func ReadKey(path string) (*cryptosuite.Suite, *cryptosuite.PrivateKey, error) {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	text := strings.TrimSpace(string(raw))
-	kf := keyFile{Suite: cryptosuite.NameECDSA, PrivateKey: text}
-	if strings.HasPrefix(text, "{") {
-		kf = keyFile{}
-		if err := json.Unmarshal(raw, &kf); err != nil {
-			return nil, nil, fmt.Errorf("key file %s: %w", path, err)
-		}
-	}
-	d, err := hex.DecodeString(strings.TrimPrefix(kf.PrivateKey, "0x"))
-	if err != nil {
-		return nil, nil, fmt.Errorf("key file %s: want keygen's JSON or 64 hex digits: %w", path, err)
-	}
-	s, err := cryptosuite.New(kf.Suite)
-	if err != nil {
-		return nil, nil, fmt.Errorf("key file %s: %w", path, err)
-	}
-	k, err := s.PrivateKeyFromBytes(d)
-	if err != nil {
-		return nil, nil, fmt.Errorf("key file %s: %w", path, err)
-	}
-	if kf.PublicKey != "" && !strings.EqualFold(strings.TrimPrefix(kf.PublicKey, "0x"), k.PublicKey().String()) {
-		return nil, nil, fmt.Errorf("key file %s: public_key is not the private key's", path)
-	}
-	return s, k, nil
+	return evidence.ReadKeyFile(path, cryptosuite.NameECDSA)
 }
 
 // Payload is the JSON payload of a head record.

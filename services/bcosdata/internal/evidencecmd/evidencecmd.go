@@ -12,11 +12,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/common/hexutil"
 
 	"github.com/bcosdata/bcosdata/libs/app"
 	"github.com/bcosdata/bcosdata/libs/evidence"
@@ -142,44 +140,6 @@ func Verify(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 }
 
 // keyFile is the JSON key file keygen writes and sign reads.
-type keyFile struct {
-	Suite      string         `json:"suite"`
-	PrivateKey hexutil.Bytes  `json:"private_key"`
-	PublicKey  hexutil.Bytes  `json:"public_key"`
-	Address    common.Address `json:"address"`
-}
-
-// readKey reads a key file written by keygen, or a file holding the 32-byte private key as
-// 64 hex digits (then suite names its crypto suite).
-func readKey(path, suiteName string) (*cryptosuite.Suite, *cryptosuite.PrivateKey, error) {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	text := strings.TrimSpace(string(raw))
-	var kf keyFile
-	if strings.HasPrefix(text, "{") {
-		if err := json.Unmarshal(raw, &kf); err != nil {
-			return nil, nil, fmt.Errorf("key file %s: %w", path, err)
-		}
-		suiteName = kf.Suite
-	} else if kf.PrivateKey, err = hexutil.Decode("0x" + strings.TrimPrefix(text, "0x")); err != nil {
-		return nil, nil, fmt.Errorf("key file %s: want keygen's JSON or 64 hex digits: %w", path, err)
-	}
-	s, err := cryptosuite.New(suiteName)
-	if err != nil {
-		return nil, nil, fmt.Errorf("key file %s: %w", path, err)
-	}
-	k, err := s.PrivateKeyFromBytes(kf.PrivateKey)
-	if err != nil {
-		return nil, nil, fmt.Errorf("key file %s: %w", path, err)
-	}
-	if kf.PublicKey != nil && string(kf.PublicKey) != string(k.PublicKey().Bytes()) {
-		return nil, nil, fmt.Errorf("key file %s: public_key is not the private key's", path)
-	}
-	return s, k, nil
-}
-
 const keygenAbout = `Generate a publisher (or anchor) key and write it as JSON {"suite","private_key",
 "public_key","address"} to -out (mode 0600) or stdout. Register the public key (or address)
 as a publisher; keep the file secret.`
@@ -204,7 +164,7 @@ func Keygen(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("evidence keygen: %w", err)
 	}
-	b, err := json.MarshalIndent(keyFile{Suite: s.Name(), PrivateKey: k.Bytes(), PublicKey: k.PublicKey().Bytes(), Address: s.Address(k.PublicKey())}, "", "  ")
+	b, err := json.MarshalIndent(evidence.NewKeyFile(s, k), "", "  ")
 	if err != nil {
 		return fmt.Errorf("evidence keygen: %w", err)
 	}
@@ -247,7 +207,7 @@ func Sign(_ context.Context, args []string, stdout, stderr io.Writer) error {
 		fs.Usage()
 		return &app.UsageError{Err: errors.New("evidence sign takes -key FILE and one RECORD.json")}
 	}
-	s, k, err := readKey(*keyPath, *suiteName)
+	s, k, err := evidence.ReadKeyFile(*keyPath, *suiteName)
 	if err != nil {
 		return fmt.Errorf("evidence sign: %w", err)
 	}
