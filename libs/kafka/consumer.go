@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -291,6 +292,9 @@ func (c *Consumer) Run(ctx context.Context) (err error) {
 			return nil // only errStopped ends the retries
 		}
 	}
+	if err := c.awaitTopics(ctx); err != nil {
+		return nil // only errStopped ends the wait
+	}
 	c.seedGroupOffsets(ctx)
 	reader, err := c.startReader()
 	if err != nil {
@@ -401,6 +405,56 @@ func (c *Consumer) ensureDeadLetterTopics(ctx context.Context) error {
 			return errStopped
 		}
 	}
+}
+
+// awaitTopics waits until every topic the consumer reads exists, its producer having created
+// it. A group that joins before a topic exists is assigned none of its partitions, and
+// kafka-go's partition watcher does not notice the topic appear: the consumer would wait
+// forever on an empty assignment (seen when export started before stash's first run created
+// the blocks topic). Meanwhile the consumer is not ready and says which topic it waits for.
+func (c *Consumer) awaitTopics(ctx context.Context) error {
+	const key = "await topics"
+	transport := c.cfg.Security.Transport()
+	defer transport.CloseIdleConnections()
+	client := &kafkago.Client{Addr: kafkago.TCP(c.cfg.Brokers...), Timeout: c.cfg.CommitTimeout, Transport: transport}
+	b := c.newBackoff()
+	for {
+		missing, err := missingTopics(ctx, client, c.cfg.Topics)
+		switch {
+		case err == nil && len(missing) == 0:
+			c.health.ok(key)
+			return nil
+		case ctx.Err() != nil:
+			return errStopped
+		case err == nil:
+			err = fmt.Errorf("topics %s do not exist yet (their producers create them)", strings.Join(missing, ", "))
+		}
+		c.health.fail(key, fmt.Errorf("group %s waits for its topics: %w", c.cfg.GroupID, err), zap.String("stage", "topics"))
+		if !sleep(ctx, b.NextBackOff()) {
+			return errStopped
+		}
+	}
+}
+
+// missingTopics returns those of topics the brokers do not have.
+func missingTopics(ctx context.Context, client *kafkago.Client, topics []string) ([]string, error) {
+	md, err := client.Metadata(ctx, &kafkago.MetadataRequest{Topics: topics})
+	if err != nil {
+		return nil, err
+	}
+	have := map[string]bool{}
+	for _, t := range md.Topics {
+		if t.Error == nil && len(t.Partitions) > 0 {
+			have[t.Name] = true
+		}
+	}
+	var missing []string
+	for _, t := range topics {
+		if !have[t] {
+			missing = append(missing, t)
+		}
+	}
+	return missing, nil
 }
 
 // partition identifies a topic partition.

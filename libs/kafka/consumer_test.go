@@ -590,3 +590,26 @@ func gauge(t *testing.T, reg *prometheus.Registry, name string, want map[string]
 	}
 	return -1
 }
+
+// TestConsumerStartedBeforeItsTopicExists starts a consumer whose topic its producer has not
+// created yet (export starting before stash's first run): it is not ready and says which topic
+// it waits for, and once the topic appears it joins and consumes it. A consumer that joined its
+// group without the topic would be assigned nothing and wait forever.
+func TestConsumerStartedBeforeItsTopicExists(t *testing.T) {
+	t.Parallel()
+	b := kafkatest.NewBroker(t)
+	topic := kafkatest.Topic(t, "later")
+	rec := newRecorder(nil)
+	r := startConsumer(t, t.Context(), fastConsumerConfig(b, topic+".group", topic), rec)
+	await.For(t, waitTimeout, "the consumer to say it waits for its topic", func() error {
+		if err := r.c.Ready(); err == nil || !strings.Contains(err.Error(), "waits for its topics") {
+			return fmt.Errorf("readiness %v, want it to say it waits for %s", err, topic)
+		}
+		return nil
+	})
+	// Time for a consumer that joined its group without the topic to be assigned nothing.
+	time.Sleep(2 * time.Second)
+	b.CreateTopic(t, topic, 2, nil)
+	produce(t, b, topic, kafkago.Message{Key: kafka.BlockKey(1), Value: []byte("1")}, kafkago.Message{Key: kafka.BlockKey(2), Value: []byte("2")})
+	rec.waitFor(t, "the topic created after the consumer started", func(a []kafkago.Message) bool { return len(a) >= 2 })
+}
