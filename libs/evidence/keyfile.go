@@ -14,9 +14,9 @@ import (
 // KeyFile is the JSON key file `bcosdata evidence keygen` writes (mode 0600): a publisher's
 // or an anchoring account's key.
 type KeyFile struct {
-	Suite      string         `json:"suite"`
-	PrivateKey hexutil.Bytes  `json:"private_key"`
-	PublicKey  hexutil.Bytes  `json:"public_key"`
+	Suite      string        `json:"suite"`
+	PrivateKey hexutil.Bytes `json:"private_key"`
+	PublicKey  hexutil.Bytes `json:"public_key"`
 	// Address is the key's account address, lowercase 0x hex (for reading only: a reader
 	// derives it from the key).
 	Address string `json:"address"`
