@@ -52,7 +52,7 @@ func TestAuditHeadAnchoredAsEvidence(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() {
-		done <- Command().Run(ctx, []string{"-grpc.addr", addr, "-admin.addr", "", "-db.url", e.dsn, "-log.level", "error",
+		done <- Command().Run(ctx, []string{"-grpc.addr", addr, "-admin.addr", "", "-http.addr", "", "-db.url", e.dsn, "-log.level", "error",
 			"-kafka.brokers", strings.Join(e.broker.Addrs(), ","),
 			"-evidence.archive", "file://" + t.TempDir(), "-evidence.batch-age", "200ms",
 			"-audit.anchor.addr", addr, "-audit.anchor.key", keyFile, "-audit.anchor.every", "100ms"}, io.Discard)
