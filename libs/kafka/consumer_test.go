@@ -603,7 +603,7 @@ func TestConsumerStartedBeforeItsTopicExists(t *testing.T) {
 	r := startConsumer(t, t.Context(), fastConsumerConfig(b, topic+".group", topic), rec)
 	await.For(t, waitTimeout, "the consumer to say it waits for its topic", func() error {
 		if err := r.c.Ready(); err == nil || !strings.Contains(err.Error(), "waits for its topics") {
-			return fmt.Errorf("readiness %v, want it to say it waits for %s", err, topic)
+			return fmt.Errorf("readiness %w, want it to say it waits for %s", err, topic)
 		}
 		return nil
 	})
