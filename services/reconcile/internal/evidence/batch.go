@@ -152,7 +152,7 @@ func (s *Service) batchRecords(ctx context.Context, number int64) ([]evidence.Re
 		if err != nil {
 			return nil, fmt.Errorf("read records of batch %d: %w", number, err)
 		}
-		if s.cfg.Flags.SensitiveCategory(r.Record.Category) || fieldcrypt.IsSealed(string(r.Record.Payload)) {
+		if s.cfg.SensitiveCategory(r.Record.Category) || fieldcrypt.IsSealed(string(r.Record.Payload)) {
 			r.Record.Payload = nil
 		}
 		out = append(out, r.Record)

@@ -585,7 +585,7 @@ func TestSensitivePayloadsSealedAtRest(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := newEnv(t, func(c *evidence.Config) {
-		c.Flags.Sensitive = []string{"invoice"}
+		c.Sensitive = []string{"invoice"}
 		c.Keys = kr
 	})
 	alice := newSigner(t, "alice")

@@ -39,7 +39,7 @@ const recordColumns = `seq, id, publisher, kind, category, target, payload_type,
 
 // storedPayload is the payload as stored: sealed (fieldcrypt's text) for a sensitive category.
 func (s *Service) storedPayload(r *evidence.Record) []byte {
-	if r.Payload == nil || !s.cfg.Flags.SensitiveCategory(r.Category) {
+	if r.Payload == nil || !s.cfg.SensitiveCategory(r.Category) {
 		return r.Payload
 	}
 	return []byte(s.cfg.Keys.Seal(string(r.Payload)))
