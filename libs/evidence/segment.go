@@ -134,6 +134,11 @@ func ReadSegment(r io.Reader) (SegmentHeader, []Record, error) {
 	if hj.Format != SegmentFormat {
 		return SegmentHeader{}, nil, fmt.Errorf("read segment header: format %q, want %q: %w", clip(hj.Format), SegmentFormat, ErrBadSegment)
 	}
+	// WriteSegment always writes the sealing time; a header without it is not one of ours
+	// (and would not survive a rewrite: the zero time is not a time a header can carry).
+	if hj.Created == "" {
+		return SegmentHeader{}, nil, fmt.Errorf("read segment %q header: created is missing: %w", clip(hj.Name), ErrBadSegment)
+	}
 	created, err := parseTime(hj.Created)
 	if err != nil {
 		return SegmentHeader{}, nil, fmt.Errorf("read segment %q header: created: %w: %w", clip(hj.Name), ErrBadSegment, err)
