@@ -607,8 +607,6 @@ func TestConsumerStartedBeforeItsTopicExists(t *testing.T) {
 		}
 		return nil
 	})
-	// Time for a consumer that joined its group without the topic to be assigned nothing.
-	time.Sleep(2 * time.Second)
 	b.CreateTopic(t, topic, 2, nil)
 	produce(t, b, topic, kafkago.Message{Key: kafka.BlockKey(1), Value: []byte("1")}, kafkago.Message{Key: kafka.BlockKey(2), Value: []byte("2")})
 	rec.waitFor(t, "the topic created after the consumer started", func(a []kafkago.Message) bool { return len(a) >= 2 })
