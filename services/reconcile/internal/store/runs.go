@@ -320,11 +320,20 @@ type Field struct {
 func Match(ctx context.Context, tx pgx.Tx, id int64, fields []Field, g Grouping) error {
 	// The matching hashes every row of the run: give it memory for that rather than the
 	// default 4MB's batches on disk; JIT compiling its expressions took seconds, longer than
-	// running them (this transaction only).
-	if _, err := tx.Exec(ctx, `SET LOCAL work_mem = '256MB'; SET LOCAL jit = off`); err != nil {
+	// running them; parallel workers made the key table sort rather than hash its keys, on
+	// cores the runner and the other runs share anyway (this transaction only).
+	if _, err := tx.Exec(ctx, `SET LOCAL work_mem = '256MB'; SET LOCAL jit = off; SET LOCAL max_parallel_workers_per_gather = 0`); err != nil {
 		return fmt.Errorf("match run %d: %w", id, err)
 	}
 	q, args := MatchSQL(id, fields), []any{id}
+	if g.Group == GroupNone {
+		if _, err := tx.Exec(ctx, keysSQL(id)); err != nil {
+			return fmt.Errorf("match run %d: %w", id, err)
+		}
+		if err := analyze(ctx, tx, KeyTable(id)); err != nil {
+			return err
+		}
+	}
 	switch g.Group {
 	case GroupChain:
 		q, args = oneToManySQL(id, fields[g.Amount]), append(args, g.Amount+1)
@@ -337,17 +346,22 @@ func Match(ctx context.Context, tx pgx.Tx, id int64, fields []Field, g Grouping)
 	return nil
 }
 
-// MatchSQL is the statement of Match.
+// MatchSQL is the statement of Match: it reads the run's key table (keysSQL) besides its
+// business and chain tables.
+//
+// A business row's result takes its line as id, a chain record no business row carries
+// idsAfterLines plus its rank by block, log index and hash: report order without sorting a
+// million results. The chain side is hashed narrow (its raw texts are fetched by ctid for the
+// mismatched rows only) and the business rows stream through both hash tables.
 func MatchSQL(id int64, fields []Field) string {
-	bt, ct := BusinessTable(id), ChainTable(id)
-	var eqs, eqCols, allEq strings.Builder
+	bt, ct, kt := BusinessTable(id), ChainTable(id), KeyTable(id)
+	var eqs, allEq strings.Builder
 	allEq.WriteString("true")
 	var diff strings.Builder
 	diff.WriteString("jsonb_strip_nulls(jsonb_build_object(")
 	for i, f := range fields {
 		n := strconv.Itoa(i + 1)
 		fmt.Fprintf(&eqs, ", coalesce((%s), false) AS e%s", f.SQL("b.fields["+n+"]", "c.fields["+n+"]"), n)
-		fmt.Fprintf(&eqCols, ", e%s", n)
 		fmt.Fprintf(&allEq, " AND e%s", n)
 		if i > 0 {
 			diff.WriteString(", ")
@@ -355,42 +369,59 @@ func MatchSQL(id int64, fields []Field) string {
 		fmt.Fprintf(&diff, "%s, CASE WHEN NOT e%s THEN jsonb_build_object('business', braw[%s], 'chain', craw[%s]) END", quoteLiteral(f.Name), n, n, n)
 	}
 	diff.WriteString("))")
-	// Every step is a hash aggregate or a hash join: no sort but the one numbering the results.
 	// m evaluates each field's comparison once per row (OFFSET 0 keeps it from being inlined
-	// into each use); the diff is built for mismatched rows only.
-	q := `
-WITH bk AS (SELECT key, count(*) AS n, min(line) AS first FROM ` + bt + ` WHERE error IS NULL GROUP BY key),
-ck AS (SELECT key, count(*) AS n FROM ` + ct + ` GROUP BY key),
-m AS (
-	SELECT b.line, b.keys, b.amount, b.raw AS braw, bk.n AS bn, b.line = bk.first AS bfirst, ck.n AS cn,
-		c.transaction_hash, c.log_index, c.block_number, c.raw AS craw, c.amount AS camount` + eqs.String() + `
-	FROM ` + bt + ` b JOIN bk USING (key) LEFT JOIN ck USING (key) LEFT JOIN ` + ct + ` c ON c.key = b.key AND ck.n = 1
+	// into each use); the diff is built, and the chain record's raw texts read, for
+	// mismatched rows only.
+	return `
+WITH m AS (
+	SELECT b.line, b.keys, b.amount, b.raw AS braw, k.bn, b.line = k.first AS bfirst, k.cn,
+		c.ctid AS cid, c.transaction_hash, c.log_index, c.block_number, c.amount AS camount` + eqs.String() + `
+	FROM ` + bt + ` b JOIN ` + kt + ` k USING (key) LEFT JOIN ` + ct + ` c ON c.key = b.key AND k.cn = 1
 	WHERE b.error IS NULL
 	OFFSET 0),
 x AS (
-	SELECT 0 AS part, line AS o1, 0::bigint AS o2,
+	SELECT line::bigint AS id,
 		CASE WHEN bn > 1 THEN 'duplicate_in_business'
-			WHEN cn IS NULL THEN 'missing_on_chain'
+			WHEN cn = 0 THEN 'missing_on_chain'
 			WHEN cn > 1 THEN 'duplicate_on_chain'
 			WHEN ` + allEq.String() + ` THEN 'matched' ELSE 'mismatched' END AS outcome,
 		keys AS key, line, transaction_hash, log_index, block_number,
-		CASE WHEN bn = 1 AND transaction_hash IS NOT NULL AND NOT (` + allEq.String() + `) THEN ` + diff.String() + ` END AS diff,
+		CASE WHEN bn = 1 AND transaction_hash IS NOT NULL AND NOT (` + allEq.String() + `) THEN
+			(SELECT ` + diff.String() + ` FROM (SELECT raw AS craw FROM ` + ct + ` WHERE ctid = cid) r) END AS diff,
 		NULL::text AS error, true AS business_row,
 		CASE WHEN transaction_hash IS NOT NULL AND bfirst THEN 1 ELSE 0 END AS chain_records,
 		amount AS business_amount, CASE WHEN transaction_hash IS NOT NULL AND bfirst THEN camount END AS chain_amount
 	FROM m
 	UNION ALL
-	SELECT 0, line, 0, 'malformed', NULL, line, NULL, NULL, NULL, NULL, error, true, 0, NULL, NULL
+	SELECT line, 'malformed', NULL, line, NULL, NULL, NULL, NULL, error, true, 0, NULL, NULL
 	FROM ` + bt + ` WHERE error IS NOT NULL
 	UNION ALL
-	SELECT 1, c.block_number, c.log_index, CASE WHEN ck.n > 1 THEN 'duplicate_on_chain' ELSE 'missing_in_business' END,
+	SELECT ` + idsAfterLines + ` + row_number() OVER (ORDER BY c.block_number, c.log_index, c.transaction_hash),
+		CASE WHEN k.cn > 1 THEN 'duplicate_on_chain' ELSE 'missing_in_business' END,
 		c.keys, NULL, c.transaction_hash, c.log_index, c.block_number, NULL, NULL, false, 1, NULL, c.amount
-	FROM ` + ct + ` c JOIN ck USING (key) WHERE ck.n > 1 OR NOT EXISTS (SELECT 1 FROM bk WHERE bk.key = c.key))
+	FROM ` + ct + ` c JOIN ` + kt + ` k USING (key) WHERE k.cn > 1 OR k.bn = 0)
 INSERT INTO reconcile.results (run_id, id, outcome, key, line, transaction_hash, log_index, block_number, diff, error,
 	business_row, chain_records, business_amount, chain_amount)
-SELECT $1, row_number() OVER (ORDER BY part, o1, o2, transaction_hash), outcome, key, line, transaction_hash, log_index, block_number, diff, error,
+SELECT $1, id, outcome, key, line, transaction_hash, log_index, block_number, diff, error,
 	business_row, chain_records, business_amount, chain_amount FROM x`
-	return q
+}
+
+// idsAfterLines is where the ids of results of chain records no business row carries start:
+// past any line number (an integer).
+const idsAfterLines = "2147483648"
+
+// keysSQL fills the run's key table: each key of its business rows (malformed ones aside) and
+// chain records with how many of each side carry it and the first line carrying it. One
+// aggregate over both sides; a table of its own (analyzed) rather than a CTE, so that the
+// planner knows it holds a row per key and hashes it and the narrow chain records rather than
+// the wide business rows.
+func keysSQL(id int64) string {
+	return `DROP TABLE IF EXISTS ` + KeyTable(id) + `;
+CREATE UNLOGGED TABLE ` + KeyTable(id) + ` AS
+SELECT key, count(line) AS bn, count(*) - count(line) AS cn, min(line) AS first
+FROM (SELECT key, line FROM ` + BusinessTable(id) + ` WHERE error IS NULL
+	UNION ALL SELECT key, NULL FROM ` + ChainTable(id) + `) u
+GROUP BY key`
 }
 
 // analyze gathers the statistics of a run's table just filled: without them the planner takes
@@ -506,6 +537,11 @@ func (s *Store) Results(ctx context.Context, run int64, f ResultFilter) ([]Resul
 	if f.Outcome != "" {
 		args = append(args, f.Outcome)
 		q += ` AND outcome = $` + strconv.Itoa(len(args))
+		if f.Outcome != Matched {
+			// Implies the predicate of results_outcome (migration 005) in every plan of
+			// the statement, the generic one included.
+			q += ` AND outcome <> '` + Matched + `'`
+		}
 	}
 	if f.Key != "" {
 		args = append(args, f.Key)

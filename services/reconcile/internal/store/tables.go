@@ -9,13 +9,14 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// A run keeps its business rows and chain records in two tables of its own (migration 004):
-// UNLOGGED (a crash loses them, and a run a crash interrupted loads again anyway), without
-// indexes (the matching reads all of them and hash-joins), created by the run and dropped when
-// it ends.
+// A run keeps its business rows and chain records in two tables of its own (migration 004),
+// and the matching its keys in a third (keysSQL): UNLOGGED (a crash loses them, and a run a
+// crash interrupted loads again anyway), without indexes (the matching reads all of them and
+// hash-joins), created by the run and dropped when it ends.
 
 func businessTable(id int64) string { return "run_" + strconv.FormatInt(id, 10) + "_business" }
 func chainTable(id int64) string    { return "run_" + strconv.FormatInt(id, 10) + "_chain" }
+func keyTable(id int64) string      { return "run_" + strconv.FormatInt(id, 10) + "_keys" }
 
 func qualified(table string) string { return Schema + "." + table }
 
@@ -25,9 +26,12 @@ func BusinessTable(id int64) string { return qualified(businessTable(id)) }
 // ChainTable names the run's chain table, schema-qualified.
 func ChainTable(id int64) string { return qualified(chainTable(id)) }
 
+// KeyTable names the run's key table (keysSQL), schema-qualified.
+func KeyTable(id int64) string { return qualified(keyTable(id)) }
+
 // DropRunTables drops the run's tables, if they exist.
 func DropRunTables(ctx context.Context, tx pgx.Tx, id int64) error {
-	if _, err := tx.Exec(ctx, `DROP TABLE IF EXISTS `+BusinessTable(id)+`, `+ChainTable(id)); err != nil {
+	if _, err := tx.Exec(ctx, `DROP TABLE IF EXISTS `+BusinessTable(id)+`, `+ChainTable(id)+`, `+KeyTable(id)); err != nil {
 		return fmt.Errorf("drop tables of run %d: %w", id, err)
 	}
 	return nil
