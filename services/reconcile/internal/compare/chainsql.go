@@ -26,8 +26,19 @@ var spaceChars = func() string {
 	return b.String()
 }()
 
-// sqlTrim is strings.TrimSpace in SQL (a UTF-8 database).
-func sqlTrim(v string) string { return "btrim(" + v + ", " + spaceChars + ")" }
+// sqlTrim is strings.TrimSpace in SQL (a UTF-8 database). btrim with that set of characters
+// costs more than a regular expression (0.65 s a million values): a text whose first and
+// last characters are no space, nearly every one, is kept as it is without it.
+func sqlTrim(v string) string {
+	return fmt.Sprintf(`(CASE WHEN %[2]s AND %[3]s THEN %[1]s ELSE btrim(%[1]s, %[4]s) END)`,
+		v, notSpace("ascii("+v+")"), notSpace("ascii(right("+v+", 1))"), spaceChars)
+}
+
+// notSpace says, in SQL, that the code point c (ascii of a character; 0 for none) is not one
+// of spaceChars.
+func notSpace(c string) string {
+	return fmt.Sprintf(`(%[1]s > 32 AND %[1]s NOT IN (133, 160, 5760, 8232, 8233, 8239, 8287, 12288) AND %[1]s NOT BETWEEN 8192 AND 8202)`, c)
+}
 
 // ChainSQL: exact and enum keep the text; trimmed trims; case-insensitive lower-cases ASCII
 // text only (PostgreSQL's lower of other text depends on the collation, Go's does not).
@@ -45,14 +56,15 @@ func (c textComparator) ChainSQL(v string) string {
 // ChainSQL: hex already canonical (0x and lowercase, as export writes it) is kept; 0X,
 // no 0x, upper case become canonical; white space around is left to Go.
 func (c hexComparator) ChainSQL(v string) string {
-	digits := "([0-9a-f]{2})*"
-	anyCase := "([0-9a-fA-F]{2})*"
 	if c.spec.Kind == Address {
-		digits, anyCase = "[0-9a-f]{40}", "[0-9a-fA-F]{40}"
+		// Forty digits by length and a starred class: the counted repetition {40} cost
+		// PostgreSQL's regular expressions 2.2 s a million values, the star 0.4 s.
+		return fmt.Sprintf(`(CASE WHEN octet_length(%[1]s) = 42 AND %[1]s COLLATE "C" ~ '^0x[0-9a-f]*$' THEN %[1]s
+	WHEN octet_length(%[1]s) = 42 AND %[1]s COLLATE "C" ~ '^0[xX][0-9a-fA-F]*$' THEN '0x' || lower(substr(%[1]s, 3) COLLATE "C")
+	WHEN octet_length(%[1]s) = 40 AND %[1]s COLLATE "C" ~ '^[0-9a-fA-F]*$' THEN '0x' || lower(%[1]s COLLATE "C") END)`, v)
 	}
-	return fmt.Sprintf(`(CASE WHEN %[1]s COLLATE "C" ~ '^0x%[2]s$' THEN %[1]s
-	WHEN %[1]s COLLATE "C" ~ '^(0[xX])?%[3]s$' THEN '0x' || lower(CASE WHEN left(%[1]s, 2) IN ('0x', '0X') THEN substr(%[1]s, 3) ELSE %[1]s END COLLATE "C") END)`,
-		v, digits, anyCase)
+	return fmt.Sprintf(`(CASE WHEN %[1]s COLLATE "C" ~ '^0x([0-9a-f]{2})*$' THEN %[1]s
+	WHEN %[1]s COLLATE "C" ~ '^(0[xX])?([0-9a-fA-F]{2})*$' THEN '0x' || lower(CASE WHEN left(%[1]s, 2) IN ('0x', '0X') THEN substr(%[1]s, 3) ELSE %[1]s END COLLATE "C") END)`, v)
 }
 
 // ChainSQL: enum keeps the chain value.
@@ -71,5 +83,6 @@ func (c numericComparator) ChainSQL(v string) string {
 // ChainSQL: an integer timestamp in canonical form (no white space) of at most 18 digits (any int64 of those
 // is its own FormatInt and a valid instant).
 func (c timeComparator) ChainSQL(v string) string {
-	return fmt.Sprintf(`(CASE WHEN %[1]s COLLATE "C" ~ '^(0|-?[1-9][0-9]{0,17})$' THEN %[1]s END)`, v)
+	// At most 18 digits by length (a sign aside), not by {0,17}: see the address above.
+	return fmt.Sprintf(`(CASE WHEN octet_length(%[1]s) <= CASE WHEN left(%[1]s, 1) = '-' THEN 19 ELSE 18 END AND %[1]s COLLATE "C" ~ %[2]s THEN %[1]s END)`, v, canonicalInteger)
 }

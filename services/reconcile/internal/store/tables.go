@@ -117,7 +117,10 @@ type Projection struct {
 // rows of reconcile.records (the columns RecordColumns names), for the caller to project in Go
 // and add with CopyChainRows.
 func ProjectChain(ctx context.Context, tx pgx.Tx, id int64, p Projection, fix func(pgx.Rows) error) error {
-	var cols, canon, checks, where []string
+	// Three layers, each evaluated once per record (OFFSET 0 keeps a layer from being inlined
+	// into the next): the values read from the record (a parameter's ->> once, not once per
+	// use in its canonical expression), their canonical texts, and the row.
+	var vals, cols, canon, checks, where []string
 	sealed := func(string) string { return "false" }
 	if p.Sealed != "" {
 		sealed = func(v string) string {
@@ -126,32 +129,36 @@ func ProjectChain(ctx context.Context, tx pgx.Tx, id int64, p Projection, fix fu
 	}
 	for i, k := range p.Keys {
 		n := strconv.Itoa(i)
-		cols = append(cols, k.Canonical("coalesce("+k.Value+", '')")+" AS k"+n, sealed(k.Value)+" AS s"+n)
+		vals = append(vals, k.Value+" AS kv"+n)
+		cols = append(cols, k.Canonical("coalesce(kv"+n+", '')")+" AS k"+n, sealed("kv"+n)+" AS s"+n)
 		canon = append(canon, "k"+n)
 		checks = append(checks, "k"+n+" IS NULL", "s"+n)
 	}
 	var fields, raws []string
 	for i, f := range p.Fields {
 		n := strconv.Itoa(i)
-		cols = append(cols, f.Value+" AS v"+n, f.Canonical(f.Value)+" AS f"+n)
+		vals = append(vals, f.Value+" AS v"+n)
+		cols = append(cols, "v"+n, f.Canonical("v"+n)+" AS f"+n)
 		fields = append(fields, "f"+n)
 		raws = append(raws, "coalesce(v"+n+", '')")
 		checks = append(checks, "(f"+n+" IS NULL AND v"+n+" IS NOT NULL)", sealed("v"+n))
 	}
 	for i, f := range p.Filters {
 		n := strconv.Itoa(i)
-		ascii := "octet_length(" + f.Value + ") = char_length(" + f.Value + ")"
+		v := "uv" + n
+		vals = append(vals, f.Value+" AS "+v)
+		ascii := "octet_length(" + v + ") = char_length(" + v + ")"
 		lits := make([]string, len(f.Lower))
-		for j, v := range f.Lower {
-			lits[j] = quoteLiteral(v)
+		for j, l := range f.Lower {
+			lits[j] = quoteLiteral(l)
 		}
 		in := "false"
 		if len(lits) > 0 {
-			in = "lower(" + f.Value + ` COLLATE "C") IN (` + strings.Join(lits, ", ") + ")"
+			in = "lower(" + v + ` COLLATE "C") IN (` + strings.Join(lits, ", ") + ")"
 		}
-		undecided := "(NOT (" + ascii + ") OR " + sealed(f.Value) + ")"
+		undecided := "(NOT (" + ascii + ") OR " + sealed(v) + ")"
 		cols = append(cols, undecided+" AS u"+n)
-		where = append(where, "("+f.Value+" IS NOT NULL AND ("+undecided+" OR "+in+"))")
+		where = append(where, "("+v+" IS NOT NULL AND ("+undecided+" OR "+in+"))")
 		checks = append(checks, "u"+n)
 	}
 	key := "''"
@@ -173,14 +180,19 @@ func ProjectChain(ctx context.Context, tx pgx.Tx, id int64, p Projection, fix fu
 		return "ARRAY[" + strings.Join(xs, ", ") + "]"
 	}
 	keysArr := arr(canon)
+	whereClause := ""
+	if len(where) > 0 {
+		whereClause = "\n\tWHERE " + strings.Join(where, " AND ")
+	}
 	q := `INSERT INTO ` + ChainTable(id) + ` (transaction_hash, log_index, block_number, key, keys, fields, raw, amount, fix)
 SELECT transaction_hash, log_index, block_number, coalesce(` + key + `, ''), coalesce(` + keysArr + `, '{}'), ` + arr(fields) + `, ` + arr(raws) + `, ` +
 		`CASE WHEN ` + fix0 + ` THEN NULL ELSE ` + amount + ` END, ` + fix0 + `
-FROM (SELECT r.transaction_hash, r.log_index, r.block_number` + prefixComma(cols) + `
-	FROM reconcile.records r
-	WHERE r.kind = $1 AND r.contract_name = $2 AND (r.name = $3 OR r.signature = $3) AND r.block_timestamp_ms >= $4 AND r.block_timestamp_ms < $5` +
-		prefixAnd(where) + `
-	OFFSET 0) s` // evaluated once per record, not once per use in the outer list
+FROM (SELECT transaction_hash, log_index, block_number` + prefixComma(cols) + `
+	FROM (SELECT r.transaction_hash, r.log_index, r.block_number` + prefixComma(vals) + `
+		FROM reconcile.records r
+		WHERE r.kind = $1 AND r.contract_name = $2 AND (r.name = $3 OR r.signature = $3) AND r.block_timestamp_ms >= $4 AND r.block_timestamp_ms < $5
+		OFFSET 0) v` + whereClause + `
+	OFFSET 0) s`
 	// The planner's costs of these expressions are far over the mark: JIT compiling them
 	// takes longer than running them.
 	if _, err := tx.Exec(ctx, `SET LOCAL jit = off`); err != nil {
@@ -217,11 +229,4 @@ func prefixComma(xs []string) string {
 		return ""
 	}
 	return ", " + strings.Join(xs, ", ")
-}
-
-func prefixAnd(xs []string) string {
-	if len(xs) == 0 {
-		return ""
-	}
-	return " AND " + strings.Join(xs, " AND ")
 }
