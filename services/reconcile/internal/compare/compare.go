@@ -268,7 +268,28 @@ func (c hexComparator) norm(v string) (string, error) {
 	if c.spec.Kind == Address && len(s) != 40 {
 		return "", &ValueError{Kind: c.spec.Kind, Value: v, Reason: fmt.Sprintf("%d hex digits, an address has 40", len(s))}
 	}
-	return "0x" + strings.ToLower(s), nil
+	if len(v) == len(s)+2 && v[1] == 'x' && !hasUpper(s) {
+		return v, nil // canonical already, as export writes it: no copy
+	}
+	b := make([]byte, 2+len(s))
+	b[0], b[1] = '0', 'x'
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'F' {
+			c += 'a' - 'A'
+		}
+		b[2+i] = c
+	}
+	return string(b), nil
+}
+
+func hasUpper(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if 'A' <= s[i] && s[i] <= 'F' {
+			return true
+		}
+	}
+	return false
 }
 
 func isHex(b byte) bool {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/big"
 	"strconv"
 	"strings"
 	"time"
@@ -440,11 +441,50 @@ func numeric(s *string) any {
 	if s == nil {
 		return nil
 	}
+	if n, ok := smallDecimal(*s); ok {
+		return n
+	}
 	var n pgtype.Numeric
 	if err := n.Scan(*s); err != nil {
 		return nil
 	}
 	return n
+}
+
+// smallDecimal reads a plain decimal of at most 18 digits (-?digits[.digits]), most amounts,
+// without the text parsing of pgtype.Numeric.Scan (a tenth of the load's processor time).
+func smallDecimal(s string) (pgtype.Numeric, bool) {
+	var v int64
+	digits, exp, point := 0, int32(0), false
+	neg := len(s) > 0 && s[0] == '-'
+	i := 0
+	if neg {
+		i = 1
+	}
+	if i == len(s) {
+		return pgtype.Numeric{}, false
+	}
+	for ; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '.' && !point && digits > 0 && i < len(s)-1:
+			point = true
+		case '0' <= c && c <= '9':
+			if digits++; digits > 18 {
+				return pgtype.Numeric{}, false
+			}
+			v = v*10 + int64(c-'0')
+			if point {
+				exp--
+			}
+		default:
+			return pgtype.Numeric{}, false
+		}
+	}
+	if neg {
+		v = -v
+	}
+	return pgtype.Numeric{Int: big.NewInt(v), Exp: exp, Valid: true}, true
 }
 
 func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
