@@ -26,6 +26,9 @@ var spaceChars = func() string {
 	return b.String()
 }()
 
+// asciiSpaces are the ASCII characters of spaceChars.
+const asciiSpaces = `E'\u0009\u000A\u000B\u000C\u000D\u0020'`
+
 // sqlTrim is strings.TrimSpace in SQL (a UTF-8 database). btrim with that set of characters
 // costs more than a regular expression (0.65 s a million values): a text whose first and
 // last characters are no space, nearly every one, is kept as it is without it.
@@ -47,8 +50,10 @@ func (c textComparator) ChainSQL(v string) string {
 	case Trimmed:
 		return sqlTrim(v)
 	case CaseInsensitive:
-		t := sqlTrim(v)
-		return fmt.Sprintf(`(CASE WHEN octet_length(%[1]s) = char_length(%[1]s) THEN lower(%[1]s COLLATE "C") END)`, t)
+		// ASCII text has no other spaces than the ASCII ones to trim: checking the value
+		// rather than its trimmed text evaluates the trimming once (three times cost 2.1 s a
+		// million values).
+		return fmt.Sprintf(`(CASE WHEN octet_length(%[1]s) = char_length(%[1]s) THEN lower(btrim(%[1]s, %[2]s) COLLATE "C") END)`, v, asciiSpaces)
 	}
 	return "(" + v + ")"
 }
@@ -63,8 +68,9 @@ func (c hexComparator) ChainSQL(v string) string {
 	WHEN octet_length(%[1]s) = 42 AND %[1]s COLLATE "C" ~ '^0[xX][0-9a-fA-F]*$' THEN '0x' || lower(substr(%[1]s, 3) COLLATE "C")
 	WHEN octet_length(%[1]s) = 40 AND %[1]s COLLATE "C" ~ '^[0-9a-fA-F]*$' THEN '0x' || lower(%[1]s COLLATE "C") END)`, v)
 	}
-	return fmt.Sprintf(`(CASE WHEN %[1]s COLLATE "C" ~ '^0x([0-9a-f]{2})*$' THEN %[1]s
-	WHEN %[1]s COLLATE "C" ~ '^(0[xX])?([0-9a-fA-F]{2})*$' THEN '0x' || lower(CASE WHEN left(%[1]s, 2) IN ('0x', '0X') THEN substr(%[1]s, 3) ELSE %[1]s END COLLATE "C") END)`, v)
+	// An even length and a starred class rather than a repeated group of two: see above.
+	return fmt.Sprintf(`(CASE WHEN octet_length(%[1]s) %% 2 = 0 AND %[1]s COLLATE "C" ~ '^0x[0-9a-f]*$' THEN %[1]s
+	WHEN octet_length(%[1]s) %% 2 = 0 AND %[1]s COLLATE "C" ~ '^(0[xX])?[0-9a-fA-F]*$' THEN '0x' || lower(CASE WHEN left(%[1]s, 2) IN ('0x', '0X') THEN substr(%[1]s, 3) ELSE %[1]s END COLLATE "C") END)`, v)
 }
 
 // ChainSQL: enum keeps the chain value.
