@@ -120,7 +120,7 @@ func BenchmarkReconcile(b *testing.B) {
 			b.Fatal(err)
 		}
 		i := 0
-		copied, err := store.CopyBusinessRows(b.Context(), tx, ceiling.ID, func() (*store.BusinessRow, bool) {
+		copied, err := store.CopyBusinessRows(b.Context(), tx, ceiling.ID, f.runner.cfg.MatchParts, func() (*store.BusinessRow, bool) {
 			if i == len(rows) {
 				return nil, false
 			}

@@ -69,8 +69,8 @@ func (c *chainRecord) field(name string) (string, bool) {
 // records SQL does not decide (store.ProjectChain: sealed parameters among them) projected in
 // Go; all in Go for filters SQL cannot apply (values that are not ASCII) and for jobs with
 // sensitive fields (their texts are keyed hashes and sealed texts, made in Go).
-func projectChain(ctx context.Context, tx pgx.Tx, j *job.Job, w window, id int64, kr *fieldcrypt.Keyring) error {
-	if err := store.CreateChainTable(ctx, tx, id); err != nil {
+func projectChain(ctx context.Context, tx pgx.Tx, j *job.Job, w window, id int64, parts int, kr *fieldcrypt.Keyring) error {
+	if err := store.CreateChainTable(ctx, tx, id, parts); err != nil {
 		return err
 	}
 	p, ok := projection(j, w)

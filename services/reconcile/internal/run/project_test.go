@@ -82,7 +82,7 @@ func TestProjectionInSQLAgreesWithGo(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer func() { _ = tx.Rollback(t.Context()) }()
-			if err := projectChain(t.Context(), tx, j, w, id, kr); err != nil {
+			if err := projectChain(t.Context(), tx, j, w, id, 2, kr); err != nil {
 				t.Fatal(err)
 			}
 			got := readChainTable(t, tx, id)

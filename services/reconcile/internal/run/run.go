@@ -80,6 +80,9 @@ type Config struct {
 	Metrics *Metrics
 	// Crypto seals the values of the fields a job marks sensitive; nil: such jobs fail.
 	Crypto *fieldcrypt.Keyring
+	// MatchParts is how many parts of a one-to-one run are matched side by side, each on a
+	// connection of its own (store.StageMatch; default 2).
+	MatchParts int
 }
 
 // Runner runs runs.
@@ -95,6 +98,9 @@ func New(cfg Config) *Runner {
 	}
 	if cfg.Poll <= 0 {
 		cfg.Poll = time.Second
+	}
+	if cfg.MatchParts <= 0 {
+		cfg.MatchParts = 2
 	}
 	if cfg.Log == nil {
 		cfg.Log = zap.NewNop()
@@ -375,7 +381,7 @@ func (r *Runner) loadChain(ctx context.Context, j *job.Job, run *store.Run, w wi
 		return err
 	}
 	defer func() { _ = tx.Rollback(ctx) }()
-	if err := projectChain(ctx, tx, j, w, run.ID, r.cfg.Crypto); err != nil {
+	if err := projectChain(ctx, tx, j, w, run.ID, r.cfg.MatchParts, r.cfg.Crypto); err != nil {
 		return err
 	}
 	return tx.Commit(ctx)
@@ -432,7 +438,7 @@ func (r *Runner) load(ctx context.Context, j *job.Job, run *store.Run) (bad, tot
 		return 0, 0, err
 	}
 	defer func() { _ = tx.Rollback(ctx) }()
-	if _, err := store.CopyBusinessRows(ctx, tx, run.ID, next); err != nil {
+	if _, err := store.CopyBusinessRows(ctx, tx, run.ID, r.cfg.MatchParts, next); err != nil {
 		return 0, 0, err
 	}
 	if readErr != nil {
@@ -508,11 +514,6 @@ func (r *Runner) finish(ctx context.Context, run *store.Run, match bool, failure
 	if err != nil {
 		return fault.MarkPermanent(err)
 	}
-	tx, err := r.cfg.Store.Pool.Begin(ctx)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = tx.Rollback(ctx) }()
 	fields := make([]store.Field, len(j.Fields))
 	var g store.Grouping
 	for i, fl := range j.Fields {
@@ -527,9 +528,22 @@ func (r *Runner) finish(ctx context.Context, run *store.Run, match bool, failure
 	case job.MatchManyToOne:
 		g.Group = store.GroupBusiness
 	}
+	parts := r.cfg.MatchParts
+	if match && g.Group == store.GroupNone {
+		// Before the run's transaction, which would otherwise hold a connection while the
+		// parts wait for theirs.
+		if err := store.StageMatch(ctx, r.cfg.Store.Pool, run.ID, fields, parts); err != nil {
+			return err
+		}
+	}
+	tx, err := r.cfg.Store.Pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
 	state := store.StateSucceeded
 	if match {
-		if err := store.Match(ctx, tx, run.ID, fields, g); err != nil {
+		if err := store.Match(ctx, tx, run.ID, fields, g, parts); err != nil {
 			return err
 		}
 	} else {

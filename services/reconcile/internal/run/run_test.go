@@ -253,6 +253,37 @@ func TestRunMatchesBizgen(t *testing.T) {
 	}
 }
 
+// TestRunMatchesBizgenInParts: however many parts the one-to-one matching is split into
+// (store.StageMatch), a run's results are the generator's, in report order, and no part's
+// table is left behind.
+func TestRunMatchesBizgenInParts(t *testing.T) {
+	recs := records(300)
+	plan := bizgen.Plan{Changed: 9, WithinTolerance: 5, MissingInFile: 7, Extra: 6, Duplicate: 4, Malformed: 3, Seed: 7}
+	for _, parts := range []int{1, 3, 16} {
+		t.Run(strconv.Itoa(parts), func(t *testing.T) {
+			f := newFixture(t, "{max_rows: 3}")
+			f.runner.cfg.MatchParts = parts
+			storeRecords(t, f.st, recs)
+			exp := f.generate(t, recs, plan)
+			stop := f.start(t)
+			defer stop()
+			r, err := f.runner.Trigger(t.Context(), "transfers", "2025-12-05", "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := waitRun(t, f.st, r.ID)
+			if got.State != store.StateSucceeded {
+				t.Fatalf("run: %s %s", got.State, got.Error)
+			}
+			checkAgainst(t, f.st, f.j, got, exp)
+			var n int
+			if err := f.st.Pool.QueryRow(t.Context(), `SELECT count(*) FROM pg_tables WHERE schemaname = 'reconcile' AND tablename LIKE 'run\_%'`).Scan(&n); err != nil || n != 0 {
+				t.Errorf("tables of the finished run left: %d %v", n, err)
+			}
+		})
+	}
+}
+
 func TestRunOverBudgetFails(t *testing.T) {
 	f := newFixture(t, "{max_rows: 1}")
 	recs := records(20)
@@ -336,6 +367,34 @@ func TestTriggerRefuses(t *testing.T) {
 		_, err := f.runner.Trigger(t.Context(), tc.job, tc.date, tc.uri)
 		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Trigger(%q, %q, %q): %v, want %q", tc.job, tc.date, tc.uri, err, tc.want)
+		}
+	}
+}
+
+// TestFailedRunListsNoResults: what the parts of a matching had committed before the attempt
+// failed (store.StageMatch) is gone when the run fails, for good or until its next attempt.
+func TestFailedRunListsNoResults(t *testing.T) {
+	f := newFixture(t, "{max_rows: 1}")
+	for _, retry := range []bool{false, true} {
+		r, err := f.st.CreateRun(t.Context(), f.j.Name, "failed", "", "file:///none.csv", "{}")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.st.Pool.Exec(t.Context(), `INSERT INTO reconcile.results (run_id, id, outcome, line, business_row, chain_records)
+			VALUES ($1, 2, 'matched', 2, true, 1)`, r.ID); err != nil {
+			t.Fatal(err)
+		}
+		var at *time.Time
+		if retry {
+			next := time.Now().Add(time.Hour)
+			at = &next
+		}
+		if err := f.st.FailRun(t.Context(), r.ID, "part 1: connection lost", time.Now(), at, nil); err != nil {
+			t.Fatal(err)
+		}
+		var n int
+		if err := f.st.Pool.QueryRow(t.Context(), `SELECT count(*) FROM reconcile.results WHERE run_id = $1`, r.ID).Scan(&n); err != nil || n != 0 {
+			t.Errorf("retry %v: %d results left (%v)", retry, n, err)
 		}
 	}
 }

@@ -10,13 +10,16 @@ import (
 )
 
 // A run keeps its business rows and chain records in two tables of its own (migration 004),
-// and the matching its keys in a third (keysSQL): UNLOGGED (a crash loses them, and a run a
-// crash interrupted loads again anyway), without indexes (the matching reads all of them and
-// hash-joins), created by the run and dropped when it ends.
+// and the matching its keys and staged results, part by part, in others (StageMatch):
+// UNLOGGED (a crash loses them, and a run a crash interrupted loads again anyway), without
+// indexes (the matching reads all of them and hash-joins), created by the run and dropped
+// when it ends. Every name starts with run_<id>_.
 
 func businessTable(id int64) string { return "run_" + strconv.FormatInt(id, 10) + "_business" }
 func chainTable(id int64) string    { return "run_" + strconv.FormatInt(id, 10) + "_chain" }
-func keyTable(id int64) string      { return "run_" + strconv.FormatInt(id, 10) + "_keys" }
+func partTable(id int64, what string, part int) string {
+	return "run_" + strconv.FormatInt(id, 10) + "_" + what + "_" + strconv.Itoa(part)
+}
 
 func qualified(table string) string { return Schema + "." + table }
 
@@ -26,12 +29,28 @@ func BusinessTable(id int64) string { return qualified(businessTable(id)) }
 // ChainTable names the run's chain table, schema-qualified.
 func ChainTable(id int64) string { return qualified(chainTable(id)) }
 
-// KeyTable names the run's key table (keysSQL), schema-qualified.
-func KeyTable(id int64) string { return qualified(keyTable(id)) }
+// KeyTable names a part's key table (StageMatch), schema-qualified.
+func KeyTable(id int64, part int) string { return qualified(partTable(id, "keys", part)) }
 
-// DropRunTables drops the run's tables, if they exist.
+// businessPart and chainPart name a part's partition of the run's business and chain tables.
+func businessPart(id int64, part int) string { return qualified(partTable(id, "business", part)) }
+func chainPart(id int64, part int) string    { return qualified(partTable(id, "chain", part)) }
+
+// StageTable names a part's staged chain-only results (StageMatch), schema-qualified.
+func StageTable(id int64, part int) string { return qualified(partTable(id, "stage", part)) }
+
+// DropRunTables drops the run's tables, however many parts its matching had.
 func DropRunTables(ctx context.Context, tx pgx.Tx, id int64) error {
-	if _, err := tx.Exec(ctx, `DROP TABLE IF EXISTS `+BusinessTable(id)+`, `+ChainTable(id)+`, `+KeyTable(id)); err != nil {
+	rows, err := tx.Query(ctx, `SELECT quote_ident(schemaname) || '.' || quote_ident(tablename) FROM pg_tables
+		WHERE schemaname = $1 AND tablename LIKE $2`, Schema, "run\\_"+strconv.FormatInt(id, 10)+"\\_%")
+	if err != nil {
+		return fmt.Errorf("drop tables of run %d: %w", id, err)
+	}
+	tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil || len(tables) == 0 {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `DROP TABLE IF EXISTS `+strings.Join(tables, ", ")); err != nil {
 		return fmt.Errorf("drop tables of run %d: %w", id, err)
 	}
 	return nil
@@ -39,29 +58,24 @@ func DropRunTables(ctx context.Context, tx pgx.Tx, id int64) error {
 
 // createBusinessTable creates the run's business table: a row per line of the file, malformed
 // ones included, with the canonical texts of the job's comparators: keys (and key, them joined
-// with KeySep) and fields in the job's order, raw the values as read.
-func createBusinessTable(ctx context.Context, tx pgx.Tx, id int64) error {
-	_, err := tx.Exec(ctx, `DROP TABLE IF EXISTS `+BusinessTable(id)+`;
-CREATE UNLOGGED TABLE `+BusinessTable(id)+` (
+// with KeySep) and fields in the job's order, raw the values as read. It is hash-partitioned
+// on key into parts UNLOGGED partitions (partitionRunTable), one per part of the matching.
+func createBusinessTable(ctx context.Context, tx pgx.Tx, id int64, parts int) error {
+	return createRunTable(ctx, tx, id, "business", parts, `
     line   integer NOT NULL,
     key    text    NOT NULL,
     keys   text[]  NOT NULL,
     fields text[]  NOT NULL,
     raw    text[]  NOT NULL,
     amount numeric,
-    error  text -- a malformed row: file, line, column, reason; its key is empty
-)`)
-	if err != nil {
-		return fmt.Errorf("create business table of run %d: %w", id, err)
-	}
-	return nil
+    error  text -- a malformed row: file, line, column, reason; its key is empty`)
 }
 
 // CreateChainTable creates the run's chain table: the chain records of its window projected
-// onto the job's fields as canonical texts. fix marks a record ProjectChain left to the caller.
-func CreateChainTable(ctx context.Context, tx pgx.Tx, id int64) error {
-	_, err := tx.Exec(ctx, `DROP TABLE IF EXISTS `+ChainTable(id)+`;
-CREATE UNLOGGED TABLE `+ChainTable(id)+` (
+// onto the job's fields as canonical texts, hash-partitioned on key as the business table is.
+// fix marks a record ProjectChain left to the caller.
+func CreateChainTable(ctx context.Context, tx pgx.Tx, id int64, parts int) error {
+	return createRunTable(ctx, tx, id, "chain", parts, `
     transaction_hash text    NOT NULL,
     log_index        integer NOT NULL,
     block_number     bigint  NOT NULL,
@@ -70,10 +84,24 @@ CREATE UNLOGGED TABLE `+ChainTable(id)+` (
     fields           text[]  NOT NULL,
     raw              text[]  NOT NULL,
     amount           numeric,
-    fix              boolean NOT NULL DEFAULT false
-)`)
-	if err != nil {
-		return fmt.Errorf("create chain table of run %d: %w", id, err)
+    fix              boolean NOT NULL DEFAULT false`)
+}
+
+// createRunTable creates run_<id>_<what> partitioned by hash of key into parts UNLOGGED
+// partitions run_<id>_<what>_<p> (a partitioned table itself cannot be UNLOGGED; it holds no
+// rows). A part of the matching reads its partition of each side only.
+func createRunTable(ctx context.Context, tx pgx.Tx, id int64, what string, parts int, columns string) error {
+	parts = max(parts, 1)
+	parent := qualified("run_" + strconv.FormatInt(id, 10) + "_" + what)
+	q := `DROP TABLE IF EXISTS ` + parent + `;
+CREATE TABLE ` + parent + ` (` + columns + `
+) PARTITION BY HASH (key);`
+	for p := range parts {
+		q += fmt.Sprintf("\nCREATE UNLOGGED TABLE %s PARTITION OF %s FOR VALUES WITH (MODULUS %d, REMAINDER %d);",
+			qualified(partTable(id, what, p)), parent, parts, p)
+	}
+	if _, err := tx.Exec(ctx, q); err != nil {
+		return fmt.Errorf("create %s table of run %d: %w", what, id, err)
 	}
 	return nil
 }
