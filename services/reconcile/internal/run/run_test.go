@@ -129,6 +129,21 @@ func (f *fixture) start(t testing.TB) context.CancelFunc {
 	return func() { cancel(); <-done }
 }
 
+// succeeds triggers a run of the job for the business date and waits until it has
+// succeeded.
+func (f *fixture) succeeds(t *testing.T, date string) *store.Run {
+	t.Helper()
+	r, err := f.runner.Trigger(t.Context(), f.j.Name, date, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := waitRun(t, f.st, r.ID)
+	if got.State != store.StateSucceeded {
+		t.Fatalf("run: %s %s", got.State, got.Error)
+	}
+	return got
+}
+
 func (f *fixture) generate(t *testing.T, recs []bizgen.ChainRecord, plan bizgen.Plan) *bizgen.Expected {
 	t.Helper()
 	var buf bytes.Buffer
@@ -215,14 +230,8 @@ func TestRunMatchesBizgen(t *testing.T) {
 	exp := f.generate(t, recs, plan)
 	stop := f.start(t)
 	defer stop()
-	r1, err := f.runner.Trigger(t.Context(), "transfers", "2025-12-05", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := waitRun(t, f.st, r1.ID)
-	if got.State != store.StateSucceeded {
-		t.Fatalf("run: %s %s", got.State, got.Error)
-	}
+	got := f.succeeds(t, "2025-12-05")
+	r1 := got
 	checkAgainst(t, f.st, f.j, got, exp)
 
 	// A rerun is a new version with the same results; it becomes the current one.
@@ -267,15 +276,7 @@ func TestRunMatchesBizgenInParts(t *testing.T) {
 			exp := f.generate(t, recs, plan)
 			stop := f.start(t)
 			defer stop()
-			r, err := f.runner.Trigger(t.Context(), "transfers", "2025-12-05", "")
-			if err != nil {
-				t.Fatal(err)
-			}
-			got := waitRun(t, f.st, r.ID)
-			if got.State != store.StateSucceeded {
-				t.Fatalf("run: %s %s", got.State, got.Error)
-			}
-			checkAgainst(t, f.st, f.j, got, exp)
+			checkAgainst(t, f.st, f.j, f.succeeds(t, "2025-12-05"), exp)
 			var n int
 			if err := f.st.Pool.QueryRow(t.Context(), `SELECT count(*) FROM pg_tables WHERE schemaname = 'reconcile' AND tablename LIKE 'run\_%'`).Scan(&n); err != nil || n != 0 {
 				t.Errorf("tables of the finished run left: %d %v", n, err)
