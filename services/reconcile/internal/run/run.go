@@ -179,17 +179,20 @@ func (r *Runner) Wake() {
 }
 
 // Run works through runs until ctx ends. Runs left running by a stopped process are taken up
-// again first.
+// again first, and every resumeEvery those of instances that died meanwhile.
 func (r *Runner) Run(ctx context.Context) error {
-	n, err := r.cfg.Store.ResumeRunning(ctx)
-	if err != nil {
+	if err := r.resume(ctx); err != nil {
 		return err
 	}
-	if n > 0 {
-		r.cfg.Log.Info("runs left running by a stopped process taken up again", zap.Int64("runs", n))
-	}
+	resumed := time.Now()
 	for ctx.Err() == nil {
-		run, err := r.cfg.Store.ClaimRun(ctx, r.cfg.Clock.Now())
+		if time.Since(resumed) >= resumeEvery {
+			if err := r.resume(ctx); err != nil {
+				r.cfg.Log.Warn("resume runs", zap.Error(err))
+			}
+			resumed = time.Now()
+		}
+		run, claim, err := r.cfg.Store.ClaimRun(ctx, r.cfg.Clock.Now())
 		if err != nil {
 			r.cfg.Log.Warn("claim run", zap.Error(err))
 			r.sleep(ctx, r.cfg.Poll)
@@ -204,6 +207,23 @@ func (r *Runner) Run(ctx context.Context) error {
 			continue
 		}
 		r.attempt(ctx, run)
+		claim.Release()
+	}
+	return nil
+}
+
+// resumeEvery is how often the runner looks for runs left running by an instance that died
+// while this one lives (at its start it always does).
+const resumeEvery = 30 * time.Second
+
+// resume takes up runs left running by attempts that are gone.
+func (r *Runner) resume(ctx context.Context) error {
+	n, err := r.cfg.Store.ResumeRunning(ctx)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		r.cfg.Log.Info("runs left running by a stopped process taken up again", zap.Int64("runs", n))
 	}
 	return nil
 }

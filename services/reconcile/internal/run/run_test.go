@@ -318,13 +318,16 @@ func TestRunLeftRunningIsResumed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A process claimed it, loaded part of it and died.
-	if _, err := f.st.ClaimRun(t.Context(), time.Now()); err != nil {
+	// A process claimed it, loaded part of it and died (its session, and the run's lock with
+	// it, ended).
+	_, claim, err := f.st.ClaimRun(t.Context(), time.Now())
+	if err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := f.runner.load(t.Context(), f.j, mustRun(t, f.st, r.ID)); err != nil {
 		t.Fatal(err)
 	}
+	claim.Release()
 	stop := f.start(t)
 	defer stop()
 	got := waitRun(t, f.st, r.ID)
@@ -332,6 +335,40 @@ func TestRunLeftRunningIsResumed(t *testing.T) {
 		t.Fatalf("resumed run: %s attempt %d %s", got.State, got.Attempt, got.Error)
 	}
 	checkAgainst(t, f.st, f.j, got, exp)
+}
+
+// TestLiveRunIsNotResumed: an instance starting (or looking again) takes up runs left running
+// by attempts that are gone, never one another instance is executing.
+func TestLiveRunIsNotResumed(t *testing.T) {
+	f := newFixture(t, "{max_rows: 1}")
+	r, err := f.runner.Trigger(t.Context(), "transfers", "2025-12-05", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	claimed, claim, err := f.st.ClaimRun(t.Context(), time.Now())
+	if err != nil || claimed == nil || claimed.ID != r.ID {
+		t.Fatalf("claim: %v %v", claimed, err)
+	}
+	n, err := f.st.ResumeRunning(t.Context())
+	if err != nil || n != 0 {
+		t.Errorf("resumed %d runs (%v) while their attempt lives", n, err)
+	}
+	if got := mustRun(t, f.st, r.ID); got.State != store.StateRunning {
+		t.Errorf("live run is %s", got.State)
+	}
+	if again, c2, err := f.st.ClaimRun(t.Context(), time.Now()); err != nil || again != nil {
+		t.Errorf("claimed again: %v %v", again, err)
+		if c2 != nil {
+			c2.Release()
+		}
+	}
+	claim.Release()
+	if n, err := f.st.ResumeRunning(t.Context()); err != nil || n != 1 {
+		t.Errorf("after its attempt ended: resumed %d runs (%v), want 1", n, err)
+	}
+	if got := mustRun(t, f.st, r.ID); got.State != store.StatePending {
+		t.Errorf("orphaned run is %s, want pending", got.State)
+	}
 }
 
 func mustRun(t *testing.T, st *store.Store, id int64) *store.Run {

@@ -146,27 +146,91 @@ func (s *Store) ListRuns(ctx context.Context, f RunFilter) ([]*Run, error) {
 	return out, rows.Err()
 }
 
-// ResumeRunning turns runs left running (by a process that stopped) back into pending ones,
-// due now; it returns how many.
+// runLockClass is the first key of the advisory lock held on each run being executed
+// (pg_try_advisory_lock(runLockClass, id & 2³¹-1)): "rcnr".
+const runLockClass = 0x72636e72
+
+// runLockKey is the second key of a run's lock, in SQL, of the run id id (an SQL bigint).
+func runLockKey(id string) string { return "(" + id + " & 2147483647)::int4" }
+
+// A Claim is the lock of a run this process executes: a session-level advisory lock, on a
+// connection of its own, held until Release, or until the process dies and its session with
+// it. ResumeRunning takes up only running runs whose lock is free: it never takes a run from
+// a live attempt of another instance.
+type Claim struct{ conn *pgxpool.Conn }
+
+// Release gives up the lock and its connection.
+func (c *Claim) Release() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := c.conn.Exec(ctx, `SELECT pg_advisory_unlock_all()`); err != nil {
+		// The session, and the lock with it, must not outlive the claim.
+		_ = c.conn.Hijack().Close(ctx)
+		return
+	}
+	c.conn.Release()
+}
+
+// ResumeRunning turns runs left running by attempts that are gone (their process stopped or
+// died: their lock is free) back into pending ones, due now; it returns how many. Runs of
+// live attempts, in this process or another, are left alone.
 func (s *Store) ResumeRunning(ctx context.Context) (int64, error) {
-	tag, err := s.Pool.Exec(ctx, `UPDATE reconcile.runs SET state = 'pending', next_attempt = NULL WHERE state = 'running'`)
+	tag, err := s.Pool.Exec(ctx, `UPDATE reconcile.runs SET state = 'pending', next_attempt = NULL
+		WHERE id IN (SELECT id FROM reconcile.runs WHERE state = 'running' FOR UPDATE SKIP LOCKED)
+		AND pg_try_advisory_xact_lock($1, `+runLockKey("id")+`)`, runLockClass)
 	if err != nil {
 		return 0, fmt.Errorf("resume runs: %w", err)
 	}
 	return tag.RowsAffected(), nil
 }
 
-// ClaimRun takes the oldest pending run due at now and marks it running; nil when none.
-func (s *Store) ClaimRun(ctx context.Context, now time.Time) (*Run, error) {
-	r, err := scanRun(s.Pool.QueryRow(ctx, `UPDATE reconcile.runs SET state = 'running', attempt = attempt + 1, started_at = $1, error = ''
-		WHERE id = (SELECT id FROM reconcile.runs WHERE state = 'pending' AND (next_attempt IS NULL OR next_attempt <= $1)
-			ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
-		RETURNING `+runColumns, now))
+// ClaimRun takes the oldest pending run due at now, locks it (Claim) and marks it running;
+// nil when none.
+func (s *Store) ClaimRun(ctx context.Context, now time.Time) (*Run, *Claim, error) {
+	conn, err := s.Pool.Acquire(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("claim run: %w", err)
+	}
+	claim := &Claim{conn: conn}
+	r, err := claimRun(ctx, conn, now)
+	if err != nil || r == nil {
+		claim.Release()
+		return nil, nil, err
+	}
+	return r, claim, nil
+}
+
+func claimRun(ctx context.Context, conn *pgxpool.Conn, now time.Time) (*Run, error) {
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("claim run: %w", err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	var id int64
+	err = tx.QueryRow(ctx, `SELECT id FROM reconcile.runs WHERE state = 'pending' AND (next_attempt IS NULL OR next_attempt <= $1)
+		ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED`, now).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("claim run: %w", err)
+	}
+	// Locked before the run shows as running, in the same transaction: ResumeRunning never
+	// sees it running and unlocked.
+	var locked bool
+	if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, `+runLockKey("$2::bigint")+`)`, runLockClass, id).Scan(&locked); err != nil {
+		return nil, fmt.Errorf("claim run %d: %w", id, err)
+	}
+	if !locked {
+		return nil, fmt.Errorf("claim run %d: an attempt of it still holds its lock", id)
+	}
+	r, err := scanRun(tx.QueryRow(ctx, `UPDATE reconcile.runs SET state = 'running', attempt = attempt + 1, started_at = $2, error = ''
+		WHERE id = $1 RETURNING `+runColumns, id, now))
+	if err != nil {
+		return nil, fmt.Errorf("claim run %d: %w", id, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, fmt.Errorf("claim run %d: %w", id, err)
 	}
 	return r, nil
 }
