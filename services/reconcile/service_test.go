@@ -380,6 +380,20 @@ func TestReconcileFromTheBus(t *testing.T) {
 	if err != nil || len(byKey.GetResults()) != 1 {
 		t.Errorf("results by key: %v %v", byKey, err)
 	}
+	// A run that has not ended lists nothing, though its matching's parts have committed
+	// results (here: the first version's, its state turned back for a moment).
+	setState := func(state string) {
+		t.Helper()
+		if _, err := pool0(t, e).Exec(t.Context(), `UPDATE reconcile.runs SET state = $2 WHERE id = $1`, run1.GetRunId(), state); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setState("running")
+	unended, err := r.client.ListResults(t.Context(), &reconcilev1.ListResultsRequest{RunId: run1.GetRunId()})
+	setState("succeeded")
+	if err != nil || len(unended.GetResults()) != 0 {
+		t.Errorf("results of a run not ended: %d %v, want none", len(unended.GetResults()), err)
+	}
 	for _, bad := range []*reconcilev1.ListResultsRequest{{RunId: "x"}, {RunId: "1", PageSize: -1}, {RunId: "1", PageToken: "zz"}} {
 		if _, err := r.client.ListResults(t.Context(), bad); status.Code(err) != codes.InvalidArgument {
 			t.Errorf("ListResults(%v): %v, want InvalidArgument", bad, err)

@@ -433,7 +433,7 @@ func (s *Server) ListResults(ctx context.Context, req *reconcilev1.ListResultsRe
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	if !ended(r) {
+	if !r.Ended() { // its matching's parts commit results before it ends (store.StageMatch)
 		return &reconcilev1.ListResultsResponse{}, nil
 	}
 	f.After, f.Limit = after, n+1
@@ -452,10 +452,6 @@ func (s *Server) ListResults(ctx context.Context, req *reconcilev1.ListResultsRe
 	}
 	return out, nil
 }
-
-// ended says whether a run has ended. A run's results are listed once it has: the parts of
-// its matching commit theirs before the run's own transaction ends it (store.StageMatch).
-func ended(r *store.Run) bool { return r.State == store.StateSucceeded || r.State == store.StateFailed }
 
 // downloadChunk is the size a chunk of DownloadResult grows to before it is sent.
 const downloadChunk = 64 << 10
@@ -503,7 +499,7 @@ func (s *Server) DownloadResult(req *reconcilev1.DownloadResultRequest, stream g
 		buf.Reset()
 		return nil
 	}
-	if !ended(r) {
+	if !r.Ended() {
 		return flush(true)
 	}
 	f.Limit = MaxPageSize

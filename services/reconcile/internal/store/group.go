@@ -109,7 +109,5 @@ x AS (
 }
 
 // insertResults numbers the results x lists in report order and stores them.
-const insertResults = `INSERT INTO reconcile.results (run_id, id, outcome, key, line, transaction_hash, log_index, block_number, diff, error,
-	business_row, chain_records, business_amount, chain_amount)
-SELECT $1, row_number() OVER (ORDER BY part, o1, o2, o3, o4, transaction_hash), outcome, key, line, transaction_hash, log_index, block_number, diff, error,
-	business_row, chain_records, business_amount, chain_amount FROM x`
+const insertResults = `INSERT INTO reconcile.results (run_id, id, ` + resultColumns + `)
+SELECT $1, row_number() OVER (ORDER BY part, o1, o2, o3, o4, transaction_hash), ` + resultColumns + ` FROM x`

@@ -690,6 +690,10 @@ type Result struct {
 	ChainAmount    *string
 }
 
+// Ended says whether the run has ended (succeeded or failed). Its results are read once it
+// has: the parts of its matching commit theirs before the run's own transaction ends it.
+func (r *Run) Ended() bool { return r.State == StateSucceeded || r.State == StateFailed }
+
 // ResultFilter selects results.
 type ResultFilter struct {
 	Outcome string
