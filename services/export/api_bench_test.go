@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/bcosdata/bcosdata/libs/app"
+	"github.com/bcosdata/bcosdata/libs/await"
 	"github.com/bcosdata/bcosdata/libs/benchcpu"
 	"github.com/bcosdata/bcosdata/libs/kafka"
 	"github.com/bcosdata/bcosdata/libs/kafka/kafkatest"
@@ -247,15 +248,9 @@ func serveAPI(b *testing.B, pool *pgxpool.Pool, dsn string, broker benchcpu.Brok
 		g.Stop()
 	})
 	client := exportv1.NewExportServiceClient(cc)
-	deadline := time.Now().Add(5 * time.Minute)
-	for {
+	await.For(b, 5*time.Minute, "the API to serve", func() error {
 		_, err := client.ListContracts(b.Context(), &exportv1.ListContractsRequest{})
-		if err == nil {
-			return client
-		}
-		if time.Now().After(deadline) {
-			b.Fatalf("the API does not serve: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return err
+	})
+	return client
 }

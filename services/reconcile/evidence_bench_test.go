@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"go.uber.org/zap"
 
+	"github.com/bcosdata/bcosdata/libs/await"
 	libevidence "github.com/bcosdata/bcosdata/libs/evidence"
 	"github.com/bcosdata/bcosdata/libs/evidence/ceiling"
 	"github.com/bcosdata/bcosdata/libs/evidence/chain"
@@ -93,16 +94,9 @@ func BenchmarkEvidence(b *testing.B) {
 		}
 		defer node.Close()
 		anchorKey, _ := suite.GenerateKey(rand.Reader)
-		var anchorer *chain.Anchorer
-		for deadline := time.Now().Add(30 * time.Second); ; {
-			if anchorer, err = chain.NewAnchorer(b.Context(), node, anchorKey, common.HexToAddress(contract)); err == nil || time.Now().After(deadline) {
-				break
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		if err != nil {
-			b.Fatal(err)
-		}
+		anchorer := await.Value(b, 30*time.Second, "the anchorer", func() (*chain.Anchorer, error) {
+			return chain.NewAnchorer(b.Context(), node, anchorKey, common.HexToAddress(contract))
+		})
 		dir := b.TempDir()
 		svc := evidence.New(evidence.Config{
 			Flags: evidence.Flags{Archive: "file://" + dir, MaxPayload: 64 << 10, BatchSize: 1000, BatchAge: 100 * time.Millisecond,
@@ -177,18 +171,18 @@ func BenchmarkEvidence(b *testing.B) {
 		ctx, cancel := context.WithCancel(b.Context())
 		done := make(chan error, 1)
 		go func() { done <- svc.Run(ctx) }()
-		for {
+		// A fixed, short interval: the rate is timed by when the last one is seen.
+		if err := await.UntilEvery(b.Context(), 10*time.Minute, 50*time.Millisecond, func() error {
 			var sent int
 			if err := pool.QueryRow(b.Context(), `SELECT coalesce(sum(count), 0) FROM reconcile.evidence_batches WHERE state = 'sent'`).Scan(&sent); err != nil {
-				b.Fatal(err)
+				return err
 			}
-			if sent == total {
-				break
+			if sent != total {
+				return fmt.Errorf("%w: %d of %d records anchored", await.ErrNotYet, sent, total)
 			}
-			if time.Since(start) > 10*time.Minute {
-				b.Fatalf("%d of %d records anchored after 10 minutes", sent, total)
-			}
-			time.Sleep(50 * time.Millisecond)
+			return nil
+		}); err != nil {
+			b.Fatal(err)
 		}
 		anchorTook := time.Since(start)
 		cancel()

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -16,8 +17,8 @@ import (
 // signed records, waits for their anchor, writes a proof that verifies offline, and prints the
 // command that verifies it on chain.
 func TestDemoPublishesEvidence(t *testing.T) {
-	if testing.Short() {
-		t.Skip("slow")
+	if ci, _ := strconv.ParseBool(os.Getenv("CI")); testing.Short() && !ci {
+		t.Skip("slow (runs in CI, -short or not)")
 	}
 	cfg := testConfig(t)
 	cfg.ExitWhenDone, cfg.JSON, cfg.TPS = true, true, 100

@@ -24,6 +24,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/bcosdata/bcosdata/libs/await"
 	"github.com/bcosdata/bcosdata/libs/crypto/fieldcrypt"
 	libevidence "github.com/bcosdata/bcosdata/libs/evidence"
 	"github.com/bcosdata/bcosdata/libs/fisco/cryptosuite"
@@ -52,6 +53,7 @@ type chainAnchorer struct {
 	mu      sync.Mutex
 	anchors map[[32]byte][32]byte
 	calls   int
+	at      []time.Time // when each call came
 	fail    error
 }
 
@@ -59,6 +61,7 @@ func (a *chainAnchorer) Anchor(_ context.Context, id, root [32]byte, _ int, _ st
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.calls++
+	a.at = append(a.at, time.Now())
 	if a.fail != nil {
 		return common.Hash{}, a.fail
 	}
@@ -363,18 +366,18 @@ func (e *env) runUntil(t *testing.T, what string, done func() bool) {
 	ctx, cancel := context.WithCancel(t.Context())
 	errc := make(chan error, 1)
 	go func() { errc <- e.svc.Run(ctx) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for !done() {
-		if time.Now().After(deadline) {
-			cancel()
-			<-errc
-			t.Fatalf("not within 10 s: %s", what)
+	waited := await.Until(ctx, 10*time.Second, func() error {
+		if done() {
+			return nil
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return await.ErrNotYet
+	})
 	cancel()
 	if err := <-errc; err != nil {
 		t.Fatal(err)
+	}
+	if waited != nil {
+		t.Fatalf("waiting for %s: %v", what, waited)
 	}
 }
 
@@ -475,23 +478,11 @@ func TestInbox(t *testing.T) {
 	if err := os.Rename(filepath.Join(inbox, ".tmp"), filepath.Join(inbox, "batch1.jsonl")); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- e.svc.Run(ctx) }()
-	report := filepath.Join(inbox, evidence.ProcessedDir, "batch1.jsonl.errors")
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if _, err := os.Stat(filepath.Join(inbox, evidence.ProcessedDir, "batch1.jsonl")); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the inbox file was not moved aside")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	cancel()
-	<-done
-	b, err := os.ReadFile(report)
+	e.runUntil(t, "the inbox file moved aside", func() bool {
+		_, err := os.Stat(filepath.Join(inbox, evidence.ProcessedDir, "batch1.jsonl"))
+		return err == nil
+	})
+	b, err := os.ReadFile(filepath.Join(inbox, evidence.ProcessedDir, "batch1.jsonl.errors"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -513,31 +504,28 @@ func TestAnchorFailureBacksOff(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- e.svc.Run(ctx) }()
-	time.Sleep(1500 * time.Millisecond)
+	// Two refusals: at a 10 ms poll without the pause they would come 10 ms apart; with it,
+	// 1 s apart at least (a loaded machine only makes the gap longer).
+	await.True(t, 10*time.Second, "two anchor attempts", func() bool {
+		e.chain.mu.Lock()
+		defer e.chain.mu.Unlock()
+		return e.chain.calls >= 2
+	})
 	e.chain.mu.Lock()
-	calls := e.chain.calls
+	gap := e.chain.at[1].Sub(e.chain.at[0])
 	e.chain.fail = nil
 	e.chain.mu.Unlock()
-	if calls < 1 || calls > 3 {
-		t.Errorf("%d anchor attempts in 1.5 s of failures at a 10 ms poll, want 1 to 3 (1 s pause, doubling)", calls)
+	if gap < time.Second {
+		t.Errorf("the second attempt came %s after the first, want a pause of 1 s at least", gap)
 	}
 	if err := e.svc.Err(); err == nil || !strings.Contains(err.Error(), "node away") {
 		t.Errorf("Err() = %v, want the anchoring failure", err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	await.True(t, 10*time.Second, "the batch sent once the node answers", func() bool {
 		var sent int
-		if err := e.pool.QueryRow(t.Context(), `SELECT count(*) FROM reconcile.evidence_batches WHERE state = 'sent'`).Scan(&sent); err != nil {
-			t.Fatal(err)
-		}
-		if sent == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the batch was not sent once the node answered")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		err := e.pool.QueryRow(t.Context(), `SELECT count(*) FROM reconcile.evidence_batches WHERE state = 'sent'`).Scan(&sent)
+		return err == nil && sent == 1
+	})
 	cancel()
 	<-done
 }

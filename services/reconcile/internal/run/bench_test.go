@@ -13,6 +13,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/bcosdata/bcosdata/libs/await"
 	"github.com/bcosdata/bcosdata/libs/benchcpu"
 	"github.com/bcosdata/bcosdata/services/reconcile/internal/bizgen"
 	"github.com/bcosdata/bcosdata/services/reconcile/internal/format"
@@ -87,11 +88,11 @@ func BenchmarkReconcile(b *testing.B) {
 		cpu := benchcpu.Read(0, postmaster).Sub(before)
 		// The result files are written after the commit, the HTML report last.
 		htmlFile := filepath.Join(f.dir, "results", report.Name(got)+".html")
-		for _, err := os.Stat(htmlFile); err != nil; _, err = os.Stat(htmlFile) {
-			if time.Since(start) > time.Hour {
-				b.Fatalf("no result files after an hour: %v", err)
-			}
-			time.Sleep(10 * time.Millisecond)
+		if err := await.UntilEvery(b.Context(), time.Hour, 10*time.Millisecond, func() error {
+			_, err := os.Stat(htmlFile)
+			return err
+		}); err != nil {
+			b.Fatalf("no result files: %v", err)
 		}
 		filesTook := time.Since(start)
 		stop()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/bcosdata/bcosdata/libs/await"
 	"github.com/bcosdata/bcosdata/libs/postgres/pgtest"
 	"github.com/bcosdata/bcosdata/services/reconcile/internal/bizgen"
 	"github.com/bcosdata/bcosdata/services/reconcile/internal/job"
@@ -164,19 +166,22 @@ func waitRun(t testing.TB, st *store.Store, id int64) *store.Run {
 
 func waitRunWithin(t testing.TB, st *store.Store, id int64, within time.Duration) *store.Run {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for time.Now().Before(deadline) {
-		r, err := st.GetRun(t.Context(), id)
-		if err != nil {
-			t.Fatal(err)
+	var r *store.Run
+	// A fixed, short interval: the benchmark times runs by when this returns.
+	err := await.UntilEvery(t.Context(), within, 20*time.Millisecond, func() error {
+		var err error
+		if r, err = st.GetRun(t.Context(), id); err != nil {
+			return err
 		}
-		if r.State == store.StateSucceeded || r.State == store.StateFailed {
-			return r
+		if r.Ended() {
+			return nil
 		}
-		time.Sleep(20 * time.Millisecond)
+		return fmt.Errorf("%w: %s", await.ErrNotYet, r.State)
+	})
+	if err != nil {
+		t.Fatalf("run %d did not finish: %v", id, err)
 	}
-	t.Fatalf("run %d did not finish", id)
-	return nil
+	return r
 }
 
 // CheckAgainst compares a finished run's results and totals with bizgen's expectations.
