@@ -55,11 +55,17 @@ func (b binary) flagForEnv(env string) string {
 	return name
 }
 
+// goRuntimeEnv are the variables every binary's Go runtime reads itself.
+var goRuntimeEnv = map[string]bool{"GOMEMLIMIT": true, "GOGC": true, "GOMAXPROCS": true}
+
 // checkEnv reports whether b accepts the environment variable env=value: a variable of another
 // prefix is ignored by b (and so is a mistake), an unknown one is ignored too (and so is a
 // mistake), and the value must parse as the flag's type. A value compose or Kubernetes fills
 // in at run time (valueFrom) is passed as "".
 func (b binary) checkEnv(env, value string) error {
+	if goRuntimeEnv[env] {
+		return nil
+	}
 	if !strings.HasPrefix(env, b.envPrefix+"_") {
 		return fmt.Errorf("%s: %s reads only %s_* variables", env, b.name, b.envPrefix)
 	}

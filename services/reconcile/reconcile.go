@@ -73,8 +73,6 @@ type Config struct {
 	// HeartbeatInterval and SessionTimeout are the group membership timings (no flags; zero
 	// keeps kafka-go's defaults).
 	HeartbeatInterval, SessionTimeout time.Duration
-	// MatchParts is how many parts of a one-to-one run are matched side by side.
-	MatchParts int
 	// CryptoKeys is the key ring of the fields jobs mark sensitive (a file, or env:VAR).
 	CryptoKeys string
 	// Evidence is the evidence service's configuration (-evidence.*; off without an archive).
@@ -96,7 +94,6 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.Partitions, "partitions", 1, "partitions of the topics reconcile creates when missing (the decoded topics, if export has not created them yet, and reconcile.results)")
 	fs.DurationVar(&c.RetryMin, "retry.min", 500*time.Millisecond, "first backoff while the database or the broker is away")
 	fs.DurationVar(&c.RetryMax, "retry.max", 30*time.Second, "longest backoff while the database or the broker is away")
-	fs.IntVar(&c.MatchParts, "match.parallel", 2, "parts of a one-to-one run matched side by side, each on a database connection of its own, by key hash (PostgreSQL gives one INSERT … SELECT one core; up to the database's cores and the pool's connections)")
 	fs.StringVar(&c.CryptoKeys, "crypto.keys", "", "key ring sealing the fields jobs mark sensitive: a file of lines \"<id> <base64 32-byte key>\" (the last encrypts, all decrypt) and \"hmac <base64 32-byte key>\" (matching), or env:VAR to read that text from an environment variable; needed by jobs with sensitive fields")
 	c.Evidence.RegisterFlags(fs)
 	c.Server.RegisterFlags(fs, "127.0.0.1:9103", "127.0.0.1:9203")
@@ -115,9 +112,6 @@ func (c *Config) Validate() error {
 	}
 	if c.Partitions < 1 {
 		errs = append(errs, fmt.Errorf("-partitions %d: want 1 or more", c.Partitions))
-	}
-	if c.MatchParts < 1 || c.MatchParts > 64 {
-		errs = append(errs, fmt.Errorf("-match.parallel %d: want 1 to 64", c.MatchParts))
 	}
 	if c.RetryMin <= 0 || c.RetryMax < c.RetryMin {
 		errs = append(errs, fmt.Errorf("-retry.min %s, -retry.max %s: want 0 < min <= max", c.RetryMin, c.RetryMax))
@@ -364,7 +358,7 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	pub := publish.New(publish.Config{Store: st, Topic: results, Writer: w, Policy: policy, Log: s.log,
 		Published: s.metrics.Published, Backlog: s.metrics.OutboxBacklog})
-	runner := run.New(run.Config{Store: st, Job: jobs.Job, Source: s.cfg.Source, Clock: s.cfg.Clock, Poll: s.cfg.Poll, Log: s.log, Metrics: s.metrics, Crypto: s.crypto, MatchParts: s.cfg.MatchParts,
+	runner := run.New(run.Config{Store: st, Job: jobs.Job, Source: s.cfg.Source, Clock: s.cfg.Clock, Poll: s.cfg.Poll, Log: s.log, Metrics: s.metrics, Crypto: s.crypto,
 		CaughtUp: func(ctx context.Context) (bool, error) {
 			n, err := lag(ctx)
 			return err == nil && n == 0, err

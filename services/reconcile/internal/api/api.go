@@ -433,7 +433,7 @@ func (s *Server) ListResults(ctx context.Context, req *reconcilev1.ListResultsRe
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	if !r.Ended() { // its matching's parts commit results before it ends (store.StageMatch)
+	if !r.Ended() { // results are listed once the run has ended (store.Run.Ended)
 		return &reconcilev1.ListResultsResponse{}, nil
 	}
 	f.After, f.Limit = after, n+1

@@ -2,6 +2,7 @@ package compare
 
 import (
 	"errors"
+	"math/rand/v2"
 	"strings"
 	"testing"
 )
@@ -226,4 +227,55 @@ func FuzzParseDecimal(f *testing.F) {
 			t.Fatalf("canonical %q of %q does not read back: %v", c, s, err)
 		}
 	})
+}
+
+// TestShiftPlainAgreesWithDecimals: for every text shiftPlain takes, its canonical text is
+// what the decimal arithmetic makes of it, at scales from 0 to 20.
+func TestShiftPlainAgreesWithDecimals(t *testing.T) {
+	texts := []string{"0", "-0", "00", "-00.000", "7", "-7", "0012", "1200", "12.34", "-12.340", "0.001", "-0.00100",
+		"123456789012345678901234567890.5", "5.", ".5", "1e3", "+5", "1,200", " 5", "0x10", "--1", "-", "1.2.3"}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 2000 {
+		var b strings.Builder
+		if rng.IntN(3) == 0 {
+			b.WriteByte('-')
+		}
+		for range 1 + rng.IntN(25) {
+			b.WriteByte(byte('0' + rng.IntN(10)))
+		}
+		if rng.IntN(2) == 0 {
+			b.WriteByte('.')
+			for range 1 + rng.IntN(12) {
+				b.WriteByte(byte('0' + rng.IntN(10)))
+			}
+		}
+		texts = append(texts, b.String())
+	}
+	took := 0
+	for _, v := range texts {
+		for scale := int32(0); scale <= 20; scale += 1 + int32(rng.IntN(4)) {
+			got, ok := shiftPlain(v, scale)
+			if !ok {
+				continue
+			}
+			took++
+			d, err := ParseDecimal(v)
+			if err != nil {
+				t.Errorf("shiftPlain(%q, %d) = %q; ParseDecimal: %v", v, scale, got, err)
+				continue
+			}
+			d.Exponent += scale
+			if want := canonicalDecimal(d); got != want {
+				t.Errorf("shiftPlain(%q, %d) = %q, want %q", v, scale, got, want)
+			}
+		}
+	}
+	for _, v := range []string{"5.", ".5", "1e3", "+5", "1,200", " 5", "0x10", "--1", "-", "1.2.3", ""} {
+		if got, ok := shiftPlain(v, 2); ok {
+			t.Errorf("shiftPlain(%q) = %q: not a plain decimal", v, got)
+		}
+	}
+	if took < 2000 {
+		t.Fatalf("shiftPlain took %d texts: not a test of it", took)
+	}
 }

@@ -7,11 +7,14 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/metrics"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/bcosdata/bcosdata/libs/await"
 	"github.com/bcosdata/bcosdata/libs/benchcpu"
@@ -78,6 +81,7 @@ func BenchmarkReconcile(b *testing.B) {
 		}
 		stop := f.start(b)
 		before := benchcpu.Read(0, postmaster)
+		heap := watchHeap()
 		start := time.Now()
 		r, err := f.runner.Trigger(b.Context(), f.j.Name, "", uri)
 		if err != nil {
@@ -85,6 +89,7 @@ func BenchmarkReconcile(b *testing.B) {
 		}
 		got := waitRunWithin(b, f.st, r.ID, time.Hour)
 		runTook := time.Since(start)
+		b.ReportMetric(float64(heap())/(1<<20), "run-heap-MB")
 		cpu := benchcpu.Read(0, postmaster).Sub(before)
 		// The result files are written after the commit, the HTML report last.
 		htmlFile := filepath.Join(f.dir, "results", report.Name(got)+".html")
@@ -96,6 +101,7 @@ func BenchmarkReconcile(b *testing.B) {
 		}
 		filesTook := time.Since(start)
 		stop()
+		reportPhases(b, f.logs)
 		if got.State != store.StateSucceeded {
 			b.Fatalf("run: %s %s", got.State, got.Error)
 		}
@@ -121,7 +127,7 @@ func BenchmarkReconcile(b *testing.B) {
 			b.Fatal(err)
 		}
 		i := 0
-		copied, err := store.CopyBusinessRows(b.Context(), tx, ceiling.ID, f.runner.cfg.MatchParts, func() (*store.BusinessRow, bool) {
+		copied, err := store.CopyBusinessRows(b.Context(), tx, ceiling.ID, func() (*store.BusinessRow, bool) {
 			if i == len(rows) {
 				return nil, false
 			}
@@ -165,9 +171,56 @@ func newBenchFixture(b *testing.B) *fixture {
 	f := &fixture{st: st, dir: dir, j: testJob(b, dir, "{max_rows: 100}")}
 	f.j.Timeout = time.Hour
 	f.j.Results = "file://" + filepath.Join(dir, "results")
-	f.runner = New(Config{Store: st, Poll: 10 * time.Millisecond, Job: f.jobFunc(),
+	core, logs := observer.New(zap.InfoLevel)
+	f.logs = logs
+	f.runner = New(Config{Store: st, Poll: 10 * time.Millisecond, Job: f.jobFunc(), Log: zap.New(core),
 		CaughtUp: func(context.Context) (bool, error) { return true, nil }})
 	return f
+}
+
+// watchHeap samples the bytes of live and not yet collected heap objects until the returned
+// function is called, which returns the largest sample beyond the first: what a run held in
+// memory, give or take a collection cycle.
+func watchHeap() func() uint64 {
+	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	read := func() uint64 { metrics.Read(sample); return sample[0].Value.Uint64() }
+	base := read()
+	done := make(chan struct{})
+	peak := make(chan uint64)
+	go func() {
+		var top uint64
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				peak <- top
+				return
+			case <-tick.C:
+				if v := read(); v > base && v-base > top {
+					top = v - base
+				}
+			}
+		}
+	}()
+	return func() uint64 { close(done); return <-peak }
+}
+
+// reportPhases reports how long the run's phases took, from its "run finished" log line.
+func reportPhases(b *testing.B, logs *observer.ObservedLogs) {
+	b.Helper()
+	done := logs.FilterMessage("run finished").All()
+	if len(done) == 0 {
+		b.Fatal("no run finished log line")
+	}
+	f := done[len(done)-1].ContextMap()
+	for _, p := range []string{"load", "chain", "match"} {
+		ms, ok := f[p+"_ms"].(float64)
+		if !ok {
+			b.Fatalf("run finished without %s_ms: %v", p, f)
+		}
+		b.ReportMetric(ms/1000, p+"-s")
+	}
 }
 
 // benchStoreRecords stores the records as decoded Transfer events through WriteRecords, one

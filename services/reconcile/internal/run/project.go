@@ -2,7 +2,9 @@ package run
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -14,144 +16,41 @@ import (
 	"github.com/bcosdata/bcosdata/services/reconcile/internal/store"
 )
 
-// chainRecord is a stored record as a job reads it.
-type chainRecord struct {
-	txHash      string
-	logIndex    int32
-	blockNumber int64
-	timeMs      int64
-	address     string
-	contract    string
-	name        string
-	from        *string
-	status      *int32
-	params      map[string]string
+// chainColumns are the chain fields a job reads of each record (its key, fields and filters),
+// each once, as columns of a query over reconcile.records.
+type chainColumns struct {
+	names []string
+	index map[string]int
 }
 
-// field returns the value of a chain field: the record's own (tx_hash, log_index,
-// block_number, block_timestamp_ms, address, contract, name), else a decoded parameter, else
-// the call's from and status.
-func (c *chainRecord) field(name string) (string, bool) {
-	switch name {
-	case "tx_hash", "transaction_hash":
-		return c.txHash, true
-	case "log_index":
-		return strconv.Itoa(int(c.logIndex)), true
-	case "block_number":
-		return strconv.FormatInt(c.blockNumber, 10), true
-	case "block_timestamp_ms":
-		return strconv.FormatInt(c.timeMs, 10), true
-	case "address", "contract_address":
-		return c.address, true
-	case "contract", "contract_name":
-		return c.contract, true
-	case "name":
-		return c.name, true
-	}
-	if v, ok := c.params[name]; ok {
-		return v, true
-	}
-	switch name {
-	case "from":
-		if c.from != nil {
-			return *c.from, true
-		}
-	case "status":
-		if c.status != nil {
-			return strconv.Itoa(int(*c.status)), true
+func columnsOf(j *job.Job) chainColumns {
+	c := chainColumns{index: map[string]int{}}
+	add := func(n string) {
+		if _, ok := c.index[n]; !ok {
+			c.index[n] = len(c.names)
+			c.names = append(c.names, n)
 		}
 	}
-	return "", false
-}
-
-// projectChain fills the run's chain table with the records the job selects in the window,
-// projected onto the job's fields as canonical texts: in SQL, one INSERT … SELECT, with the few
-// records SQL does not decide (store.ProjectChain: sealed parameters among them) projected in
-// Go; all in Go for filters SQL cannot apply (values that are not ASCII) and for jobs with
-// sensitive fields (their texts are keyed hashes and sealed texts, made in Go).
-func projectChain(ctx context.Context, tx pgx.Tx, j *job.Job, w window, id int64, parts int, kr *fieldcrypt.Keyring) error {
-	if err := store.CreateChainTable(ctx, tx, id, parts); err != nil {
-		return err
+	for _, m := range j.Key {
+		add(m.Chain)
 	}
-	p, ok := projection(j, w)
-	fix := func(rows pgx.Rows) error {
-		out, err := projectRows(rows, j, kr)
-		rows.Close()
-		if err != nil {
-			return err
-		}
-		for i := range out {
-			sealValues(kr, j, out[i].Keys, out[i].Fields, out[i].Raw)
-		}
-		return store.CopyChainRows(ctx, tx, id, out)
+	for _, f := range j.Fields {
+		add(f.Chain)
 	}
-	if ok {
-		return store.ProjectChain(ctx, tx, id, p, fix)
-	}
-	rows, err := tx.Query(ctx, `SELECT `+store.RecordColumns+` FROM reconcile.records r
-		WHERE kind = $1 AND contract_name = $2 AND (name = $3 OR signature = $3) AND block_timestamp_ms >= $4 AND block_timestamp_ms < $5
-		ORDER BY block_number, log_index, transaction_hash`, p.Kind, p.Contract, p.Name, w.start, w.end)
-	if err != nil {
-		return fmt.Errorf("read chain records of job %s: %w", j.Name, err)
-	}
-	defer rows.Close()
-	if err := fix(rows); err != nil {
-		return err
-	}
-	return store.AnalyzeChain(ctx, tx, id)
-}
-
-// projection is the job's chain side in SQL; ok is false when a filter value is not ASCII or
-// the job has sensitive fields.
-func projection(j *job.Job, w window) (p store.Projection, ok bool) {
-	kind, name := "event", j.Chain.Event
-	if j.Chain.Method != "" {
-		kind, name = "call", j.Chain.Method
-	}
-	p = store.Projection{Selection: store.Selection{Kind: kind, Contract: j.Chain.Contract, Name: name, Start: w.start, End: w.end},
-		Amount: -1, Sealed: fieldcrypt.SealedPrefix}
-	if j.Sensitive() {
-		return p, false
-	}
-	for i, m := range j.Key {
-		p.Keys = append(p.Keys, store.ProjectedColumn{Value: chainFieldSQL(m.Chain), Canonical: j.KeyComparators()[i].ChainSQL})
-	}
-	for i, f := range j.Fields {
-		p.Fields = append(p.Fields, store.ProjectedColumn{Value: chainFieldSQL(f.Chain), Canonical: j.FieldComparators()[i].ChainSQL})
-		if f.Business == j.Amount && j.Amount != "" {
-			p.Amount = i
-		}
-	}
-	names := make([]string, 0, len(j.Chain.Filters))
+	filters := make([]string, 0, len(j.Chain.Filters))
 	for n := range j.Chain.Filters {
-		names = append(names, n)
+		filters = append(filters, n)
 	}
-	sort.Strings(names)
-	for _, n := range names {
-		f := store.ProjectedFilter{Value: chainFieldSQL(n)}
-		for _, v := range j.Chain.Filters[n] {
-			v = strings.TrimSpace(v)
-			if !isASCII(v) {
-				return p, false
-			}
-			f.Lower = append(f.Lower, strings.ToLower(v))
-		}
-		p.Filters = append(p.Filters, f)
+	sort.Strings(filters)
+	for _, n := range filters {
+		add(n)
 	}
-	return p, true
+	return c
 }
 
-func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= 0x80 {
-			return false
-		}
-	}
-	return true
-}
-
-// chainFieldSQL is chainRecord.field in SQL over reconcile.records r: the text of a chain
-// field, NULL when the record has none.
+// chainFieldSQL is the text of a chain field of a record (alias r), NULL when the record has
+// none: the record's own columns (tx_hash, log_index, block_number, block_timestamp_ms,
+// address, contract, name), else a decoded parameter, else the call's from and status.
 func chainFieldSQL(name string) string {
 	switch name {
 	case "tx_hash", "transaction_hash":
@@ -179,32 +78,152 @@ func chainFieldSQL(name string) string {
 	return param
 }
 
-// projectRows turns records (store.RecordColumns) the job selects into chain rows with the
-// canonical texts of the job's comparators, parameters ingest sealed opened with kr.
-func projectRows(rows pgx.Rows, j *job.Job, kr *fieldcrypt.Keyring) ([]store.ChainRow, error) {
-	keys, fields := j.KeyComparators(), j.FieldComparators()
-	amount := -1
-	for i, f := range j.Fields {
-		if f.Business == j.Amount && j.Amount != "" {
-			amount = i
+// Querier runs a query: a pool, a connection or a transaction.
+type Querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// recordHead identifies a stored record.
+type recordHead struct {
+	txHash      string
+	logIndex    int32
+	blockNumber int64
+}
+
+// scanChain calls each with every stored record the job's chain side selects in window w,
+// and the text of each of the columns' chain fields (nil where the record has none), as
+// stored: values ingest sealed are still sealed and the job's filters are not applied. The
+// records come in block and log order when ordered is set, else in any order.
+func scanChain(ctx context.Context, q Querier, j *job.Job, w window, cols chainColumns, ordered bool, each func(h recordHead, vals []*string) error) error {
+	kind, name := "event", j.Chain.Event
+	if j.Chain.Method != "" {
+		kind, name = "call", j.Chain.Method
+	}
+	// The record's hash is read once: a key or field naming it points at the head's.
+	sel := make([]string, len(cols.names))
+	hashes := make([]bool, len(cols.names))
+	for i, n := range cols.names {
+		hashes[i] = n == "tx_hash" || n == "transaction_hash"
+		if hashes[i] {
+			sel[i] = ", NULL::text"
+		} else {
+			sel[i] = ", " + chainFieldSQL(n)
 		}
 	}
-	var out []store.ChainRow
+	sql := `SELECT r.transaction_hash, r.log_index, r.block_number` + strings.Join(sel, "") + `
+		FROM reconcile.records r
+		WHERE r.kind = $1 AND r.contract_name = $2 AND (r.name = $3 OR r.signature = $3) AND r.block_timestamp_ms >= $4 AND r.block_timestamp_ms < $5`
+	if ordered {
+		sql += `
+		ORDER BY r.block_number, r.log_index, r.transaction_hash`
+	}
+	rows, err := q.Query(ctx, sql, kind, j.Chain.Contract, name, w.start, w.end)
+	if err != nil {
+		return fmt.Errorf("read chain records of job %s: %w", j.Name, err)
+	}
+	defer rows.Close()
+	// The row's texts are read raw into one string per record (a million records' columns
+	// scanned one by one cost seconds of allocation and collection).
+	fds := rows.FieldDescriptions()
+	var h recordHead
+	texts := make([]string, len(cols.names))
+	vals := make([]*string, len(cols.names))
 	for rows.Next() {
-		var c chainRecord
-		if err := rows.Scan(&c.txHash, &c.logIndex, &c.blockNumber, &c.timeMs, &c.address, &c.contract, &c.name, &c.from, &c.status, &c.params); err != nil {
-			return nil, fmt.Errorf("read chain records of job %s: %w", j.Name, err)
+		raw := rows.RawValues()
+		if len(raw) != 3+len(vals) {
+			return fmt.Errorf("read chain records of job %s: %d columns, want %d", j.Name, len(raw), 3+len(vals))
 		}
-		if err := openParams(kr, c.params); err != nil {
-			return nil, fmt.Errorf("read chain record %s/%d of job %s: %w", c.txHash, c.logIndex, j.Name, err)
+		li, err := rawInt(raw[1], fds[1].Format)
+		if err == nil {
+			h.logIndex = int32(li)
+			h.blockNumber, err = rawInt(raw[2], fds[2].Format)
 		}
-		if !selected(&c, j.Chain.Filters) {
-			continue
+		if err != nil {
+			return fmt.Errorf("read chain records of job %s: %w", j.Name, err)
 		}
-		row := store.ChainRow{TxHash: c.txHash, LogIndex: c.logIndex, BlockNumber: c.blockNumber,
-			Keys: make([]string, len(keys)), Fields: make([]*string, len(fields)), Raw: make([]string, len(fields))}
+		n := len(raw[0])
+		for _, b := range raw[3:] {
+			n += len(b)
+		}
+		var sb strings.Builder
+		sb.Grow(n)
+		sb.Write(raw[0])
+		for _, b := range raw[3:] {
+			sb.Write(b)
+		}
+		all := sb.String()
+		h.txHash, all = all[:len(raw[0])], all[len(raw[0]):]
+		for i, b := range raw[3:] {
+			vals[i] = nil
+			switch {
+			case hashes[i]:
+				texts[i] = h.txHash
+				vals[i] = &texts[i]
+			case b != nil:
+				texts[i], all = all[:len(b)], all[len(b):]
+				vals[i] = &texts[i]
+			}
+		}
+		if err := each(h, vals); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read chain records of job %s: %w", j.Name, err)
+	}
+	return nil
+}
+
+// rawInt reads an integer column as the server sent it: binary int2, int4 or int8, or text.
+func rawInt(b []byte, format int16) (int64, error) {
+	if format == pgx.TextFormatCode {
+		return strconv.ParseInt(string(b), 10, 64)
+	}
+	switch len(b) {
+	case 2:
+		return int64(int16(binary.BigEndian.Uint16(b))), nil
+	case 4:
+		return int64(int32(binary.BigEndian.Uint32(b))), nil
+	case 8:
+		return int64(binary.BigEndian.Uint64(b)), nil
+	}
+	return 0, fmt.Errorf("an integer of %d bytes", len(b))
+}
+
+// readChain returns the records the job selects in the window, its filters applied,
+// projected onto its key and fields as the canonical texts of its comparators: the chain side
+// of a run. Values ingest sealed are opened with kr; sensitive ones are sealed again as the
+// run keeps them (sealValues).
+func readChain(ctx context.Context, q Querier, j *job.Job, w window, kr *fieldcrypt.Keyring) ([]store.ChainRow, error) {
+	keys, fields := j.KeyComparators(), j.FieldComparators()
+	amount := amountIndex(j)
+	cols := columnsOf(j)
+	var out []store.ChainRow
+	err := scanChain(ctx, q, j, w, cols, false, func(h recordHead, vals []*string) error {
+		for i, v := range vals {
+			if v == nil || !fieldcrypt.IsSealed(*v) {
+				continue
+			}
+			if kr == nil {
+				return fmt.Errorf("chain record %s/%d of job %s: %s is sealed and no key ring is configured (-crypto.keys)", h.txHash, h.logIndex, j.Name, cols.names[i])
+			}
+			pt, err := kr.Open(*v)
+			if err != nil {
+				return fmt.Errorf("chain record %s/%d of job %s: %s: %w", h.txHash, h.logIndex, j.Name, cols.names[i], err)
+			}
+			vals[i] = &pt
+		}
+		if !selected(vals, cols, j.Chain.Filters) {
+			return nil
+		}
+		row := store.ChainRow{TxHash: h.txHash, LogIndex: h.logIndex, BlockNumber: h.blockNumber}
+		var canon []string
+		row.Keys, row.Fields, row.Raw, canon = rowSlices(len(keys), len(fields))
 		for i, m := range j.Key {
-			v, _ := c.field(m.Chain)
+			var v string
+			if p := vals[cols.index[m.Chain]]; p != nil {
+				v = *p
+			}
 			k, err := keys[i].Chain(v)
 			if err != nil {
 				k = v // a chain value the comparator cannot read keeps its text: it matches nothing canonical
@@ -212,37 +231,54 @@ func projectRows(rows pgx.Rows, j *job.Job, kr *fieldcrypt.Keyring) ([]store.Cha
 			row.Keys[i] = k
 		}
 		for i, f := range j.Fields {
-			v, ok := c.field(f.Chain)
-			row.Raw[i] = v
-			if !ok {
+			p := vals[cols.index[f.Chain]]
+			if p == nil {
 				continue
 			}
-			if t, err := fields[i].Chain(v); err == nil {
-				row.Fields[i] = &t
+			row.Raw[i] = *p
+			if t, err := fields[i].Chain(*p); err == nil {
+				canon[i] = t
+				row.Fields[i] = &canon[i]
 				if i == amount {
-					row.Amount = &t
+					row.Amount = row.Fields[i]
 				}
 			}
 		}
+		sealValues(kr, j, row.Keys, row.Fields, row.Raw)
 		out = append(out, row)
+		return nil
+	})
+	return out, err
+}
+
+// rowSlices makes a row's key texts, field pointers, raw texts and the canonical texts the
+// pointers point to in two allocations rather than one a value: a run holds a million rows.
+func rowSlices(keys, fields int) (k []string, f []*string, raw, canon []string) {
+	all := make([]string, keys+2*fields)
+	return all[:keys:keys], make([]*string, fields), all[keys : keys+fields : keys+fields], all[keys+fields:]
+}
+
+// amountIndex is the position of the job's amount among its fields, -1 for none.
+func amountIndex(j *job.Job) int {
+	for i, f := range j.Fields {
+		if f.Business == j.Amount && j.Amount != "" {
+			return i
+		}
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read chain records of job %s: %w", j.Name, err)
-	}
-	return out, nil
+	return -1
 }
 
 // selected applies the job's filters: each named field must be one of its values (case
 // ignored: addresses and hashes are compared as lowercase hex).
-func selected(c *chainRecord, filters map[string]job.StringList) bool {
+func selected(vals []*string, cols chainColumns, filters map[string]job.StringList) bool {
 	for name, values := range filters {
-		v, ok := c.field(name)
-		if !ok {
+		v := vals[cols.index[name]]
+		if v == nil {
 			return false
 		}
 		found := false
 		for _, want := range values {
-			if strings.EqualFold(strings.TrimSpace(want), v) {
+			if strings.EqualFold(strings.TrimSpace(want), *v) {
 				found = true
 				break
 			}
@@ -254,51 +290,30 @@ func selected(c *chainRecord, filters map[string]job.StringList) bool {
 	return true
 }
 
-// Querier runs a query: a pool, a connection or a transaction.
-type Querier interface {
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-}
-
 // Records returns every stored record the job selects (its filters applied, no window) as
 // the chain fields its key and fields name, in block and log order: what a run given a file
-// only compares with. bizgen makes business files from them.
+// only compares with. Values ingest sealed are returned sealed (OpenValues opens them). bizgen
+// makes business files from them.
 func Records(ctx context.Context, q Querier, j *job.Job) ([]map[string]string, error) {
-	kind, name := "event", j.Chain.Event
-	if j.Chain.Method != "" {
-		kind, name = "call", j.Chain.Method
-	}
-	rows, err := q.Query(ctx, `SELECT transaction_hash, log_index, block_number, block_timestamp_ms, contract_address, contract_name, name,
-		from_address, status, params FROM reconcile.records
-		WHERE kind = $1 AND contract_name = $2 AND (name = $3 OR signature = $3)
-		ORDER BY block_number, log_index, transaction_hash`, kind, j.Chain.Contract, name)
-	if err != nil {
-		return nil, fmt.Errorf("read chain records of job %s: %w", j.Name, err)
-	}
-	defer rows.Close()
+	cols := columnsOf(j)
 	var out []map[string]string
-	for rows.Next() {
-		var c chainRecord
-		if err := rows.Scan(&c.txHash, &c.logIndex, &c.blockNumber, &c.timeMs, &c.address, &c.contract, &c.name, &c.from, &c.status, &c.params); err != nil {
-			return nil, fmt.Errorf("read chain records of job %s: %w", j.Name, err)
-		}
-		if !selected(&c, j.Chain.Filters) {
-			continue
+	err := scanChain(ctx, q, j, window{start: math.MinInt64, end: math.MaxInt64}, cols, true, func(_ recordHead, vals []*string) error {
+		if !selected(vals, cols, j.Chain.Filters) {
+			return nil
 		}
 		rec := map[string]string{}
 		for _, m := range j.Key {
-			if v, ok := c.field(m.Chain); ok {
-				rec[m.Chain] = v
+			if v := vals[cols.index[m.Chain]]; v != nil {
+				rec[m.Chain] = *v
 			}
 		}
 		for _, f := range j.Fields {
-			if v, ok := c.field(f.Chain); ok {
-				rec[f.Chain] = v
+			if v := vals[cols.index[f.Chain]]; v != nil {
+				rec[f.Chain] = *v
 			}
 		}
 		out = append(out, rec)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read chain records of job %s: %w", j.Name, err)
-	}
-	return out, nil
+		return nil
+	})
+	return out, err
 }

@@ -80,9 +80,6 @@ type Config struct {
 	Metrics *Metrics
 	// Crypto seals the values of the fields a job marks sensitive; nil: such jobs fail.
 	Crypto *fieldcrypt.Keyring
-	// MatchParts is how many parts of a one-to-one run are matched side by side, each on a
-	// connection of its own (store.StageMatch; default 2).
-	MatchParts int
 }
 
 // Runner runs runs.
@@ -98,9 +95,6 @@ func New(cfg Config) *Runner {
 	}
 	if cfg.Poll <= 0 {
 		cfg.Poll = time.Second
-	}
-	if cfg.MatchParts <= 0 {
-		cfg.MatchParts = 2
 	}
 	if cfg.Log == nil {
 		cfg.Log = zap.NewNop()
@@ -247,9 +241,10 @@ func (r *Runner) attempt(ctx context.Context, run *store.Run) {
 	}
 	actx, cancel := context.WithTimeout(ctx, j.Timeout)
 	defer cancel()
-	err = r.execute(actx, j, run)
+	var t phases
+	err = r.execute(actx, j, run, &t)
 	if err == nil {
-		log.Info("run finished", zap.String("state", run.State))
+		log.Info("run finished", append([]zap.Field{zap.String("state", run.State)}, t.fields()...)...)
 		return
 	}
 	if ctx.Err() != nil {
@@ -332,7 +327,21 @@ type window struct {
 	bounded    bool
 }
 
-func (r *Runner) execute(ctx context.Context, j *job.Job, run *store.Run) error {
+// phases are how long the steps of a run took, for its log line: the business file's load,
+// the chain side's projection (beside the load), the matching and the final transaction.
+type phases struct {
+	start                        time.Time
+	load, chain, match, finished time.Duration
+}
+
+func (p *phases) fields() []zap.Field {
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	return []zap.Field{zap.Float64("load_ms", ms(p.load)), zap.Float64("chain_ms", ms(p.chain)),
+		zap.Float64("match_ms", ms(p.match)), zap.Float64("total_ms", ms(p.finished))}
+}
+
+func (r *Runner) execute(ctx context.Context, j *job.Job, run *store.Run, t *phases) error {
+	t.start = time.Now()
 	w := window{start: math.MinInt64, end: math.MaxInt64}
 	if run.BusinessDate != "" {
 		tg, err := j.Resolve(run.BusinessDate)
@@ -347,21 +356,36 @@ func (r *Runner) execute(ctx context.Context, j *job.Job, run *store.Run) error 
 	if err := r.clear(ctx, run.ID); err != nil {
 		return err
 	}
-	// The chain side is projected while the file loads, on a connection of its own, once the
-	// chain has passed the window's end.
+	// The chain side is read while the file loads, on a connection of its own, once the chain
+	// has passed the window's end. A one-to-one run keeps both sides in memory; a grouping
+	// strategy matches in SQL, over the run's tables.
+	inMemory := j.Match == "" || j.Match == job.MatchOneToOne
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	chained := make(chan error, 1)
-	go func() { chained <- r.loadChain(cctx, j, run, w) }()
-	// stopChain ends the projection when the run goes no further with it: its error (the
-	// cancellation, most likely) says nothing more about the run.
+	type chainSide struct {
+		rows []store.ChainRow
+		err  error
+	}
+	chained := make(chan chainSide, 1)
+	go func() {
+		rows, err := r.loadChain(cctx, j, run, w, !inMemory)
+		t.chain = time.Since(t.start)
+		chained <- chainSide{rows, err}
+	}()
+	// stopChain ends the chain side's read when the run goes no further with it: its error
+	// (the cancellation, most likely) says nothing more about the run.
 	stopChain := func() {
 		cancel()
-		if err := <-chained; err != nil {
-			r.cfg.Log.Debug("chain projection stopped", zap.Int64("run", run.ID), zap.Error(err))
+		if c := <-chained; c.err != nil {
+			r.cfg.Log.Debug("chain side stopped", zap.Int64("run", run.ID), zap.Error(c.err))
 		}
 	}
-	bad, total, err := r.load(ctx, j, run)
+	var m *matching
+	if inMemory {
+		m = &matching{}
+	}
+	bad, total, err := r.load(ctx, j, run, m)
+	t.load = time.Since(t.start)
 	if err != nil {
 		stopChain()
 		return err
@@ -369,12 +393,22 @@ func (r *Runner) execute(ctx context.Context, j *job.Job, run *store.Run) error 
 	r.cfg.Metrics.Rows.Add(float64(total))
 	if !j.Errors.Allows(bad, total) {
 		stopChain()
-		return r.finish(ctx, run, false, fmt.Sprintf("%d malformed rows of %d exceed the job's error budget", bad, total))
+		return r.finish(ctx, run, false, fmt.Sprintf("%d malformed rows of %d exceed the job's error budget", bad, total), t, m)
 	}
-	if err := <-chained; err != nil {
-		return err
+	c := <-chained
+	if c.err != nil {
+		return c.err
 	}
-	return r.finish(ctx, run, true, "")
+	if m != nil {
+		m.chain = c.rows
+	}
+	return r.finish(ctx, run, true, "", t, m)
+}
+
+// matching holds both sides of a one-to-one run in memory.
+type matching struct {
+	biz   []*store.BusinessRow
+	chain []store.ChainRow
 }
 
 // clear removes what an earlier attempt of the run stored.
@@ -390,26 +424,36 @@ func (r *Runner) clear(ctx context.Context, id int64) error {
 	return tx.Commit(ctx)
 }
 
-// loadChain waits for the chain side and projects the window's records into the run's chain
-// table.
-func (r *Runner) loadChain(ctx context.Context, j *job.Job, run *store.Run, w window) error {
+// loadChain waits for the chain side and reads the window's records; with table set it writes
+// them into the run's chain table instead of returning them.
+func (r *Runner) loadChain(ctx context.Context, j *job.Job, run *store.Run, w window, table bool) ([]store.ChainRow, error) {
 	if err := r.waitForChain(ctx, j, w); err != nil {
-		return err
+		return nil, err
+	}
+	rows, err := readChain(ctx, r.cfg.Store.Pool, j, w, r.cfg.Crypto)
+	if err != nil || !table {
+		return rows, err
 	}
 	tx, err := r.cfg.Store.Pool.Begin(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer func() { _ = tx.Rollback(ctx) }()
-	if err := projectChain(ctx, tx, j, w, run.ID, r.cfg.MatchParts, r.cfg.Crypto); err != nil {
-		return err
+	if err := store.CreateChainTable(ctx, tx, run.ID); err != nil {
+		return nil, err
 	}
-	return tx.Commit(ctx)
+	if err := store.CopyChainRows(ctx, tx, run.ID, rows); err != nil {
+		return nil, err
+	}
+	if err := store.AnalyzeChain(ctx, tx, run.ID); err != nil {
+		return nil, err
+	}
+	return nil, tx.Commit(ctx)
 }
 
-// load reads the business file into the run's business rows; it returns the malformed rows
-// and all rows read.
-func (r *Runner) load(ctx context.Context, j *job.Job, run *store.Run) (bad, total int, err error) {
+// load reads the business file into m's business rows, or the run's business table when m is
+// nil; it returns the malformed rows and all rows read.
+func (r *Runner) load(ctx context.Context, j *job.Job, run *store.Run, m *matching) (bad, total int, err error) {
 	f, err := source.New(r.cfg.Source(j)).Open(ctx, run.FileURI)
 	if err != nil {
 		return 0, 0, fmt.Errorf("open business file: %w", err)
@@ -421,12 +465,7 @@ func (r *Runner) load(ctx context.Context, j *job.Job, run *store.Run) (bad, tot
 	}
 	defer rd.Close()
 	keys, fields := j.KeyComparators(), j.FieldComparators()
-	amount := -1
-	for i, fl := range j.Fields {
-		if fl.Business == j.Amount && j.Amount != "" {
-			amount = i
-		}
-	}
+	amount := amountIndex(j)
 	var readErr error
 	next := func() (*store.BusinessRow, bool) {
 		rec, err := rd.Next()
@@ -453,12 +492,25 @@ func (r *Runner) load(ctx context.Context, j *job.Job, run *store.Run) (bad, tot
 		sealBusiness(r.cfg.Crypto, j, row, rowErr)
 		return row, true
 	}
+	if m != nil {
+		for {
+			row, ok := next()
+			if !ok {
+				break
+			}
+			m.biz = append(m.biz, row)
+		}
+		if readErr != nil {
+			return 0, 0, fmt.Errorf("read %s: %w", f.Name, readErr)
+		}
+		return bad, total, ctx.Err()
+	}
 	tx, err := r.cfg.Store.Pool.Begin(ctx)
 	if err != nil {
 		return 0, 0, err
 	}
 	defer func() { _ = tx.Rollback(ctx) }()
-	if _, err := store.CopyBusinessRows(ctx, tx, run.ID, r.cfg.MatchParts, next); err != nil {
+	if _, err := store.CopyBusinessRows(ctx, tx, run.ID, next); err != nil {
 		return 0, 0, err
 	}
 	if readErr != nil {
@@ -470,7 +522,9 @@ func (r *Runner) load(ctx context.Context, j *job.Job, run *store.Run) (bad, tot
 // businessRow computes the canonical texts of a record; a key that cannot be read makes the
 // row malformed (a field that cannot be read compares unequal).
 func businessRow(file string, j *job.Job, keys, fields []compare.Comparator, amount int, rec format.Record) (*store.BusinessRow, error) {
-	row := &store.BusinessRow{Line: rec.Line, Keys: make([]string, len(keys)), Fields: make([]*string, len(fields)), Raw: make([]string, len(fields))}
+	row := &store.BusinessRow{Line: rec.Line}
+	var canon []string
+	row.Keys, row.Fields, row.Raw, canon = rowSlices(len(keys), len(fields))
 	for i, m := range j.Key {
 		v, ok := rec.Get(m.Business)
 		if !ok {
@@ -489,9 +543,10 @@ func businessRow(file string, j *job.Job, keys, fields []compare.Comparator, amo
 			continue
 		}
 		if c, err := fields[i].Business(v); err == nil {
-			row.Fields[i] = &c
+			canon[i] = c
+			row.Fields[i] = &canon[i]
 			if i == amount {
-				row.Amount = &c
+				row.Amount = row.Fields[i]
 			}
 		}
 	}
@@ -529,32 +584,10 @@ func (r *Runner) waitForChain(ctx context.Context, j *job.Job, w window) error {
 // finish matches (unless match is false: the run failed its error budget and only its
 // malformed rows are listed), stores totals and the state and queues the results message,
 // commits, then writes the result files and posts the webhook.
-func (r *Runner) finish(ctx context.Context, run *store.Run, match bool, failure string) error {
+func (r *Runner) finish(ctx context.Context, run *store.Run, match bool, failure string, t *phases, m *matching) error {
 	j, err := ParseJob(run.Spec)
 	if err != nil {
 		return fault.MarkPermanent(err)
-	}
-	fields := make([]store.Field, len(j.Fields))
-	var g store.Grouping
-	for i, fl := range j.Fields {
-		fields[i] = store.Field{Name: fl.Business, SQL: j.FieldComparators()[i].SQL}
-		if fl.Business == j.Amount {
-			g.Amount = i
-		}
-	}
-	switch j.Match {
-	case job.MatchOneToMany:
-		g.Group = store.GroupChain
-	case job.MatchManyToOne:
-		g.Group = store.GroupBusiness
-	}
-	parts := r.cfg.MatchParts
-	if match && g.Group == store.GroupNone {
-		// Before the run's transaction, which would otherwise hold a connection while the
-		// parts wait for theirs.
-		if err := store.StageMatch(ctx, r.cfg.Store.Pool, run.ID, fields, parts); err != nil {
-			return err
-		}
 	}
 	tx, err := r.cfg.Store.Pool.Begin(ctx)
 	if err != nil {
@@ -562,35 +595,64 @@ func (r *Runner) finish(ctx context.Context, run *store.Run, match bool, failure
 	}
 	defer func() { _ = tx.Rollback(ctx) }()
 	state := store.StateSucceeded
-	if match {
-		if err := store.Match(ctx, tx, run.ID, fields, g, parts); err != nil {
+	if !match {
+		state = store.StateFailed
+	}
+	var totals store.RunTotals
+	if m != nil {
+		// Matched in memory: the results are counted as they are written.
+		results := malformedOnly(m.biz)
+		if match {
+			names := make([]string, len(j.Fields))
+			for i, fl := range j.Fields {
+				names[i] = fl.Business
+			}
+			results = newOneToOne(m.biz, m.chain, j.FieldComparators(), names).results()
+		}
+		var tally store.Tally
+		if _, err := store.CopyResults(ctx, tx, run.ID, func() (*store.ResultRow, bool) {
+			r, ok := results()
+			if ok {
+				tally.Add(r)
+			}
+			return r, ok
+		}); err != nil {
+			return err
+		}
+		if totals, err = tally.Totals(); err != nil {
 			return err
 		}
 	} else {
-		state = store.StateFailed
-		if err := store.MalformedResults(ctx, tx, run.ID); err != nil {
+		if match {
+			fields, g := groupFields(j)
+			err = store.Match(ctx, tx, run.ID, fields, g)
+		} else {
+			err = store.MalformedResults(ctx, tx, run.ID)
+		}
+		if err != nil {
+			return err
+		}
+		if totals, err = store.ComputeTotals(ctx, tx, run.ID); err != nil {
 			return err
 		}
 	}
-	totals, err := store.ComputeTotals(ctx, tx, run.ID)
-	if err != nil {
-		return err
-	}
+	t.match = time.Since(t.start) - max(t.load, t.chain)
 	if err := store.FinishRun(ctx, tx, run, state, totals, failure, r.cfg.Clock.Now()); err != nil {
 		return err
 	}
 	if r.cfg.Message != nil {
-		m, err := r.cfg.Message(run)
+		msg, err := r.cfg.Message(run)
 		if err != nil {
 			return fault.MarkPermanent(fmt.Errorf("encode the results message of run %d: %w", run.ID, err))
 		}
-		if err := store.Enqueue(ctx, tx, m); err != nil {
+		if err := store.Enqueue(ctx, tx, msg); err != nil {
 			return err
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return err
 	}
+	t.finished = time.Since(t.start)
 	if r.cfg.Message != nil {
 		r.cfg.Queued()
 	}
@@ -604,6 +666,19 @@ func (r *Runner) finish(ctx context.Context, run *store.Run, match bool, failure
 	}
 	r.ended(ctx, j, run, true)
 	return nil
+}
+
+// groupFields are the fields of a job with a grouping strategy, for store.Match.
+func groupFields(j *job.Job) ([]store.Field, store.Grouping) {
+	fields := make([]store.Field, len(j.Fields))
+	g := store.Grouping{Group: store.GroupChain, Amount: amountIndex(j)}
+	if j.Match == job.MatchManyToOne {
+		g.Group = store.GroupBusiness
+	}
+	for i, fl := range j.Fields {
+		fields[i] = store.Field{Name: fl.Business, SQL: j.FieldComparators()[i].SQL}
+	}
+	return fields, g
 }
 
 // MarshalJob writes a validated job as a one-job YAML jobs file, the form runs and the jobs

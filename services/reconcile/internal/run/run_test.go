@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap/zaptest/observer"
+
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -98,6 +100,7 @@ type fixture struct {
 	runner *Runner
 	dir    string
 	j      *job.Job
+	logs   *observer.ObservedLogs // the runner's log lines, where a fixture keeps them
 }
 
 func newFixture(t *testing.T, budget string) *fixture {
@@ -267,26 +270,23 @@ func TestRunMatchesBizgen(t *testing.T) {
 	}
 }
 
-// TestRunMatchesBizgenInParts: however many parts the one-to-one matching is split into
-// (store.StageMatch), a run's results are the generator's, in report order, and no part's
-// table is left behind.
-func TestRunMatchesBizgenInParts(t *testing.T) {
+// TestRunMatchesBizgenInMemory: a one-to-one run, matched in the runner's memory, has the
+// generator's results in report order and leaves no table of its own behind, nor does a
+// one-to-many run that matched in SQL over tables.
+func TestRunMatchesBizgenInMemory(t *testing.T) {
 	recs := records(300)
 	plan := bizgen.Plan{Changed: 9, WithinTolerance: 5, MissingInFile: 7, Extra: 6, Duplicate: 4, Malformed: 3, Seed: 7}
-	for _, parts := range []int{1, 3, 16} {
-		t.Run(strconv.Itoa(parts), func(t *testing.T) {
-			f := newFixture(t, "{max_rows: 3}")
-			f.runner.cfg.MatchParts = parts
-			storeRecords(t, f.st, recs)
-			exp := f.generate(t, recs, plan)
-			stop := f.start(t)
-			defer stop()
-			checkAgainst(t, f.st, f.j, f.succeeds(t, "2025-12-05"), exp)
-			var n int
-			if err := f.st.Pool.QueryRow(t.Context(), `SELECT count(*) FROM pg_tables WHERE schemaname = 'reconcile' AND tablename LIKE 'run\_%'`).Scan(&n); err != nil || n != 0 {
-				t.Errorf("tables of the finished run left: %d %v", n, err)
-			}
-		})
+	f := newFixture(t, "{max_rows: 3}")
+	storeRecords(t, f.st, recs)
+	exp := f.generate(t, recs, plan)
+	stop := f.start(t)
+	defer stop()
+	checkAgainst(t, f.st, f.j, f.succeeds(t, "2025-12-05"), exp)
+	f.j.Match = job.MatchOneToMany
+	f.succeeds(t, "2025-12-05")
+	var n int
+	if err := f.st.Pool.QueryRow(t.Context(), `SELECT count(*) FROM pg_tables WHERE schemaname = 'reconcile' AND tablename LIKE 'run\_%'`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("tables of the finished runs left: %d %v", n, err)
 	}
 }
 
@@ -329,7 +329,7 @@ func TestRunLeftRunningIsResumed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := f.runner.load(t.Context(), f.j, mustRun(t, f.st, r.ID)); err != nil {
+	if _, _, err := f.runner.load(t.Context(), f.j, mustRun(t, f.st, r.ID), nil); err != nil {
 		t.Fatal(err)
 	}
 	claim.Release()
@@ -414,8 +414,9 @@ func TestTriggerRefuses(t *testing.T) {
 	}
 }
 
-// TestFailedRunListsNoResults: what the parts of a matching had committed before the attempt
-// failed (store.StageMatch) is gone when the run fails, for good or until its next attempt.
+// TestFailedRunListsNoResults: results stored for a run whose attempt failed (committed by an
+// earlier version's matching in parts) are gone when the run fails, for good or until its
+// next attempt.
 func TestFailedRunListsNoResults(t *testing.T) {
 	f := newFixture(t, "{max_rows: 1}")
 	for _, retry := range []bool{false, true} {

@@ -7,7 +7,6 @@ import (
 	"math/big"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -270,8 +269,9 @@ func (s *Store) FailRun(ctx context.Context, id int64, msg string, now time.Time
 			return err
 		}
 	}
-	// What the parts of a matching that failed had committed (StageMatch): a failed attempt
-	// lists no results.
+	// A failed attempt lists no results. Results are written in the transaction that ends a
+	// run, so there are none but what an earlier version (which committed a matching's parts
+	// on their own) left.
 	if _, err := tx.Exec(ctx, `DELETE FROM reconcile.results WHERE run_id = $1`, id); err != nil {
 		return fmt.Errorf("fail run %d: %w", id, err)
 	}
@@ -324,8 +324,8 @@ func ClearRun(ctx context.Context, tx pgx.Tx, id int64) error {
 
 // CopyBusinessRows creates the run's business table and streams rows into it with COPY; next
 // returns false at the end (or on an error it keeps for its caller).
-func CopyBusinessRows(ctx context.Context, tx pgx.Tx, id int64, parts int, next func() (*BusinessRow, bool)) (int64, error) {
-	if err := createBusinessTable(ctx, tx, id, parts); err != nil {
+func CopyBusinessRows(ctx context.Context, tx pgx.Tx, id int64, next func() (*BusinessRow, bool)) (int64, error) {
+	if err := createBusinessTable(ctx, tx, id); err != nil {
 		return 0, err
 	}
 	src := pgx.CopyFromFunc(func() ([]any, error) {
@@ -381,182 +381,34 @@ type Field struct {
 	SQL func(business, chain string) string
 }
 
-// Match writes the run's results from its business rows and chain rows, in report order:
-// business rows by line, then chain records no business row carries by block and log index.
-//
-// A key carried by several business rows makes each of them duplicate_in_business; the chain
-// record with that key is accounted for once, on the first of them. A key carried by several
-// chain records makes each of them duplicate_on_chain, and the business row carrying it too.
-// One-to-one, Match stores what StageMatch staged in parts parts.
-//
-// With a grouping strategy (Grouping) the amounts of a key's group are compared instead.
-func Match(ctx context.Context, tx pgx.Tx, id int64, fields []Field, g Grouping, parts int) error {
-	if err := matchSettings(ctx, tx); err != nil {
+// Match writes the results of a run with a grouping strategy (Grouping) from its business
+// rows and chain rows, in report order: the amounts of a key's group are compared.
+// One-to-one runs are matched by the runner, in memory.
+func Match(ctx context.Context, tx pgx.Tx, id int64, fields []Field, g Grouping) error {
+	// The matching hashes every row of the run: give it memory for that rather than the
+	// default 4MB's batches on disk; JIT compiling its expressions took seconds, longer than
+	// running them.
+	if _, err := tx.Exec(ctx, `SET LOCAL work_mem = '256MB'; SET LOCAL jit = off`); err != nil {
 		return fmt.Errorf("match run %d: %w", id, err)
 	}
 	var q string
-	args := []any{id}
 	switch g.Group {
 	case GroupChain:
-		q, args = oneToManySQL(id, fields[g.Amount]), append(args, g.Amount+1)
+		q = oneToManySQL(id, fields[g.Amount])
 	case GroupBusiness:
-		q, args = manyToOneSQL(id, fields[g.Amount]), append(args, g.Amount+1)
+		q = manyToOneSQL(id, fields[g.Amount])
 	default:
-		q = insertStagedSQL(id, parts)
+		return fmt.Errorf("match run %d: no grouping strategy %q", id, g.Group)
 	}
-	if _, err := tx.Exec(ctx, q, args...); err != nil {
+	if _, err := tx.Exec(ctx, q, id, g.Amount+1); err != nil {
 		return fmt.Errorf("match run %d: %w", id, err)
 	}
 	return nil
-}
-
-// matchSettings: the matching hashes every row of the run: give it memory for that rather
-// than the default 4MB's batches on disk; JIT compiling its expressions took seconds, longer
-// than running them; parallel workers made the key table sort rather than hash its keys, on
-// cores the runner and the other runs share anyway (this transaction only; StageMatch runs
-// parts side by side itself).
-func matchSettings(ctx context.Context, tx pgx.Tx) error {
-	_, err := tx.Exec(ctx, `SET LOCAL work_mem = '256MB'; SET LOCAL jit = off; SET LOCAL max_parallel_workers_per_gather = 0`)
-	return err
-}
-
-// StageMatch matches a one-to-one run's business rows and chain records in parts parts side
-// by side (the partitions of its tables, createRunTable), each on a connection and in a
-// transaction of its own: the results of its business rows go straight into
-// reconcile.results, those of chain records no business row carries into the part's stage
-// table, for Match to number in report order. A key's business rows and chain records are all
-// in one part, so each part decides its keys alone: PostgreSQL 15 gives an INSERT … SELECT no
-// parallel workers, and the matching is most of a run's processor time.
-//
-// The results of a run are thus committed before the run ends: readers list a run's results
-// once it has ended (the API), and an attempt that fails leaves them to ClearRun and FailRun.
-func StageMatch(ctx context.Context, pool *pgxpool.Pool, id int64, fields []Field, parts int) error {
-	errs := make([]error, max(parts, 1))
-	var wg sync.WaitGroup
-	for p := range errs {
-		wg.Go(func() { errs[p] = stagePart(ctx, pool, id, fields, p) })
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("match run %d: %w", id, err)
-	}
-	return nil
-}
-
-func stagePart(ctx context.Context, pool *pgxpool.Pool, id int64, fields []Field, part int) error {
-	tx, err := pool.Begin(ctx)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = tx.Rollback(ctx) }()
-	if err := matchSettings(ctx, tx); err != nil {
-		return err
-	}
-	if _, err := tx.Exec(ctx, keysSQL(id, part)); err != nil {
-		return fmt.Errorf("part %d: %w", part, err)
-	}
-	if err := analyze(ctx, tx, KeyTable(id, part)); err != nil {
-		return err
-	}
-	stage, results := stageSQL(id, fields, part)
-	if _, err := tx.Exec(ctx, stage); err != nil {
-		return fmt.Errorf("part %d: %w", part, err)
-	}
-	if _, err := tx.Exec(ctx, results, id); err != nil {
-		return fmt.Errorf("part %d: %w", part, err)
-	}
-	return tx.Commit(ctx)
-}
-
-// keysSQL fills a part's key table: each key of its business rows (malformed ones aside) and
-// chain records with how many of each side carry it and the first line carrying it. One
-// aggregate over both sides; a table of its own (analyzed) rather than a CTE, so that the
-// planner knows it holds a row per key and hashes it and the narrow chain records rather than
-// the wide business rows.
-func keysSQL(id int64, part int) string {
-	return `DROP TABLE IF EXISTS ` + KeyTable(id, part) + `;
-CREATE UNLOGGED TABLE ` + KeyTable(id, part) + ` AS
-SELECT key, count(line) AS bn, count(*) - count(line) AS cn, min(line) AS first
-FROM (SELECT key, line FROM ` + businessPart(id, part) + ` WHERE error IS NULL
-	UNION ALL SELECT key, NULL FROM ` + chainPart(id, part) + `) u
-GROUP BY key`
 }
 
 // resultColumns are the columns of reconcile.results after run_id and id.
 const resultColumns = `outcome, key, line, transaction_hash, log_index, block_number, diff, error,
 	business_row, chain_records, business_amount, chain_amount`
-
-// stageSQL returns a part's two statements: the first stages the results of its chain records
-// no business row carries (ids to come: insertStagedSQL numbers them after all lines, by
-// block, log index and hash), the second stores the results of its business rows ($1 the
-// run), each with its line as id: report order without sorting a million results.
-//
-// The chain side is hashed narrow (its raw texts are fetched by ctid for the mismatched rows
-// only) and the business rows stream through both hash tables. m evaluates each field's
-// comparison once per row (OFFSET 0 keeps it from being inlined into each use); the diff is
-// built for mismatched rows only.
-func stageSQL(id int64, fields []Field, part int) (stage, results string) {
-	bt, ct, kt := businessPart(id, part), chainPart(id, part), KeyTable(id, part)
-	var eqs, allEq strings.Builder
-	allEq.WriteString("true")
-	var diff strings.Builder
-	diff.WriteString("jsonb_strip_nulls(jsonb_build_object(")
-	for i, f := range fields {
-		n := strconv.Itoa(i + 1)
-		fmt.Fprintf(&eqs, ", coalesce((%s), false) AS e%s", f.SQL("b.fields["+n+"]", "c.fields["+n+"]"), n)
-		fmt.Fprintf(&allEq, " AND e%s", n)
-		if i > 0 {
-			diff.WriteString(", ")
-		}
-		fmt.Fprintf(&diff, "%s, CASE WHEN NOT e%s THEN jsonb_build_object('business', braw[%s], 'chain', craw[%s]) END", quoteLiteral(f.Name), n, n, n)
-	}
-	diff.WriteString("))")
-	stage = `DROP TABLE IF EXISTS ` + StageTable(id, part) + `;
-CREATE UNLOGGED TABLE ` + StageTable(id, part) + ` AS
-SELECT CASE WHEN k.cn > 1 THEN 'duplicate_on_chain' ELSE 'missing_in_business' END AS outcome,
-	c.keys AS key, NULL::integer AS line, c.transaction_hash, c.log_index, c.block_number, NULL::jsonb AS diff, NULL::text AS error,
-	false AS business_row, 1 AS chain_records, NULL::numeric AS business_amount, c.amount AS chain_amount
-FROM ` + ct + ` c JOIN ` + kt + ` k USING (key) WHERE k.cn > 1 OR k.bn = 0`
-	results = `WITH m AS (
-	SELECT b.line, b.keys, b.amount, b.raw AS braw, k.bn, b.line = k.first AS bfirst, k.cn,
-		c.ctid AS cid, c.transaction_hash, c.log_index, c.block_number, c.amount AS camount` + eqs.String() + `
-	FROM ` + bt + ` b JOIN ` + kt + ` k USING (key) LEFT JOIN ` + ct + ` c ON c.key = b.key AND k.cn = 1
-	WHERE b.error IS NULL
-	OFFSET 0)
-INSERT INTO reconcile.results (run_id, id, ` + resultColumns + `)
-SELECT $1::bigint, line,
-	CASE WHEN bn > 1 THEN 'duplicate_in_business'
-		WHEN cn = 0 THEN 'missing_on_chain'
-		WHEN cn > 1 THEN 'duplicate_on_chain'
-		WHEN ` + allEq.String() + ` THEN 'matched' ELSE 'mismatched' END,
-	keys, line, transaction_hash, log_index, block_number,
-	CASE WHEN bn = 1 AND transaction_hash IS NOT NULL AND NOT (` + allEq.String() + `) THEN
-		(SELECT ` + diff.String() + ` FROM (SELECT raw AS craw FROM ` + ct + ` WHERE ctid = cid) r) END,
-	NULL, true,
-	CASE WHEN transaction_hash IS NOT NULL AND bfirst THEN 1 ELSE 0 END,
-	amount, CASE WHEN transaction_hash IS NOT NULL AND bfirst THEN camount END
-FROM m
-UNION ALL
-SELECT $1::bigint, line, 'malformed', NULL, line, NULL, NULL, NULL, NULL, error, true, 0, NULL, NULL
-FROM ` + bt + ` WHERE error IS NOT NULL`
-	return stage, results
-}
-
-// idsAfterLines is where the ids of results of chain records no business row carries start:
-// past any line number (an integer).
-const idsAfterLines = "2147483648"
-
-// insertStagedSQL stores the staged results of the parts (StageMatch) as the run's ($1),
-// numbered after every line.
-func insertStagedSQL(id int64, parts int) string {
-	staged := make([]string, max(parts, 1))
-	for p := range staged {
-		staged[p] = "SELECT * FROM " + StageTable(id, p)
-	}
-	return `INSERT INTO reconcile.results (run_id, id, ` + resultColumns + `)
-SELECT $1::bigint, ` + idsAfterLines + ` + row_number() OVER (ORDER BY block_number, log_index, transaction_hash), ` + resultColumns + `
-FROM (` + strings.Join(staged, " UNION ALL ") + `) s`
-}
 
 // analyze gathers the statistics of a run's table just filled: without them the planner takes
 // its rows for a handful and joins them in nested loops, quadratic in the rows. A small sample
@@ -691,7 +543,7 @@ type Result struct {
 }
 
 // Ended says whether the run has ended (succeeded or failed). Its results are read once it
-// has: the parts of its matching commit theirs before the run's own transaction ends it.
+// has: they are written in the transaction that ends it.
 func (r *Run) Ended() bool { return r.State == StateSucceeded || r.State == StateFailed }
 
 // ResultFilter selects results.
