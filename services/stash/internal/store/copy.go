@@ -2,10 +2,10 @@ package store
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
-	"io"
 	"slices"
+
+	"github.com/bcosdata/bcosdata/libs/postgres/pgcopy"
 
 	"github.com/jackc/pgx/v5"
 
@@ -14,8 +14,9 @@ import (
 
 // copyVersions writes row versions into a mirrored table with COPY in PostgreSQL's binary
 // format. Every mirrored column is bigint, smallint or bytea, so the rows are encoded here
-// directly from the change-set, a chunk at a time, instead of through pgx's per-value
-// encoding: at catch-up speed that encoding was the stash's largest cost after verification.
+// directly from the change-set (pgcopy), a chunk at a time, instead of through pgx's
+// per-value encoding: at catch-up speed that encoding was the stash's largest cost after
+// verification.
 func copyVersions(ctx context.Context, tx pgx.Tx, t *tableInfo, table string, cols []string, vs []version) error {
 	if len(vs) == 0 {
 		return nil
@@ -27,21 +28,12 @@ func copyVersions(ctx context.Context, tx pgx.Tx, t *tableInfo, table string, co
 	return nil
 }
 
-// copySignature starts a binary COPY stream: the signature, flags and header extension length.
-var copySignature = []byte("PGCOPY\n\xff\r\n\x00\x00\x00\x00\x00\x00\x00\x00\x00")
-
-// copyChunk is how much encoded data a versionReader buffers before handing it on.
-const copyChunk = 256 << 10
-
-// versionReader encodes row versions as a binary COPY stream, in the column order of
-// rowValues: _id_, _num_, _status_, _kind_, the key, then t.Columns.
-type versionReader struct {
+// versionEncoder encodes row versions in the column order of rowValues: _id_, _num_,
+// _status_, _kind_, the key, then t.Columns.
+type versionEncoder struct {
 	t    *tableInfo
 	vs   []version
 	next int
-	buf  []byte
-	off  int
-	done bool
 	// from is the state.Table whose field positions pos holds (versions of one block share
 	// it): pos[i] is the column of that table's i-th field, or -1.
 	from *state.Table
@@ -49,39 +41,20 @@ type versionReader struct {
 	vals []state.Value
 }
 
-func newVersionReader(t *tableInfo, vs []version) *versionReader {
-	return &versionReader{t: t, vs: vs, buf: append(make([]byte, 0, copyChunk), copySignature...),
-		vals: make([]state.Value, len(t.Columns))}
-}
-
-func (r *versionReader) Read(p []byte) (int, error) {
-	if r.off == len(r.buf) {
-		if r.done {
-			return 0, io.EOF
+// newVersionReader returns the COPY stream of the versions.
+func newVersionReader(t *tableInfo, vs []version) *pgcopy.Stream {
+	e := &versionEncoder{t: t, vs: vs, vals: make([]state.Value, len(t.Columns))}
+	return pgcopy.NewStream(func(w *pgcopy.Rows) (bool, error) {
+		if e.next == len(e.vs) {
+			return false, nil
 		}
-		r.fill()
-	}
-	n := copy(p, r.buf[r.off:])
-	r.off += n
-	return n, nil
+		e.appendRow(w, e.vs[e.next])
+		e.next++
+		return true, nil
+	})
 }
 
-// fill encodes rows until a chunk is full, then the trailer after the last row.
-func (r *versionReader) fill() {
-	if r.off > 0 {
-		r.buf, r.off = r.buf[:0], 0
-	}
-	for r.next < len(r.vs) && len(r.buf) < copyChunk {
-		r.buf = r.appendRow(r.buf, r.vs[r.next])
-		r.next++
-	}
-	if r.next == len(r.vs) {
-		r.buf = binary.BigEndian.AppendUint16(r.buf, 0xffff) // the trailer: a field count of -1
-		r.done = true
-	}
-}
-
-func (r *versionReader) appendRow(b []byte, v version) []byte {
+func (r *versionEncoder) appendRow(w *pgcopy.Rows, v version) {
 	if v.t != r.from {
 		r.from = v.t
 		r.pos = r.pos[:0]
@@ -95,33 +68,24 @@ func (r *versionReader) appendRow(b []byte, v version) []byte {
 			r.vals[j] = v.r.Values[i]
 		}
 	}
-	b = binary.BigEndian.AppendUint16(b, uint16(5+len(r.t.Columns)))
-	b = appendInt(b, 8, v.r.ID)
-	b = appendInt(b, 8, v.num)
-	b = appendInt(b, 2, uint64(v.r.Status))
-	b = appendInt(b, 2, uint64(v.r.Kind))
-	b = appendBytea(b, v.r.Key)
+	// Integers are stored as the two's complement of their low bits, as the int64/int16
+	// conversions of rowValues do.
+	w.Tuple(5 + len(r.t.Columns))
+	w.Int8(int64(v.r.ID))
+	w.Int8(int64(v.num))
+	w.Int2(int16(v.r.Status))
+	w.Int2(int16(v.r.Kind))
+	appendBytea(w, v.r.Key)
 	for _, val := range r.vals {
-		b = appendBytea(b, val)
+		appendBytea(w, val)
 	}
-	return b
-}
-
-// appendInt appends a bigint (size 8) or smallint (size 2) field. Values are stored as the
-// two's complement of their low bits, as the int64/int16 conversions of rowValues do.
-func appendInt(b []byte, size int, x uint64) []byte {
-	b = binary.BigEndian.AppendUint32(b, uint32(size))
-	if size == 8 {
-		return binary.BigEndian.AppendUint64(b, x)
-	}
-	return binary.BigEndian.AppendUint16(b, uint16(x))
 }
 
 // appendBytea appends a bytea field: NULL for an absent value (see bytesOrNull).
-func appendBytea(b []byte, v state.Value) []byte {
+func appendBytea(w *pgcopy.Rows, v state.Value) {
 	if !v.Set {
-		return binary.BigEndian.AppendUint32(b, 0xffffffff)
+		w.Null()
+		return
 	}
-	b = binary.BigEndian.AppendUint32(b, uint32(len(v.Data)))
-	return append(b, v.Data...)
+	w.Bytes(v.Data)
 }

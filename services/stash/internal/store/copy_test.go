@@ -28,7 +28,7 @@ func TestCopyVersionsRoundTrip(t *testing.T) {
 	}
 	reordered := &state.Table{Name: "t", KeyField: "k", Fields: []string{"fb", "fa", "fzz"}}
 	partial := &state.Table{Name: "t", KeyField: "k", Fields: []string{"fc"}}
-	big := bytes.Repeat([]byte{0xab}, 3*copyChunk/2) // spans chunks on its own
+	big := bytes.Repeat([]byte{0xab}, 384<<10) // more than a stream chunk (pgcopy: 256 KiB) on its own
 	var vs []version
 	for i := range 3000 {
 		r := &state.Row{ID: uint64(i), Status: uint8(i % 2), Kind: state.Kind(i % 3),
