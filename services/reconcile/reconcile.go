@@ -73,6 +73,9 @@ type Config struct {
 	// HeartbeatInterval and SessionTimeout are the group membership timings (no flags; zero
 	// keeps kafka-go's defaults).
 	HeartbeatInterval, SessionTimeout time.Duration
+	// MaxRows bounds the rows a one-to-one run holds in memory, both sides together (0:
+	// run.DefaultMaxRows).
+	MaxRows int
 	// CryptoKeys is the key ring of the fields jobs mark sensitive (a file, or env:VAR).
 	CryptoKeys string
 	// Evidence is the evidence service's configuration (-evidence.*; off without an archive).
@@ -94,6 +97,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.Partitions, "partitions", 1, "partitions of the topics reconcile creates when missing (the decoded topics, if export has not created them yet, and reconcile.results)")
 	fs.DurationVar(&c.RetryMin, "retry.min", 500*time.Millisecond, "first backoff while the database or the broker is away")
 	fs.DurationVar(&c.RetryMax, "retry.max", 30*time.Second, "longest backoff while the database or the broker is away")
+	fs.IntVar(&c.MaxRows, "run.max-rows", run.DefaultMaxRows, "business rows and chain records a one-to-one run may hold in memory together (about 600 bytes each); a run over it fails, not the process: raise it with the memory")
 	fs.StringVar(&c.CryptoKeys, "crypto.keys", "", "key ring sealing the fields jobs mark sensitive: a file of lines \"<id> <base64 32-byte key>\" (the last encrypts, all decrypt) and \"hmac <base64 32-byte key>\" (matching), or env:VAR to read that text from an environment variable; needed by jobs with sensitive fields")
 	c.Evidence.RegisterFlags(fs)
 	c.Server.RegisterFlags(fs, "127.0.0.1:9103", "127.0.0.1:9203")
@@ -112,6 +116,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Partitions < 1 {
 		errs = append(errs, fmt.Errorf("-partitions %d: want 1 or more", c.Partitions))
+	}
+	if c.MaxRows != 0 && c.MaxRows < 1000 {
+		errs = append(errs, fmt.Errorf("-run.max-rows %d: want 1000 or more", c.MaxRows))
 	}
 	if c.RetryMin <= 0 || c.RetryMax < c.RetryMin {
 		errs = append(errs, fmt.Errorf("-retry.min %s, -retry.max %s: want 0 < min <= max", c.RetryMin, c.RetryMax))
@@ -358,7 +365,7 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	pub := publish.New(publish.Config{Store: st, Topic: results, Writer: w, Policy: policy, Log: s.log,
 		Published: s.metrics.Published, Backlog: s.metrics.OutboxBacklog})
-	runner := run.New(run.Config{Store: st, Job: jobs.Job, Source: s.cfg.Source, Clock: s.cfg.Clock, Poll: s.cfg.Poll, Log: s.log, Metrics: s.metrics, Crypto: s.crypto,
+	runner := run.New(run.Config{Store: st, Job: jobs.Job, Source: s.cfg.Source, Clock: s.cfg.Clock, Poll: s.cfg.Poll, Log: s.log, Metrics: s.metrics, Crypto: s.crypto, MaxRows: s.cfg.MaxRows,
 		CaughtUp: func(ctx context.Context) (bool, error) {
 			n, err := lag(ctx)
 			return err == nil && n == 0, err

@@ -192,9 +192,9 @@ func rawInt(b []byte, format int16) (int64, error) {
 
 // readChain returns the records the job selects in the window, its filters applied,
 // projected onto its key and fields as the canonical texts of its comparators: the chain side
-// of a run. Values ingest sealed are opened with kr; sensitive ones are sealed again as the
+// of a run, each counted against budget (nil: none). Values ingest sealed are opened with kr; sensitive ones are sealed again as the
 // run keeps them (sealValues).
-func readChain(ctx context.Context, q Querier, j *job.Job, w window, kr *fieldcrypt.Keyring) ([]store.ChainRow, error) {
+func readChain(ctx context.Context, q Querier, j *job.Job, w window, kr *fieldcrypt.Keyring, budget *rowBudget) ([]store.ChainRow, error) {
 	keys, fields := j.KeyComparators(), j.FieldComparators()
 	amount := amountIndex(j)
 	cols := columnsOf(j)
@@ -215,6 +215,9 @@ func readChain(ctx context.Context, q Querier, j *job.Job, w window, kr *fieldcr
 		}
 		if !selected(vals, cols, j.Chain.Filters) {
 			return nil
+		}
+		if err := budget.take(); err != nil {
+			return err
 		}
 		row := store.ChainRow{TxHash: h.txHash, LogIndex: h.logIndex, BlockNumber: h.blockNumber}
 		var canon []string

@@ -95,7 +95,7 @@ func TestReadChainProjectsRecords(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			j := testJob(t, t.TempDir(), "{max_rows: 1}")
 			j.Chain.Filters = tc.filters
-			got, err := readChain(t.Context(), st.Pool, j, window{start: math.MinInt64, end: math.MaxInt64}, kr)
+			got, err := readChain(t.Context(), st.Pool, j, window{start: math.MinInt64, end: math.MaxInt64}, kr, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -21,6 +21,7 @@ import (
 	"math"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -80,6 +81,27 @@ type Config struct {
 	Metrics *Metrics
 	// Crypto seals the values of the fields a job marks sensitive; nil: such jobs fail.
 	Crypto *fieldcrypt.Keyring
+	// MaxRows bounds the business rows and chain records a one-to-one run holds in memory
+	// together (default DefaultMaxRows); a run over it fails rather than the process.
+	MaxRows int
+}
+
+// DefaultMaxRows is Config.MaxRows by default: about 1.8 GB of a run's rows.
+const DefaultMaxRows = 3_000_000
+
+// rowBudget counts the rows a one-to-one run holds, both sides together.
+type rowBudget struct {
+	n   atomic.Int64
+	max int64
+}
+
+// take counts one more row; past the budget it fails the run for good (another attempt
+// would read as many).
+func (b *rowBudget) take() error {
+	if b == nil || b.n.Add(1) <= b.max {
+		return nil
+	}
+	return fault.MarkPermanent(fmt.Errorf("the run holds more than %d business rows and chain records in memory (-run.max-rows; about 600 bytes each): raise it with the service's memory", b.max))
 }
 
 // Runner runs runs.
@@ -95,6 +117,9 @@ func New(cfg Config) *Runner {
 	}
 	if cfg.Poll <= 0 {
 		cfg.Poll = time.Second
+	}
+	if cfg.MaxRows <= 0 {
+		cfg.MaxRows = DefaultMaxRows
 	}
 	if cfg.Log == nil {
 		cfg.Log = zap.NewNop()
@@ -360,6 +385,10 @@ func (r *Runner) execute(ctx context.Context, j *job.Job, run *store.Run, t *pha
 	// has passed the window's end. A one-to-one run keeps both sides in memory; a grouping
 	// strategy matches in SQL, over the run's tables.
 	inMemory := j.Match == "" || j.Match == job.MatchOneToOne
+	var m *matching
+	if inMemory {
+		m = &matching{budget: &rowBudget{max: int64(r.cfg.MaxRows)}}
+	}
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	type chainSide struct {
@@ -368,7 +397,11 @@ func (r *Runner) execute(ctx context.Context, j *job.Job, run *store.Run, t *pha
 	}
 	chained := make(chan chainSide, 1)
 	go func() {
-		rows, err := r.loadChain(cctx, j, run, w, !inMemory)
+		var budget *rowBudget
+		if m != nil {
+			budget = m.budget
+		}
+		rows, err := r.loadChain(cctx, j, run, w, budget)
 		t.chain = time.Since(t.start)
 		chained <- chainSide{rows, err}
 	}()
@@ -379,10 +412,6 @@ func (r *Runner) execute(ctx context.Context, j *job.Job, run *store.Run, t *pha
 		if c := <-chained; c.err != nil {
 			r.cfg.Log.Debug("chain side stopped", zap.Int64("run", run.ID), zap.Error(c.err))
 		}
-	}
-	var m *matching
-	if inMemory {
-		m = &matching{}
 	}
 	bad, total, err := r.load(ctx, j, run, m)
 	t.load = time.Since(t.start)
@@ -407,8 +436,9 @@ func (r *Runner) execute(ctx context.Context, j *job.Job, run *store.Run, t *pha
 
 // matching holds both sides of a one-to-one run in memory.
 type matching struct {
-	biz   []*store.BusinessRow
-	chain []store.ChainRow
+	biz    []*store.BusinessRow
+	chain  []store.ChainRow
+	budget *rowBudget
 }
 
 // clear removes what an earlier attempt of the run stored.
@@ -424,14 +454,15 @@ func (r *Runner) clear(ctx context.Context, id int64) error {
 	return tx.Commit(ctx)
 }
 
-// loadChain waits for the chain side and reads the window's records; with table set it writes
-// them into the run's chain table instead of returning them.
-func (r *Runner) loadChain(ctx context.Context, j *job.Job, run *store.Run, w window, table bool) ([]store.ChainRow, error) {
+// loadChain waits for the chain side and reads the window's records, counting them against
+// the budget of a one-to-one run, which keeps them; without a budget (a grouping strategy) it
+// writes them into the run's chain table instead.
+func (r *Runner) loadChain(ctx context.Context, j *job.Job, run *store.Run, w window, budget *rowBudget) ([]store.ChainRow, error) {
 	if err := r.waitForChain(ctx, j, w); err != nil {
 		return nil, err
 	}
-	rows, err := readChain(ctx, r.cfg.Store.Pool, j, w, r.cfg.Crypto)
-	if err != nil || !table {
+	rows, err := readChain(ctx, r.cfg.Store.Pool, j, w, r.cfg.Crypto, budget)
+	if err != nil || budget != nil {
 		return rows, err
 	}
 	tx, err := r.cfg.Store.Pool.Begin(ctx)
@@ -497,6 +528,9 @@ func (r *Runner) load(ctx context.Context, j *job.Job, run *store.Run, m *matchi
 			row, ok := next()
 			if !ok {
 				break
+			}
+			if err := m.budget.take(); err != nil {
+				return 0, 0, err
 			}
 			m.biz = append(m.biz, row)
 		}

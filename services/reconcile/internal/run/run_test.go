@@ -442,3 +442,29 @@ func TestFailedRunListsNoResults(t *testing.T) {
 		}
 	}
 }
+
+// TestRunOverMemoryBudgetFails: a one-to-one run with more business rows and chain records
+// than the runner may hold fails for good, saying so, with no results; one within it succeeds.
+func TestRunOverMemoryBudgetFails(t *testing.T) {
+	f := newFixture(t, "{max_rows: 1}")
+	recs := records(40)
+	storeRecords(t, f.st, recs)
+	f.generate(t, recs, bizgen.Plan{Seed: 3})
+	f.runner.cfg.MaxRows = 79 // 40 rows and 40 records
+	stop := f.start(t)
+	r, err := f.runner.Trigger(t.Context(), f.j.Name, "2025-12-05", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := waitRun(t, f.st, r.ID)
+	if got.State != store.StateFailed || got.Attempt != 1 || !strings.Contains(got.Error, "more than 79 business rows and chain records") {
+		t.Fatalf("run over the budget: %s attempt %d %q", got.State, got.Attempt, got.Error)
+	}
+	if n, err := f.st.CountResults(t.Context(), r.ID); err != nil || len(n) != 0 {
+		t.Fatalf("results of a run over the budget: %v %v", n, err)
+	}
+	stop() // the runner reads its configuration while it runs
+	f.runner.cfg.MaxRows = 80
+	defer f.start(t)()
+	f.succeeds(t, "2025-12-05")
+}
