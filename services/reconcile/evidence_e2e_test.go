@@ -644,14 +644,30 @@ func TestEvidenceKilledWhilePublishingAndAnchoring(t *testing.T) {
 		c.Jobs = ""
 		c.Evidence = f
 	})
-	await.True(t, 120*time.Second, "every acknowledged record anchored", func() bool {
-		var missing int
-		err := r.svc.deps.Pool.QueryRow(t.Context(), `SELECT count(*) FROM unnest($1::text[]) AS a(id)
+	took := time.Now()
+	await.For(t, 120*time.Second, "every acknowledged record anchored", func() error {
+		// On a timeout, the last answer says where the records stand.
+		var missing, unsealed int
+		var states string
+		err := r.svc.deps.Pool.QueryRow(t.Context(), `SELECT count(*) FILTER (WHERE rec.id IS NULL), count(*) FILTER (WHERE rec.id IS NOT NULL AND rec.batch IS NULL),
+				coalesce(string_agg(DISTINCT b.state, ','), '')
+			FROM unnest($1::text[]) AS a(id)
 			LEFT JOIN reconcile.evidence_records rec ON rec.id = a.id
 			LEFT JOIN reconcile.evidence_batches b ON b.number = rec.batch
-			WHERE b.state IS DISTINCT FROM 'anchored'`, acked).Scan(&missing)
-		return err == nil && missing == 0
+			WHERE b.state IS DISTINCT FROM 'anchored'`, acked).Scan(&missing, &unsealed, &states)
+		if err != nil {
+			return err
+		}
+		var batches string
+		_ = r.svc.deps.Pool.QueryRow(t.Context(), `SELECT coalesce(string_agg(state || ' ' || n, ', '), '') FROM
+			(SELECT state, count(*) AS n FROM reconcile.evidence_batches GROUP BY state) s`).Scan(&batches)
+		if missing+unsealed > 0 || states != "" {
+			return fmt.Errorf("of %d acknowledged records, %d not stored, %d not in a batch, others in batches %q not anchored; batches: %s",
+				len(acked), missing, unsealed, states, batches)
+		}
+		return nil
 	})
+	t.Logf("every acknowledged record anchored %s after the last start", time.Since(took).Round(time.Millisecond))
 	// Wait for the unacknowledged but stored ones too, then compare with the chain.
 	await.True(t, 60*time.Second, "every stored record anchored", func() bool {
 		var pending int
