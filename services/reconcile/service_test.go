@@ -247,39 +247,33 @@ func newFlagSet() *flag.FlagSet { return flag.NewFlagSet("reconcile", flag.Conti
 // trigger starts a run (retrying while the service starts) and waits for it to end.
 func (r *running) trigger(t *testing.T, req *reconcilev1.TriggerRunRequest) *reconcilev1.Run {
 	t.Helper()
-	var run *reconcilev1.Run
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	run := await.Value(t, 30*time.Second, "TriggerRun", func() (*reconcilev1.Run, error) {
 		resp, err := r.client.TriggerRun(t.Context(), req)
-		if err == nil {
-			run = resp.GetRun()
-			break
-		}
-		if status.Code(err) != codes.Unavailable || time.Now().After(deadline) {
+		if err != nil && status.Code(err) != codes.Unavailable {
 			t.Fatalf("TriggerRun: %v", err)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return resp.GetRun(), err
+	})
 	return r.wait(t, run.GetRunId())
 }
 
 func (r *running) wait(t *testing.T, id string) *reconcilev1.Run {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
+	return await.Value(t, 60*time.Second, "run "+id+" to end", func() (*reconcilev1.Run, error) {
 		resp, err := r.client.GetRun(t.Context(), &reconcilev1.GetRunRequest{RunId: id})
-		if err == nil {
-			switch s := resp.GetRun().GetState(); s {
-			case reconcilev1.RunState_RUN_STATE_SUCCEEDED, reconcilev1.RunState_RUN_STATE_FAILED:
-				return resp.GetRun()
+		if err != nil {
+			if status.Code(err) != codes.Unavailable {
+				t.Fatalf("GetRun: %v", err)
 			}
-		} else if status.Code(err) != codes.Unavailable {
-			t.Fatalf("GetRun: %v", err)
+			return nil, err
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("run %s did not end", id)
-	return nil
+		switch s := resp.GetRun().GetState(); s {
+		case reconcilev1.RunState_RUN_STATE_SUCCEEDED, reconcilev1.RunState_RUN_STATE_FAILED:
+			return resp.GetRun(), nil
+		default:
+			return nil, fmt.Errorf("state %s", s)
+		}
+	})
 }
 
 // results reads every result of a run, pageSize at a time.
@@ -612,15 +606,10 @@ func TestRunLeftRunningCompletesAfterRestart(t *testing.T) {
 	}
 	file = buf.Bytes()
 	r := e.start(nil)
-	var id string
-	for {
+	id := await.Value(t, 30*time.Second, "TriggerRun", func() (string, error) {
 		resp, err := r.client.TriggerRun(t.Context(), &reconcilev1.TriggerRunRequest{Job: "transfers", BusinessDate: "2025-12-05"})
-		if err == nil {
-			id = resp.GetRun().GetRunId()
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return resp.GetRun().GetRunId(), err
+	})
 	<-hanging
 	r.stop()
 	mu.Lock()
@@ -636,9 +625,7 @@ func TestRunLeftRunningCompletesAfterRestart(t *testing.T) {
 
 // TestEveryFormatAndSource reconciles a generated file of each format from each kind of source.
 func TestEveryFormatAndSource(t *testing.T) {
-	if testing.Short() {
-		t.Skip("slow")
-	}
+	pgtest.SkipIfShort(t)
 	sftp := sourcetest.StartSFTP(t)
 	ftp := sourcetest.StartFTP(t, t.TempDir())
 	s3 := sourcetest.StartS3(t, "biz")
@@ -686,18 +673,13 @@ func TestJobsOverTheAPI(t *testing.T) {
 	recs := records(20)
 	e.produce(recs)
 	r := e.start(nil)
-	var list *reconcilev1.ListJobsResponse
-	for {
-		var err error
-		list, err = r.client.ListJobs(t.Context(), &reconcilev1.ListJobsRequest{})
-		if err == nil {
-			break
-		}
-		if status.Code(err) != codes.Unavailable {
+	list := await.Value(t, 30*time.Second, "ListJobs", func() (*reconcilev1.ListJobsResponse, error) {
+		list, err := r.client.ListJobs(t.Context(), &reconcilev1.ListJobsRequest{})
+		if err != nil && status.Code(err) != codes.Unavailable {
 			t.Fatal(err)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return list, err
+	})
 	if len(list.GetJobs()) != 1 || list.GetJobs()[0].GetOrigin() != "file" {
 		t.Fatalf("jobs: %v", list)
 	}

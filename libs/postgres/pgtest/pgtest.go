@@ -231,3 +231,12 @@ func withDatabase(dsn, name string) (string, error) {
 	// In keyword/value form a repeated keyword overrides the earlier one.
 	return dsn + " dbname=" + name, nil
 }
+
+// SkipIfShort skips a slow test that needs the database when tests run with -short, except in
+// CI (CI=true), where every test that needs PostgreSQL or Kafka runs.
+func SkipIfShort(tb testing.TB) {
+	tb.Helper()
+	if ci, _ := strconv.ParseBool(os.Getenv("CI")); testing.Short() && !ci {
+		tb.Skip("slow: skipped under -short (CI runs it)")
+	}
+}

@@ -6,20 +6,18 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/bcosdata/bcosdata/libs/evidence"
+	"github.com/bcosdata/bcosdata/libs/postgres/pgtest"
 )
 
 // TestDemoPublishesEvidence runs the live demo (no -blocks) to its summary: it publishes
 // signed records, waits for their anchor, writes a proof that verifies offline, and prints the
 // command that verifies it on chain.
 func TestDemoPublishesEvidence(t *testing.T) {
-	if ci, _ := strconv.ParseBool(os.Getenv("CI")); testing.Short() && !ci {
-		t.Skip("slow (runs in CI, -short or not)")
-	}
+	pgtest.SkipIfShort(t)
 	cfg := testConfig(t)
 	cfg.ExitWhenDone, cfg.JSON, cfg.TPS = true, true, 100
 	var progress, summary bytes.Buffer
