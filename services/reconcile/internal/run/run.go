@@ -385,9 +385,13 @@ func (r *Runner) execute(ctx context.Context, j *job.Job, run *store.Run, t *pha
 	// has passed the window's end. A one-to-one run keeps both sides in memory; a grouping
 	// strategy matches in SQL, over the run's tables.
 	inMemory := j.Match == "" || j.Match == job.MatchOneToOne
-	var m *matching
+	var (
+		m      *matching
+		budget *rowBudget
+	)
 	if inMemory {
-		m = &matching{budget: &rowBudget{max: int64(r.cfg.MaxRows)}}
+		budget = &rowBudget{max: int64(r.cfg.MaxRows)}
+		m = &matching{budget: budget}
 	}
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -397,10 +401,6 @@ func (r *Runner) execute(ctx context.Context, j *job.Job, run *store.Run, t *pha
 	}
 	chained := make(chan chainSide, 1)
 	go func() {
-		var budget *rowBudget
-		if m != nil {
-			budget = m.budget
-		}
 		rows, err := r.loadChain(cctx, j, run, w, budget)
 		t.chain = time.Since(t.start)
 		chained <- chainSide{rows, err}
@@ -470,13 +470,7 @@ func (r *Runner) loadChain(ctx context.Context, j *job.Job, run *store.Run, w wi
 		return nil, err
 	}
 	defer func() { _ = tx.Rollback(ctx) }()
-	if err := store.CreateChainTable(ctx, tx, run.ID); err != nil {
-		return nil, err
-	}
 	if err := store.CopyChainRows(ctx, tx, run.ID, rows); err != nil {
-		return nil, err
-	}
-	if err := store.AnalyzeChain(ctx, tx, run.ID); err != nil {
 		return nil, err
 	}
 	return nil, tx.Commit(ctx)

@@ -38,8 +38,7 @@ type ResultRow struct {
 const IDsAfterLines int64 = 2147483648
 
 // resultCopyColumns are the columns of reconcile.results CopyResults writes, in its order.
-const resultCopyColumns = `run_id, id, outcome, key, line, transaction_hash, log_index, block_number, diff, error,
-	business_row, chain_records, business_amount, chain_amount`
+const resultCopyColumns = `run_id, id, ` + resultColumns
 
 // CopyResults writes results (next returns false at the end) with COPY, in binary rows
 // encoded directly (pgcopy): pgx's generic encoding of a million results' keys and amounts

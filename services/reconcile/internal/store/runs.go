@@ -359,8 +359,12 @@ func CopyBusinessRows(ctx context.Context, tx pgx.Tx, id int64, next func() (*Bu
 	return n, analyze(ctx, tx, BusinessTable(id))
 }
 
-// CopyChainRows adds chain records to the run's chain table (CreateChainTable) with COPY.
+// CopyChainRows creates the run's chain table, fills it with rows with COPY and analyzes it,
+// as CopyBusinessRows does the business table.
 func CopyChainRows(ctx context.Context, tx pgx.Tx, id int64, rows []ChainRow) error {
+	if err := createChainTable(ctx, tx, id); err != nil {
+		return err
+	}
 	src := make([][]any, len(rows))
 	for i, r := range rows {
 		src[i] = []any{r.TxHash, r.LogIndex, r.BlockNumber, strings.Join(r.Keys, KeySep), r.Keys, r.Fields, r.Raw, numeric(r.Amount)}
@@ -370,7 +374,7 @@ func CopyChainRows(ctx context.Context, tx pgx.Tx, id int64, rows []ChainRow) er
 	if err != nil {
 		return fmt.Errorf("copy chain rows of run %d: %w", id, err)
 	}
-	return nil
+	return analyze(ctx, tx, ChainTable(id))
 }
 
 // Field is a compared field for Match: its business column name and the SQL expression of

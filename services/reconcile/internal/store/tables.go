@@ -57,9 +57,9 @@ func createBusinessTable(ctx context.Context, tx pgx.Tx, id int64) error {
     error  text -- a malformed row: file, line, column, reason; its key is empty`)
 }
 
-// CreateChainTable creates the run's chain table: the chain records of its window projected
+// createChainTable creates the run's chain table: the chain records of its window projected
 // onto the job's fields as canonical texts.
-func CreateChainTable(ctx context.Context, tx pgx.Tx, id int64) error {
+func createChainTable(ctx context.Context, tx pgx.Tx, id int64) error {
 	return createRunTable(ctx, tx, chainTable(id), `
     transaction_hash text    NOT NULL,
     log_index        integer NOT NULL,
@@ -79,9 +79,4 @@ CREATE UNLOGGED TABLE ` + qualified(table) + ` (` + columns + `
 		return fmt.Errorf("create table %s: %w", table, err)
 	}
 	return nil
-}
-
-// AnalyzeChain gathers the statistics of the run's chain table once it is filled.
-func AnalyzeChain(ctx context.Context, tx pgx.Tx, id int64) error {
-	return analyze(ctx, tx, ChainTable(id))
 }
