@@ -264,3 +264,72 @@ func TestChainHashCoversEveryField(t *testing.T) {
 		t.Error("the trail's name is not in the hash")
 	}
 }
+
+// runTrail runs a trail alone (schema stash) with cfg's linger until the test ends.
+func runTrail(t *testing.T, pool *pgxpool.Pool, linger time.Duration) *audit.Trail {
+	t.Helper()
+	trail, err := audit.NewTrail(audit.Config{Service: "stash", Schema: "stash", Linger: linger}, pool, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- trail.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("trail run: %v", err)
+		}
+	})
+	await.For(t, 20*time.Second, "audit trail ready", func() error { return trail.Ready(t.Context()) })
+	return trail
+}
+
+func decision(i int) auth.Decision {
+	return auth.Decision{Principal: auth.Principal{Subject: fmt.Sprint("user", i)}, RPC: "/bcosdata.stash.v1.StashService/GetBlock", Allowed: true}
+}
+
+// TestDecisionsWithinTheLingerShareOneTransaction: a decision recorded while the writer waits
+// after an earlier one goes into the same transaction (the same xmin), not one of its own.
+func TestDecisionsWithinTheLingerShareOneTransaction(t *testing.T) {
+	t.Parallel()
+	pool := pgtest.NewPool(t)
+	trail := runTrail(t, pool, time.Second)
+	trail.Record(t.Context(), decision(1))
+	time.Sleep(50 * time.Millisecond) // an idle writer would have written the first alone by now
+	trail.Record(t.Context(), decision(2))
+	var rows, txs int
+	await.For(t, 10*time.Second, "both records stored", func() error {
+		if err := pool.QueryRow(t.Context(), `SELECT count(*), count(DISTINCT xmin::text) FROM stash.audit`).Scan(&rows, &txs); err != nil {
+			return err
+		}
+		if rows < 2 {
+			return fmt.Errorf("%d records stored", rows)
+		}
+		return nil
+	})
+	if txs != 1 {
+		t.Errorf("2 decisions 50 ms apart within a 1 s linger were written in %d transactions", txs)
+	}
+}
+
+// TestFlushDoesNotWaitForTheLinger: Flush writes what is queued at once, however long the
+// writer would linger.
+func TestFlushDoesNotWaitForTheLinger(t *testing.T) {
+	t.Parallel()
+	pool := pgtest.NewPool(t)
+	trail := runTrail(t, pool, time.Hour)
+	trail.Record(t.Context(), decision(1))
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if err := trail.Flush(ctx); err != nil {
+		t.Fatalf("flush with a 1 h linger: %v", err)
+	}
+	var rows int
+	if err := pool.QueryRow(t.Context(), `SELECT count(*) FROM stash.audit`).Scan(&rows); err != nil {
+		t.Fatal(err)
+	}
+	if rows != 1 {
+		t.Errorf("%d records stored after Flush, want 1", rows)
+	}
+}

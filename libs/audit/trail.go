@@ -41,6 +41,14 @@ const Component = "audit"
 // DefaultQueue is how many decisions a trail buffers before Record waits for the writer.
 const DefaultQueue = 1 << 16
 
+// DefaultLinger is Config.Linger's default. Each write is a transaction of five
+// statements; without a wait, a server answering a few hundred calls a second wrote one per
+// call, and that cost PostgreSQL about as much as the calls themselves (550 µs a call at 500
+// GetTransaction calls/s, beside 515 µs for the calls' own queries). Waiting 100 ms groups
+// them by fifty at that rate (20 ms still left 130 µs a call). A record reaches the table, and
+// is safe from a crash of the process, up to that much later.
+const DefaultLinger = 100 * time.Millisecond
+
 // maxBatch bounds the records one transaction writes and one Kafka write publishes.
 const maxBatch = 500
 
@@ -92,6 +100,9 @@ type Config struct {
 	AnchorInterval time.Duration
 	// Queue is the number of decisions buffered; default DefaultQueue.
 	Queue int
+	// Linger is how long the writer waits after a decision for more to write in the same
+	// transaction (default DefaultLinger; negative: none). A Flush ends the wait.
+	Linger time.Duration
 	// Retry bounds the backoff while the database or the broker is away.
 	Retry retry.Policy
 	// Now is the clock (tests); default time.Now.
@@ -144,6 +155,9 @@ func NewTrail(cfg Config, pool *pgxpool.Pool, log *zap.Logger) (*Trail, error) {
 	}
 	if cfg.Queue <= 0 {
 		cfg.Queue = DefaultQueue
+	}
+	if cfg.Linger == 0 {
+		cfg.Linger = DefaultLinger
 	}
 	if cfg.AnchorInterval <= 0 {
 		cfg.AnchorInterval = time.Minute
@@ -268,7 +282,7 @@ func (t *Trail) Run(ctx context.Context) error {
 	for {
 		select {
 		case e := <-t.queue:
-			t.writeRetry(ctx, t.collect(e))
+			t.writeRetry(ctx, t.collect(ctx, e, t.cfg.Linger))
 		case <-ctx.Done():
 			t.drain(context.WithoutCancel(ctx))
 			return nil
@@ -276,22 +290,46 @@ func (t *Trail) Run(ctx context.Context) error {
 	}
 }
 
-// collect gathers first and whatever else is queued, up to maxBatch records.
-func (t *Trail) collect(first entry) []entry {
+// collect gathers first and the decisions queued within linger of it (none: those queued
+// already), up to maxBatch records. A flush marker, or ctx ending, ends the wait: what is
+// queued by then is taken without waiting.
+func (t *Trail) collect(ctx context.Context, first entry, linger time.Duration) []entry {
 	batch := []entry{first}
 	n := 0
 	if first.rec != nil {
 		n++
 	}
+	var wait <-chan time.Time
+	if linger > 0 && first.done == nil {
+		timer := time.NewTimer(linger)
+		defer timer.Stop()
+		wait = timer.C
+	}
 	for n < maxBatch {
-		select {
-		case e := <-t.queue:
-			batch = append(batch, e)
-			if e.rec != nil {
-				n++
+		var e entry
+		if wait == nil {
+			select {
+			case e = <-t.queue:
+			default:
+				return batch
 			}
-		default:
-			return batch
+		} else {
+			select {
+			case e = <-t.queue:
+			case <-wait:
+				wait = nil
+				continue
+			case <-ctx.Done():
+				wait = nil
+				continue
+			}
+		}
+		batch = append(batch, e)
+		if e.rec != nil {
+			n++
+		}
+		if e.done != nil {
+			wait = nil
 		}
 	}
 	return batch
@@ -304,7 +342,7 @@ func (t *Trail) drain(ctx context.Context) {
 	for {
 		select {
 		case e := <-t.queue:
-			if err := t.write(ctx, t.collect(e)); err != nil {
+			if err := t.write(ctx, t.collect(ctx, e, 0)); err != nil {
 				t.log.Error("audit records lost at shutdown", zap.Error(err))
 				return
 			}
