@@ -9,7 +9,6 @@ package benchcpu
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -175,8 +174,26 @@ type Broker struct {
 // childTest (which calls ServeBroker), and stops it when the benchmark ends.
 func StartBroker(b *testing.B, childTest string) Broker {
 	b.Helper()
+	c := StartChild(b, childTest, []string{brokerEnv + "=" + b.TempDir()}, "broker ")
+	return Broker{Addrs: strings.Split(c.Line, ","), PID: c.PID}
+}
+
+// Child is a process StartChild started.
+type Child struct {
+	// Line is the rest of the first line the child printed with the awaited prefix.
+	Line string
+	PID  int
+}
+
+// StartChild runs this test binary again as a child process running the test function
+// childTest, with env added to this process's environment, and returns once the child prints
+// a line starting with prefix (its address, say). The child serves until its standard input
+// closes, which happens when the benchmark ends; one that does not exit within 10 s then is
+// killed.
+func StartChild(b *testing.B, childTest string, env []string, prefix string) Child {
+	b.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^"+childTest+"$", "-test.count=1", "-test.v")
-	cmd.Env = append(os.Environ(), brokerEnv+"="+b.TempDir())
+	cmd.Env = append(os.Environ(), env...)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		b.Fatal(err)
@@ -185,15 +202,21 @@ func StartBroker(b *testing.B, childTest string) Broker {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	// The child's standard error (its logs, for a service) goes to a file: it may log for as
+	// long as the benchmark runs.
+	stderr, err := os.CreateTemp(b.TempDir(), "stderr")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer stderr.Close() // the child holds its own copy
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
-		b.Fatalf("start broker process: %v", err)
+		b.Fatalf("start %s process: %v", childTest, err)
 	}
 	b.Cleanup(func() {
 		stdin.Close()
 		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }() // the broker's exit status says nothing here
+		go func() { _ = cmd.Wait(); close(done) }() // the child's exit status says nothing here
 		t := time.NewTimer(10 * time.Second)
 		defer t.Stop()
 		select {
@@ -203,14 +226,28 @@ func StartBroker(b *testing.B, childTest string) Broker {
 			<-done
 		}
 	})
-	// The first "broker" line names the address; the child prints it within a second.
 	lines := bufio.NewScanner(stdout)
+	var printed []string
 	for lines.Scan() {
-		if addrs, ok := strings.CutPrefix(lines.Text(), "broker "); ok {
+		if rest, ok := strings.CutPrefix(lines.Text(), prefix); ok {
 			go func() { _, _ = io.Copy(io.Discard, stdout) }()
-			return Broker{Addrs: strings.Split(addrs, ","), PID: cmd.Process.Pid}
+			return Child{Line: rest, PID: cmd.Process.Pid}
+		}
+		if len(printed) < 50 {
+			printed = append(printed, lines.Text())
 		}
 	}
-	b.Fatalf("broker process printed no address: %v\n%s", lines.Err(), stderr.String())
-	return Broker{}
+	logged, _ := os.ReadFile(stderr.Name())
+	if len(logged) > 16<<10 {
+		logged = logged[len(logged)-16<<10:]
+	}
+	b.Fatalf("%s process ended without printing %q: %v\n%s\n%s", childTest, prefix, lines.Err(), strings.Join(printed, "\n"), logged)
+	return Child{}
+}
+
+// Process returns the processor time (user + system) the process pid used so far, false when
+// it cannot be read (not Linux, or the process ended).
+func Process(pid int) (time.Duration, bool) {
+	p, ok := readStat(fmt.Sprintf("/proc/%d/stat", pid))
+	return p.used, ok
 }

@@ -7,7 +7,8 @@ import (
 	"time"
 )
 
-// TestReadCountsThisProcessAndTheNamedOne: processor time this process burns shows in Self,
+// TestReadCountsThisProcessAndTheNamedOne: processor time this process burns shows in Self
+// and in Process of its id,
 // and in the process named as the postmaster (this one: it stands in for it; naming the
 // parent, `go test`, made the figure fall whenever another package's test binary, one of
 // the parent's children, exited meanwhile).
@@ -16,7 +17,8 @@ func TestReadCountsThisProcessAndTheNamedOne(t *testing.T) {
 		t.Skip("reads /proc")
 	}
 	before := Read(0, os.Getpid())
-	if !before.OK {
+	own, ok := Process(os.Getpid())
+	if !before.OK || !ok {
 		t.Fatal("/proc not readable on Linux")
 	}
 	deadline := time.Now().Add(200 * time.Millisecond)
@@ -25,6 +27,9 @@ func TestReadCountsThisProcessAndTheNamedOne(t *testing.T) {
 		x++
 	}
 	used := Read(0, os.Getpid()).Sub(before)
+	if now, _ := Process(os.Getpid()); now-own < 50*time.Millisecond {
+		t.Errorf("Process(this one) grew by %s after 200 ms of work", now-own)
+	}
 	if used.Self < 50*time.Millisecond {
 		t.Errorf("Self grew by %s after 200 ms of work (%d loops)", used.Self, x)
 	}
