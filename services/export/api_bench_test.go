@@ -102,8 +102,16 @@ func BenchmarkQueryAPI(b *testing.B) {
 		_, err := client.GetTransaction(ctx, &exportv1.GetTransactionRequest{TransactionHash: hexLower(hashes[i%len(hashes)])})
 		return err
 	}
+	// The ceiling reads through a pool of its own, opened now, as export opened its own: the
+	// set-up's pool has the backends that did the bulk load, and at 1M those answered the
+	// same statement with a p99 of 9 ms where fresh ones, in the same slices, took 3 ms.
+	ceiling, err := postgres.NewPool(dsn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ceiling.Close()
 	getTxSQL := func(i int) error {
-		x, err := pool.Query(ctx, `SELECT x.*, b.hash, b.time FROM export.transactions x JOIN export.blocks b ON b.number = x.block_number
+		x, err := ceiling.Query(ctx, `SELECT x.*, b.hash, b.time FROM export.transactions x JOIN export.blocks b ON b.number = x.block_number
 			WHERE x.hash = $1 ORDER BY x.block_number LIMIT 1`, hashes[i%len(hashes)])
 		if err != nil {
 			return err
@@ -119,7 +127,7 @@ func BenchmarkQueryAPI(b *testing.B) {
 	}
 	listSQL := func(i int) error {
 		from := int64(uint64(i*7919) % uint64(top+1))
-		x, err := pool.Query(ctx, `SELECT * FROM `+transfer+` WHERE block_number >= $1 AND amount >= $2::numeric
+		x, err := ceiling.Query(ctx, `SELECT * FROM `+transfer+` WHERE block_number >= $1 AND amount >= $2::numeric
 			ORDER BY block_number, transaction_index, log_index LIMIT 20`, from, median)
 		if err != nil {
 			return err
