@@ -199,6 +199,16 @@ type apiCPU struct {
 	heap    uint64
 }
 
+// add returns a with what was used between before and after added; heap keeps the largest.
+func (a apiCPU) add(before, after apiCPU) apiCPU {
+	return apiCPU{
+		export: a.export + after.export - before.export, postgres: a.postgres + after.postgres - before.postgres,
+		broker: a.broker + after.broker - before.broker, client: a.client + after.client - before.client,
+		pagedIn: a.pagedIn + after.pagedIn - before.pagedIn, gcs: a.gcs + after.gcs - before.gcs,
+		gcPause: a.gcPause + after.gcPause - before.gcPause, heap: max(a.heap, after.heap),
+	}
+}
+
 // pagedIn reads the KB this machine paged in from disk since it booted (0 where /proc/vmstat
 // cannot be read).
 func pagedIn() int64 {
@@ -253,14 +263,7 @@ func (l *apiLoad) slice(b *testing.B, d time.Duration, cpu func() apiCPU) {
 	wg.Wait()
 	l.busy += time.Since(start)
 	after := cpu()
-	l.used.export += after.export - before.export
-	l.used.postgres += after.postgres - before.postgres
-	l.used.broker += after.broker - before.broker
-	l.used.client += after.client - before.client
-	l.used.pagedIn += after.pagedIn - before.pagedIn
-	l.used.gcs += after.gcs - before.gcs
-	l.used.gcPause += after.gcPause - before.gcPause
-	l.used.heap = max(l.used.heap, after.heap)
+	l.used = l.used.add(before, after)
 	close(errs)
 	for err := range errs {
 		b.Fatalf("%s: %v", l.what, err)
