@@ -104,10 +104,10 @@ func (s *Server) startHTTP(errc chan<- error) (*grpc.ClientConn, error) {
 	// connection, which no remote caller can make, and TLS is not needed on it.
 	s.gwLis = auth.NewGatewayListener()
 	go func() { errc <- s.grpc.Serve(s.gwLis) }()
-	conn, err := grpc.NewClient("passthrough:///bcosdata-gateway",
+	conn, err := grpc.NewClient("passthrough:///bcosdata-gateway", append(ClientWindowOptions(),
 		grpc.WithContextDialer(s.gwLis.Dial),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(gatewayMaxRecvBytes), grpc.MaxCallSendMsgSize(s.cfg.MaxRequestBytes)))
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(gatewayMaxRecvBytes), grpc.MaxCallSendMsgSize(s.cfg.MaxRequestBytes)))...)
 	if err != nil {
 		return nil, fmt.Errorf("dial own grpc in process: %w", err)
 	}

@@ -229,14 +229,15 @@ func NewServer(cfg ServerConfig, log *zap.Logger, opts ...grpc.ServerOption) *Se
 	s.creds = &auth.ServerCredentials{}
 	// Stop waits for method handlers too, so that once Run returned no handler still uses what
 	// the host closes next (the pool). Every RPC, from gRPC clients and from the HTTP gateway
-	// alike, passes the guard's one chain: no RPC is served without a decision.
-	s.grpc = grpc.NewServer(append([]grpc.ServerOption{
+	// alike, passes the guard's one chain: no RPC is served without a decision. The flow-control
+	// windows are fixed (window.go).
+	s.grpc = grpc.NewServer(append(append(serverWindowOptions(),
 		grpc.WaitForHandlers(true),
 		grpc.Creds(s.creds),
 		grpc.MaxRecvMsgSize(cfg.MaxRequestBytes),
 		grpc.ChainUnaryInterceptor(s.guard.UnaryInterceptors()...),
 		grpc.ChainStreamInterceptor(append([]grpc.StreamServerInterceptor{s.endWatchesOnDrain}, s.guard.StreamInterceptors()...)...),
-	}, opts...)...)
+	), opts...)...)
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
 	s.registerAudit()

@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/bcosdata/bcosdata/libs/app"
 	"github.com/bcosdata/bcosdata/libs/await"
 	"github.com/bcosdata/bcosdata/libs/benchcpu"
 	"github.com/bcosdata/bcosdata/libs/kafka"
@@ -351,7 +352,8 @@ func serveAPI(b *testing.B, dsn string, broker benchcpu.Broker, file, groupID st
 		b.Fatal(err)
 	}
 	child := benchcpu.StartChild(b, "TestExportBenchAPIChild", []string{apiChildEnv + "=" + string(args)}, "api ")
-	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	// Dialled as the services' own clients are: fixed flow-control windows (app.ClientWindowOptions).
+	cc, err := grpc.NewClient(addr, append(app.ClientWindowOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()))...)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -480,7 +480,7 @@ const sampleMinRecords = 20
 // try; with ExitWhenDone it then ends the demo (errDone, or an error when counts disagree),
 // else it goes on printing progress.
 func (c Config) drive(ctx context.Context, env runEnv) error {
-	conn, err := grpc.NewClient(env.srv.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(env.srv.GRPCAddr(), append(app.ClientWindowOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()))...)
 	if err != nil {
 		return fmt.Errorf("dial the demo's gRPC server %s: %w", env.srv.GRPCAddr(), err)
 	}
