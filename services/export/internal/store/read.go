@@ -39,13 +39,18 @@ type querier interface {
 // read runs steps on one connection of the query API's pool, each step's queries in one
 // round trip (a pipelined batch whose callbacks read the rows), so a step may use what the
 // one before it read; again from the first step while a query meets a lock it could not take
-// in time (the pool's sessions have readLockTimeout) or a deadlock. A step that queues
+// in time (the pool's sessions have readLockTimeout) or a deadlock, and at once on another
+// connection when the one used was lost (see readOnce). A step that queues
 // nothing sends nothing. The queries share a snapshot only as far as READ COMMITTED gives
 // one; no answer needs more (each is bounded by the contiguous height, which only grows).
 func (s *Store) read(ctx context.Context, steps ...func(b *pgx.Batch)) error {
 	var err error
 	for range readAttempts {
-		err = s.readOnce(ctx, steps)
+		var lost bool
+		lost, err = s.readOnce(ctx, steps)
+		if lost {
+			continue // at once, on another connection
+		}
 		if !IsLockConflict(err) {
 			return err
 		}
@@ -58,10 +63,15 @@ func (s *Store) read(ctx context.Context, steps ...func(b *pgx.Batch)) error {
 	return err
 }
 
-func (s *Store) readOnce(ctx context.Context, steps []func(b *pgx.Batch)) error {
+// readOnce runs steps on one connection; lost reports an error that closed the connection
+// while ctx was live (the server ended the session, or the network dropped it): reads change
+// nothing, so the caller tries again on another connection. The pool pings only connections
+// idle for over a second before handing them out; one lost within that second, or while in
+// use, is found here.
+func (s *Store) readOnce(ctx context.Context, steps []func(b *pgx.Batch)) (lost bool, err error) {
 	c, err := s.reads.Acquire(ctx)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer c.Release()
 	for _, step := range steps {
@@ -71,10 +81,10 @@ func (s *Store) readOnce(ctx context.Context, steps []func(b *pgx.Batch)) error 
 			continue
 		}
 		if err := c.SendBatch(ctx, b).Close(); err != nil {
-			return err
+			return ctx.Err() == nil && c.Conn().IsClosed(), err
 		}
 	}
-	return nil
+	return false, nil
 }
 
 // IsLockConflict reports a read that gave way to a writer: a lock not taken in time or a

@@ -65,3 +65,40 @@ func TestReadsGiveWayToLocks(t *testing.T) {
 		t.Fatalf("the writers' pool has lock_timeout %q, want the server's 0", timeout)
 	}
 }
+
+// TestReadsSurviveLostConnections ends every session of the database, as a server restart or
+// a dropped network does, between two reads: the pool pings only connections idle for over a
+// second before handing them out, so the second read meets a lost connection, and must
+// answer all the same, from another.
+func TestReadsSurviveLostConnections(t *testing.T) {
+	t.Parallel()
+	pool := pgtest.NewPool(t)
+	ctx := t.Context()
+	st, err := store.Open(ctx, pool, store.DefaultPartitionBlocks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Close)
+	if _, err := st.Init(ctx, "chain0", 1, store.Start{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := st.Blocks(ctx, store.Span{}, store.Page{Limit: 10}); err != nil {
+		t.Fatalf("the first read: %v", err)
+	}
+	killer, err := pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer killer.Release()
+	var ended int
+	if err := killer.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity
+		WHERE datname = current_database() AND pid <> pg_backend_pid()`).Scan(&ended); err != nil {
+		t.Fatal(err)
+	}
+	if ended == 0 {
+		t.Fatal("no session of the API's pool to end")
+	}
+	if _, _, err := st.Blocks(ctx, store.Span{}, store.Page{Limit: 10}); err != nil {
+		t.Fatalf("a read after %d sessions ended: %v", ended, err)
+	}
+}
