@@ -11,8 +11,6 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
-
-	"github.com/bcosdata/bcosdata/libs/await"
 )
 
 // TestServerAnswersACallWithoutFlowControlPings speaks HTTP/2 to the server by hand, makes
@@ -23,15 +21,13 @@ import (
 func TestServerAnswersACallWithoutFlowControlPings(t *testing.T) {
 	srv := NewServer(ServerConfig{Name: "test.v1.Svc", GRPCAddr: "127.0.0.1:0"}, zap.NewNop())
 	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- Serve(ctx, srv, &blockingService{name: "test.v1.Blocking", log: &eventLog{}}) }()
+	_, done := serveForTest(t, ctx, srv, &blockingService{name: "test.v1.Blocking", log: &eventLog{}})
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("Serve: %v", err)
 		}
 	})
-	await.True(t, 5*time.Second, "the server to listen", func() bool { return srv.GRPCAddr() != "" })
 
 	conn, err := net.Dial("tcp", srv.GRPCAddr())
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bcosdata/bcosdata/libs/postgres/pgtest"
 	"github.com/bcosdata/bcosdata/services/export/internal/store"
 )
 
@@ -14,16 +13,8 @@ import (
 // block 2 must not pass over block 3 stored later.
 func TestListsEndAtTheContiguousHeight(t *testing.T) {
 	t.Parallel()
-	pool := pgtest.NewPool(t)
+	_, st := openInitialized(t)
 	ctx := t.Context()
-	st, err := store.Open(ctx, pool, store.DefaultPartitionBlocks)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(st.Close)
-	if _, err := st.Init(ctx, "chain0", 1, store.Start{}); err != nil {
-		t.Fatal(err)
-	}
 	write := func(numbers ...uint64) {
 		t.Helper()
 		tx, err := st.Begin(ctx)

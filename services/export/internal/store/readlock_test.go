@@ -8,6 +8,7 @@ import (
 
 	"github.com/bcosdata/bcosdata/libs/postgres/pgtest"
 	"github.com/bcosdata/bcosdata/services/export/internal/store"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // TestReadsGiveWayToLocks holds a lock a writer would (a batch creating partitions holds its
@@ -18,16 +19,8 @@ import (
 // server's.
 func TestReadsGiveWayToLocks(t *testing.T) {
 	t.Parallel()
-	pool := pgtest.NewPool(t)
+	pool, st := openInitialized(t)
 	ctx := t.Context()
-	st, err := store.Open(ctx, pool, store.DefaultPartitionBlocks)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(st.Close)
-	if _, err := st.Init(ctx, "chain0", 1, store.Start{}); err != nil {
-		t.Fatal(err)
-	}
 	holder, err := pool.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -72,16 +65,8 @@ func TestReadsGiveWayToLocks(t *testing.T) {
 // answer all the same, from another.
 func TestReadsSurviveLostConnections(t *testing.T) {
 	t.Parallel()
-	pool := pgtest.NewPool(t)
+	pool, st := openInitialized(t)
 	ctx := t.Context()
-	st, err := store.Open(ctx, pool, store.DefaultPartitionBlocks)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(st.Close)
-	if _, err := st.Init(ctx, "chain0", 1, store.Start{}); err != nil {
-		t.Fatal(err)
-	}
 	if _, _, err := st.Blocks(ctx, store.Span{}, store.Page{Limit: 10}); err != nil {
 		t.Fatalf("the first read: %v", err)
 	}
@@ -101,4 +86,20 @@ func TestReadsSurviveLostConnections(t *testing.T) {
 	if _, _, err := st.Blocks(ctx, store.Span{}, store.Page{Limit: 10}); err != nil {
 		t.Fatalf("a read after %d sessions ended: %v", ended, err)
 	}
+}
+
+// openInitialized opens a store on a new database of pgtest's server and initializes it for
+// chain0, group 1.
+func openInitialized(t *testing.T) (*pgxpool.Pool, *store.Store) {
+	t.Helper()
+	pool := pgtest.NewPool(t)
+	st, err := store.Open(t.Context(), pool, store.DefaultPartitionBlocks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Close)
+	if _, err := st.Init(t.Context(), "chain0", 1, store.Start{}); err != nil {
+		t.Fatal(err)
+	}
+	return pool, st
 }
