@@ -665,8 +665,8 @@ func TestEvidenceKilledWhilePublishingAndAnchoring(t *testing.T) {
 		_ = r.svc.deps.Pool.QueryRow(t.Context(), `SELECT coalesce(string_agg(state || ' ' || n, ', '), '') FROM
 			(SELECT state, count(*) AS n FROM reconcile.evidence_batches GROUP BY state) s`).Scan(&batches)
 		if missing+unsealed > 0 || states != "" {
-			return fmt.Errorf("of %d acknowledged records, %d not stored, %d not in a batch, others in batches %q not anchored; batches: %s",
-				len(acked), missing, unsealed, states, batches)
+			return fmt.Errorf("of %d acknowledged records, %d not stored, %d not in a batch, others in batches %q not anchored; batches: %s; %s",
+				len(acked), missing, unsealed, states, batches, consumerState(t, r))
 		}
 		return nil
 	})
@@ -787,4 +787,20 @@ func checkSharing(t *testing.T, e *env, r *running, records int) {
 		}
 		count(types, resp.GetEvent())
 	}
+}
+
+// consumerState says how far the running service's consumer got, for a timeout's message: a
+// batch is anchored only once its EvidenceStored event came back through stash, export and
+// this consumer.
+func consumerState(t *testing.T, r *running) string {
+	st, err := r.client.Status(t.Context(), &reconcilev1.StatusRequest{})
+	if err != nil {
+		return fmt.Sprintf("consumer status: %v", err)
+	}
+	var events int
+	var top int64
+	_ = r.svc.deps.Pool.QueryRow(t.Context(), `SELECT count(*), coalesce(max(block_number), -1) FROM reconcile.records
+		WHERE kind = 'event' AND name = 'EvidenceStored'`).Scan(&events, &top)
+	return fmt.Sprintf("consumer: height %d (has %t), lag %d messages, %d halted partitions, last error %q; %d EvidenceStored events stored, the last in block %d",
+		st.GetConsumedHeight(), st.GetHasHeight(), st.GetLagMessages(), len(st.GetHaltedPartitions()), st.GetLastError(), events, top)
 }
