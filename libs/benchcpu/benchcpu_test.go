@@ -7,11 +7,10 @@ import (
 	"time"
 )
 
-// TestReadCountsThisProcessAndTheNamedOne: processor time this process burns shows in Self
-// and in Process of its id,
-// and in the process named as the postmaster (this one: it stands in for it; naming the
-// parent, `go test`, made the figure fall whenever another package's test binary, one of
-// the parent's children, exited meanwhile).
+// TestReadCountsThisProcessAndTheNamedOne: processor time this process burns shows in Self,
+// in Process of its id, and in the process named as the postmaster (this one: it stands in
+// for it; naming the parent, `go test`, made the figure fall whenever another package's test
+// binary, one of the parent's children, exited meanwhile).
 func TestReadCountsThisProcessAndTheNamedOne(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("reads /proc")

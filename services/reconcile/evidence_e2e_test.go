@@ -648,8 +648,9 @@ func TestEvidenceKilledWhilePublishingAndAnchoring(t *testing.T) {
 		c.Evidence = f
 	})
 	took := time.Now()
-	await.For(t, 120*time.Second, "every acknowledged record anchored", func() error {
-		// On a timeout, the last answer says where the records stand.
+	// On a timeout, the last answer says where the records stand, and consumerState how far
+	// the consumer got (asked once then, not on every check).
+	if err := await.Until(t.Context(), 120*time.Second, func() error {
 		var missing, unsealed int
 		var states string
 		err := r.svc.deps.Pool.QueryRow(t.Context(), `SELECT count(*) FILTER (WHERE rec.id IS NULL), count(*) FILTER (WHERE rec.id IS NOT NULL AND rec.batch IS NULL),
@@ -665,11 +666,13 @@ func TestEvidenceKilledWhilePublishingAndAnchoring(t *testing.T) {
 		_ = r.svc.deps.Pool.QueryRow(t.Context(), `SELECT coalesce(string_agg(state || ' ' || n, ', '), '') FROM
 			(SELECT state, count(*) AS n FROM reconcile.evidence_batches GROUP BY state) s`).Scan(&batches)
 		if missing+unsealed > 0 || states != "" {
-			return fmt.Errorf("of %d acknowledged records, %d not stored, %d not in a batch, others in batches %q not anchored; batches: %s; %s",
-				len(acked), missing, unsealed, states, batches, consumerState(t, r))
+			return fmt.Errorf("of %d acknowledged records, %d not stored, %d not in a batch, others in batches %q not anchored; batches: %s",
+				len(acked), missing, unsealed, states, batches)
 		}
 		return nil
-	})
+	}); err != nil {
+		t.Fatalf("waiting for every acknowledged record anchored: %v; %s", err, consumerState(t, r))
+	}
 	t.Logf("every acknowledged record anchored %s after the last start", time.Since(took).Round(time.Millisecond))
 	// Wait for the unacknowledged but stored ones too, then compare with the chain.
 	await.True(t, 60*time.Second, "every stored record anchored", func() bool {

@@ -40,9 +40,9 @@ type querier interface {
 // round trip (a pipelined batch whose callbacks read the rows), so a step may use what the
 // one before it read; again from the first step while a query meets a lock it could not take
 // in time (the pool's sessions have readLockTimeout) or a deadlock, and at once on another
-// connection when the one used was lost (see readOnce). A step that queues
-// nothing sends nothing. The queries share a snapshot only as far as READ COMMITTED gives
-// one; no answer needs more (each is bounded by the contiguous height, which only grows).
+// connection when the one used was lost (see readOnce). A step that queues nothing sends
+// nothing. The queries share a snapshot only as far as READ COMMITTED gives one; no answer
+// needs more (each is bounded by the contiguous height, which only grows).
 func (s *Store) read(ctx context.Context, steps ...func(b *pgx.Batch)) error {
 	var err error
 	for range readAttempts {
