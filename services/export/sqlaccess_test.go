@@ -115,7 +115,7 @@ func TestSQLAccess(t *testing.T) {
 		defer tx.Rollback(t.Context())
 		var issue *contract.Table
 		for _, tb := range reg.Tables() {
-			if err := tx.CreateTypedTable(t.Context(), tb); err != nil {
+			if _, err := tx.CreateTypedTable(t.Context(), tb); err != nil {
 				t.Fatal(err)
 			}
 			if tb.Item == "Issue" {

@@ -37,8 +37,14 @@ func (p *Pipeline) Sync(ctx context.Context) error {
 		rec, ok := stored[k.Name]
 		if ok && bytes.Equal(rec.Fingerprint, fp) {
 			for _, t := range k.Tables {
-				if err := tx.CreateTypedTable(ctx, t); err != nil {
+				took := time.Now()
+				rekeyed, err := tx.CreateTypedTable(ctx, t)
+				if err != nil {
 					return err
+				}
+				if rekeyed {
+					p.log.Info("typed table rekeyed by block, transaction index and log index, the order pages read it in",
+						zap.String("table", t.Name), zap.Duration("took", time.Since(took)))
 				}
 			}
 			continue
@@ -89,7 +95,7 @@ func (p *Pipeline) register(ctx context.Context, tx *store.Tx, k *contract.Contr
 	}
 	for _, t := range k.Tables {
 		rec.Tables = append(rec.Tables, t.Name)
-		if err := tx.CreateTypedTable(ctx, t); err != nil {
+		if _, err := tx.CreateTypedTable(ctx, t); err != nil {
 			return err
 		}
 	}

@@ -14,10 +14,10 @@ import (
 )
 
 // The reads of the query API. Lists page by keyset on the natural order of their rows (block
-// number, transaction index, log index): the block number comes first so the primary keys,
-// which all start with it, give the order a block at a time (PostgreSQL sorts the rest of
-// each block incrementally), and a page after a key never repeats or skips a row whatever is
-// written meanwhile. Values only ever travel as parameters; identifiers (typed tables and
+// number, transaction index, log index), so a page after a key never repeats or skips a row
+// whatever is written meanwhile. The typed tables' primary keys are that order (tableKey): a
+// page is a range of the index. Those of transactions and logs (by hash) start with the block
+// number only, and PostgreSQL sorts the rest of a block incrementally. Values only ever travel as parameters; identifiers (typed tables and
 // their columns) come from the contract registry and are quoted.
 
 // readLockTimeout is how long a read waits for a table lock before it gives up and tries
@@ -445,7 +445,7 @@ func (s *Store) TransactionDetail(ctx context.Context, hash []byte, tables func(
 		}
 		w := &where{}
 		w.add(ColBlockNumber + " = " + w.arg(int64(d.Tx.BlockNumber)))
-		w.add(ColTxHash + " = " + w.arg(d.Tx.Hash))
+		w.add(ColTxIndex + " = " + w.arg(int32(d.Tx.Index))) // the primary key's (tableKey)
 		queueDecodedPage(bt, TypedQuery{Tables: ts}, Page{Limit: MaxDecodedPerTx}, w, []string{ColBlockNumber, ColTxIndex, ColLogIndex}, &rows)
 	}
 	err := s.read(ctx, txAndLogs, decoded)

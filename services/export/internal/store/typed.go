@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -34,9 +35,21 @@ func commonColumns(k contract.Kind) [][2]string {
 	return append(cols, [2]string{ColContractAddress, "bytea"}, [2]string{ColFrom, "bytea NOT NULL"}, [2]string{ColStatus, "integer NOT NULL"})
 }
 
+// tableKey is the primary key of a typed table of a kind: its natural key, in the order the
+// API pages its rows (block, transaction index, log index), so a page is a range of the
+// primary key index. Within a block the transaction index and the transaction hash name the
+// same transaction; keyed by the hash (as typed tables first were), a page starting in a block
+// read and sorted every row of that block first.
+func tableKey(k contract.Kind) []string {
+	if k == contract.EventTable {
+		return []string{ColBlockNumber, ColTxIndex, ColLogIndex}
+	}
+	return []string{ColBlockNumber, ColTxIndex}
+}
+
 // TableDDL returns the CREATE TABLE statement of a typed table: the common columns, the
-// table's parameter columns with their SQL types, the natural key as primary key, and range
-// partitioning by block number.
+// table's parameter columns with their SQL types, the natural key as primary key (tableKey),
+// and range partitioning by block number.
 func TableDDL(t *contract.Table) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "CREATE TABLE IF NOT EXISTS export.%s (\n", pgx.Identifier{t.Name}.Sanitize())
@@ -46,11 +59,7 @@ func TableDDL(t *contract.Table) string {
 	for _, c := range t.Columns {
 		fmt.Fprintf(&b, "    %s %s,\n", pgx.Identifier{c.Name}.Sanitize(), c.SQLType)
 	}
-	if t.Kind == contract.EventTable {
-		b.WriteString("    PRIMARY KEY (block_number, transaction_hash, log_index)\n")
-	} else {
-		b.WriteString("    PRIMARY KEY (block_number, transaction_hash)\n")
-	}
+	fmt.Fprintf(&b, "    PRIMARY KEY (%s)\n", strings.Join(tableKey(t.Kind), ", "))
 	b.WriteString(") PARTITION BY RANGE (block_number)")
 	return b.String()
 }
@@ -121,12 +130,36 @@ func (t *Tx) ResetContract(ctx context.Context, name string, tables []string) er
 	return nil
 }
 
-// CreateTypedTable creates a typed table unless it exists.
-func (t *Tx) CreateTypedTable(ctx context.Context, tb *contract.Table) error {
+// CreateTypedTable creates a typed table unless it exists. One that exists with another
+// primary key (an older export's, by transaction hash) gets tableKey instead: the rows are the
+// same, the index is rebuilt (on every partition, inside t: a large table takes a while, once).
+// It reports whether it did.
+func (t *Tx) CreateTypedTable(ctx context.Context, tb *contract.Table) (rekeyed bool, err error) {
 	if _, err := t.Exec(ctx, TableDDL(tb)); err != nil {
-		return fmt.Errorf("create typed table %s (%s.%s): %w", tb.Name, tb.Contract, tb.Item, err)
+		return false, fmt.Errorf("create typed table %s (%s.%s): %w", tb.Name, tb.Contract, tb.Item, err)
 	}
-	return nil
+	name := "export." + pgx.Identifier{tb.Name}.Sanitize()
+	var (
+		constraint string
+		key        []string
+	)
+	err = t.QueryRow(ctx, `SELECT c.conname, array_agg(a.attname::text ORDER BY k.ord) FROM pg_constraint c
+		CROSS JOIN LATERAL unnest(c.conkey) WITH ORDINALITY AS k(attnum, ord)
+		JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum
+		WHERE c.conrelid = $1::regclass AND c.contype = 'p' GROUP BY c.conname`, name).Scan(&constraint, &key)
+	if err != nil {
+		return false, fmt.Errorf("read the primary key of typed table %s: %w", tb.Name, err)
+	}
+	want := tableKey(tb.Kind)
+	if slices.Equal(key, want) {
+		return false, nil
+	}
+	if _, err := t.Exec(ctx, fmt.Sprintf(`ALTER TABLE %s DROP CONSTRAINT %s, ADD PRIMARY KEY (%s)`,
+		name, pgx.Identifier{constraint}.Sanitize(), strings.Join(want, ", "))); err != nil {
+		return false, fmt.Errorf("change the primary key of typed table %s from (%s) to (%s): %w", tb.Name,
+			strings.Join(key, ", "), strings.Join(want, ", "), err)
+	}
+	return true, nil
 }
 
 // TypedRow is one row of a typed table.
@@ -179,7 +212,7 @@ func (t *Tx) WriteTyped(ctx context.Context, rows []TypedRow) error {
 		if _, err := t.copyNew(ctx, tb.Name, cols, fresh[tb]); err != nil {
 			return err
 		}
-		key := []int{0, 2} // block_number, transaction_hash
+		key := []int{0, 3} // block_number, transaction_index: tableKey
 		if tb.Kind == contract.EventTable {
 			key = append(key, 4) // log_index
 		}
