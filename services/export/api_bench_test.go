@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"slices"
@@ -50,9 +51,9 @@ const (
 // in all, p50, p99 and p99.9 latency (target: p99 under 5 ms). Beside each, in the same run
 // and in alternating slices of 5 s, the ceiling: the same rate of the query's main SQL run
 // directly through pgx. Export serves from a process of its own, as it does in production,
-// so that the load client's garbage and goroutines are not the service's; the CPU each
-// process spends per request is reported: export's, PostgreSQL's, the broker's (export
-// publishes its audit trail there) and the load client's.
+// and the load client runs in another (runLoads), so that neither's garbage and goroutines
+// are the other's; the CPU each process spends per request is reported: export's,
+// PostgreSQL's, the broker's (export publishes its audit trail there) and the load client's.
 func BenchmarkQueryAPI(b *testing.B) {
 	txs := benchTxs(b)
 	dir, blocks := benchExportChain(b, txs)
@@ -66,7 +67,7 @@ func BenchmarkQueryAPI(b *testing.B) {
 	}
 	defer pool.Close()
 	run := benchConsume(b, pool, dsn, broker, file, blocks)
-	client, service := serveAPI(b, dsn, broker, file, run.groupID)
+	addr, service := serveAPI(b, dsn, broker, file, run.groupID)
 	postmaster, err := benchcpu.Postmaster(b.Context(), pool)
 	if err != nil {
 		b.Fatal(err)
@@ -99,70 +100,164 @@ func BenchmarkQueryAPI(b *testing.B) {
 	b.Logf("%d transactions, %d blocks; Transfer amount median %s", txs, blocks, median)
 	settle(b, pool)
 
-	getTx := func(i int) error {
-		_, err := client.GetTransaction(ctx, &exportv1.GetTransactionRequest{TransactionHash: hexLower(hashes[i%len(hashes)])})
-		return err
+	plan := apiPlan{Addr: addr, DSN: dsn, Hashes: hashes, Transfer: transfer, Median: median, Top: top,
+		Export: service, Broker: broker.PID, Postmaster: postmaster, Results: filepath.Join(b.TempDir(), "loads.json")}
+	for b.Loop() {
+		for _, l := range runLoads(b, plan) {
+			l.report(b)
+		}
 	}
-	// The ceiling reads through a pool of its own, opened now, as export opened its own: the
-	// set-up's pool has the backends that did the bulk load, and at 1M those answered the
-	// same statement with a p99 of 9 ms where fresh ones, in the same slices, took 3 ms.
-	ceiling, err := postgres.NewPool(dsn)
+}
+
+// apiPlan is what BenchmarkQueryAPI's load process needs (passed as a JSON file).
+type apiPlan struct {
+	Addr, DSN string
+	// Hashes are the transactions GetTransaction asks for; Transfer is Asset's Transfer table,
+	// Median its median amount (ListEvents' filter) and Top its last block.
+	Hashes           [][]byte
+	Transfer, Median string
+	Top              int64
+	// The processes whose processor time is counted.
+	Export, Broker, Postmaster int
+	// Results is the file the load process writes its loads to.
+	Results string
+}
+
+// apiLoadEnv names the plan file of BenchmarkQueryAPI's load process; its presence makes
+// TestExportBenchLoadChild run the loads.
+const apiLoadEnv = "BCOSDATA_BENCH_EXPORT_LOAD"
+
+// runLoads runs the loads of plan in a process of its own and returns what they measured.
+// The process runs on one P with Go's system monitor kept from its deep sleep (GODEBUG
+// schedtrace, set beyond 24 days, so never printing): 500 requests/s take a fraction of a
+// core, and otherwise the load client's idle threads and its monitor, woken afresh for every
+// request and polling every 20 µs while one is in flight, took 16 context switches and
+// 470 µs of CPU per GetTransaction (at 20k transactions; 2.6 and 224 µs so), time that
+// export and PostgreSQL waited for on this machine's two cores. Export and PostgreSQL run as
+// they would in production, with their default settings.
+func runLoads(b *testing.B, plan apiPlan) []*apiLoad {
+	b.Helper()
+	path := filepath.Join(b.TempDir(), "plan.json")
+	js, err := json.Marshal(plan)
 	if err != nil {
 		b.Fatal(err)
 	}
+	if err := os.WriteFile(path, js, 0o600); err != nil {
+		b.Fatal(err)
+	}
+	benchcpu.StartChild(b, "TestExportBenchLoadChild", []string{apiLoadEnv + "=" + path, "GOMAXPROCS=1", "GODEBUG=schedtrace=2147483647"}, "loads done")
+	js, err = os.ReadFile(plan.Results)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var loads []*apiLoad
+	if err := json.Unmarshal(js, &loads); err != nil {
+		b.Fatal(err)
+	}
+	return loads
+}
+
+// TestExportBenchLoadChild is BenchmarkQueryAPI's load process (runLoads runs this test
+// binary again to run it): it runs the loads of the plan it is given, writes them to the
+// plan's results file and prints "loads done". In a normal test run it skips.
+func TestExportBenchLoadChild(t *testing.T) {
+	path := os.Getenv(apiLoadEnv)
+	if path == "" {
+		t.Skip("BenchmarkQueryAPI's load process; runs only when the benchmark starts it")
+	}
+	js, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plan apiPlan
+	if err := json.Unmarshal(js, &plan); err != nil {
+		t.Fatal(err)
+	}
+	cc, err := dialAPI(plan.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	// The ceiling reads through a pool of its own, opened now, as export opened its own: the
+	// set-up's pool has the backends that did the bulk load, and at 1M those answered the
+	// same statement with a p99 of 9 ms where fresh ones, in the same slices, took 3 ms.
+	ceiling, err := postgres.NewPool(plan.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer ceiling.Close()
-	getTxSQL := func(i int) error {
-		x, err := ceiling.Query(ctx, `SELECT x.*, b.hash, b.time FROM export.transactions x JOIN export.blocks b ON b.number = x.block_number
-			WHERE x.hash = $1 ORDER BY x.block_number LIMIT 1`, hashes[i%len(hashes)])
-		if err != nil {
-			return err
-		}
-		x.Close()
-		return x.Err()
-	}
-	list := func(i int) error {
-		from := uint64(i*7919) % uint64(top+1)
-		_, err := client.ListEvents(ctx, &exportv1.ListEventsRequest{Contract: "Asset", Event: "Transfer", FromBlock: &from, PageSize: 20,
-			Filters: []*exportv1.ParamFilter{{Param: "amount", Op: exportv1.FilterOp_FILTER_OP_GE, Value: median}}})
-		return err
-	}
-	listSQL := func(i int) error {
-		from := int64(uint64(i*7919) % uint64(top+1))
-		x, err := ceiling.Query(ctx, `SELECT * FROM `+transfer+` WHERE block_number >= $1 AND amount >= $2::numeric
-			ORDER BY block_number, transaction_index, log_index LIMIT 20`, from, median)
-		if err != nil {
-			return err
-		}
-		x.Close()
-		return x.Err()
-	}
-	loads := []*apiLoad{
-		{what: "GetTransaction", metric: "getTx", call: getTx},
-		{what: "GetTransaction SQL", metric: "getTx-sql", call: getTxSQL},
-		{what: "ListEvents", metric: "listEvents", call: list},
-		{what: "ListEvents SQL", metric: "listEvents-sql", call: listSQL},
-	}
-	cpu := func() apiCPU {
-		t := benchcpu.Read(broker.PID, postmaster)
-		s, _ := benchcpu.Process(service)
+	loads := apiLoads(t.Context(), plan, exportv1.NewExportServiceClient(cc), ceiling)
+	measure(t, loads, len(plan.Hashes), func() apiCPU {
+		used := benchcpu.Read(plan.Broker, plan.Postmaster)
+		s, _ := benchcpu.Process(plan.Export)
 		var m runtime.MemStats
 		runtime.ReadMemStats(&m)
-		return apiCPU{export: s, postgres: t.Postgres, broker: t.Broker, client: t.Self, pagedIn: pagedIn(),
-			gcs: m.NumGC, gcPause: time.Duration(m.PauseTotalNs), heap: m.HeapAlloc}
+		return apiCPU{Export: s, Postgres: used.Postgres, Broker: used.Broker, Client: used.Self, PagedIn: pagedIn(),
+			GCs: m.NumGC, GCPause: time.Duration(m.PauseTotalNs), Heap: m.HeapAlloc}
+	})
+	if js, err = json.Marshal(loads); err != nil {
+		t.Fatal(err)
 	}
+	if err := os.WriteFile(plan.Results, js, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Println("loads done")
+}
+
+// apiLoads returns BenchmarkQueryAPI's loads: GetTransaction and ListEvents through client,
+// each followed by its ceiling through the pool ceiling. The i-th request of a load asks
+// for the i-th hash of the plan (cycling), or lists from a block picked by i.
+func apiLoads(ctx context.Context, plan apiPlan, client exportv1.ExportServiceClient, ceiling *pgxpool.Pool) []*apiLoad {
+	hashes := plan.Hashes
+	from := func(i int) uint64 { return uint64(i*7919) % uint64(plan.Top+1) }
+	query := func(sql string, args ...any) error {
+		x, err := ceiling.Query(ctx, sql, args...)
+		if err != nil {
+			return err
+		}
+		x.Close()
+		return x.Err()
+	}
+	return []*apiLoad{
+		{What: "GetTransaction", Metric: "getTx", call: func(i int) error {
+			_, err := client.GetTransaction(ctx, &exportv1.GetTransactionRequest{TransactionHash: hexLower(hashes[i%len(hashes)])})
+			return err
+		}},
+		{What: "GetTransaction SQL", Metric: "getTx-sql", call: func(i int) error {
+			return query(`SELECT x.*, b.hash, b.time FROM export.transactions x JOIN export.blocks b ON b.number = x.block_number
+				WHERE x.hash = $1 ORDER BY x.block_number LIMIT 1`, hashes[i%len(hashes)])
+		}},
+		{What: "ListEvents", Metric: "listEvents", call: func(i int) error {
+			from := from(i)
+			_, err := client.ListEvents(ctx, &exportv1.ListEventsRequest{Contract: "Asset", Event: "Transfer", FromBlock: &from, PageSize: 20,
+				Filters: []*exportv1.ParamFilter{{Param: "amount", Op: exportv1.FilterOp_FILTER_OP_GE, Value: plan.Median}}})
+			return err
+		}},
+		{What: "ListEvents SQL", Metric: "listEvents-sql", call: func(i int) error {
+			return query(`SELECT * FROM `+plan.Transfer+` WHERE block_number >= $1 AND amount >= $2::numeric
+				ORDER BY block_number, transaction_index, log_index LIMIT 20`, int64(from(i)), plan.Median)
+		}},
+	}
+}
+
+// measure runs loads (GetTransaction first) as BenchmarkQueryAPI measures them, cpu reading
+// the processes' processor time; hashes is how many transactions GetTransaction cycles
+// through. What the loads hold at the end is the measurement.
+func measure(t *testing.T, loads []*apiLoad, hashes int, cpu func() apiCPU) {
+	t.Helper()
 	// A warm-up of each load, not measured: every pooled connection opened and every
 	// statement prepared on it, for the API as for its ceiling, and the rows they read in
 	// the buffer cache alike.
 	for _, l := range loads {
-		l.slice(b, apiBenchWarmup, cpu)
+		l.slice(t, apiBenchWarmup, cpu)
 	}
 	// Then every sampled transaction once through GetTransaction, which reads all the rows
 	// either GetTransaction load reads: the measurement is of a database whose working set is
 	// in memory. Without it the first load to ask for a transaction read its pages from disk,
 	// and that was always the API's (at 1M, 15-39 MB in its load and none in the ceiling's).
 	for i := range hashes {
-		if err := getTx(i); err != nil {
-			b.Fatal(err)
+		if err := loads[0].call(i); err != nil {
+			t.Fatal(err)
 		}
 	}
 	// Then a burst of each, more at once than either pool holds: an open-loop load meets such
@@ -170,20 +265,14 @@ func BenchmarkQueryAPI(b *testing.B) {
 	// its statements (25-125 ms each, seen in the server's log): without the burst that
 	// happened inside the measurement, to the ceiling's pool most of all.
 	for _, l := range loads {
-		burst(b, 2*postgres.DefaultMaxConns, l.call)
+		burst(t, 2*postgres.DefaultMaxConns, l.call)
 	}
-
-	for b.Loop() {
+	for _, l := range loads {
+		l.reset()
+	}
+	for range apiBenchDuration / apiBenchSlice {
 		for _, l := range loads {
-			l.reset()
-		}
-		for range apiBenchDuration / apiBenchSlice {
-			for _, l := range loads {
-				l.slice(b, apiBenchSlice, cpu)
-			}
-		}
-		for _, l := range loads {
-			l.report(b)
+			l.slice(t, apiBenchSlice, cpu)
 		}
 	}
 }
@@ -192,21 +281,21 @@ func BenchmarkQueryAPI(b *testing.B) {
 // machine's reads from disk (KB paged in, /proc/vmstat's pgpgin): a query whose pages left
 // the page cache reads them again, and the machine's latency shows it.
 type apiCPU struct {
-	export, postgres, broker, client time.Duration
-	pagedIn                          int64
+	Export, Postgres, Broker, Client time.Duration
+	PagedIn                          int64
 	// The load client's own collector: cycles, stop-the-world time, and the heap it keeps.
-	gcs     uint32
-	gcPause time.Duration
-	heap    uint64
+	GCs     uint32
+	GCPause time.Duration
+	Heap    uint64
 }
 
-// add returns a with what was used between before and after added; heap keeps the largest.
+// add returns a with what was used between before and after added; Heap keeps the largest.
 func (a apiCPU) add(before, after apiCPU) apiCPU {
 	return apiCPU{
-		export: a.export + after.export - before.export, postgres: a.postgres + after.postgres - before.postgres,
-		broker: a.broker + after.broker - before.broker, client: a.client + after.client - before.client,
-		pagedIn: a.pagedIn + after.pagedIn - before.pagedIn, gcs: a.gcs + after.gcs - before.gcs,
-		gcPause: a.gcPause + after.gcPause - before.gcPause, heap: max(a.heap, after.heap),
+		Export: a.Export + after.Export - before.Export, Postgres: a.Postgres + after.Postgres - before.Postgres,
+		Broker: a.Broker + after.Broker - before.Broker, Client: a.Client + after.Client - before.Client,
+		PagedIn: a.PagedIn + after.PagedIn - before.PagedIn, GCs: a.GCs + after.GCs - before.GCs,
+		GCPause: a.GCPause + after.GCPause - before.GCPause, Heap: max(a.Heap, after.Heap),
 	}
 }
 
@@ -226,25 +315,26 @@ func pagedIn() int64 {
 	return 0
 }
 
-// apiLoad is one of BenchmarkQueryAPI's loads and what its slices measured.
+// apiLoad is one of BenchmarkQueryAPI's loads and what its slices measured (the load
+// process passes it back as JSON).
 type apiLoad struct {
-	what, metric string
+	What, Metric string
 	call         func(i int) error
-	took         []time.Duration
-	busy         time.Duration // the wall time of the slices
-	used         apiCPU        // the processor time of the slices
+	Took         []time.Duration
+	Busy         time.Duration // the wall time of the slices
+	Used         apiCPU        // the processor time of the slices
 }
 
-func (l *apiLoad) reset() { l.took, l.busy, l.used = l.took[:0], 0, apiCPU{} }
+func (l *apiLoad) reset() { l.Took, l.Busy, l.Used = l.Took[:0], 0, apiCPU{} }
 
 // slice sends apiBenchRate requests per second for d (open loop: each request in its own
 // goroutine at its scheduled time, so a slow answer does not slow the rate) and adds their
 // latencies, the wall time and each process's processor time to l.
-func (l *apiLoad) slice(b *testing.B, d time.Duration, cpu func() apiCPU) {
-	b.Helper()
-	n, first := int(d.Seconds()*apiBenchRate), len(l.took)
-	l.took = slices.Grow(l.took, n)[:first+n]
-	took := l.took[first:]
+func (l *apiLoad) slice(t testing.TB, d time.Duration, cpu func() apiCPU) {
+	t.Helper()
+	n, first := int(d.Seconds()*apiBenchRate), len(l.Took)
+	l.Took = slices.Grow(l.Took, n)[:first+n]
+	took := l.Took[first:]
 	errs := make(chan error, n)
 	var wg sync.WaitGroup
 	before := cpu()
@@ -262,12 +352,12 @@ func (l *apiLoad) slice(b *testing.B, d time.Duration, cpu func() apiCPU) {
 		})
 	}
 	wg.Wait()
-	l.busy += time.Since(start)
+	l.Busy += time.Since(start)
 	after := cpu()
-	l.used = l.used.add(before, after)
+	l.Used = l.Used.add(before, after)
 	close(errs)
 	for err := range errs {
-		b.Fatalf("%s: %v", l.what, err)
+		t.Fatalf("%s: %v", l.What, err)
 	}
 }
 
@@ -275,25 +365,25 @@ func (l *apiLoad) slice(b *testing.B, d time.Duration, cpu func() apiCPU) {
 // request.
 func (l *apiLoad) report(b *testing.B) {
 	b.Helper()
-	took := slices.Clone(l.took)
+	took := slices.Clone(l.Took)
 	slices.Sort(took)
 	n := len(took)
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	p50, p99, p999 := ms(took[n/2]), ms(took[n*99/100]), ms(took[n*999/1000])
-	rate := float64(n) / l.busy.Seconds()
+	rate := float64(n) / l.Busy.Seconds()
 	over := n - sort.Search(n, func(i int) bool { return took[i] > 5*time.Millisecond })
 	b.Logf("%s: %d requests at %.0f/s, p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, %d over 5 ms; CPU per request: export %.0f µs, PostgreSQL %.0f µs, broker %.0f µs, load client %.0f µs; %d MB paged in from disk; load client: %d collections, %s stopped, heap up to %d MB",
-		l.what, n, rate, p50, p99, p999, over, benchcpu.PerUnit(l.used.export, n), benchcpu.PerUnit(l.used.postgres, n),
-		benchcpu.PerUnit(l.used.broker, n), benchcpu.PerUnit(l.used.client, n), l.used.pagedIn>>10,
-		l.used.gcs, l.used.gcPause.Round(time.Microsecond), l.used.heap>>20)
-	b.ReportMetric(p50, l.metric+"-p50-ms")
-	b.ReportMetric(p99, l.metric+"-p99-ms")
-	b.ReportMetric(p999, l.metric+"-p99.9-ms")
-	if !strings.HasSuffix(l.metric, "-sql") {
-		b.ReportMetric(rate, l.metric+"-req/s")
-		b.ReportMetric(benchcpu.PerUnit(l.used.export, n), l.metric+"-export-µs/req")
+		l.What, n, rate, p50, p99, p999, over, benchcpu.PerUnit(l.Used.Export, n), benchcpu.PerUnit(l.Used.Postgres, n),
+		benchcpu.PerUnit(l.Used.Broker, n), benchcpu.PerUnit(l.Used.Client, n), l.Used.PagedIn>>10,
+		l.Used.GCs, l.Used.GCPause.Round(time.Microsecond), l.Used.Heap>>20)
+	b.ReportMetric(p50, l.Metric+"-p50-ms")
+	b.ReportMetric(p99, l.Metric+"-p99-ms")
+	b.ReportMetric(p999, l.Metric+"-p99.9-ms")
+	if !strings.HasSuffix(l.Metric, "-sql") {
+		b.ReportMetric(rate, l.Metric+"-req/s")
+		b.ReportMetric(benchcpu.PerUnit(l.Used.Export, n), l.Metric+"-export-µs/req")
 	}
-	b.ReportMetric(benchcpu.PerUnit(l.used.postgres, n), l.metric+"-pg-µs/req")
+	b.ReportMetric(benchcpu.PerUnit(l.Used.Postgres, n), l.Metric+"-pg-µs/req")
 }
 
 // settle leaves the database as a running export's is between bursts of writes, so that the
@@ -313,8 +403,8 @@ func settle(b *testing.B, pool *pgxpool.Pool) {
 }
 
 // burst makes n calls at once.
-func burst(b *testing.B, n int, call func(i int) error) {
-	b.Helper()
+func burst(t testing.TB, n int, call func(i int) error) {
+	t.Helper()
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
@@ -322,7 +412,7 @@ func burst(b *testing.B, n int, call func(i int) error) {
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		b.Fatalf("burst: %v", err)
+		t.Fatalf("burst: %v", err)
 	}
 }
 
@@ -335,9 +425,9 @@ const apiCPUProfileEnv = "BCOSDATA_BENCH_EXPORT_API_CPUPROFILE"
 
 // serveAPI runs export in a process of its own, as its command runs in production (with its
 // interceptors, metrics and logs; plaintext on loopback), on the stored database and in the
-// consumer group that exported it (so it resumes at the end of the topic). It returns a
-// client of its API once it serves, and the process's id.
-func serveAPI(b *testing.B, dsn string, broker benchcpu.Broker, file, groupID string) (exportv1.ExportServiceClient, int) {
+// consumer group that exported it (so it resumes at the end of the topic). It returns the
+// address of its API once it serves, and the process's id.
+func serveAPI(b *testing.B, dsn string, broker benchcpu.Broker, file, groupID string) (string, int) {
 	b.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -352,18 +442,22 @@ func serveAPI(b *testing.B, dsn string, broker benchcpu.Broker, file, groupID st
 		b.Fatal(err)
 	}
 	child := benchcpu.StartChild(b, "TestExportBenchAPIChild", []string{apiChildEnv + "=" + string(args)}, "api ")
-	// Dialled as the services' own clients are: fixed flow-control windows (app.ClientWindowOptions).
-	cc, err := grpc.NewClient(addr, append(app.ClientWindowOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()))...)
+	cc, err := dialAPI(addr)
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { cc.Close() })
-	client := exportv1.NewExportServiceClient(cc)
+	defer cc.Close()
 	await.For(b, 5*time.Minute, "the API to serve", func() error {
-		_, err := client.ListContracts(b.Context(), &exportv1.ListContractsRequest{})
+		_, err := exportv1.NewExportServiceClient(cc).ListContracts(b.Context(), &exportv1.ListContractsRequest{})
 		return err
 	})
-	return client, child.PID
+	return addr, child.PID
+}
+
+// dialAPI dials export's API at addr as the services' own clients dial: plaintext (loopback)
+// with fixed flow-control windows (app.ClientWindowOptions).
+func dialAPI(addr string) (*grpc.ClientConn, error) {
+	return grpc.NewClient(addr, append(app.ClientWindowOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()))...)
 }
 
 // TestExportBenchAPIChild is BenchmarkQueryAPI's export process (benchcpu.StartChild runs
