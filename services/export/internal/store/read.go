@@ -17,8 +17,9 @@ import (
 // number, transaction index, log index), so a page after a key never repeats or skips a row
 // whatever is written meanwhile. The typed tables' primary keys are that order (tableKey): a
 // page is a range of the index. Those of transactions and logs (by hash) start with the block
-// number only, and PostgreSQL sorts the rest of a block incrementally. Values only ever travel as parameters; identifiers (typed tables and
-// their columns) come from the contract registry and are quoted.
+// number only, and PostgreSQL sorts the rest of a block incrementally. Values only ever travel
+// as parameters; identifiers (typed tables and their columns) come from the contract registry
+// and are quoted.
 
 // readLockTimeout is how long a read waits for a table lock before it gives up and tries
 // again: a batch that creates partitions holds its parent tables' locks until it commits, and
