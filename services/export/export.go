@@ -400,14 +400,10 @@ func (s *Service) Run(ctx context.Context) error {
 	wake := api.NewWakeup()
 	g.Go(func() error { st.Listen(gctx, wake.Wake); return nil })
 	backend := api.Backend{Store: st, GroupID: s.cfg.groupID(), EventsTopic: events, CallsTopic: calls,
-		Halts: consumer.Halts, Lag: s.lag.Value, Contracts: pipe.Contracts().List(), ReExport: rx.start, Backfill: rx.progress,
+		Halts: consumer.Halts, Lag: s.lag.Value, ReExport: rx.start, Backfill: rx.progress,
 		Register: rx.register, Wakeup: wake, SubscribePoll: s.cfg.SubscribePoll}
-	s.backend.Store(&backend)
-	pipe.OnRegistry(func(c *ingest.Contracts) {
-		b := backend
-		b.Contracts = c.List()
-		s.backend.Store(&b)
-	})
+	s.backend.Store(backend.WithContracts(pipe.Contracts().List()))
+	pipe.OnRegistry(func(c *ingest.Contracts) { s.backend.Store(backend.WithContracts(c.List())) })
 	s.log.Info("export running", zap.String("topic", blocks), zap.String("group", s.cfg.groupID()), zap.Int("contracts", len(pipe.Contracts().List())))
 	// Contracts registered through another instance show in this one's API within seconds;
 	// batches check under the write lock anyway.

@@ -34,8 +34,10 @@ type Backend struct {
 	// Lag returns the last measured lag, false before the first measurement.
 	Lag func() (uint64, bool)
 	// Contracts are the registered contracts: the -contracts file's in file order, then those
-	// registered over the API.
+	// registered over the API; set them with WithContracts.
 	Contracts []*contract.Contract
+	// txTables are the Contracts' typed tables as GetTransaction reads them.
+	txTables *store.TxTables
 	// Register registers a contract over the API and starts decoding its stored history
 	// (nil: not served). Errors wrapping ErrBadContract are the request's fault.
 	Register func(ctx context.Context, r contract.Registered) (*contract.Contract, error)
@@ -47,6 +49,16 @@ type Backend struct {
 	// SubscribePoll is how often they look without it (0: DefaultSubscribePoll).
 	Wakeup        *Wakeup
 	SubscribePoll time.Duration
+}
+
+// WithContracts returns b serving the registered contracts ks.
+func (b Backend) WithContracts(ks []*contract.Contract) *Backend {
+	var tables []*contract.Table
+	for _, k := range ks {
+		tables = append(tables, k.Tables...)
+	}
+	b.Contracts, b.txTables = ks, store.NewTxTables(tables)
+	return &b
 }
 
 // ErrBadContract marks a registration its contract's own content makes impossible (a bad

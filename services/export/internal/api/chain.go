@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"errors"
-	"slices"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -120,35 +119,7 @@ func (s *Server) GetTransaction(ctx context.Context, req *exportv1.GetTransactio
 	if err != nil {
 		return nil, err
 	}
-	// The typed tables of the call (the method of the selector, or the constructor) and of
-	// the events (by topic 0) of the contracts known at the transaction's addresses.
-	pick := func(d store.TxDetail) []*contract.Table {
-		var out []*contract.Table
-		target := d.Tx.To
-		if target == nil {
-			target = d.Tx.ContractAddress
-		}
-		if k := b.contract(d.Known[string(target)]); k != nil {
-			for _, t := range k.Tables {
-				if (d.Tx.To == nil && t.Kind == contract.ConstructorTable) || (d.Tx.To != nil && t.Kind == contract.MethodTable && string(t.ID) == string(d.Tx.Selector)) {
-					out = append(out, t)
-				}
-			}
-		}
-		for _, l := range d.Logs {
-			k := b.contract(d.Known[string(l.Address)])
-			if k == nil || len(l.Topics) == 0 {
-				continue
-			}
-			for _, t := range k.Tables {
-				if t.Kind == contract.EventTable && string(t.ID) == string(l.Topics[0]) && !slices.Contains(out, t) {
-					out = append(out, t)
-				}
-			}
-		}
-		return out
-	}
-	d, rows, err := b.Store.TransactionDetail(ctx, hash, pick)
+	d, rows, err := b.Store.TransactionDetail(ctx, hash, b.txTables)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, status.Errorf(codes.NotFound, "transaction %s is not stored", hexOf(hash))
 	}

@@ -379,77 +379,52 @@ func (s *Store) Transactions(ctx context.Context, f TxFilter, p Page) ([]TxInfo,
 	return out, total, nil
 }
 
-// TxDetail is a stored transaction with its logs and the contracts known (deployments) at
-// the address it called or created and at its logs' addresses, by address bytes.
+// TxDetail is a stored transaction with its logs.
 type TxDetail struct {
-	Tx    TxInfo
-	Logs  []Log
-	Known map[string]string
+	Tx   TxInfo
+	Logs []Log
 }
 
-// TransactionDetail reads, in one read transaction, the stored transaction of a hash, its
-// logs and the contracts known at its addresses, then the rows of the typed tables tables
-// picks from those, of that transaction, in log order (the call first).
-func (s *Store) TransactionDetail(ctx context.Context, hash []byte, tables func(TxDetail) []*contract.Table) (TxDetail, []DecodedRow, error) {
+// TransactionDetail reads, in one round trip, the stored transaction of a hash, its logs and
+// its rows in the typed tables of tt (through tt's function, see TxTables), in log order (a
+// call's row has log index 0).
+func (s *Store) TransactionDetail(ctx context.Context, hash []byte, tt *TxTables) (TxDetail, []DecodedRow, error) {
 	var (
 		d    TxDetail
 		rows []DecodedRow
 	)
-	// Two round trips: the transaction with its logs (joined by the hash, so both go at once),
-	// then the typed rows of the tables those pick.
-	txAndLogs := func(bt *pgx.Batch) {
-		d, rows = TxDetail{Known: map[string]string{}}, nil
-		var target *string
-		bt.Queue(`SELECT `+txCols+`,
-				(SELECT contract FROM export.deployments WHERE address = coalesce(x.to_address, x.contract_address))
-			FROM export.transactions x JOIN export.blocks b ON b.number = x.block_number
-			WHERE x.hash = $1 ORDER BY x.block_number LIMIT 1`, hash).QueryRow(func(r pgx.Row) error {
-			x, err := scanTx(r, &target)
-			if err != nil {
-				return err
-			}
-			d.Tx = x
-			if target != nil {
-				to := x.To
-				if to == nil {
-					to = x.ContractAddress
-				}
-				d.Known[string(to)] = *target
-			}
-			return nil
+	fn, err := s.decodedFunction(ctx, tt)
+	if err != nil {
+		return d, nil, err
+	}
+	err = s.read(ctx, func(bt *pgx.Batch) {
+		d, rows = TxDetail{}, nil
+		bt.Queue(`SELECT `+txCols+` FROM export.transactions x JOIN export.blocks b ON b.number = x.block_number
+			WHERE x.hash = $1 ORDER BY x.block_number LIMIT 1`, hash).QueryRow(func(r pgx.Row) (err error) {
+			d.Tx, err = scanTx(r)
+			return err
 		})
 		bt.Queue(`WITH x AS (SELECT block_number, hash FROM export.transactions WHERE hash = $1 ORDER BY block_number LIMIT 1)
-			SELECT l.log_index, l.address, l.topics, l.data, d.contract FROM x
+			SELECT l.log_index, l.address, l.topics, l.data FROM x
 			JOIN export.logs l ON l.block_number = x.block_number AND l.transaction_hash = x.hash
-			LEFT JOIN export.deployments d ON d.address = l.address
 			ORDER BY l.log_index`, hash).Query(func(logs pgx.Rows) (err error) {
 			d.Logs, err = pgx.CollectRows(logs, func(r pgx.CollectableRow) (Log, error) {
 				l := Log{BlockNumber: d.Tx.BlockNumber, TxHash: d.Tx.Hash, TxIndex: d.Tx.Index}
-				var (
-					li int32
-					k  *string
-				)
-				err := r.Scan(&li, &l.Address, &l.Topics, &l.Data, &k)
+				var li int32
+				err := r.Scan(&li, &l.Address, &l.Topics, &l.Data)
 				l.LogIndex = uint32(li)
-				if k != nil {
-					d.Known[string(l.Address)] = *k
-				}
 				return l, err
 			})
 			return err
 		})
-	}
-	decoded := func(bt *pgx.Batch) {
-		ts := tables(d)
-		if len(ts) == 0 {
-			return
+		if fn != "" {
+			bt.Queue(`SELECT * FROM `+fn+`($1) ORDER BY log_index LIMIT `+fmt.Sprint(MaxDecodedPerTx), hash).Query(scanDecoded(tt.tables, &rows))
 		}
-		w := &where{}
-		w.add(ColBlockNumber + " = " + w.arg(int64(d.Tx.BlockNumber)))
-		w.add(ColTxIndex + " = " + w.arg(int32(d.Tx.Index))) // the primary key's (tableKey)
-		queueDecodedPage(bt, TypedQuery{Tables: ts}, Page{Limit: MaxDecodedPerTx}, w, []string{ColBlockNumber, ColTxIndex, ColLogIndex}, &rows)
+	})
+	var pe *pgconn.PgError
+	if fn != "" && errors.As(err, &pe) && pe.Code == "42883" { // undefined_function: dropped meanwhile
+		s.forgetFunction(fn)
 	}
-	err := s.read(ctx, txAndLogs, decoded)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return d, nil, ErrNotFound
 	}
@@ -608,7 +583,13 @@ func queueDecodedPage(bt *pgx.Batch, q TypedQuery, p Page, w *where, order []str
 	if len(parts) > 1 {
 		sql = `SELECT * FROM (` + strings.Join(parts, " UNION ALL ") + `) u ORDER BY ` + orderBy + ` LIMIT ` + limit
 	}
-	bt.Queue(sql, w.args...).Query(func(rows pgx.Rows) (err error) {
+	bt.Queue(sql, w.args...).Query(scanDecoded(q.Tables, out))
+}
+
+// scanDecoded reads rows of tables (t, the table's index in tables, then the common columns
+// and the parameters as text) into out.
+func scanDecoded(tables []*contract.Table, out *[]DecodedRow) func(pgx.Rows) error {
+	return func(rows pgx.Rows) (err error) {
 		*out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (DecodedRow, error) {
 			var (
 				d          DecodedRow
@@ -617,11 +598,11 @@ func queueDecodedPage(bt *pgx.Batch, q TypedQuery, p Page, w *where, order []str
 				ti, li, st int32
 			)
 			err := r.Scan(&t, &bn, &d.BlockTime, &d.TxHash, &ti, &li, &d.From, &st, &d.ContractAddress, &d.Values)
-			d.Table, d.BlockNumber, d.TxIndex, d.LogIndex, d.Status = q.Tables[t], uint64(bn), uint32(ti), uint32(li), uint32(st)
+			d.Table, d.BlockNumber, d.TxIndex, d.LogIndex, d.Status = tables[t], uint64(bn), uint32(ti), uint32(li), uint32(st)
 			return d, err
 		})
 		return err
-	})
+	}
 }
 
 // TableRows counts the rows of typed tables, by name.

@@ -75,6 +75,8 @@ type Store struct {
 	mu sync.Mutex
 	// parts holds the partitions known to exist (committed), by partition table name.
 	parts map[string]bool
+	// functions holds TxTables' functions by name: true once made, false when refused.
+	functions sync.Map
 }
 
 // Open migrates the schema. partitionBlocks 0 means DefaultPartitionBlocks.
