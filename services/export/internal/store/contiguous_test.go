@@ -15,24 +15,14 @@ func TestListsEndAtTheContiguousHeight(t *testing.T) {
 	t.Parallel()
 	_, st := openInitialized(t)
 	ctx := t.Context()
-	write := func(numbers ...uint64) {
+	writeBlocks := func(numbers ...uint64) {
 		t.Helper()
-		tx, err := st.Begin(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer tx.Rollback(ctx)
 		var blocks []store.Block
 		for _, n := range numbers {
 			blocks = append(blocks, store.Block{Number: n, Hash: []byte{byte(n)}, Parent: []byte{byte(n - 1)}, Time: time.UnixMilli(int64(n) * 1000),
 				TimestampMS: n * 1000, GasUsed: new(big.Int)})
 		}
-		if err := tx.WriteBase(ctx, blocks, nil, nil, 0); err != nil {
-			t.Fatal(err)
-		}
-		if err := tx.Commit(ctx); err != nil {
-			t.Fatal(err)
-		}
+		write(t, st, func(tx *store.Tx) error { return tx.WriteBase(ctx, blocks, nil, nil, 0) })
 	}
 	listed := func() []uint64 {
 		t.Helper()
@@ -49,15 +39,15 @@ func TestListsEndAtTheContiguousHeight(t *testing.T) {
 	if got := listed(); len(got) != 0 {
 		t.Fatalf("no block stored: listed %v", got)
 	}
-	write(0, 1, 2, 4, 5)
+	writeBlocks(0, 1, 2, 4, 5)
 	if got := listed(); len(got) != 3 || got[2] != 2 {
 		t.Fatalf("blocks 0-2 and 4-5 stored: listed %v, want 0 1 2", got)
 	}
-	write(6)
+	writeBlocks(6)
 	if got := listed(); len(got) != 3 {
 		t.Fatalf("block 3 still missing: listed %v, want 0 1 2", got)
 	}
-	write(3)
+	writeBlocks(3)
 	if got := listed(); len(got) != 7 || got[6] != 6 {
 		t.Fatalf("every block 0-6 stored: listed %v, want 0 to 6", got)
 	}

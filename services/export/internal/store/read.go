@@ -418,12 +418,12 @@ func (s *Store) TransactionDetail(ctx context.Context, hash []byte, tt *TxTables
 			return err
 		})
 		if fn != "" {
-			bt.Queue(`SELECT * FROM `+fn+`($1) ORDER BY log_index LIMIT `+fmt.Sprint(MaxDecodedPerTx), hash).Query(scanDecoded(tt.tables, &rows))
+			bt.Queue(tt.query, hash).Query(scanDecoded(tt.tables, &rows))
 		}
 	})
 	var pe *pgconn.PgError
 	if fn != "" && errors.As(err, &pe) && pe.Code == "42883" { // undefined_function: dropped meanwhile
-		s.forgetFunction(fn)
+		s.functions.Delete(fn) // the next call creates it again
 	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		return d, nil, ErrNotFound
@@ -473,8 +473,6 @@ type TypedQuery struct {
 	// From and Status select calls by sender and receipt status.
 	From   []byte
 	Status *uint32
-	// TxHash selects one transaction's rows.
-	TxHash []byte
 	// Conds apply to every table (the API allows them with one table only).
 	Conds []Cond
 	Span  Span
@@ -521,9 +519,6 @@ func (s *Store) Decoded(ctx context.Context, q TypedQuery, p Page) ([]DecodedRow
 	w.span(q.Span, ColBlockNumber, ColBlockTime)
 	if q.Address != nil {
 		w.add(ColContractAddress + " = " + w.arg(q.Address))
-	}
-	if q.TxHash != nil {
-		w.add(ColTxHash + " = " + w.arg(q.TxHash))
 	}
 	if !events && q.From != nil {
 		w.add(ColFrom + " = " + w.arg(q.From))

@@ -26,6 +26,7 @@ type TxTables struct {
 	tables []*contract.Table
 	fn     string // the function's qualified name; empty without tables
 	ddl    string
+	query  string // the statement TransactionDetail reads the rows with
 }
 
 // How the function tells the kinds of typed tables apart.
@@ -97,6 +98,7 @@ END f`, strings.Join(picks, ", "), txKindConstructor, txKindMethod, txKindEvent,
 	tt.ddl = `CREATE FUNCTION ` + tt.fn + `(h bytea) RETURNS TABLE (t integer, block_number bigint, block_time timestamptz,
 	transaction_hash bytea, transaction_index integer, log_index integer, from_address bytea, status integer,
 	contract_address bytea, vals text[]) LANGUAGE plpgsql STABLE AS ` + tag + body + tag
+	tt.query = fmt.Sprintf(`SELECT * FROM %s($1) ORDER BY log_index LIMIT %d`, tt.fn, MaxDecodedPerTx)
 	return tt
 }
 
@@ -129,7 +131,3 @@ func (s *Store) decodedFunction(ctx context.Context, tt *TxTables) (string, erro
 	s.functions.Store(tt.fn, true)
 	return tt.fn, nil
 }
-
-// forgetFunction drops fn from the functions known to exist (someone dropped it: the next
-// call creates it again).
-func (s *Store) forgetFunction(fn string) { s.functions.Delete(fn) }

@@ -87,16 +87,16 @@ func TestTransactionDetailReadsThePickedTables(t *testing.T) {
 	}
 	// The first calls of a registry, at once, from two stores (two instances): each creates
 	// the function or finds it made.
-	other2, err := store.Open(ctx, pool, store.DefaultPartitionBlocks)
+	second, err := store.Open(ctx, pool, store.DefaultPartitionBlocks)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer other2.Close()
+	defer second.Close()
 	fresh := store.NewTxTables([]*contract.Table{event})
 	errs := make(chan error, 8)
 	for i := range 8 {
 		go func() {
-			_, _, err := []*store.Store{st, other2}[i%2].TransactionDetail(ctx, hash, fresh)
+			_, _, err := []*store.Store{st, second}[i%2].TransactionDetail(ctx, hash, fresh)
 			errs <- err
 		}()
 	}
