@@ -94,6 +94,17 @@ func Open(ctx context.Context, pool *pgxpool.Pool, partitionBlocks uint64) (*Sto
 	return &Store{pool: pool, reads: reads, partitionBlocks: partitionBlocks, parts: map[string]bool{}}, nil
 }
 
+// readPlans is the query API's plan_cache_mode: each prepared statement is planned once per
+// connection, not at every execution. Under PostgreSQL's default (auto) a page of a list was
+// planned again at every request: its LIMIT and block bound are parameters, and with them
+// the generic plan's estimate (a third of the rows match each range) always looked dearer
+// than a plan for the values at hand, although both are the same range scan of the primary
+// key. Planning cost more than the scan: at 1M transactions, 128 µs of planning against 71 µs
+// of execution per ListEvents (pg_stat_statements). Every statement of the API is a point
+// lookup or a keyset page on an index built for its order (the typed tables have no other),
+// so the plan does not depend on the values.
+const readPlans = "force_generic_plan"
+
 // ReadConns caps the connections of the query API's pool, opened as requests need them.
 const ReadConns = 8
 
@@ -102,7 +113,7 @@ const ReadConns = 8
 // the consumer's batches, and with what every read needs set once per session rather than
 // sent with every request: the lock timeout (see readLockTimeout; it also bounds the
 // statement preparation a query's first use on a connection does, which locks the tables
-// it names), and read-only transactions as a safety net.
+// it names), read-only transactions as a safety net, and generic plans (readPlans).
 func readerPool(pool *pgxpool.Pool) (*pgxpool.Pool, error) {
 	cfg := pool.Config()
 	cfg.MaxConns, cfg.MinConns = ReadConns, 0
@@ -111,6 +122,7 @@ func readerPool(pool *pgxpool.Pool) (*pgxpool.Pool, error) {
 	}
 	cfg.ConnConfig.RuntimeParams["lock_timeout"] = readLockTimeout
 	cfg.ConnConfig.RuntimeParams["default_transaction_read_only"] = "on"
+	cfg.ConnConfig.RuntimeParams["plan_cache_mode"] = readPlans
 	reads, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open the query API's pool: %w", err)
