@@ -314,6 +314,28 @@ func TestDecisionsWithinTheLingerShareOneTransaction(t *testing.T) {
 	}
 }
 
+// TestAFullBatchDoesNotWaitForTheLinger: the writer waits out its linger without taking
+// decisions as they come (so that calls do not wake it one by one); a batch's worth of them
+// queued meanwhile ends the wait, so a busy server's records never wait out the linger.
+func TestAFullBatchDoesNotWaitForTheLinger(t *testing.T) {
+	t.Parallel()
+	pool := pgtest.NewPool(t)
+	trail := runTrail(t, pool, time.Hour)
+	for i := range audit.MaxBatch + 1 {
+		trail.Record(t.Context(), decision(i))
+	}
+	await.For(t, 20*time.Second, "a batch written within the linger", func() error {
+		var rows int
+		if err := pool.QueryRow(t.Context(), `SELECT count(*) FROM stash.audit`).Scan(&rows); err != nil {
+			return err
+		}
+		if rows < audit.MaxBatch {
+			return fmt.Errorf("%d records stored, want at least %d", rows, audit.MaxBatch)
+		}
+		return nil
+	})
+}
+
 // TestFlushDoesNotWaitForTheLinger: Flush writes what is queued at once, however long the
 // writer would linger.
 func TestFlushDoesNotWaitForTheLinger(t *testing.T) {

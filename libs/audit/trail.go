@@ -139,6 +139,8 @@ type Trail struct {
 	metrics *metrics
 	queue   chan entry
 	wake    chan struct{}
+	// hurry ends the writer's linger early: a Flush, or a batch's worth queued.
+	hurry chan struct{}
 
 	mu      sync.Mutex
 	started bool
@@ -170,7 +172,7 @@ func NewTrail(cfg Config, pool *pgxpool.Pool, log *zap.Logger) (*Trail, error) {
 	}
 	return &Trail{
 		cfg: cfg, pool: pool, log: log.With(zap.String("trail", cfg.Service)), metrics: nopMetrics(),
-		queue: make(chan entry, cfg.Queue), wake: make(chan struct{}, 1),
+		queue: make(chan entry, cfg.Queue), wake: make(chan struct{}, 1), hurry: make(chan struct{}, 1),
 	}, nil
 }
 
@@ -194,10 +196,14 @@ func (t *Trail) Record(ctx context.Context, d auth.Decision) {
 	}
 	select {
 	case t.queue <- entry{rec: rec}:
+		if len(t.queue) >= maxBatch {
+			t.nudge()
+		}
 		return
 	default:
 	}
 	t.metrics.full.WithLabelValues(t.cfg.Service).Inc()
+	t.nudge()
 	select {
 	case t.queue <- entry{rec: rec}:
 	case <-ctx.Done():
@@ -214,11 +220,20 @@ func (t *Trail) Flush(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	t.nudge()
 	select {
 	case <-done:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+}
+
+// nudge ends the writer's linger, if it lingers (else its next one: a batch only smaller).
+func (t *Trail) nudge() {
+	select {
+	case t.hurry <- struct{}{}:
+	default:
 	}
 }
 
@@ -291,45 +306,34 @@ func (t *Trail) Run(ctx context.Context) error {
 }
 
 // collect gathers first and the decisions queued within linger of it (none: those queued
-// already), up to maxBatch records. A flush marker, or ctx ending, ends the wait: what is
-// queued by then is taken without waiting.
+// already), up to maxBatch records. It waits out the linger without taking decisions as
+// they come, so that a server's calls do not wake the writer (and, with a processor idle, a
+// thread for it) one by one: they wait in the queue, and the wait ends at the linger, at a
+// nudge (a Flush, or a batch's worth queued) or when ctx ends.
 func (t *Trail) collect(ctx context.Context, first entry, linger time.Duration) []entry {
 	batch := []entry{first}
 	n := 0
 	if first.rec != nil {
 		n++
 	}
-	var wait <-chan time.Time
-	if linger > 0 && first.done == nil {
+	if linger > 0 && first.done == nil && len(t.queue) < maxBatch {
 		timer := time.NewTimer(linger)
-		defer timer.Stop()
-		wait = timer.C
+		select {
+		case <-timer.C:
+		case <-t.hurry:
+		case <-ctx.Done():
+		}
+		timer.Stop()
 	}
 	for n < maxBatch {
-		var e entry
-		if wait == nil {
-			select {
-			case e = <-t.queue:
-			default:
-				return batch
+		select {
+		case e := <-t.queue:
+			batch = append(batch, e)
+			if e.rec != nil {
+				n++
 			}
-		} else {
-			select {
-			case e = <-t.queue:
-			case <-wait:
-				wait = nil
-				continue
-			case <-ctx.Done():
-				wait = nil
-				continue
-			}
-		}
-		batch = append(batch, e)
-		if e.rec != nil {
-			n++
-		}
-		if e.done != nil {
-			wait = nil
+		default:
+			return batch
 		}
 	}
 	return batch

@@ -1,0 +1,4 @@
+package audit
+
+// MaxBatch is maxBatch, for tests.
+const MaxBatch = maxBatch
