@@ -18,8 +18,7 @@ func TestListPagesArePlannedOnce(t *testing.T) {
 	t.Parallel()
 	_, st := openInitialized(t)
 	ctx := t.Context()
-	tb := &contract.Table{Name: "token_transfer", Kind: contract.EventTable, Contract: "Token", Item: "Transfer",
-		Signature: "Transfer(uint256)", ID: make([]byte, 32), Columns: []contract.Column{{Name: "amount", Param: "amount", ABIType: "uint256", SQLType: "numeric(78,0)"}}}
+	tb := transferTable()
 	var rows []store.TypedRow
 	for i := range 30 {
 		rows = append(rows, store.TypedRow{Table: tb, BlockNumber: uint64(i / 3), BlockTime: time.Unix(int64(i), 0),

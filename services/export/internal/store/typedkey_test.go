@@ -20,8 +20,7 @@ func TestTypedTablesAreKeyedInPageOrder(t *testing.T) {
 	t.Parallel()
 	pool, st := openInitialized(t)
 	ctx := t.Context()
-	tb := &contract.Table{Name: "token_transfer", Kind: contract.EventTable, Contract: "Token", Item: "Transfer",
-		Signature: "Transfer(uint256)", ID: make([]byte, 32), Columns: []contract.Column{{Name: "amount", Param: "amount", ABIType: "uint256", SQLType: "numeric(78,0)"}}}
+	tb := transferTable()
 	newKey := "PRIMARY KEY (block_number, transaction_index, log_index)"
 	oldDDL := strings.Replace(store.TableDDL(tb), newKey, "PRIMARY KEY (block_number, transaction_hash, log_index)", 1)
 	if oldDDL == store.TableDDL(tb) {
@@ -76,6 +75,12 @@ func TestTypedTablesAreKeyedInPageOrder(t *testing.T) {
 	if err := pool.QueryRow(ctx, `SELECT count(*) FROM export.token_transfer`).Scan(&n); err != nil || n != len(rows) {
 		t.Fatalf("after writing a stored row again: %d rows (%v), want %d", n, err, len(rows))
 	}
+}
+
+// transferTable is a typed table of Token's Transfer(uint256) events, token_transfer.
+func transferTable() *contract.Table {
+	return &contract.Table{Name: "token_transfer", Kind: contract.EventTable, Contract: "Token", Item: "Transfer",
+		Signature: "Transfer(uint256)", ID: make([]byte, 32), Columns: []contract.Column{{Name: "amount", Param: "amount", ABIType: "uint256", SQLType: "numeric(78,0)"}}}
 }
 
 // write runs f in a store transaction and commits it.
