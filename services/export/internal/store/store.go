@@ -102,7 +102,9 @@ func Open(ctx context.Context, pool *pgxpool.Pool, partitionBlocks uint64) (*Sto
 // key. Planning cost more than the scan: at 1M transactions, 128 µs of planning against 71 µs
 // of execution per ListEvents (pg_stat_statements). Every statement of the API is a point
 // lookup or a keyset page on an index built for its order (the typed tables have no other),
-// so the plan does not depend on the values.
+// so the plan does not depend on the values. The price: a generic plan names every partition
+// of its tables and PostgreSQL 15 locks each at every execution (partitions of
+// DefaultPartitionBlocks blocks: a few dozen after years of a chain).
 const readPlans = "force_generic_plan"
 
 // ReadConns caps the connections of the query API's pool, opened as requests need them.
