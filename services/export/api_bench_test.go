@@ -452,8 +452,9 @@ func (l *apiLoad) report(b *testing.B) {
 	p50, p99, p999 := ms(took[n/2]), ms(took[n*99/100]), ms(took[n*999/1000])
 	rate := float64(n) / l.Busy.Seconds()
 	over := n - sort.Search(n, func(i int) bool { return took[i] > 5*time.Millisecond })
-	b.Logf("%s: %d requests at %.0f/s, p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, %d over 5 ms; CPU per request: export %.0f µs, PostgreSQL %.0f µs, broker %.0f µs, load client %.0f µs; %d MB paged in from disk; load client: %d collections, %s stopped, heap up to %d MB",
-		l.What, n, rate, p50, p99, p999, over, benchcpu.PerUnit(l.Used.Export, n), benchcpu.PerUnit(l.Used.Postgres, n),
+	alone, runs, longest := slowRuns(l.Took, 5*time.Millisecond)
+	b.Logf("%s: %d requests at %.0f/s, p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, %d over 5 ms (%d alone, %d in %d runs of consecutive requests, the longest %d); CPU per request: export %.0f µs, PostgreSQL %.0f µs, broker %.0f µs, load client %.0f µs; %d MB paged in from disk; load client: %d collections, %s stopped, heap up to %d MB",
+		l.What, n, rate, p50, p99, p999, over, alone, over-alone, runs, longest, benchcpu.PerUnit(l.Used.Export, n), benchcpu.PerUnit(l.Used.Postgres, n),
 		benchcpu.PerUnit(l.Used.Broker, n), benchcpu.PerUnit(l.Used.Client, n), l.Used.PagedIn>>10,
 		l.Used.GCs, l.Used.GCPause.Round(time.Microsecond), l.Used.Heap>>20)
 	b.ReportMetric(p50, l.Metric+"-p50-ms")
@@ -464,6 +465,32 @@ func (l *apiLoad) report(b *testing.B) {
 		b.ReportMetric(benchcpu.PerUnit(l.Used.Export, n), l.Metric+"-export-µs/req")
 	}
 	b.ReportMetric(benchcpu.PerUnit(l.Used.Postgres, n), l.Metric+"-pg-µs/req")
+}
+
+// slowRuns reads took (latencies in the order the requests left) for those over limit: how
+// many came alone, how many runs of consecutive ones there were, and the longest run. A stall
+// of the machine or of one process makes a run (every request sent meanwhile waits it out);
+// a cost some requests pay on their own shows alone.
+func slowRuns(took []time.Duration, limit time.Duration) (alone, runs, longest int) {
+	cur := 0
+	end := func() {
+		switch {
+		case cur == 1:
+			alone++
+		case cur > 1:
+			runs++
+		}
+		longest, cur = max(longest, cur), 0
+	}
+	for _, d := range took {
+		if d > limit {
+			cur++
+		} else {
+			end()
+		}
+	}
+	end()
+	return alone, runs, longest
 }
 
 // settle leaves the database as a running export's is between bursts of writes, so that the
@@ -571,5 +598,20 @@ func TestExportBenchAPIChild(t *testing.T) {
 	fmt.Println("api started")
 	if err := export.Command().Run(ctx, args, os.Stderr); err != nil {
 		t.Errorf("export: %v", err)
+	}
+}
+
+// TestSlowRuns checks how BenchmarkQueryAPI tells stalls (runs of slow requests) from slow
+// requests alone.
+func TestSlowRuns(t *testing.T) {
+	t.Parallel()
+	ms := time.Millisecond
+	took := []time.Duration{6 * ms, ms, 6 * ms, 7 * ms, 9 * ms, ms, ms, 6 * ms, ms, 6 * ms, 6 * ms}
+	alone, runs, longest := slowRuns(took, 5*ms)
+	if alone != 2 || runs != 2 || longest != 3 {
+		t.Errorf("slowRuns = %d alone, %d runs, longest %d; want 2, 2, 3", alone, runs, longest)
+	}
+	if a, r, l := slowRuns(took[1:2], 5*ms); a != 0 || r != 0 || l != 0 {
+		t.Errorf("slowRuns of one fast request = %d, %d, %d; want none", a, r, l)
 	}
 }
