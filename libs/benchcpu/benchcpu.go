@@ -137,31 +137,35 @@ func readStat(path string) (procStat, bool) {
 // for finding where a benchmark's broker time goes.
 const BrokerProfileEnv = "BCOSDATA_BENCH_BROKER_CPUPROFILE"
 
-// brokerEnv carries the broker child's data directory; its presence makes the child serve.
+// brokerEnv carries the broker child's data directory.
 const brokerEnv = "BCOSDATA_BENCH_BROKER_DIR"
 
-// ServeBroker is the body of the test function a benchmark re-executes as its broker process
-// (see StartBroker). In a normal test run it skips; in the child it prints the broker's
-// address and serves until its standard input closes.
-func ServeBroker(t *testing.T, opts ...kafkatest.Option) {
+// ServeBroker is the body of a benchmark's broker process (see StartBroker): it prints the
+// broker's address and serves until its standard input closes.
+func ServeBroker(opts ...kafkatest.Option) error {
 	dir := os.Getenv(brokerEnv)
 	if dir == "" {
-		t.Skip("a benchmark's broker process; runs only when a benchmark starts it")
+		return fmt.Errorf("%s is not set: a broker process is started by StartBroker", brokerEnv)
 	}
 	if path := os.Getenv(BrokerProfileEnv); path != "" {
 		f, err := os.Create(path)
 		if err != nil {
-			t.Fatalf("%s: %v", BrokerProfileEnv, err)
+			return fmt.Errorf("%s: %w", BrokerProfileEnv, err)
 		}
 		defer f.Close()
 		if err := pprof.StartCPUProfile(f); err != nil {
-			t.Fatalf("%s: %v", BrokerProfileEnv, err)
+			return fmt.Errorf("%s: %w", BrokerProfileEnv, err)
 		}
 		defer pprof.StopCPUProfile()
 	}
-	broker := kafkatest.NewBroker(t, append([]kafkatest.Option{kafkatest.WithDataDir(dir)}, opts...)...)
+	broker, err := kafkatest.StartBroker(append([]kafkatest.Option{kafkatest.WithDataDir(dir)}, opts...)...)
+	if err != nil {
+		return err
+	}
+	defer broker.Stop()
 	fmt.Printf("broker %s\n", strings.Join(broker.Addrs(), ","))
 	_, _ = io.Copy(io.Discard, os.Stdin)
+	return nil
 }
 
 // Broker is a broker running in a child process.
@@ -170,11 +174,11 @@ type Broker struct {
 	PID   int
 }
 
-// StartBroker runs this test binary again as a broker process, running the test function
-// childTest (which calls ServeBroker), and stops it when the benchmark ends.
-func StartBroker(b *testing.B, childTest string) Broker {
+// StartBroker runs this test binary again as a broker process, running the child named
+// child (whose body calls ServeBroker), and stops it when the benchmark ends.
+func StartBroker(b *testing.B, child string) Broker {
 	b.Helper()
-	c := StartChild(b, childTest, []string{brokerEnv + "=" + b.TempDir()}, "broker ")
+	c := StartChild(b, child, []string{brokerEnv + "=" + b.TempDir()}, "broker ")
 	return Broker{Addrs: strings.Split(c.Line, ","), PID: c.PID}
 }
 
@@ -185,15 +189,42 @@ type Child struct {
 	PID  int
 }
 
-// StartChild runs this test binary again as a child process running the test function
-// childTest, with env added to this process's environment, and returns once the child prints
-// a line starting with prefix (its address, say). The child serves until its standard input
+// childEnv names the child a test binary runs as (see Children).
+const childEnv = "BCOSDATA_BENCH_CHILD"
+
+// Children are the bodies of a test binary's benchmark child processes, by name. A test
+// binary that has any declares them in its TestMain, which calls Run first: the children are
+// not tests, so a normal test run neither runs nor skips them.
+type Children map[string]func() error
+
+// Run runs the child this process was started as (StartChild), and exits with its outcome;
+// in any other process it returns at once.
+func (c Children) Run() {
+	name := os.Getenv(childEnv)
+	if name == "" {
+		return
+	}
+	body, ok := c[name]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "benchmark child %q: no such child in this test binary\n", name)
+		os.Exit(2)
+	}
+	if err := body(); err != nil {
+		fmt.Fprintf(os.Stderr, "benchmark child %s: %v\n", name, err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+// StartChild runs this test binary again as the child process named child (see Children),
+// with env added to this process's environment, and returns once the child prints a line
+// starting with prefix (its address, say). The child serves until its standard input
 // closes, which happens when the benchmark ends; one that does not exit within 10 s then is
 // killed.
-func StartChild(b *testing.B, childTest string, env []string, prefix string) Child {
+func StartChild(b *testing.B, child string, env []string, prefix string) Child {
 	b.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^"+childTest+"$", "-test.count=1", "-test.v")
-	cmd.Env = append(os.Environ(), env...)
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(append(os.Environ(), env...), childEnv+"="+child)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		b.Fatal(err)
@@ -211,7 +242,7 @@ func StartChild(b *testing.B, childTest string, env []string, prefix string) Chi
 	defer stderr.Close() // the child holds its own copy
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
-		b.Fatalf("start %s process: %v", childTest, err)
+		b.Fatalf("start %s process: %v", child, err)
 	}
 	b.Cleanup(func() {
 		stdin.Close()
@@ -241,7 +272,7 @@ func StartChild(b *testing.B, childTest string, env []string, prefix string) Chi
 	if len(logged) > 16<<10 {
 		logged = logged[len(logged)-16<<10:]
 	}
-	b.Fatalf("%s process ended without printing %q: %v\n%s\n%s", childTest, prefix, lines.Err(), strings.Join(printed, "\n"), logged)
+	b.Fatalf("%s process ended without printing %q: %v\n%s\n%s", child, prefix, lines.Err(), strings.Join(printed, "\n"), logged)
 	return Child{}
 }
 

@@ -61,7 +61,7 @@ const (
 func BenchmarkQueryAPI(b *testing.B) {
 	txs := benchTxs(b)
 	dir, blocks := benchExportChain(b, txs)
-	broker := benchcpu.StartBroker(b, "TestExportBenchBrokerChild")
+	broker := benchcpu.StartBroker(b, "broker")
 	benchPublish(b, dir, broker.Addrs, blocks)
 	file := writeContractsFile(b, false, allContracts...)
 	dsn := pgtest.NewDB(b)
@@ -104,7 +104,7 @@ func BenchmarkQueryAPI(b *testing.B) {
 	b.Logf("%d transactions, %d blocks; Transfer amount median %s", txs, blocks, median)
 	settle(b, pool)
 
-	echo := benchcpu.StartChild(b, "TestExportBenchEchoChild", []string{apiEchoEnv + "=1"}, "echo ")
+	echo := benchcpu.StartChild(b, "echo", nil, "echo ")
 	plan := apiPlan{Addr: addr, DSN: dsn, Hashes: hashes, Transfer: transfer, Median: median, Top: top, Echo: echo.Line,
 		Export: service, Broker: broker.PID, Postmaster: postmaster, Results: filepath.Join(b.TempDir(), "loads.json")}
 	for b.Loop() {
@@ -122,7 +122,7 @@ type apiPlan struct {
 	Hashes           [][]byte
 	Transfer, Median string
 	Top              int64
-	// Echo is the address of the loopback echo process (TestExportBenchEchoChild).
+	// Echo is the address of the loopback echo process (serveEcho).
 	Echo string
 	// The processes whose processor time is counted.
 	Export, Broker, Postmaster int
@@ -130,8 +130,7 @@ type apiPlan struct {
 	Results string
 }
 
-// apiLoadEnv names the plan file of BenchmarkQueryAPI's load process; its presence makes
-// TestExportBenchLoadChild run the loads.
+// apiLoadEnv names the plan file of BenchmarkQueryAPI's load process.
 const apiLoadEnv = "BCOSDATA_BENCH_EXPORT_LOAD"
 
 // runLoads runs the loads of plan in a process of its own and returns what they measured.
@@ -152,7 +151,7 @@ func runLoads(b *testing.B, plan apiPlan) []*apiLoad {
 	if err := os.WriteFile(path, js, 0o600); err != nil {
 		b.Fatal(err)
 	}
-	benchcpu.StartChild(b, "TestExportBenchLoadChild", []string{apiLoadEnv + "=" + path, "GOMAXPROCS=1", "GODEBUG=schedtrace=2147483647"}, "loads done")
+	benchcpu.StartChild(b, "load", []string{apiLoadEnv + "=" + path, "GOMAXPROCS=1", "GODEBUG=schedtrace=2147483647"}, "loads done")
 	js, err = os.ReadFile(plan.Results)
 	if err != nil {
 		b.Fatal(err)
@@ -164,25 +163,22 @@ func runLoads(b *testing.B, plan apiPlan) []*apiLoad {
 	return loads
 }
 
-// TestExportBenchLoadChild is BenchmarkQueryAPI's load process (runLoads runs this test
-// binary again to run it): it runs the loads of the plan it is given, writes them to the
-// plan's results file and prints "loads done". In a normal test run it skips.
-func TestExportBenchLoadChild(t *testing.T) {
-	path := os.Getenv(apiLoadEnv)
-	if path == "" {
-		t.Skip("BenchmarkQueryAPI's load process; runs only when the benchmark starts it")
-	}
-	js, err := os.ReadFile(path)
+// runLoadChild is BenchmarkQueryAPI's load process (runLoads runs this test binary again to
+// run it): it runs the loads of the plan it is given, writes them to the plan's results file
+// and prints "loads done".
+func runLoadChild() error {
+	ctx := context.Background()
+	js, err := os.ReadFile(os.Getenv(apiLoadEnv))
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	var plan apiPlan
 	if err := json.Unmarshal(js, &plan); err != nil {
-		t.Fatal(err)
+		return err
 	}
 	cc, err := dialAPI(plan.Addr)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	defer cc.Close()
 	// The ceiling reads through a pool of its own, opened now, as export opened its own: the
@@ -190,11 +186,11 @@ func TestExportBenchLoadChild(t *testing.T) {
 	// same statement with a p99 of 9 ms where fresh ones, in the same slices, took 3 ms.
 	ceiling, err := postgres.NewPool(plan.DSN)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	defer ceiling.Close()
-	loads := apiLoads(t.Context(), plan, exportv1.NewExportServiceClient(cc), ceiling)
-	measure(t, loads, len(plan.Hashes), func() apiCPU {
+	loads := apiLoads(ctx, plan, exportv1.NewExportServiceClient(cc), ceiling)
+	err = measure(loads, len(plan.Hashes), func() apiCPU {
 		used := benchcpu.Read(plan.Broker, plan.Postmaster)
 		s, _ := benchcpu.Process(plan.Export)
 		var m runtime.MemStats
@@ -202,13 +198,17 @@ func TestExportBenchLoadChild(t *testing.T) {
 		return apiCPU{Export: s, Postgres: used.Postgres, Broker: used.Broker, Client: used.Self, PagedIn: pagedIn(),
 			GCs: m.NumGC, GCPause: time.Duration(m.PauseTotalNs), Heap: m.HeapAlloc}
 	})
+	if err != nil {
+		return err
+	}
 	if js, err = json.Marshal(loads); err != nil {
-		t.Fatal(err)
+		return err
 	}
 	if err := os.WriteFile(plan.Results, js, 0o600); err != nil {
-		t.Fatal(err)
+		return err
 	}
 	fmt.Println("loads done")
+	return nil
 }
 
 // apiLoads returns BenchmarkQueryAPI's loads: GetTransaction and ListEvents through client,
@@ -279,20 +279,14 @@ func echoOnce(conns chan net.Conn, addr string) error {
 	return nil
 }
 
-// apiEchoEnv makes TestExportBenchEchoChild serve.
-const apiEchoEnv = "BCOSDATA_BENCH_EXPORT_ECHO"
-
-// TestExportBenchEchoChild is BenchmarkQueryAPI's loopback echo process: it sends back what
-// each connection sends it, 8 bytes at a time, until its standard input closes. Its round
-// trips at the loads' rate are the machine's floor: two processes waking each other over
-// loopback TCP, nothing else. In a normal test run it skips.
-func TestExportBenchEchoChild(t *testing.T) {
-	if os.Getenv(apiEchoEnv) == "" {
-		t.Skip("BenchmarkQueryAPI's echo process; runs only when the benchmark starts it")
-	}
+// serveEcho is BenchmarkQueryAPI's loopback echo process: it sends back what each
+// connection sends it, 8 bytes at a time, until its standard input closes. Its round trips
+// at the loads' rate are the machine's floor: two processes waking each other over loopback
+// TCP, nothing else.
+func serveEcho() error {
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	go func() {
 		for {
@@ -316,19 +310,20 @@ func TestExportBenchEchoChild(t *testing.T) {
 	}()
 	fmt.Println("echo " + lis.Addr().String())
 	_, _ = io.Copy(io.Discard, os.Stdin)
-	lis.Close()
+	return lis.Close()
 }
 
 // measure runs loads (GetTransaction first) as BenchmarkQueryAPI measures them, cpu reading
 // the processes' processor time; hashes is how many transactions GetTransaction cycles
 // through. What the loads hold at the end is the measurement.
-func measure(t *testing.T, loads []*apiLoad, hashes int, cpu func() apiCPU) {
-	t.Helper()
+func measure(loads []*apiLoad, hashes int, cpu func() apiCPU) error {
 	// A warm-up of each load, not measured: every pooled connection opened and every
 	// statement prepared on it, for the API as for its ceiling, and the rows they read in
 	// the buffer cache alike.
 	for _, l := range loads {
-		l.slice(t, apiBenchWarmup, cpu)
+		if err := l.slice(apiBenchWarmup, cpu); err != nil {
+			return err
+		}
 	}
 	// Then every sampled transaction once through GetTransaction, which reads all the rows
 	// either GetTransaction load reads: the measurement is of a database whose working set is
@@ -336,7 +331,7 @@ func measure(t *testing.T, loads []*apiLoad, hashes int, cpu func() apiCPU) {
 	// and that was always the API's (at 1M, 15-39 MB in its load and none in the ceiling's).
 	for i := range hashes {
 		if err := loads[0].call(i); err != nil {
-			t.Fatal(err)
+			return err
 		}
 	}
 	// Then a burst of each, more at once than either pool holds: an open-loop load meets such
@@ -344,16 +339,21 @@ func measure(t *testing.T, loads []*apiLoad, hashes int, cpu func() apiCPU) {
 	// its statements (25-125 ms each, seen in the server's log): without the burst that
 	// happened inside the measurement, to the ceiling's pool most of all.
 	for _, l := range loads {
-		burst(t, 2*postgres.DefaultMaxConns, l.call)
+		if err := burst(2*postgres.DefaultMaxConns, l.call); err != nil {
+			return fmt.Errorf("%s: burst: %w", l.What, err)
+		}
 	}
 	for _, l := range loads {
 		l.reset()
 	}
 	for range apiBenchDuration / apiBenchSlice {
 		for _, l := range loads {
-			l.slice(t, apiBenchSlice, cpu)
+			if err := l.slice(apiBenchSlice, cpu); err != nil {
+				return err
+			}
 		}
 	}
+	return nil
 }
 
 // apiCPU is processor time used so far by each process of BenchmarkQueryAPI, and the
@@ -410,8 +410,7 @@ func (l *apiLoad) reset() { l.Took, l.Busy, l.Used = l.Took[:0], 0, apiCPU{} }
 // slice sends apiBenchRate requests per second for d (open loop: each request in its own
 // goroutine at its scheduled time, so a slow answer does not slow the rate) and adds their
 // latencies, the wall time and each process's processor time to l.
-func (l *apiLoad) slice(t testing.TB, d time.Duration, cpu func() apiCPU) {
-	t.Helper()
+func (l *apiLoad) slice(d time.Duration, cpu func() apiCPU) error {
 	n, first := int(d.Seconds()*apiBenchRate), len(l.Took)
 	l.Took = slices.Grow(l.Took, n)[:first+n]
 	took := l.Took[first:]
@@ -436,9 +435,10 @@ func (l *apiLoad) slice(t testing.TB, d time.Duration, cpu func() apiCPU) {
 	after := cpu()
 	l.Used = l.Used.add(before, after)
 	close(errs)
-	for err := range errs {
-		t.Fatalf("%s: %v", l.What, err)
+	if err, failed := <-errs; failed {
+		return fmt.Errorf("%s: %w", l.What, err)
 	}
+	return nil
 }
 
 // report logs and reports the load's latency percentiles, rate and processor time per
@@ -510,21 +510,17 @@ func settle(b *testing.B, pool *pgxpool.Pool) {
 }
 
 // burst makes n calls at once.
-func burst(t testing.TB, n int, call func(i int) error) {
-	t.Helper()
+func burst(n int, call func(i int) error) error {
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() { errs[i] = call(i) })
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		t.Fatalf("burst: %v", err)
-	}
+	return errors.Join(errs...)
 }
 
-// apiChildEnv carries the arguments of BenchmarkQueryAPI's export process (as JSON); its
-// presence makes TestExportBenchAPIChild serve.
+// apiChildEnv carries the arguments of BenchmarkQueryAPI's export process (as JSON).
 const apiChildEnv = "BCOSDATA_BENCH_EXPORT_API"
 
 // apiCPUProfileEnv names a file BenchmarkQueryAPI's export process writes its CPU profile to.
@@ -548,7 +544,7 @@ func serveAPI(b *testing.B, dsn string, broker benchcpu.Broker, file, groupID st
 	if err != nil {
 		b.Fatal(err)
 	}
-	child := benchcpu.StartChild(b, "TestExportBenchAPIChild", []string{apiChildEnv + "=" + string(args)}, "api ")
+	child := benchcpu.StartChild(b, "api", []string{apiChildEnv + "=" + string(args)}, "api ")
 	cc, err := dialAPI(addr)
 	if err != nil {
 		b.Fatal(err)
@@ -567,26 +563,22 @@ func dialAPI(addr string) (*grpc.ClientConn, error) {
 	return grpc.NewClient(addr, append(app.ClientWindowOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()))...)
 }
 
-// TestExportBenchAPIChild is BenchmarkQueryAPI's export process (benchcpu.StartChild runs
-// this test binary again to run it): it runs the export command with the arguments the
-// benchmark passes until its standard input closes. In a normal test run it skips.
-func TestExportBenchAPIChild(t *testing.T) {
-	env := os.Getenv(apiChildEnv)
-	if env == "" {
-		t.Skip("BenchmarkQueryAPI's export process; runs only when the benchmark starts it")
-	}
+// serveAPIChild is BenchmarkQueryAPI's export process (serveAPI runs this test binary again
+// to run it): it runs the export command with the arguments the benchmark passes until its
+// standard input closes.
+func serveAPIChild() error {
 	var args []string
-	if err := json.Unmarshal([]byte(env), &args); err != nil {
-		t.Fatalf("%s: %v", apiChildEnv, err)
+	if err := json.Unmarshal([]byte(os.Getenv(apiChildEnv)), &args); err != nil {
+		return fmt.Errorf("%s: %w", apiChildEnv, err)
 	}
 	if path := os.Getenv(apiCPUProfileEnv); path != "" {
 		f, err := os.Create(path)
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
 		defer f.Close()
 		if err := pprof.StartCPUProfile(f); err != nil {
-			t.Fatal(err)
+			return err
 		}
 		defer pprof.StopCPUProfile()
 	}
@@ -597,8 +589,9 @@ func TestExportBenchAPIChild(t *testing.T) {
 	}()
 	fmt.Println("api started")
 	if err := export.Command().Run(ctx, args, os.Stderr); err != nil {
-		t.Errorf("export: %v", err)
+		return fmt.Errorf("export: %w", err)
 	}
+	return nil
 }
 
 // TestSlowRuns checks how BenchmarkQueryAPI tells stalls (runs of slow requests) from slow

@@ -48,7 +48,7 @@ const benchPartitions = 2
 func BenchmarkExport(b *testing.B) {
 	txs := benchTxs(b)
 	dir, blocks := benchExportChain(b, txs)
-	broker := benchcpu.StartBroker(b, "TestExportBenchBrokerChild")
+	broker := benchcpu.StartBroker(b, "broker")
 	benchPublish(b, dir, broker.Addrs, blocks)
 	file := writeContractsFile(b, false, allContracts...)
 	for b.Loop() {
@@ -366,8 +366,14 @@ func copyTableDDL(b *testing.B, conn *pgx.Conn, table string) []string {
 	return append(ddl, parts...)
 }
 
-// TestExportBenchBrokerChild is BenchmarkExport's broker process (benchcpu.StartBroker runs
-// this test binary again for it); in a normal test run it skips.
-func TestExportBenchBrokerChild(t *testing.T) {
-	benchcpu.ServeBroker(t, kafkatest.WithMaxMessageBytes(kafka.MaxBlockMessageBytes))
+// benchChildren are the processes this test binary runs as for its benchmarks (see
+// benchcpu.Children): the broker of BenchmarkExport and BenchmarkQueryAPI, and the export
+// service, load client and loopback echo of BenchmarkQueryAPI.
+var benchChildren = benchcpu.Children{
+	"broker": func() error {
+		return benchcpu.ServeBroker(kafkatest.WithMaxMessageBytes(kafka.MaxBlockMessageBytes))
+	},
+	"api":  serveAPIChild,
+	"load": runLoadChild,
+	"echo": serveEcho,
 }

@@ -37,6 +37,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	benchChildren.Run()
 	if os.Getenv(childEnv) != "" {
 		os.Exit(runChild())
 	}

@@ -271,7 +271,7 @@ type ingestRun struct {
 // it would build itself at the first pause.
 func ingestAll(b *testing.B, dir string, last int) ingestRun {
 	b.Helper()
-	broker := benchcpu.StartBroker(b, "TestBenchBrokerChild")
+	broker := benchcpu.StartBroker(b, "broker")
 	cfg := stash.DefaultConfig()
 	cfg.Sources, cfg.Chain, cfg.Group, cfg.Crypto = []string{"file://" + dir}, "bench", 1, "ecdsa"
 	cfg.Kafka = kafka.Flags{Brokers: broker.Addrs, MaxMessageBytes: kafka.MaxBlockMessageBytes}

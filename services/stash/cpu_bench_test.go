@@ -1,12 +1,12 @@
 package stash_test
 
 import (
-	"testing"
-
 	"github.com/bcosdata/bcosdata/libs/benchcpu"
 )
 
-// TestBenchBrokerChild is BenchmarkIngest's broker process (benchcpu.StartBroker runs this test
-// binary again for it), so the processor time of the stash, of the broker and of PostgreSQL
-// can be told apart; in a normal test run it skips.
-func TestBenchBrokerChild(t *testing.T) { benchcpu.ServeBroker(t) }
+// benchChildren are the processes this test binary runs as for BenchmarkIngest: its broker
+// ("broker", benchcpu.StartBroker), so that the processor time of the stash, of the broker
+// and of PostgreSQL can be told apart.
+var benchChildren = benchcpu.Children{
+	"broker": func() error { return benchcpu.ServeBroker() },
+}

@@ -29,7 +29,10 @@ import (
 	"github.com/bcosdata/bcosdata/services/stash"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m) }
+func TestMain(m *testing.M) {
+	benchChildren.Run()
+	pgtest.Main(m)
+}
 
 // harness runs stash services against a test database and an in-process broker.
 type harness struct {

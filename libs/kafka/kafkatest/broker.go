@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/hex"
+	"fmt"
 	"maps"
 	"net"
 	"slices"
@@ -127,6 +128,17 @@ const minSessionTimeout = 100 * time.Millisecond
 // NewBroker starts a cluster on free loopback ports and closes it when tb's test ends.
 func NewBroker(tb testing.TB, opts ...Option) *Broker {
 	tb.Helper()
+	b, err := StartBroker(opts...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(b.Stop)
+	return b
+}
+
+// StartBroker starts a cluster on free loopback ports, outside any test (a benchmark's broker
+// process); the caller stops it.
+func StartBroker(opts ...Option) (*Broker, error) {
 	o := options{brokers: 1, partitions: 1}
 	for _, opt := range opts {
 		opt(&o)
@@ -166,19 +178,19 @@ func NewBroker(tb testing.TB, opts ...Option) *Broker {
 	}
 	c, err := kfake.NewCluster(kopts...)
 	if err != nil {
-		tb.Fatalf("start kafka test broker: %v", err)
+		return nil, fmt.Errorf("start kafka test broker: %w", err)
 	}
 	b := &Broker{opts: kopts, cluster: c}
 	for _, addr := range c.ListenAddrs() {
 		_, port, _ := net.SplitHostPort(addr)
 		p, err := strconv.Atoi(port)
 		if err != nil {
-			tb.Fatalf("parse kafka test broker address %s: %v", addr, err)
+			b.Stop()
+			return nil, fmt.Errorf("parse kafka test broker address %s: %w", addr, err)
 		}
 		b.ports = append(b.ports, p)
 	}
-	tb.Cleanup(b.Stop)
-	return b
+	return b, nil
 }
 
 // Addrs returns the host:port of every broker, for client bootstrap lists. They stay the same
