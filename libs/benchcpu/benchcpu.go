@@ -192,12 +192,13 @@ type Child struct {
 // childEnv names the child a test binary runs as (see Children).
 const childEnv = "BCOSDATA_BENCH_CHILD"
 
-// Children are the bodies of a test binary's benchmark child processes, by name. A test
+// Children are the bodies of a test binary's child processes, by name: a benchmark's (its
+// broker, say, so that its processor time is told apart) or a test's (one it kills). A test
 // binary that has any declares them in its TestMain, which calls Run first: the children are
 // not tests, so a normal test run neither runs nor skips them.
 type Children map[string]func() error
 
-// Run runs the child this process was started as (StartChild), and exits with its outcome;
+// Run runs the child this process was started as (ChildCommand), and exits with its outcome;
 // in any other process it returns at once.
 func (c Children) Run() {
 	name := os.Getenv(childEnv)
@@ -216,6 +217,14 @@ func (c Children) Run() {
 	os.Exit(0)
 }
 
+// ChildCommand is the command that runs this test binary again as the child named child
+// (see Children), with env added to this process's environment.
+func ChildCommand(child string, env ...string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(append(os.Environ(), env...), childEnv+"="+child)
+	return cmd
+}
+
 // StartChild runs this test binary again as the child process named child (see Children),
 // with env added to this process's environment, and returns once the child prints a line
 // starting with prefix (its address, say). The child serves until its standard input
@@ -223,8 +232,7 @@ func (c Children) Run() {
 // killed.
 func StartChild(b *testing.B, child string, env []string, prefix string) Child {
 	b.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(append(os.Environ(), env...), childEnv+"="+child)
+	cmd := ChildCommand(child, env...)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		b.Fatal(err)

@@ -23,14 +23,13 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// TestChildrenRunTheNamedChild starts this test binary as StartChild starts a child: the
+// TestChildrenRunTheNamedChild starts this test binary as a child (ChildCommand): the
 // named child's body runs instead of the tests, its error is the process's failure, and a
 // name the binary does not know is refused.
 func TestChildrenRunTheNamedChild(t *testing.T) {
 	t.Parallel()
 	run := func(child string) (string, int) {
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), childEnv+"="+child, "BENCHCPU_TEST_NAME=child")
+		cmd := ChildCommand(child, "BENCHCPU_TEST_NAME=child")
 		out, err := cmd.CombinedOutput()
 		var exit *exec.ExitError
 		if err != nil && !errors.As(err, &exit) {

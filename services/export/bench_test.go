@@ -365,15 +365,3 @@ func copyTableDDL(b *testing.B, conn *pgx.Conn, table string) []string {
 	}
 	return append(ddl, parts...)
 }
-
-// benchChildren are the processes this test binary runs as for its benchmarks (see
-// benchcpu.Children): the broker of BenchmarkExport and BenchmarkQueryAPI, and the export
-// service, load client and loopback echo of BenchmarkQueryAPI.
-var benchChildren = benchcpu.Children{
-	"broker": func() error {
-		return benchcpu.ServeBroker(kafkatest.WithMaxMessageBytes(kafka.MaxBlockMessageBytes))
-	},
-	"api":  serveAPIChild,
-	"load": runLoadChild,
-	"echo": serveEcho,
-}

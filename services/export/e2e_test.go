@@ -3,7 +3,6 @@ package export_test
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -215,8 +214,7 @@ func TestEndToEndKilledRepeatedly(t *testing.T) {
 	const kills = 4
 	stored := 0
 	for i := range kills {
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), childEnv+"=1", childDSNEnv+"="+e.dsn, childBrokersEnv+"="+strings.Join(e.broker.Addrs(), ","), childContractsEnv+"="+file)
+		cmd := crashChild(e, file)
 		var stderr strings.Builder
 		cmd.Stderr = &stderr
 		if err := cmd.Start(); err != nil {

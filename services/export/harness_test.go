@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"net"
-	"os"
 	"regexp"
 	"slices"
 	"sync"
@@ -24,6 +23,7 @@ import (
 
 	"github.com/bcosdata/bcosdata/libs/app"
 	"github.com/bcosdata/bcosdata/libs/await"
+	"github.com/bcosdata/bcosdata/libs/benchcpu"
 	"github.com/bcosdata/bcosdata/libs/kafka"
 	"github.com/bcosdata/bcosdata/libs/kafka/kafkatest"
 	"github.com/bcosdata/bcosdata/libs/postgres"
@@ -37,11 +37,21 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	benchChildren.Run()
-	if os.Getenv(childEnv) != "" {
-		os.Exit(runChild())
-	}
+	children.Run()
 	pgtest.Main(m)
+}
+
+// children are the processes this test binary runs as (see benchcpu.Children): the export
+// service the crash tests kill ("crash"); the broker of BenchmarkExport and
+// BenchmarkQueryAPI, and BenchmarkQueryAPI's export service, load client and loopback echo.
+var children = benchcpu.Children{
+	"crash": runCrashChild,
+	"broker": func() error {
+		return benchcpu.ServeBroker(kafkatest.WithMaxMessageBytes(kafka.MaxBlockMessageBytes))
+	},
+	"api":  serveAPIChild,
+	"load": runLoadChild,
+	"echo": serveEcho,
 }
 
 // samples is the contracts file registering the simulator's Asset and Evidence (learn: true).

@@ -22,6 +22,7 @@ import (
 
 	"github.com/bcosdata/bcosdata/libs/app"
 	"github.com/bcosdata/bcosdata/libs/await"
+	"github.com/bcosdata/bcosdata/libs/benchcpu"
 	"github.com/bcosdata/bcosdata/libs/kafka"
 	"github.com/bcosdata/bcosdata/libs/postgres"
 	chainv1 "github.com/bcosdata/bcosdata/proto/bcosdata/chain/v1"
@@ -332,16 +333,20 @@ func TestBadContractsFileRejectedAtStart(t *testing.T) {
 	}
 }
 
-// The crash child is this test binary run again with childEnv set: it runs the export service
-// until it is killed.
+// The crash child ("crash" of children) is this test binary run again to run the export
+// service until it is killed; these carry its database, brokers and contracts file.
 const (
-	childEnv          = "BCOSDATA_EXPORT_CHILD"
 	childDSNEnv       = "BCOSDATA_EXPORT_CHILD_DSN"
 	childBrokersEnv   = "BCOSDATA_EXPORT_CHILD_BROKERS"
 	childContractsEnv = "BCOSDATA_EXPORT_CHILD_CONTRACTS"
 )
 
-func runChild() int {
+// crashChild is the command that runs the crash child on e with the contracts file.
+func crashChild(e *env, contracts string) *exec.Cmd {
+	return benchcpu.ChildCommand("crash", childDSNEnv+"="+e.dsn, childBrokersEnv+"="+strings.Join(e.broker.Addrs(), ","), childContractsEnv+"="+contracts)
+}
+
+func runCrashChild() error {
 	var cfg export.Config
 	cfg.RegisterFlags(newFlagSet())
 	cfg.Kafka = kafka.Flags{Brokers: strings.Split(os.Getenv(childBrokersEnv), ","), MaxMessageBytes: kafka.MaxBlockMessageBytes}
@@ -352,18 +357,15 @@ func runChild() int {
 	cfg.HeartbeatInterval, cfg.SessionTimeout = 100*time.Millisecond, 2*time.Second
 	pool, err := postgres.NewPool(cfg.DB.URL)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
+		return err
 	}
 	svc, err := export.New(cfg, app.Deps{Log: zap.NewNop(), Pool: pool})
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
+		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	fmt.Fprintf(os.Stderr, "export child ended without being killed: %v\n", svc.Run(ctx))
-	return 1
+	return fmt.Errorf("export child ended without being killed: %w", svc.Run(ctx))
 }
 
 // TestKilledMidStreamLosesAndDuplicatesNothing kills an export process (SIGKILL) while it
@@ -379,8 +381,7 @@ func TestKilledMidStreamLosesAndDuplicatesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"=1", childDSNEnv+"="+e.dsn, childBrokersEnv+"="+strings.Join(e.broker.Addrs(), ","), childContractsEnv+"="+abs)
+	cmd := crashChild(e, abs)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {

@@ -4,9 +4,9 @@ import (
 	"github.com/bcosdata/bcosdata/libs/benchcpu"
 )
 
-// benchChildren are the processes this test binary runs as for BenchmarkIngest: its broker
+// children are the processes this test binary runs as for BenchmarkIngest: its broker
 // ("broker", benchcpu.StartBroker), so that the processor time of the stash, of the broker
 // and of PostgreSQL can be told apart.
-var benchChildren = benchcpu.Children{
+var children = benchcpu.Children{
 	"broker": func() error { return benchcpu.ServeBroker() },
 }

@@ -30,7 +30,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	benchChildren.Run()
+	children.Run()
 	pgtest.Main(m)
 }
 
