@@ -562,23 +562,31 @@ func queueDecodedPage(bt *pgx.Batch, q TypedQuery, p Page, w *where, order []str
 	orderBy := strings.Join(order, ", ")
 	parts := make([]string, len(q.Tables))
 	for i, t := range q.Tables {
-		vals := make([]string, len(t.Columns))
-		for j, c := range t.Columns {
-			vals[j] = textOf(c)
-		}
-		extra := ColLogIndex + ", NULL::bytea AS " + ColFrom + ", 0 AS " + ColStatus
-		if t.Kind != contract.EventTable {
-			extra = "0 AS " + ColLogIndex + ", " + ColFrom + ", " + ColStatus
-		}
-		parts[i] = fmt.Sprintf(`(SELECT %d AS t, %s, %s, %s, %s, %s, %s, ARRAY[%s]::text[] AS vals FROM export.%s WHERE %s ORDER BY %s LIMIT %s)`,
-			i, ColBlockNumber, ColBlockTime, ColTxHash, ColTxIndex, extra, ColContractAddress, strings.Join(vals, ", "),
-			pgx.Identifier{t.Name}.Sanitize(), w.sql(), orderBy, limit)
+		parts[i] = fmt.Sprintf(`(SELECT %s FROM export.%s WHERE %s ORDER BY %s LIMIT %s)`,
+			decodedColumns(i, t), pgx.Identifier{t.Name}.Sanitize(), w.sql(), orderBy, limit)
 	}
 	sql := parts[0]
 	if len(parts) > 1 {
 		sql = `SELECT * FROM (` + strings.Join(parts, " UNION ALL ") + `) u ORDER BY ` + orderBy + ` LIMIT ` + limit
 	}
 	bt.Queue(sql, w.args...).Query(scanDecoded(q.Tables, out))
+}
+
+// decodedColumns is the select list scanDecoded reads of typed table t, the i-th of the
+// statement's tables: i, the columns every typed row has (a call's log index 0, an event's
+// sender and status empty), and the parameters as text. The names are unqualified: the
+// table's columns.
+func decodedColumns(i int, t *contract.Table) string {
+	vals := make([]string, len(t.Columns))
+	for j, c := range t.Columns {
+		vals[j] = textOf(c)
+	}
+	extra := ColLogIndex + ", NULL::bytea AS " + ColFrom + ", 0 AS " + ColStatus
+	if t.Kind != contract.EventTable {
+		extra = "0 AS " + ColLogIndex + ", " + ColFrom + ", " + ColStatus
+	}
+	return fmt.Sprintf(`%d AS t, %s, %s, %s, %s, %s, %s, ARRAY[%s]::text[] AS vals`,
+		i, ColBlockNumber, ColBlockTime, ColTxHash, ColTxIndex, extra, ColContractAddress, strings.Join(vals, ", "))
 }
 
 // scanDecoded reads rows of tables (t, the table's index in tables, then the common columns

@@ -52,21 +52,18 @@ func NewTxTables(tables []*contract.Table) *TxTables {
 			kind = txKindEvent
 		}
 		picks = append(picks, fmt.Sprintf("(%d, '%s', %d, '\\x%s'::bytea)", i, strings.ReplaceAll(t.Contract, "'", "''"), kind, hex.EncodeToString(t.ID)))
-		vals := make([]string, len(t.Columns))
-		for j, c := range t.Columns {
-			vals[j] = textOf(c)
+		order := ""
+		if t.Kind == contract.EventTable {
+			order = " ORDER BY r.log_index"
 		}
-		extra, order := "r.log_index, NULL::bytea, 0", " ORDER BY r.log_index"
-		if t.Kind != contract.EventTable {
-			extra, order = "0, r.from_address, r.status", ""
-		}
-		branches = append(branches, fmt.Sprintf(`    WHEN %d THEN RETURN QUERY SELECT %d, r.block_number, r.block_time, r.transaction_hash, r.transaction_index, %s,
-        r.contract_address, ARRAY[%s]::text[] FROM export.%s r WHERE r.block_number = f.bn AND r.transaction_index = f.ti%s;`,
-			i, i, extra, strings.Join(vals, ", "), pgx.Identifier{t.Name}.Sanitize(), order))
+		branches = append(branches, fmt.Sprintf(`    WHEN %d THEN RETURN QUERY SELECT %s
+        FROM export.%s r WHERE r.block_number = f.bn AND r.transaction_index = f.ti%s;`,
+			i, decodedColumns(i, t), pgx.Identifier{t.Name}.Sanitize(), order))
 	}
 	// The function's variables are qualified by its block's label and its argument is $1: a
 	// typed table's column may have any of their names, and an unqualified name is the column
-	// (use_column, so that the result's column names do not shadow the tables').
+	// (use_column, so that the result's column names, which decodedColumns' unqualified names
+	// share, do not shadow the tables').
 	body := fmt.Sprintf(`
 #variable_conflict use_column
 <<f>>
