@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/bcosdata/bcosdata/services/export/internal/contract"
 )
@@ -599,10 +600,19 @@ func scanDecoded(tables []*contract.Table, out *[]DecodedRow) func(pgx.Rows) err
 				t          int32
 				bn         int64
 				ti, li, st int32
+				vals       pgtype.FlatArray[pgtype.Text] // pgx scans it without reflection, unlike []*string
 			)
-			err := r.Scan(&t, &bn, &d.BlockTime, &d.TxHash, &ti, &li, &d.From, &st, &d.ContractAddress, &d.Values)
+			if err := r.Scan(&t, &bn, &d.BlockTime, &d.TxHash, &ti, &li, &d.From, &st, &d.ContractAddress, &vals); err != nil {
+				return d, err
+			}
 			d.Table, d.BlockNumber, d.TxIndex, d.LogIndex, d.Status = tables[t], uint64(bn), uint32(ti), uint32(li), uint32(st)
-			return d, err
+			d.Values = make([]*string, len(vals))
+			for i := range vals {
+				if vals[i].Valid {
+					d.Values[i] = &vals[i].String
+				}
+			}
+			return d, nil
 		})
 		return err
 	}

@@ -15,7 +15,8 @@ import (
 // TestTransactionDetailReadsThePickedTables stores a call to a contract whose method and event
 // tables have parameters named like the reading function's own variables, and checks that
 // TransactionDetail returns the transaction, its log and exactly its rows of the tables its
-// call and log pick (not those of another method, event or contract), with their values; and
+// call and log pick (not those of another method, event or contract), with their values (a
+// NULL as nil); and
 // that registries (one function each) read the same database side by side, their first calls
 // at once from two instances included.
 func TestTransactionDetailReadsThePickedTables(t *testing.T) {
@@ -62,7 +63,7 @@ func TestTransactionDetailReadsThePickedTables(t *testing.T) {
 				ContractAddress: addr, From: other, Values: vals}
 		}
 		// Rows of this transaction in tables it does not pick too: a wrong pick shows.
-		return tx.WriteTyped(ctx, []store.TypedRow{row(call, 0, 1, 2, 3), row(event, 0, 4, 5, 6),
+		return tx.WriteTyped(ctx, []store.TypedRow{row(call, 0, 1, 2, 3), row(event, 0, 4, nil, 6),
 			row(tables[0], 0, 7), row(tables[3], 1, 8), row(tables[4], 0, 9)})
 	})
 
@@ -77,10 +78,14 @@ func TestTransactionDetailReadsThePickedTables(t *testing.T) {
 		got := map[string][]string{}
 		for _, r := range rows {
 			for _, v := range r.Values {
-				got[r.Table.Name] = append(got[r.Table.Name], *v)
+				s := "NULL"
+				if v != nil {
+					s = *v
+				}
+				got[r.Table.Name] = append(got[r.Table.Name], s)
 			}
 		}
-		want := map[string][]string{"token_set": {"1", "2", "3"}, "token_was_set": {"4", "5", "6"}}
+		want := map[string][]string{"token_set": {"1", "2", "3"}, "token_was_set": {"4", "NULL", "6"}}
 		if len(got) != len(want) || len(rows) != 2 || !slices.Equal(got["token_set"], want["token_set"]) || !slices.Equal(got["token_was_set"], want["token_was_set"]) {
 			t.Fatalf("registry of %d tables: decoded rows %v, want %v", len(reg), got, want)
 		}
