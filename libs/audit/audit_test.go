@@ -272,6 +272,13 @@ func runTrail(t *testing.T, pool *pgxpool.Pool, linger time.Duration) *audit.Tra
 	if err != nil {
 		t.Fatal(err)
 	}
+	runUntilEnd(t, trail)
+	return trail
+}
+
+// runUntilEnd runs trail until the test ends, once it is ready.
+func runUntilEnd(t *testing.T, trail *audit.Trail) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- trail.Run(ctx) }()
@@ -282,7 +289,6 @@ func runTrail(t *testing.T, pool *pgxpool.Pool, linger time.Duration) *audit.Tra
 		}
 	})
 	await.For(t, 20*time.Second, "audit trail ready", func() error { return trail.Ready(t.Context()) })
-	return trail
 }
 
 func decision(i int) auth.Decision {
@@ -291,14 +297,24 @@ func decision(i int) auth.Decision {
 
 // TestDecisionsWithinTheLingerShareOneTransaction: a decision recorded while the writer waits
 // after an earlier one goes into the same transaction (the same xmin), not one of its own.
-// The linger is an hour and a Flush ends it, so a slow machine cannot make the test fail;
-// without the linger the idle writer stores the first decision alone during the pause.
+// The second decision comes once the writer waits with the first; the linger is an hour and
+// a Flush ends it, so a slow machine cannot make the test fail. A writer that does not
+// linger never waits, and the test fails.
 func TestDecisionsWithinTheLingerShareOneTransaction(t *testing.T) {
 	t.Parallel()
 	pool := pgtest.NewPool(t)
-	trail := runTrail(t, pool, time.Hour)
+	trail, err := audit.NewTrail(audit.Config{Service: "stash", Schema: "stash", Linger: time.Hour}, pool, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lingering := audit.WatchLinger(trail)
+	runUntilEnd(t, trail)
 	trail.Record(t.Context(), decision(1))
-	time.Sleep(50 * time.Millisecond) // the scenario: a second decision comes later
+	select {
+	case <-lingering:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the writer did not wait out its linger after the first decision")
+	}
 	trail.Record(t.Context(), decision(2))
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
@@ -310,7 +326,7 @@ func TestDecisionsWithinTheLingerShareOneTransaction(t *testing.T) {
 		t.Fatal(err)
 	}
 	if rows != 2 || txs != 1 {
-		t.Errorf("2 decisions 50 ms apart within the linger: %d records in %d transactions, want 2 in 1", rows, txs)
+		t.Errorf("2 decisions within the linger: %d records in %d transactions, want 2 in 1", rows, txs)
 	}
 }
 

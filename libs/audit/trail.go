@@ -141,6 +141,8 @@ type Trail struct {
 	wake    chan struct{}
 	// hurry ends the writer's linger early: a Flush, or a batch's worth queued.
 	hurry chan struct{}
+	// lingering, when set (tests), is told each time the writer starts waiting out its linger.
+	lingering chan struct{}
 
 	mu      sync.Mutex
 	started bool
@@ -318,6 +320,12 @@ func (t *Trail) collect(ctx context.Context, first entry, linger time.Duration) 
 	}
 	if linger > 0 && first.done == nil && len(t.queue) < maxBatch {
 		timer := time.NewTimer(linger)
+		if t.lingering != nil {
+			select {
+			case t.lingering <- struct{}{}:
+			default:
+			}
+		}
 		select {
 		case <-timer.C:
 		case <-t.hurry:
