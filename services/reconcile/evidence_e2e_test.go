@@ -804,6 +804,37 @@ func consumerState(t *testing.T, r *running) string {
 	var top int64
 	_ = r.svc.deps.Pool.QueryRow(t.Context(), `SELECT count(*), coalesce(max(block_number), -1) FROM reconcile.records
 		WHERE kind = 'event' AND name = 'EvidenceStored'`).Scan(&events, &top)
-	return fmt.Sprintf("consumer: height %d (has %t), lag %d messages, %d halted partitions, last error %q; %d EvidenceStored events stored, the last in block %d",
-		st.GetConsumedHeight(), st.GetHasHeight(), st.GetLagMessages(), len(st.GetHaltedPartitions()), st.GetLastError(), events, top)
+	return fmt.Sprintf("consumer: height %d (has %t), lag %d messages, %d halted partitions, last error %q; %d EvidenceStored events stored, the last in block %d; %s",
+		st.GetConsumedHeight(), st.GetHasHeight(), st.GetLagMessages(), len(st.GetHaltedPartitions()), st.GetLastError(), events, top,
+		groupsState(t, r.svc.cfg.Kafka.Brokers, r.svc.cfg.groupID(), r.svc.cfg.groupID()+"-evidence"))
+}
+
+// groupsState describes consumer groups as the broker sees them (state, and each member's
+// client and partitions), for a timeout's message: a group still rebalancing, or holding
+// members of killed processes, shows there.
+func groupsState(t *testing.T, brokers []string, ids ...string) string {
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	client := &kafkago.Client{Addr: kafkago.TCP(brokers...)}
+	desc, err := client.DescribeGroups(ctx, &kafkago.DescribeGroupsRequest{GroupIDs: ids})
+	if err != nil {
+		return fmt.Sprintf("groups: %v", err)
+	}
+	var out []string
+	for _, g := range desc.Groups {
+		if g.Error != nil {
+			out = append(out, fmt.Sprintf("group %s: %v", g.GroupID, g.Error))
+			continue
+		}
+		var members []string
+		for _, m := range g.Members {
+			var parts []string
+			for _, a := range m.MemberAssignments.Topics {
+				parts = append(parts, fmt.Sprintf("%s %v", a.Topic, a.Partitions))
+			}
+			members = append(members, fmt.Sprintf("%s (%s) [%s]", m.MemberID, m.ClientHost, strings.Join(parts, "; ")))
+		}
+		out = append(out, fmt.Sprintf("group %s %s, %d members: %s", g.GroupID, g.GroupState, len(g.Members), strings.Join(members, ", ")))
+	}
+	return strings.Join(out, "; ")
 }
