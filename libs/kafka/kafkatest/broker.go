@@ -22,13 +22,19 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 )
 
-// Broker is a running in-process Kafka cluster listening on 127.0.0.1.
+// Broker is a running in-process Kafka cluster listening on 127.0.0.1. Unless it speaks TLS or
+// SASL, it also removes consumer group members that died in a rebalance and that kfake itself
+// would keep for good (see reaper), as Kafka expires them.
 type Broker struct {
 	opts  []kfake.Opt
 	ports []int
+	// reap is whether the broker removes group members kfake lost track of (see reaper); off
+	// with TLS or SASL, whose credentials the reaper's own requests do not have.
+	reap bool
 
 	mu      sync.Mutex
 	cluster *kfake.Cluster // nil while stopped
+	reaper  *reaper        // nil while stopped or without reap
 }
 
 type options struct {
@@ -180,7 +186,7 @@ func StartBroker(opts ...Option) (*Broker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start kafka test broker: %w", err)
 	}
-	b := &Broker{opts: kopts, cluster: c}
+	b := &Broker{opts: kopts, cluster: c, reap: o.tls == nil && len(o.sasl) == 0}
 	for _, addr := range c.ListenAddrs() {
 		_, port, _ := net.SplitHostPort(addr)
 		p, err := strconv.Atoi(port)
@@ -190,7 +196,15 @@ func StartBroker(opts ...Option) (*Broker, error) {
 		}
 		b.ports = append(b.ports, p)
 	}
+	b.startReaper()
 	return b, nil
+}
+
+// startReaper starts the reaper of the running cluster; b.mu is held or b not yet shared.
+func (b *Broker) startReaper() {
+	if b.reap {
+		b.reaper = startReaper(b.cluster, b.Addrs())
+	}
 }
 
 // Addrs returns the host:port of every broker, for client bootstrap lists. They stay the same
@@ -205,6 +219,7 @@ func (b *Broker) Addrs() []string {
 
 // Cluster returns the underlying kfake cluster, for inspecting groups and committed offsets
 // (GroupInfo, WaitGroupStable) or injecting faults. It is nil while the broker is stopped.
+// Stop it with Stop, not its Close.
 func (b *Broker) Cluster() *kfake.Cluster {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -216,6 +231,10 @@ func (b *Broker) Cluster() *kfake.Cluster {
 func (b *Broker) Stop() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.reaper != nil {
+		b.reaper.stop()
+		b.reaper = nil
+	}
 	if b.cluster != nil {
 		b.cluster.Close()
 		b.cluster = nil
@@ -236,6 +255,7 @@ func (b *Broker) Start(tb testing.TB) {
 		tb.Fatalf("restart kafka test broker on ports %v: %v", b.ports, err)
 	}
 	b.cluster = c
+	b.startReaper()
 }
 
 // CreateTopic creates a topic directly on the broker, failing the test if that is impossible.

@@ -131,7 +131,7 @@ func TestWithDataDirSurvivesRestart(t *testing.T) {
 	if err := write(t, first.Addrs(), topic, kafkago.Message{Value: []byte("kept")}); err != nil {
 		t.Fatalf("write to %s: %v", topic, err)
 	}
-	first.Cluster().Close()
+	first.Stop()
 
 	second := kafkatest.NewBroker(t, kafkatest.WithDataDir(dir))
 	if got := read(t, second.Addrs(), topic, 1); string(got[0].Value) != "kept" {
