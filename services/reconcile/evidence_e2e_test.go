@@ -572,49 +572,41 @@ func TestEvidenceKilledWhilePublishingAndAnchoring(t *testing.T) {
 			t.Fatal(err)
 		}
 		c := reconcilev1.NewEvidenceServiceClient(conn)
-		if round == 0 {
-			await.True(t, 30*time.Second, "RegisterPublisher answers", func() bool {
-				_, err := c.RegisterPublisher(t.Context(), &reconcilev1.RegisterPublisherRequest{Record: alice.registration(t)})
-				return err == nil
-			})
-		}
-		// Publish from 4 workers until the kill; a record counts once acknowledged.
+		// The child answers once it runs: alice registered in round 0, found in the later ones.
+		await.True(t, 30*time.Second, "the child answers", func() bool {
+			var err error
+			if round == 0 {
+				_, err = c.RegisterPublisher(t.Context(), &reconcilev1.RegisterPublisherRequest{Record: alice.registration(t)})
+			} else {
+				_, err = c.GetPublisher(t.Context(), &reconcilev1.GetPublisherRequest{Name: alice.name})
+			}
+			return err == nil
+		})
+		// Publish from 4 workers until the kill; a record counts once acknowledged. Once the
+		// child is killed, a call waits for a connection (WaitForReady) until stopping cancels
+		// it, rather than failing at once and being tried again in a loop.
 		mu.Lock()
 		before := len(acked)
 		mu.Unlock()
-		stop := make(chan struct{})
+		stopCtx, stop := context.WithCancel(t.Context())
 		var wg sync.WaitGroup
 		for range 4 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					select {
-					case <-stop:
-						return
-					default:
-					}
+			wg.Go(func() {
+				for stopCtx.Err() == nil {
 					mu.Lock()
 					id := fmt.Sprintf("kill-%06d", next)
 					next++
 					mu.Unlock()
-					ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
-					_, err := c.PublishRecord(ctx, &reconcilev1.PublishRecordRequest{Record: alice.record(t, id)})
+					ctx, cancel := context.WithTimeout(stopCtx, 5*time.Second)
+					_, err := c.PublishRecord(ctx, &reconcilev1.PublishRecordRequest{Record: alice.record(t, id)}, grpc.WaitForReady(true))
 					cancel()
 					if err == nil {
 						mu.Lock()
 						acked = append(acked, id)
 						mu.Unlock()
-					} else {
-						// The child is down or starting: try again shortly, or stop.
-						select {
-						case <-stop:
-							return
-						case <-time.After(20 * time.Millisecond):
-						}
 					}
 				}
-			}()
+			})
 		}
 		// Kill at a random moment once the child is up and working: after a random number of
 		// records acknowledged (counted, not timed, so a loaded machine moves it as it slows
@@ -631,7 +623,7 @@ func TestEvidenceKilledWhilePublishingAndAnchoring(t *testing.T) {
 		_ = pool0(t, e).QueryRow(t.Context(), `SELECT count(*) FILTER (WHERE state = 'sealed'), count(*) FILTER (WHERE state = 'sent')
 			FROM reconcile.evidence_batches`).Scan(&unsent, &unconfirmed)
 		t.Logf("round %d: killed with %d batches sealed not sent, %d sent not confirmed", round, unsent, unconfirmed)
-		close(stop)
+		stop()
 		wg.Wait()
 		conn.Close()
 		mu.Lock()
